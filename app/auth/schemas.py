@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from app.auth.documents import BusinessProfile, User
+from app.core.money import check_rate, format_rate
+from app.core.schemas import BaseStruct, Currency, RateOut, ResponseStruct
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
+
+Email = Annotated[str, msgspec.Meta(max_length=254, examples=["ada@example.com"])]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="8 to 72 bytes in UTF-8")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+OptionalText = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+def normalize_email(value: str, field: str = "email") -> str:
+    email = value.strip().lower()
+    if not _EMAIL.match(email):
+        raise ValueError(f"{field}: must be an email address")
+    return email
+
+
+def check_password(value: str, field: str) -> None:
+    size = len(value.encode("utf-8"))
+    if size < 8:
+        raise ValueError(f"{field}: must be at least 8 bytes")
+    if size > MAX_PASSWORD_BYTES:
+        raise ValueError(f"{field}: must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+    if "\x00" in value:
+        raise ValueError(f"{field}: must not contain NUL characters")
+
+
+def check_name(value: str, field: str = "name") -> str:
+    name = value.strip()
+    if not name:
+        raise ValueError(f"{field}: must not be blank")
+    return name
+
+
+class Address(BaseStruct):
+    line1: OptionalText | None = None
+    line2: OptionalText | None = None
+    city: OptionalText | None = None
+    state: OptionalText | None = None
+    postal_code: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    country: OptionalText | None = None
+
+
+class BusinessUpdate(BaseStruct):
+    """Every field optional: what is sent replaces what is stored, the rest stays."""
+
+    company_name: OptionalText | None | UnsetType = UNSET
+    address: Address | None | UnsetType = UNSET
+    tax_id: Annotated[str, msgspec.Meta(max_length=64)] | None | UnsetType = UNSET
+    default_currency: Currency | UnsetType = UNSET
+    default_tax_rate: Decimal | UnsetType = UNSET
+    payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | UnsetType = UNSET
+    invoice_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9\-_/#]{0,16}$")] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.default_tax_rate is not UNSET:
+            check_rate(self.default_tax_rate, "default_tax_rate")
+
+
+class BusinessOut(ResponseStruct):
+    company_name: str | None
+    address: Address | None
+    tax_id: str | None
+    default_currency: str
+    default_tax_rate: RateOut
+    payment_terms_days: int
+    invoice_prefix: str
+
+    @classmethod
+    def from_document(cls, business: BusinessProfile) -> BusinessOut:
+        address = business.address
+        return cls(
+            company_name=business.company_name,
+            address=msgspec.convert(address.model_dump(), Address) if address else None,
+            tax_id=business.tax_id,
+            default_currency=business.default_currency,
+            default_tax_rate=format_rate(business.default_tax_rate),
+            payment_terms_days=business.payment_terms_days,
+            invoice_prefix=business.invoice_prefix,
+        )
+
+
+class UserOut(ResponseStruct):
+    id: str
+    email: str
+    name: str
+    business: BusinessOut
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, user: User) -> UserOut:
+        return cls(
+            id=str(user.id),
+            email=user.email,
+            name=user.name,
+            business=BusinessOut.from_document(user.business),
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+class RegisterIn(BaseStruct):
+    email: Email
+    password: Password
+    name: Name
+
+    def __post_init__(self) -> None:
+        self.email = normalize_email(self.email)
+        check_password(self.password, "password")
+        self.name = check_name(self.name)
+
+
+class LoginIn(BaseStruct):
+    email: Email
+    password: Password
+
+    def __post_init__(self) -> None:
+        self.email = self.email.strip().lower()
+
+
+class ProfileUpdate(BaseStruct):
+    name: Name | UnsetType = UNSET
+    business: BusinessUpdate | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.name is not UNSET:
+            self.name = check_name(self.name)
+
+
+class ChangePasswordIn(BaseStruct):
+    current_password: Password
+    new_password: Password
+
+    def __post_init__(self) -> None:
+        check_password(self.new_password, "new_password")
+
+
+class Session(ResponseStruct):
+    user: UserOut
+    access_token: str
+    token_type: str
+    expires_at: datetime

@@ -1,0 +1,78 @@
+"""Users: registration, login, profile, password and token revocation."""
+
+from __future__ import annotations
+
+from beanie import PydanticObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.auth.documents import StoredAddress, User
+from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
+from app.core.auth import PasswordHasher, TokenService
+from app.core.clock import utc_now
+from app.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from app.core.schemas import provided_fields
+
+
+class AuthService:
+    def __init__(self, hasher: PasswordHasher, tokens: TokenService) -> None:
+        self.hasher = hasher
+        self.tokens = tokens
+
+    def session(self, user: User) -> Session:
+        issued = self.tokens.issue(str(user.id), user.token_version)
+        return Session(
+            user=UserOut.from_document(user),
+            access_token=issued.access_token,
+            token_type="bearer",
+            expires_at=issued.expires_at,
+        )
+
+    async def register(self, data: RegisterIn) -> Session:
+        user = User(email=data.email, name=data.name, password_hash=await self.hasher.hash(data.password))
+        try:
+            await user.insert()
+        except DuplicateKeyError:
+            raise Conflict("An account with this email already exists", code="email_taken") from None
+        return self.session(user)
+
+    async def login(self, data: LoginIn) -> Session:
+        user = await User.find_one({"email": data.email})
+        valid = await self.hasher.verify(data.password, user.password_hash if user else None)
+        if user is None or not valid:
+            raise Unauthorized("Wrong email or password")
+        return self.session(user)
+
+    async def update_profile(self, user: User, data: ProfileUpdate) -> User:
+        changes = provided_fields(data)
+        update: dict[str, object] = {}
+        if "name" in changes:
+            update["name"] = changes["name"]
+        for key, value in changes.get("business", {}).items():
+            if key == "address" and value is not None:
+                value = StoredAddress(**value).model_dump()
+            update[f"business.{key}"] = value
+        return await self._update(user.id, update)
+
+    async def change_password(self, user: User, data: ChangePasswordIn) -> None:
+        if not await self.hasher.verify(data.current_password, user.password_hash):
+            raise ValidationFailed.field("current_password", "is not your current password")
+        new_hash = await self.hasher.hash(data.new_password)
+        await self._update(user.id, {"password_hash": new_hash}, revoke=True)
+
+    async def logout(self, user: User) -> None:
+        await self._update(user.id, {}, revoke=True)
+
+    async def _update(
+        self, user_id: PydanticObjectId | None, fields: dict[str, object], *, revoke: bool = False
+    ) -> User:
+        """One atomic update; `revoke` bumps token_version so every token issued so far stops working."""
+        operation: dict[str, dict[str, object]] = {"$set": {**fields, "updated_at": utc_now()}}
+        if revoke:
+            operation["$inc"] = {"token_version": 1}
+        raw = await User.get_motor_collection().find_one_and_update(
+            {"_id": user_id}, operation, return_document=ReturnDocument.AFTER
+        )
+        if raw is None:
+            raise NotFound("No such user")
+        return User.model_validate(raw)

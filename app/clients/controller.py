@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from app.auth.documents import User
+from app.clients import service
+from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
+from app.core.pagination import PageParams, provide_page_params
+from app.core.schemas import Page
+
+
+class ClientController(Controller):
+    path = "/clients"
+    tags = ["clients"]
+    dependencies = {"page": Provide(provide_page_params, sync_to_thread=False)}
+
+    @get("/", operation_id="listClients")
+    async def list_clients(
+        self,
+        current_user: User,
+        page: PageParams,
+        q: str | None = Parameter(default=None, max_length=200, description="Substring of name, company or email"),
+    ) -> Page[ClientOut]:
+        """The caller's clients. Sort by `name` or `created_at`."""
+        return await service.list_clients(current_user, page, q)
+
+    @post("/", operation_id="createClient")
+    async def create_client(self, data: ClientCreate, current_user: User) -> ClientOut:
+        """Create a client; currency and payment terms default to the business profile."""
+        return ClientOut.from_document(await service.create_client(current_user, data))
+
+    @get("/{client_id:str}", operation_id="getClient")
+    async def get_client(self, client_id: str, current_user: User) -> ClientOut:
+        """One client."""
+        return ClientOut.from_document(await service.get_client(current_user, client_id))
+
+    @patch("/{client_id:str}", operation_id="updateClient")
+    async def update_client(self, client_id: str, data: ClientUpdate, current_user: User) -> ClientOut:
+        """Change some fields of a client."""
+        return ClientOut.from_document(await service.update_client(current_user, client_id, data))
+
+    @delete("/{client_id:str}", operation_id="deleteClient")
+    async def delete_client(self, client_id: str, current_user: User) -> None:
+        """Delete a client that nothing references (else 409 in_use)."""
+        await service.delete_client(current_user, client_id)

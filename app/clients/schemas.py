@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from app.auth.schemas import Address
+from app.clients.documents import Client
+from app.core.schemas import BaseStruct, Currency, ResponseStruct
+
+ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Contact = Annotated[str, msgspec.Meta(max_length=254)]
+Notes = Annotated[str, msgspec.Meta(max_length=10_000)]
+TermsDays = Annotated[int, msgspec.Meta(ge=0, le=365)]
+
+
+def _check_name(name: str) -> str:
+    if not name.strip():
+        raise ValueError("name: must not be blank")
+    return name.strip()
+
+
+class ClientCreate(BaseStruct):
+    name: ClientName
+    email: Contact | None = None
+    company: Contact | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    address: Address | None = None
+    tax_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    currency: Currency | None = None
+    payment_terms_days: TermsDays | None = None
+    notes: Notes = ""
+
+    def __post_init__(self) -> None:
+        self.name = _check_name(self.name)
+
+
+class ClientUpdate(BaseStruct):
+    name: ClientName | UnsetType = UNSET
+    email: Contact | None | UnsetType = UNSET
+    company: Contact | None | UnsetType = UNSET
+    phone: Annotated[str, msgspec.Meta(max_length=64)] | None | UnsetType = UNSET
+    address: Address | None | UnsetType = UNSET
+    tax_id: Annotated[str, msgspec.Meta(max_length=64)] | None | UnsetType = UNSET
+    currency: Currency | UnsetType = UNSET
+    payment_terms_days: TermsDays | UnsetType = UNSET
+    notes: Notes | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.name is not UNSET:
+            self.name = _check_name(self.name)
+
+
+class ClientOut(ResponseStruct):
+    id: str
+    name: str
+    email: str | None
+    company: str | None
+    phone: str | None
+    address: Address | None
+    tax_id: str | None
+    currency: str
+    payment_terms_days: int
+    notes: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, client: Client) -> ClientOut:
+        return cls(
+            id=str(client.id),
+            name=client.name,
+            email=client.email,
+            company=client.company,
+            phone=client.phone,
+            address=msgspec.convert(client.address.model_dump(), Address) if client.address else None,
+            tax_id=client.tax_id,
+            currency=client.currency,
+            payment_terms_days=client.payment_terms_days,
+            notes=client.notes,
+            created_at=client.created_at,
+            updated_at=client.updated_at,
+        )

@@ -1,0 +1,68 @@
+"""Clients: every query starts from the owner."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from app.auth.documents import StoredAddress, User
+from app.clients.documents import Client
+from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
+from app.core.documents import ensure_unreferenced, get_owned, update_owned
+from app.core.errors import NotFound
+from app.core.pagination import PageParams, paginate
+from app.core.schemas import Page, as_plain, provided_fields
+
+SORTS = {"name": "name", "created_at": "created_at"}
+
+
+def _stored_address(fields: dict[str, Any]) -> dict[str, Any]:
+    if fields.get("address") is not None:
+        fields["address"] = StoredAddress(**fields["address"])
+    return fields
+
+
+async def list_clients(owner: User, params: PageParams, q: str | None) -> Page[ClientOut]:
+    query: dict[str, Any] = {"owner_id": owner.id}
+    if q:
+        pattern = {"$regex": re.escape(q), "$options": "i"}
+        query["$or"] = [{"name": pattern}, {"company": pattern}, {"email": pattern}]
+    return await paginate(Client, query, params, SORTS, ClientOut.from_document)
+
+
+async def create_client(owner: User, data: ClientCreate) -> Client:
+    fields = _stored_address(as_plain(data))
+    fields["currency"] = data.currency or owner.business.default_currency
+    if data.payment_terms_days is None:
+        fields["payment_terms_days"] = owner.business.payment_terms_days
+    client = Client(owner_id=owner.id, **fields)
+    await client.insert()
+    return client
+
+
+async def get_client(owner: User, client_id: str) -> Client:
+    return await get_owned(Client, client_id, owner.id)
+
+
+async def update_client(owner: User, client_id: str, data: ClientUpdate) -> Client:
+    changes = provided_fields(data)
+    if changes.get("address") is not None:
+        changes["address"] = StoredAddress(**changes["address"]).model_dump()
+    client = await update_owned(Client, client_id, owner.id, changes)
+    if client is None:
+        raise NotFound(f"No client with id {client_id!r}")
+    return client
+
+
+async def delete_client(owner: User, client_id: str) -> None:
+    client = await get_owned(Client, client_id, owner.id)
+    await ensure_unreferenced("client", client.id, owner.id, client_references())
+    await client.delete()
+
+
+def client_references() -> list[tuple[Any, str]]:
+    """Every document type with a `client_id`: a client one of them still names cannot be deleted."""
+    from app.core.db import referencing_models
+
+    return referencing_models("client_id")
+

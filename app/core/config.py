@@ -1,0 +1,149 @@
+"""Settings read once from the environment, validated, and passed down."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+log = logging.getLogger("orbix.config")
+
+APP_ENVS = ("development", "test", "production")
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_PRODUCTION_SECRET = 32
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A bad environment value; the message names the variable."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    app_env: str = "development"
+    mongodb_url: str | None = None
+    mongodb_db: str = "orbix"
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48), repr=False)
+    jwt_secret_generated: bool = True
+    jwt_expires_minutes: int = 10080
+    bcrypt_rounds: int = 12
+    cors_origins: tuple[str, ...] = ()
+    auth_rate_limit_per_minute: int = 10
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    ai_base_url: str | None = None
+    ai_api_key: str | None = field(default=None, repr=False)
+    ai_model: str | None = None
+    ai_timeout_seconds: float = 30.0
+    ai_max_retries: int = 2
+    log_level: str = "INFO"
+    log_format: str = "json"
+    host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
+    port: int = 8000
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def ai_configured(self) -> bool:
+        return bool(self.ai_base_url and self.ai_model)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = _Env(os.environ if environ is None else environ)
+        app_env = env.choice("APP_ENV", "development", APP_ENVS)
+        jwt_secret = env.str("JWT_SECRET")
+        mongodb_url = env.str("MONGODB_URL")
+        if app_env == "production":
+            if not jwt_secret or len(jwt_secret) < MIN_PRODUCTION_SECRET:
+                raise ConfigError(
+                    f"JWT_SECRET: must be set to at least {MIN_PRODUCTION_SECRET} characters when APP_ENV=production"
+                )
+            if not mongodb_url:
+                raise ConfigError("MONGODB_URL: must be set when APP_ENV=production")
+        if mongodb_url and not mongodb_url.startswith(("mongodb://", "mongodb+srv://")):
+            raise ConfigError("MONGODB_URL: must start with mongodb:// or mongodb+srv://")
+        ai_base_url = env.str("AI_BASE_URL")
+        if ai_base_url and not ai_base_url.startswith(("http://", "https://")):
+            raise ConfigError("AI_BASE_URL: must start with http:// or https://")
+        secret_kwargs: dict[str, object] = {}
+        if jwt_secret:
+            secret_kwargs = {"jwt_secret": jwt_secret, "jwt_secret_generated": False}
+        return cls(
+            app_env=app_env,
+            mongodb_url=mongodb_url,
+            mongodb_db=env.str("MONGODB_DB") or "orbix",
+            jwt_expires_minutes=env.int("JWT_EXPIRES_MINUTES", 10080, 1, 525600),
+            bcrypt_rounds=env.int("BCRYPT_ROUNDS", 12, 4, 16),
+            cors_origins=env.list("CORS_ORIGINS"),
+            auth_rate_limit_per_minute=env.int("AUTH_RATE_LIMIT_PER_MINUTE", 10, 1, 100000),
+            trusted_proxies=env.networks("TRUSTED_PROXIES"),
+            ai_base_url=ai_base_url.rstrip("/") if ai_base_url else None,
+            ai_api_key=env.str("AI_API_KEY"),
+            ai_model=env.str("AI_MODEL"),
+            ai_timeout_seconds=env.float("AI_TIMEOUT_SECONDS", 30.0, 0.1, 600.0),
+            ai_max_retries=env.int("AI_MAX_RETRIES", 2, 0, 10),
+            log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+            log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS),
+            host=env.str("HOST") or "0.0.0.0",  # noqa: S104
+            port=env.int("PORT", 8000, 1, 65535),
+            **secret_kwargs,  # type: ignore[arg-type]
+        )
+
+
+class _Env:
+    """Typed readers over an environment mapping; each error names its variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def str(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def int(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+        return value
+
+    def float(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+        if not low <= value <= high:  # also false for NaN
+            raise ConfigError(f"{name}: must be between {low} and {high}, got {raw}")
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False) -> str:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        value = raw.upper() if upper else raw.lower()
+        if value not in allowed:
+            raise ConfigError(f"{name}: must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    def list(self, name: str) -> tuple[str, ...]:
+        raw = self.str(name) or ""
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+    def networks(self, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        try:
+            return tuple(ipaddress.ip_network(item, strict=False) for item in self.list(name))
+        except ValueError as exc:
+            raise ConfigError(f"{name}: expected comma-separated IP addresses or CIDR networks ({exc})") from None

@@ -1,0 +1,90 @@
+"""The base of every owned document and the one way to load one by id."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from beanie import Document, PydanticObjectId
+from bson import ObjectId
+from pydantic import Field
+from pymongo import ReturnDocument
+
+from app.core.clock import utc_now
+from app.core.errors import Conflict, InvalidReference, NotFound
+
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+class OwnedDocument(Document):
+    owner_id: PydanticObjectId
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+D = TypeVar("D", bound=OwnedDocument)
+
+
+def parse_object_id(value: str) -> ObjectId | None:
+    return ObjectId(value) if isinstance(value, str) and _OBJECT_ID.match(value) else None
+
+
+def owned_filter(owner_id: ObjectId, **extra: Any) -> dict[str, Any]:
+    return {"owner_id": owner_id, **extra}
+
+
+async def get_owned(model: type[D], id_: str, owner_id: ObjectId) -> D:
+    """The caller's document, or 404 whether it is missing, malformed or someone else's."""
+    oid = parse_object_id(id_)
+    document = await model.find_one({"_id": oid, "owner_id": owner_id}) if oid else None
+    if document is None:
+        raise NotFound(f"No {model.__name__.lower()} with id {id_!r}" if oid else "No such resource")
+    return document
+
+
+async def get_referenced(model: type[D], id_: str, owner_id: ObjectId, field: str) -> D:
+    """Like get_owned, for an id named in a request body: a miss is 400 invalid_reference."""
+    oid = parse_object_id(id_)
+    document = await model.find_one({"_id": oid, "owner_id": owner_id}) if oid else None
+    if document is None:
+        raise InvalidReference(f"{field} {id_!r} names nothing you own")
+    return document
+
+
+async def update_owned(
+    model: type[D],
+    id_: str | ObjectId,
+    owner_id: ObjectId,
+    fields: Mapping[str, Any],
+    *,
+    where: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> D | None:
+    """One atomic `$set` (plus `extra` operators) on the caller's document, filtered by `where` too.
+
+    Returns the updated document, or None when nothing matched (missing, someone else's, or `where` failed).
+    """
+    oid = id_ if isinstance(id_, ObjectId) else parse_object_id(id_)
+    if oid is None:
+        return None
+    operation: dict[str, Any] = {"$set": {**fields, "updated_at": utc_now()}, **(extra or {})}
+    raw = await model.get_motor_collection().find_one_and_update(
+        {"_id": oid, "owner_id": owner_id, **(where or {})},
+        operation,
+        return_document=ReturnDocument.AFTER,
+    )
+    return model.model_validate(raw) if raw is not None else None
+
+
+async def ensure_unreferenced(
+    what: str, oid: ObjectId | None, owner_id: ObjectId, references: list[tuple[type[Document], str]]
+) -> None:
+    """409 in_use when any of `references` (model, field) still points at `oid`."""
+    for model, field in references:
+        if await model.find_one({"owner_id": owner_id, field: oid}) is not None:
+            raise Conflict(
+                f"This {what} is still referenced by {model.Settings.name}; delete or reassign those first",
+                code="in_use",
+            )

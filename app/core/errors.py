@@ -1,0 +1,230 @@
+"""One error model: AppError subclasses, mapped once to RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotFoundException,
+    ValidationException,
+)
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+
+from app.core.observability import current_request_id
+
+log = logging.getLogger("orbix.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(msgspec.Struct):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details, as every error response carries them."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str
+    errors: list[FieldError] | None = None
+
+
+class AppError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class ValidationFailed(AppError):
+    status, code = 400, "validation_error"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> ValidationFailed:
+        return cls(f"{field}: {message}", errors=[FieldError(field=field, message=message)])
+
+
+class InvalidReference(AppError):
+    status, code = 400, "invalid_reference"
+
+
+class Unauthorized(AppError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(AppError):
+    status, code = 404, "not_found"
+
+
+class Conflict(AppError):
+    status, code = 409, "conflict"
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+
+
+class RateLimited(AppError):
+    status, code = 429, "rate_limited"
+
+
+class UpstreamBadGateway(AppError):
+    status, code = 502, "ai_bad_gateway"
+
+
+class UpstreamUnavailable(AppError):
+    status, code = 503, "ai_unavailable"
+
+
+class UpstreamTimeout(AppError):
+    status, code = 504, "ai_timeout"
+
+
+class DatabaseUnavailable(AppError):
+    status, code = 503, "database_unavailable"
+
+
+_CODE_BY_STATUS = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    problem = Problem(
+        type="about:blank",
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        code=code,
+        request_id=current_request_id(),
+        errors=errors,
+    )
+    return Response(
+        content=msgspec.json.encode(problem),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
+    return problem_response(exc.status, exc.code, exc.detail, errors=exc.errors, headers=exc.headers)
+
+
+_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?) - at `\$(?P<path>[^`]*)`$")
+_FIELD_PREFIX = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*): (?P<message>.+)$", re.DOTALL)
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
+_MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+
+
+def _join(parent: str, child: str) -> str:
+    if parent in ("", "data"):
+        return child
+    return f"{parent}.{child}" if not child.startswith("[") else parent + child
+
+
+def field_error(key: str, message: str) -> FieldError:
+    """Turn one of Litestar's/msgspec's validation messages into a field path and a plain message."""
+    key = key or ""
+    found = _MSGSPEC_PATH.match(message)
+    if found:
+        message = found["message"]
+        key = _join(key, found["path"].lstrip("."))
+    for pattern, text in ((_UNKNOWN_FIELD, "unknown field"), (_MISSING_FIELD, "field required")):
+        named = pattern.match(message)
+        if named:
+            return FieldError(field=_join(key, named["field"]), message=text)
+    prefixed = _FIELD_PREFIX.match(message)
+    if prefixed:
+        return FieldError(field=_join(key, prefixed["field"]), message=prefixed["message"])
+    if key == "data" and message == "'data'":
+        return FieldError(field="body", message="a JSON body is required")
+    return FieldError(field="body" if key == "data" else key, message=message)
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errors = [
+        field_error(str(item.get("key", "")), str(item.get("message", "invalid value")))
+        for item in extra
+        if isinstance(item, dict)
+    ]
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "The request is not valid"
+    return problem_response(400, "validation_error", detail, errors=errors or None)
+
+
+def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    if status >= 500:
+        return _internal(_, exc)
+    code = _CODE_BY_STATUS.get(status, "error")
+    detail = exc.detail or HTTPStatus(status).phrase
+    if status == 400 and isinstance(exc, ClientException):
+        if detail.startswith("JSON is malformed"):
+            return problem_response(400, "invalid_json", "The request body is not valid JSON")
+        detail = _MSGSPEC_PATH.sub(r"\g<message>", detail)
+    if isinstance(exc, NotFoundException):
+        detail = "No such resource"
+    headers = {k: v for k, v in (exc.headers or {}).items()}
+    return problem_response(status, code, detail, headers=headers or None)
+
+
+def _database_down(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("database unreachable: %s", type(exc).__name__)
+    return problem_response(503, "database_unavailable", "The database is unreachable; try again shortly")
+
+
+def _internal(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(500, "internal_error", "Something went wrong on our side")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    AppError: _app_error,
+    ValidationException: _validation,
+    HTTPException: _http_exception,
+    ServerSelectionTimeoutError: _database_down,
+    ConnectionFailure: _database_down,
+    Exception: _internal,
+}

@@ -1,0 +1,63 @@
+"""limit/offset/sort parsing and the one paginated query every list route uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+from beanie import Document
+from litestar.params import Parameter
+from pymongo import ASCENDING, DESCENDING
+
+from app.core.errors import ValidationFailed
+from app.core.schemas import Page
+
+D = TypeVar("D", bound=Document)
+T = TypeVar("T")
+
+DEFAULT_SORT = "-created_at"
+
+
+class PageParams(msgspec.Struct, frozen=True):
+    limit: int
+    offset: int
+    sort: str
+
+
+def provide_page_params(
+    limit: int = Parameter(query="limit", ge=1, le=100, default=20, description="Page size, 1–100"),
+    offset: int = Parameter(query="offset", ge=0, le=10_000_000, default=0, description="Items to skip"),
+    sort: str = Parameter(
+        query="sort",
+        default=DEFAULT_SORT,
+        max_length=64,
+        description="`field` ascending or `-field` descending; the fields each list allows are in its description",
+    ),
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset, sort=sort)
+
+
+def sort_spec(sort: str, allowed: Mapping[str, str]) -> list[tuple[str, int]]:
+    """`-total` -> [("total", -1), ("_id", -1)]; `allowed` maps API names to stored field names."""
+    direction = DESCENDING if sort.startswith("-") else ASCENDING
+    name = sort.lstrip("-+")
+    if name not in allowed:
+        choices = ", ".join(sorted(allowed))
+        raise ValidationFailed.field("sort", f"unknown sort field {name!r}; use one of {choices}")
+    return [(allowed[name], direction), ("_id", direction)]
+
+
+async def paginate(
+    model: type[D],
+    query: Mapping[str, Any],
+    params: PageParams,
+    allowed_sorts: Mapping[str, str],
+    convert: Callable[[D], T],
+) -> Page[T]:
+    """One page of `model` matching `query` (which must already hold the owner filter)."""
+    order = sort_spec(params.sort, allowed_sorts)
+    found = model.find(dict(query))
+    total = await model.find(dict(query)).count()
+    documents = await found.sort(order).skip(params.offset).limit(params.limit).to_list()
+    return Page(items=[convert(d) for d in documents], total=total, limit=params.limit, offset=params.offset)

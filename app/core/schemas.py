@@ -1,0 +1,66 @@
+"""Shared wire types: the base structs, ids, money, timestamps, and the page envelope."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+
+class BaseStruct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Every request body: unknown fields are a 400, never silently dropped."""
+
+
+class ResponseStruct(msgspec.Struct, kw_only=True):
+    """Every response body."""
+
+
+class Page(msgspec.Struct, Generic[T], kw_only=True):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+ObjectIdStr = Annotated[
+    str,
+    msgspec.Meta(
+        pattern="^[0-9a-f]{24}$",
+        description="A MongoDB ObjectId: 24 lower-case hex characters",
+        examples=["6740f0c2a1b2c3d4e5f60718"],
+    ),
+]
+Currency = Annotated[
+    str, msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, 3 upper-case letters", examples=["USD"])
+]
+UtcDatetime = Annotated[
+    datetime,
+    msgspec.Meta(tz=True, description="RFC 3339 with an offset; stored in UTC at millisecond precision"),
+]
+MoneyOut = Annotated[
+    str, msgspec.Meta(pattern=r"^-?\d+\.\d{2}$", description="Decimal string with two places", examples=["1234.50"])
+]
+RateOut = Annotated[str, msgspec.Meta(description="Percentage as a decimal string", examples=["8.875"])]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+Text = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+_PLAIN = (Decimal, datetime, date)
+
+
+def provided_fields(struct: msgspec.Struct) -> dict[str, Any]:
+    """The fields a PATCH body actually carried (UNSET left out), nested structs as plain dicts."""
+    return {
+        name: msgspec.to_builtins(value, builtin_types=_PLAIN)
+        for name in struct.__struct_fields__
+        if (value := getattr(struct, name)) is not msgspec.UNSET
+    }
+
+
+def as_plain(struct: msgspec.Struct) -> dict[str, Any]:
+    """A whole request struct as plain values, Decimal/datetime/date kept, ready for a document."""
+    return msgspec.to_builtins(struct, builtin_types=_PLAIN)  # type: ignore[no-any-return]

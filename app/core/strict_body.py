@@ -1,0 +1,29 @@
+"""Strict JSON bodies.
+
+Litestar converts request bodies with msgspec's lax mode, which turns "30" into 30 and "true" into True.
+Orbix's contract says a wrong type is a 400, so every JSON body is first decoded strictly against the
+handler's struct; only then does Litestar parse it as usual.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import ValidationException
+
+
+async def validate_body_strictly(request: Request[Any, Any, Any]) -> None:
+    field = request.route_handler.parsed_data_field
+    if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, msgspec.Struct):
+        return
+    body = await request.body()
+    try:
+        msgspec.json.decode(body, type=field.annotation, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ValidationException(
+            detail="Validation failed", extra=[{"key": "data", "message": str(exc), "source": "body"}]
+        ) from None
+    except msgspec.DecodeError:
+        return  # malformed or empty JSON: Litestar's own parsing reports it

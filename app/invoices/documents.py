@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from beanie import Document, PydanticObjectId
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.core.clock import utc_now
+from app.core.documents import OwnedDocument
+from app.core.money import StoredDecimal
+
+INVOICE_STATUSES = ("draft", "sent", "paid", "void")
+
+
+class StoredLine(BaseModel):
+    description: str
+    quantity: StoredDecimal
+    unit_price_cents: int
+    amount_cents: int
+    time_entry_id: PydanticObjectId | None = None
+
+
+class StoredPayment(BaseModel):
+    id: PydanticObjectId = Field(default_factory=PydanticObjectId)
+    amount_cents: int
+    paid_on: date
+    method: str | None = None
+    note: str | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class Invoice(OwnedDocument):
+    # `number` is null on drafts; assigned at send from InvoiceCounter. `number_slot` carries the
+    # number once assigned and "draft:<id>" before, so (owner_id, number_slot) can be a plain unique
+    # index (mongomock does not honour partial indexes).
+    number: str | None = None
+    number_seq: int | None = None
+    number_slot: str
+    client_id: PydanticObjectId
+    project_id: PydanticObjectId | None = None
+    status: str = "draft"
+    currency: str
+    issue_date: date
+    due_date: date
+    lines: list[StoredLine] = Field(default_factory=list)
+    notes: str = ""
+    tax_rate: StoredDecimal
+    discount_rate: StoredDecimal
+    subtotal_cents: int = 0
+    discount_cents: int = 0
+    tax_cents: int = 0
+    total_cents: int = 0
+    amount_paid_cents: int = 0
+    amount_due_cents: int = 0
+    payments: list[StoredPayment] = Field(default_factory=list)
+    sent_at: datetime | None = None
+    paid_at: datetime | None = None
+    voided_at: datetime | None = None
+
+    class Settings:
+        name = "invoices"
+        indexes = [
+            IndexModel([("owner_id", ASCENDING), ("number_slot", ASCENDING)], unique=True),
+            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("owner_id", ASCENDING), ("status", ASCENDING), ("due_date", ASCENDING)]),
+            IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
+            IndexModel([("owner_id", ASCENDING), ("project_id", ASCENDING)]),
+            IndexModel([("owner_id", ASCENDING), ("issue_date", DESCENDING)]),
+            IndexModel([("owner_id", ASCENDING), ("number_seq", DESCENDING)]),
+            IndexModel([("owner_id", ASCENDING), ("payments.paid_on", ASCENDING)]),
+        ]
+
+
+class InvoiceCounter(Document):
+    """Per-user invoice sequence, bumped atomically with $inc (find_one_and_update, upsert)."""
+
+    owner_id: PydanticObjectId
+    seq: int = 0
+
+    class Settings:
+        name = "invoice_counters"
+        indexes = [IndexModel([("owner_id", ASCENDING)], unique=True)]

@@ -1,0 +1,113 @@
+"""Application factory: `create_app(settings)` builds the Litestar app; `app` is built from the environment."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from app.auth.controller import AuthController
+from app.clients.controller import ClientController
+from app.core import db
+from app.core.auth import PasswordHasher, TokenService, auth_middleware, auth_rate_limit, provide_current_user
+from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
+from app.core.errors import EXCEPTION_HANDLERS
+from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
+from app.core.openapi import document_errors
+from app.core.strict_body import validate_body_strictly
+from app.system.controller import SystemController
+
+API_CONTROLLERS: list[Any] = [AuthController, ClientController]
+
+
+class Orbix(Litestar):
+    """Litestar with a raw-ASGI edge: request ids, headers, logs and metrics for every HTTP request,
+    and `/health` answered before routing (it is the route load testers hammer)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+        elif scope["path"] == "/health" and scope["method"] == "GET":
+            await answer_health(scope, send)
+        else:
+            await run_with_edge(scope, receive, send, super().__call__, self.state.metrics)
+
+
+def _lifespan(settings: Settings) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.db = await db.connect(settings)
+        try:
+            yield
+        finally:
+            app.state.db.close()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> Orbix:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.jwt_secret_generated:
+        import logging
+
+        logging.getLogger("orbix.config").warning(
+            "JWT_SECRET is not set: using a random per-process secret; tokens die with the process"
+        )
+    rate_limit = auth_rate_limit(settings)
+    api = Router(
+        path="/api",
+        route_handlers=API_CONTROLLERS,
+        middleware=[auth_middleware(), rate_limit.middleware],
+        dependencies={"current_user": Provide(provide_current_user, sync_to_thread=False)},
+        security=[{"BearerToken": []}],
+    )
+    app = Orbix(
+        route_handlers=[SystemController, api],
+        lifespan=[_lifespan(settings)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=MAX_BODY_BYTES,
+        before_request=validate_body_strictly,
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="Orbix API",
+            version="0.1.0",
+            description="The back office of a freelancer or a small agency: one JSON API.",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                }
+            ),
+        ),
+        logging_config=None,
+        state=State(
+            {
+                "settings": settings,
+                "metrics": Metrics(),
+                "hasher": PasswordHasher(settings.bcrypt_rounds),
+                "tokens": TokenService(settings),
+            }
+        ),
+        debug=False,
+    )
+    document_errors(app)
+    return app
+
+
+def _app_from_environment() -> Orbix:
+    try:
+        return create_app()
+    except ConfigError as exc:
+        sys.exit(f"orbix: configuration error: {exc}")
+
+
+app = _app_from_environment()

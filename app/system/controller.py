@@ -1,0 +1,43 @@
+"""Operational endpoints: liveness, readiness, metrics. No auth, outside /api."""
+
+from __future__ import annotations
+
+from litestar import Controller, MediaType, Response, get
+from litestar.datastructures import State
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.core.errors import DatabaseUnavailable
+from app.core.schemas import ResponseStruct
+
+
+class Health(ResponseStruct):
+    status: str
+
+
+class Readiness(ResponseStruct):
+    status: str
+    database: str
+
+
+class SystemController(Controller):
+    path = "/"
+    tags = ["system"]
+    include_in_schema = True
+
+    @get("/health", operation_id="health", security=[])
+    async def health(self) -> Health:
+        """Liveness only. The edge answers this before the framework (see core/observability.py);
+        this handler documents it and serves it if the edge is bypassed."""
+        return Health(status="ok")
+
+    @get("/ready", operation_id="ready", security=[])
+    async def ready(self, state: State) -> Readiness:
+        """Ready when the database answers a ping."""
+        if not await state.db.ping():
+            raise DatabaseUnavailable("The database did not answer a ping")
+        return Readiness(status="ok", database="ok")
+
+    @get("/metrics", operation_id="metrics", media_type=MediaType.TEXT, security=[])
+    async def metrics(self, state: State) -> Response[bytes]:
+        """Prometheus text format: request counts and latency per route template and status."""
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

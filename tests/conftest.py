@@ -1,0 +1,104 @@
+"""The app over HTTP on a fresh in-memory database per test, with fast bcrypt."""
+
+from __future__ import annotations
+
+import os
+
+# The environment is set before the app is imported: app.main builds `app` from it at import time.
+for _name in [n for n in os.environ if n.startswith(("AI_", "MONGODB_", "CORS_", "TRUSTED_"))]:
+    del os.environ[_name]
+os.environ.update(
+    {
+        "APP_ENV": "test",
+        "BCRYPT_ROUNDS": "4",
+        "AUTH_RATE_LIMIT_PER_MINUTE": "100000",
+        "JWT_SECRET": "test-secret-that-is-long-enough-for-hs256-0123456789",
+        "LOG_LEVEL": "WARNING",
+        "LOG_FORMAT": "console",
+    }
+)
+
+from collections.abc import AsyncIterator, Callable  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from litestar import Litestar  # noqa: E402
+from litestar.testing import AsyncTestClient  # noqa: E402
+
+from app.core.config import Settings  # noqa: E402
+from app.main import create_app  # noqa: E402
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture
+def make_app() -> Callable[..., Litestar]:
+    """Build an app with some settings changed: make_app(auth_rate_limit_per_minute=3)."""
+
+    def build(**changes: Any) -> Litestar:
+        return create_app(replace(Settings.from_env(), **changes))
+
+    return build
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+async def register(client: AsyncTestClient[Litestar], email: str, name: str = "Test User") -> Account:
+    response = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "name": name})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Account(id=body["user"]["id"], email=email, token=body["access_token"])
+
+
+@pytest.fixture
+async def user(client: AsyncTestClient[Litestar]) -> Account:
+    return await register(client, "ada@example.com", "Ada Lovelace")
+
+
+@pytest.fixture
+async def other_user(client: AsyncTestClient[Litestar]) -> Account:
+    return await register(client, "mallory@example.com", "Mallory")
+
+
+@pytest.fixture
+def auth(user: Account) -> dict[str, str]:
+    return user.headers
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """An RFC 9457 problem with the given status and stable code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code, body
+    assert body["type"] == "about:blank"
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
