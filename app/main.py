@@ -14,8 +14,15 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from app.ai.client import AIClient
 from app.auth.controller import AuthController
 from app.clients.controller import ClientController
+from app.contracts.controller import ContractController
+from app.invoices.controller import InvoiceController
+from app.projects.controller import ProjectController
+from app.reports.controller import ReportController
+from app.resumes.controller import ResumeController
+from app.time_entries.controller import TimeEntryController
 from app.core import db
 from app.core.auth import PasswordHasher, TokenService, auth_middleware, auth_rate_limit, provide_current_user
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
@@ -25,7 +32,16 @@ from app.core.openapi import document_errors
 from app.core.strict_body import validate_body_strictly
 from app.system.controller import SystemController
 
-API_CONTROLLERS: list[Any] = [AuthController, ClientController]
+API_CONTROLLERS: list[Any] = [
+    AuthController,
+    ClientController,
+    ProjectController,
+    TimeEntryController,
+    InvoiceController,
+    ContractController,
+    ReportController,
+    ResumeController,
+]
 
 
 class Orbix(Litestar):
@@ -45,9 +61,11 @@ def _lifespan(settings: Settings) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = await db.connect(settings)
+        app.state.ai = AIClient(settings)
         try:
             yield
         finally:
+            await app.state.ai.aclose()
             app.state.db.close()
 
     return lifespan

@@ -24,9 +24,10 @@ def document_models() -> list[type[Document]]:
     from app.contracts.documents import Contract
     from app.invoices.documents import Invoice, InvoiceCounter
     from app.projects.documents import Project
+    from app.resumes.documents import Resume
     from app.time_entries.documents import TimeEntry
 
-    return [User, Client, Project, TimeEntry, Invoice, InvoiceCounter, Contract]
+    return [User, Client, Project, TimeEntry, Invoice, InvoiceCounter, Contract, Resume]
 
 
 def referencing_models(field: str) -> list[tuple[type[Document], str]]:

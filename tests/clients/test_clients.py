@@ -3,12 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Account, assert_problem
-
-
-async def create_client(client, auth, **fields):
-    response = await client.post("/api/clients", json={"name": "Acme", **fields}, headers=auth)
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.factories import create_client
 
 
 async def test_create_client_defaults_from_business_profile(client, auth):

@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from litestar import Controller
+
+
+class ResumeController(Controller):
+    path = "/resumes"
+    tags = ["resumes"]
