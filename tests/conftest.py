@@ -19,12 +19,14 @@ os.environ.update(
 )
 
 from collections.abc import AsyncIterator, Callable  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
 from typing import Any  # noqa: E402
 
+import httpx  # noqa: E402
 import pytest  # noqa: E402
+from asgi_lifespan import LifespanManager  # noqa: E402
 from litestar import Litestar  # noqa: E402
-from litestar.testing import AsyncTestClient  # noqa: E402
 
 from app.core.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
@@ -63,13 +65,28 @@ def app(settings: Settings) -> Litestar:
     return create_app(settings)
 
 
+@asynccontextmanager
+async def serve(app: Litestar, client_ip: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run, called over ASGI in THIS event loop.
+
+    Litestar's AsyncTestClient runs each request to completion in a portal thread, which would make
+    `asyncio.gather` tests sequential; httpx's ASGITransport interleaves them for real.
+    """
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
+        # The app itself, not manager.app: that wrapper shares one lifespan-state dict across requests,
+        # where Litestar keeps per-connection state.
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:
+            yield http
+
+
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app) as test_client:
-        yield test_client
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(app) as http:
+        yield http
 
 
-async def register(client: AsyncTestClient[Litestar], email: str, name: str = "Test User") -> Account:
+async def register(client: httpx.AsyncClient, email: str, name: str = "Test User") -> Account:
     response = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "name": name})
     assert response.status_code == 201, response.text
     body = response.json()
@@ -77,12 +94,12 @@ async def register(client: AsyncTestClient[Litestar], email: str, name: str = "T
 
 
 @pytest.fixture
-async def user(client: AsyncTestClient[Litestar]) -> Account:
+async def user(client: httpx.AsyncClient) -> Account:
     return await register(client, "ada@example.com", "Ada Lovelace")
 
 
 @pytest.fixture
-async def other_user(client: AsyncTestClient[Litestar]) -> Account:
+async def other_user(client: httpx.AsyncClient) -> Account:
     return await register(client, "mallory@example.com", "Mallory")
 
 

@@ -10,6 +10,7 @@ from app.auth.documents import StoredAddress, User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
 from app.core.auth import PasswordHasher, TokenService
 from app.core.clock import utc_now
+from app.core.documents import to_bson
 from app.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.core.schemas import provided_fields
 
@@ -71,7 +72,7 @@ class AuthService:
         if revoke:
             operation["$inc"] = {"token_version": 1}
         raw = await User.get_motor_collection().find_one_and_update(
-            {"_id": user_id}, operation, return_document=ReturnDocument.AFTER
+            {"_id": user_id}, to_bson(operation), return_document=ReturnDocument.AFTER
         )
         if raw is None:
             raise NotFound("No such user")

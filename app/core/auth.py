@@ -20,6 +20,7 @@ from app.core.documents import parse_object_id
 from app.core.errors import Unauthorized
 
 JWT_ALGORITHM = "HS256"
+MAX_BCRYPT_BYTES = 72  # bcrypt reads no further (and bcrypt>=5 raises on longer input)
 EXCLUDE_FROM_AUTH = "exclude_from_auth"
 
 
@@ -38,10 +39,13 @@ class PasswordHasher:
         return hashed.decode()
 
     async def verify(self, password: str, hashed: str | None) -> bool:
-        if hashed is None:
-            await asyncio.to_thread(bcrypt.checkpw, password.encode(), await self._dummy())
+        candidate = password.encode()
+        if hashed is None or len(candidate) > MAX_BCRYPT_BYTES:
+            # No stored password is longer than bcrypt's 72 bytes (registration refuses it), so a longer one
+            # never matches; it still costs one hash, so neither case answers faster than a wrong password.
+            await asyncio.to_thread(bcrypt.checkpw, candidate[:MAX_BCRYPT_BYTES], await self._dummy())
             return False
-        return await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed.encode())
+        return await asyncio.to_thread(bcrypt.checkpw, candidate, hashed.encode())
 
     async def _dummy(self) -> bytes:
         if self._dummy_hash is None:

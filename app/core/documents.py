@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from beanie import Document, PydanticObjectId
+from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 from pydantic import Field
 from pymongo import ReturnDocument
@@ -25,6 +26,14 @@ class OwnedDocument(Document):
 
 
 D = TypeVar("D", bound=OwnedDocument)
+
+_ENCODER = Encoder()
+
+
+def to_bson(value: Any) -> Any:
+    """Values for raw driver calls, encoded as Beanie encodes documents (Decimal -> Decimal128,
+    date -> datetime at midnight UTC, models -> dicts)."""
+    return _ENCODER.encode(value)
 
 
 def parse_object_id(value: str) -> ObjectId | None:
@@ -71,8 +80,8 @@ async def update_owned(
         return None
     operation: dict[str, Any] = {"$set": {**fields, "updated_at": utc_now()}, **(extra or {})}
     raw = await model.get_motor_collection().find_one_and_update(
-        {"_id": oid, "owner_id": owner_id, **(where or {})},
-        operation,
+        to_bson({"_id": oid, "owner_id": owner_id, **(where or {})}),
+        to_bson(operation),
         return_document=ReturnDocument.AFTER,
     )
     return model.model_validate(raw) if raw is not None else None
