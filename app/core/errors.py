@@ -201,7 +201,7 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[b
     code = _CODE_BY_STATUS.get(status, "error")
     detail = exc.detail or HTTPStatus(status).phrase
     if status == 400 and isinstance(exc, ClientException):
-        if detail.startswith("JSON is malformed"):
+        if detail.startswith(("JSON is malformed", "Input data was truncated")):
             return problem_response(400, "invalid_json", "The request body is not valid JSON")
         detail = _MSGSPEC_PATH.sub(r"\g<message>", detail)
     if isinstance(exc, NotFoundException):
