@@ -1,4 +1,4 @@
-"""Application factory: `create_app(settings)` builds the Litestar app; `app` is built from the environment."""
+"""Application factory: `create_app(settings)` builds the app; `app` is built from the environment."""
 
 from __future__ import annotations
 
@@ -18,11 +18,6 @@ from app.ai.client import AIClient
 from app.auth.controller import AuthController
 from app.clients.controller import ClientController
 from app.contracts.controller import ContractController
-from app.invoices.controller import InvoiceController
-from app.projects.controller import ProjectController
-from app.reports.controller import ReportController
-from app.resumes.controller import ResumeController
-from app.time_entries.controller import TimeEntryController
 from app.core import db
 from app.core.auth import PasswordHasher, TokenService, auth_middleware, auth_rate_limit, provide_current_user
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
@@ -30,7 +25,12 @@ from app.core.errors import EXCEPTION_HANDLERS
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.core.openapi import document_errors
 from app.core.strict_body import validate_body_strictly
+from app.invoices.controller import InvoiceController
+from app.projects.controller import ProjectController
+from app.reports.controller import ReportController
+from app.resumes.controller import ResumeController
 from app.system.controller import SystemController
+from app.time_entries.controller import TimeEntryController
 
 API_CONTROLLERS: list[Any] = [
     AuthController,
@@ -54,7 +54,7 @@ class Orbix(Litestar):
         elif scope["path"] == "/health" and scope["method"] == "GET":
             await answer_health(scope, send)
         else:
-            await run_with_edge(scope, receive, send, super().__call__, self.state.metrics)
+            await run_with_edge(scope, receive, send, super().__call__, self.state.metrics)  # type: ignore[arg-type]
 
 
 def _lifespan(settings: Settings) -> Any:

@@ -87,7 +87,9 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def register(client: httpx.AsyncClient, email: str, name: str = "Test User") -> Account:
-    response = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "name": name})
+    response = await client.post(
+        "/api/auth/register", json={"email": email, "password": PASSWORD, "name": name}
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     return Account(id=body["user"]["id"], email=email, token=body["access_token"])

@@ -20,7 +20,9 @@ class AuthController(Controller):
     tags = ["auth"]
     dependencies = {"service": Provide(provide_auth_service, sync_to_thread=False)}
 
-    @post("/register", operation_id="register", opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True}, security=[])
+    @post(
+        "/register", operation_id="register", opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True}, security=[]
+    )
     async def register(self, data: RegisterIn, service: AuthService) -> Session:
         """Create an account and return a session token."""
         return await service.register(data)

@@ -57,9 +57,9 @@ class Address(BaseStruct):
 class BusinessUpdate(BaseStruct):
     """Every field optional: what is sent replaces what is stored, the rest stays."""
 
-    company_name: OptionalText | None | UnsetType = UNSET
-    address: Address | None | UnsetType = UNSET
-    tax_id: Annotated[str, msgspec.Meta(max_length=64)] | None | UnsetType = UNSET
+    company_name: OptionalText | UnsetType | None = UNSET
+    address: Address | UnsetType | None = UNSET
+    tax_id: Annotated[str, msgspec.Meta(max_length=64)] | UnsetType | None = UNSET
     default_currency: Currency | UnsetType = UNSET
     default_tax_rate: Decimal | UnsetType = UNSET
     payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | UnsetType = UNSET

@@ -25,7 +25,7 @@ class AuthService:
         return Session(
             user=UserOut.from_document(user),
             access_token=issued.access_token,
-            token_type="bearer",
+            token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
             expires_at=issued.expires_at,
         )
 

@@ -21,7 +21,9 @@ class ClientController(Controller):
         self,
         current_user: User,
         page: PageParams,
-        q: str | None = Parameter(default=None, max_length=200, description="Substring of name, company or email"),
+        q: str | None = Parameter(
+            default=None, max_length=200, description="Substring of name, company or email"
+        ),
     ) -> Page[ClientOut]:
         """The caller's clients. Sort by `name` or `created_at`."""
         return await service.list_clients(current_user, page, q)

@@ -39,11 +39,11 @@ class ClientCreate(BaseStruct):
 
 class ClientUpdate(BaseStruct):
     name: ClientName | UnsetType = UNSET
-    email: Contact | None | UnsetType = UNSET
-    company: Contact | None | UnsetType = UNSET
-    phone: Annotated[str, msgspec.Meta(max_length=64)] | None | UnsetType = UNSET
-    address: Address | None | UnsetType = UNSET
-    tax_id: Annotated[str, msgspec.Meta(max_length=64)] | None | UnsetType = UNSET
+    email: Contact | UnsetType | None = UNSET
+    company: Contact | UnsetType | None = UNSET
+    phone: Annotated[str, msgspec.Meta(max_length=64)] | UnsetType | None = UNSET
+    address: Address | UnsetType | None = UNSET
+    tax_id: Annotated[str, msgspec.Meta(max_length=64)] | UnsetType | None = UNSET
     currency: Currency | UnsetType = UNSET
     payment_terms_days: TermsDays | UnsetType = UNSET
     notes: Notes | UnsetType = UNSET

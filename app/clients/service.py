@@ -65,4 +65,3 @@ def client_references() -> list[tuple[Any, str]]:
     from app.core.db import referencing_models
 
     return referencing_models("client_id")
-

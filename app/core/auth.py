@@ -1,4 +1,4 @@
-"""Password hashing off the event loop, JWT issue/verify, and the middleware that turns a token into a user."""
+"""Password hashing off the event loop, JWT issue/verify, and the middleware turning a token into a user."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class TokenService:
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM), expires_at)
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The claims of a valid token; anything else (none-alg, other alg, forged, expired, future iat) is 401."""
+        """The claims of a valid token; none-alg, other algs, forged, expired or future-iat tokens are 401."""
         try:
             claims = jwt.decode(
                 token,
@@ -92,7 +92,9 @@ class TokenService:
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
     """Bearer token -> the current user; a token whose `ver` is older than the user's is revoked."""
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -111,7 +113,7 @@ def auth_middleware() -> DefineMiddleware:
 
 
 def provide_current_user(request: Request[Any, Any, Any]) -> User:
-    return request.user  # type: ignore[no-any-return]
+    return request.user
 
 
 # ---------------------------------------------------------------- rate limit

@@ -56,18 +56,18 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = _Env(os.environ if environ is None else environ)
         app_env = env.choice("APP_ENV", "development", APP_ENVS)
-        jwt_secret = env.str("JWT_SECRET")
-        mongodb_url = env.str("MONGODB_URL")
+        jwt_secret = env.text("JWT_SECRET")
+        mongodb_url = env.text("MONGODB_URL")
         if app_env == "production":
             if not jwt_secret or len(jwt_secret) < MIN_PRODUCTION_SECRET:
                 raise ConfigError(
-                    f"JWT_SECRET: must be set to at least {MIN_PRODUCTION_SECRET} characters when APP_ENV=production"
+                    f"JWT_SECRET: must be at least {MIN_PRODUCTION_SECRET} characters when APP_ENV=production"
                 )
             if not mongodb_url:
                 raise ConfigError("MONGODB_URL: must be set when APP_ENV=production")
         if mongodb_url and not mongodb_url.startswith(("mongodb://", "mongodb+srv://")):
             raise ConfigError("MONGODB_URL: must start with mongodb:// or mongodb+srv://")
-        ai_base_url = env.str("AI_BASE_URL")
+        ai_base_url = env.text("AI_BASE_URL")
         if ai_base_url and not ai_base_url.startswith(("http://", "https://")):
             raise ConfigError("AI_BASE_URL: must start with http:// or https://")
         secret_kwargs: dict[str, object] = {}
@@ -76,21 +76,21 @@ class Settings:
         return cls(
             app_env=app_env,
             mongodb_url=mongodb_url,
-            mongodb_db=env.str("MONGODB_DB") or "orbix",
-            jwt_expires_minutes=env.int("JWT_EXPIRES_MINUTES", 10080, 1, 525600),
-            bcrypt_rounds=env.int("BCRYPT_ROUNDS", 12, 4, 16),
-            cors_origins=env.list("CORS_ORIGINS"),
-            auth_rate_limit_per_minute=env.int("AUTH_RATE_LIMIT_PER_MINUTE", 10, 1, 100000),
+            mongodb_db=env.text("MONGODB_DB") or "orbix",
+            jwt_expires_minutes=env.integer("JWT_EXPIRES_MINUTES", 10080, 1, 525600),
+            bcrypt_rounds=env.integer("BCRYPT_ROUNDS", 12, 4, 16),
+            cors_origins=env.items("CORS_ORIGINS"),
+            auth_rate_limit_per_minute=env.integer("AUTH_RATE_LIMIT_PER_MINUTE", 10, 1, 100000),
             trusted_proxies=env.networks("TRUSTED_PROXIES"),
             ai_base_url=ai_base_url.rstrip("/") if ai_base_url else None,
-            ai_api_key=env.str("AI_API_KEY"),
-            ai_model=env.str("AI_MODEL"),
-            ai_timeout_seconds=env.float("AI_TIMEOUT_SECONDS", 30.0, 0.1, 600.0),
-            ai_max_retries=env.int("AI_MAX_RETRIES", 2, 0, 10),
+            ai_api_key=env.text("AI_API_KEY"),
+            ai_model=env.text("AI_MODEL"),
+            ai_timeout_seconds=env.number("AI_TIMEOUT_SECONDS", 30.0, 0.1, 600.0),
+            ai_max_retries=env.integer("AI_MAX_RETRIES", 2, 0, 10),
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
             log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS),
-            host=env.str("HOST") or "0.0.0.0",  # noqa: S104
-            port=env.int("PORT", 8000, 1, 65535),
+            host=env.text("HOST") or "0.0.0.0",  # noqa: S104
+            port=env.integer("PORT", 8000, 1, 65535),
             **secret_kwargs,  # type: ignore[arg-type]
         )
 
@@ -101,12 +101,12 @@ class _Env:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
 
-    def str(self, name: str) -> str | None:
+    def text(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()
         return value or None
 
-    def int(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.str(name)
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.text(name)
         if raw is None:
             return default
         try:
@@ -117,8 +117,8 @@ class _Env:
             raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
         return value
 
-    def float(self, name: str, default: float, low: float, high: float) -> float:
-        raw = self.str(name)
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.text(name)
         if raw is None:
             return default
         try:
@@ -130,7 +130,7 @@ class _Env:
         return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False) -> str:
-        raw = self.str(name)
+        raw = self.text(name)
         if raw is None:
             return default
         value = raw.upper() if upper else raw.lower()
@@ -138,12 +138,14 @@ class _Env:
             raise ConfigError(f"{name}: must be one of {', '.join(allowed)}, got {raw!r}")
         return value
 
-    def list(self, name: str) -> tuple[str, ...]:
-        raw = self.str(name) or ""
+    def items(self, name: str) -> tuple[str, ...]:
+        raw = self.text(name) or ""
         return tuple(item.strip() for item in raw.split(",") if item.strip())
 
     def networks(self, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         try:
-            return tuple(ipaddress.ip_network(item, strict=False) for item in self.list(name))
+            return tuple(ipaddress.ip_network(item, strict=False) for item in self.items(name))
         except ValueError as exc:
-            raise ConfigError(f"{name}: expected comma-separated IP addresses or CIDR networks ({exc})") from None
+            raise ConfigError(
+                f"{name}: expected comma-separated IP addresses or CIDR networks ({exc})"
+            ) from None

@@ -59,7 +59,7 @@ class Database:
 
 def build_client(settings: Settings) -> tuple[Any, bool]:
     if settings.mongodb_url:
-        client = AsyncIOMotorClient(
+        client: Any = AsyncIOMotorClient(
             settings.mongodb_url,
             tz_aware=True,
             serverSelectionTimeoutMS=5000,
@@ -68,7 +68,9 @@ def build_client(settings: Settings) -> tuple[Any, bool]:
         return client, False
     from mongomock_motor import AsyncMongoMockClient
 
-    log.warning("MONGODB_URL is not set: using the embedded in-memory store; nothing persists across restarts")
+    log.warning(
+        "MONGODB_URL is not set: using the embedded in-memory store; nothing persists across restarts"
+    )
     return AsyncMongoMockClient(tz_aware=True), True
 
 

@@ -26,6 +26,8 @@ class OwnedDocument(Document):
 
 
 D = TypeVar("D", bound=OwnedDocument)
+# A user's id as Beanie types it (Document.id is Optional until inserted).
+OwnerId = ObjectId | None
 
 _ENCODER = Encoder()
 
@@ -40,11 +42,11 @@ def parse_object_id(value: str) -> ObjectId | None:
     return ObjectId(value) if isinstance(value, str) and _OBJECT_ID.match(value) else None
 
 
-def owned_filter(owner_id: ObjectId, **extra: Any) -> dict[str, Any]:
+def owned_filter(owner_id: OwnerId, **extra: Any) -> dict[str, Any]:
     return {"owner_id": owner_id, **extra}
 
 
-async def get_owned(model: type[D], id_: str, owner_id: ObjectId) -> D:
+async def get_owned(model: type[D], id_: str, owner_id: OwnerId) -> D:
     """The caller's document, or 404 whether it is missing, malformed or someone else's."""
     oid = parse_object_id(id_)
     document = await model.find_one({"_id": oid, "owner_id": owner_id}) if oid else None
@@ -53,7 +55,7 @@ async def get_owned(model: type[D], id_: str, owner_id: ObjectId) -> D:
     return document
 
 
-async def get_referenced(model: type[D], id_: str, owner_id: ObjectId, field: str) -> D:
+async def get_referenced(model: type[D], id_: str, owner_id: OwnerId, field: str) -> D:
     """Like get_owned, for an id named in a request body: a miss is 400 invalid_reference."""
     oid = parse_object_id(id_)
     document = await model.find_one({"_id": oid, "owner_id": owner_id}) if oid else None
@@ -64,8 +66,8 @@ async def get_referenced(model: type[D], id_: str, owner_id: ObjectId, field: st
 
 async def update_owned(
     model: type[D],
-    id_: str | ObjectId,
-    owner_id: ObjectId,
+    id_: str | ObjectId | None,
+    owner_id: OwnerId,
     fields: Mapping[str, Any],
     *,
     where: Mapping[str, Any] | None = None,
@@ -75,7 +77,7 @@ async def update_owned(
 
     Returns the updated document, or None when nothing matched (missing, someone else's, or `where` failed).
     """
-    oid = id_ if isinstance(id_, ObjectId) else parse_object_id(id_)
+    oid = id_ if isinstance(id_, ObjectId) else parse_object_id(id_) if id_ else None
     if oid is None:
         return None
     operation: dict[str, Any] = {"$set": {**fields, "updated_at": utc_now()}, **(extra or {})}
@@ -88,7 +90,7 @@ async def update_owned(
 
 
 async def ensure_unreferenced(
-    what: str, oid: ObjectId | None, owner_id: ObjectId, references: list[tuple[type[Document], str]]
+    what: str, oid: ObjectId | None, owner_id: OwnerId, references: list[tuple[type[Document], str]]
 ) -> None:
     """409 in_use when any of `references` (model, field) still points at `oid`."""
     for model, field in references:

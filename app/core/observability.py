@@ -91,7 +91,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         labels = ("method", "route", "status")
         self.requests = Counter(
-            "orbix_http_requests", "HTTP requests by route template and status", labels, registry=self.registry
+            "orbix_http_requests",
+            "HTTP requests by route template and status",
+            labels,
+            registry=self.registry,
         )
         self.latency = Histogram(
             "orbix_http_request_duration_seconds",
@@ -126,8 +129,10 @@ async def answer_health(scope: dict[str, Any], send: Any) -> None:
     await send({"type": "http.response.body", "body": _HEALTH_BODY})
 
 
-async def run_with_edge(scope: dict[str, Any], receive: Any, send: Any, app: ASGIApp, metrics: Metrics) -> None:
-    """Request id in and out, security headers, one access-log line and the metrics, around any HTTP request."""
+async def run_with_edge(
+    scope: dict[str, Any], receive: Any, send: Any, app: ASGIApp, metrics: Metrics
+) -> None:
+    """Request id in and out, security headers, one access-log line and the metrics around a request."""
     request_id = _incoming_request_id(scope["headers"])
     token = _request_id.set(request_id)
     started = time.perf_counter()

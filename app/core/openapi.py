@@ -27,7 +27,10 @@ PROBLEM_SCHEMA = Schema(
             items=Schema(
                 type=OpenAPIType.OBJECT,
                 required=["field", "message"],
-                properties={"field": Schema(type=OpenAPIType.STRING), "message": Schema(type=OpenAPIType.STRING)},
+                properties={
+                    "field": Schema(type=OpenAPIType.STRING),
+                    "message": Schema(type=OpenAPIType.STRING),
+                },
             ),
         ),
     },

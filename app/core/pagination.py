@@ -6,9 +6,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
-from beanie import Document
+from beanie import Document, SortDirection
 from litestar.params import Parameter
-from pymongo import ASCENDING, DESCENDING
 
 from app.core.errors import ValidationFailed
 from app.core.schemas import Page
@@ -32,15 +31,15 @@ def provide_page_params(
         query="sort",
         default=DEFAULT_SORT,
         max_length=64,
-        description="`field` ascending or `-field` descending; the fields each list allows are in its description",
+        description="`field` ascending or `-field` descending; each list names the fields it allows",
     ),
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset, sort=sort)
 
 
-def sort_spec(sort: str, allowed: Mapping[str, str]) -> list[tuple[str, int]]:
+def sort_spec(sort: str, allowed: Mapping[str, str]) -> list[tuple[str, SortDirection]]:
     """`-total` -> [("total", -1), ("_id", -1)]; `allowed` maps API names to stored field names."""
-    direction = DESCENDING if sort.startswith("-") else ASCENDING
+    direction = SortDirection.DESCENDING if sort.startswith("-") else SortDirection.ASCENDING
     name = sort.lstrip("-+")
     if name not in allowed:
         choices = ", ".join(sorted(allowed))

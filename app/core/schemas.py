@@ -35,14 +35,18 @@ ObjectIdStr = Annotated[
     ),
 ]
 Currency = Annotated[
-    str, msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, 3 upper-case letters", examples=["USD"])
+    str,
+    msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, 3 upper-case letters", examples=["USD"]),
 ]
 UtcDatetime = Annotated[
     datetime,
     msgspec.Meta(tz=True, description="RFC 3339 with an offset; stored in UTC at millisecond precision"),
 ]
 MoneyOut = Annotated[
-    str, msgspec.Meta(pattern=r"^-?\d+\.\d{2}$", description="Decimal string with two places", examples=["1234.50"])
+    str,
+    msgspec.Meta(
+        pattern=r"^-?\d+\.\d{2}$", description="Decimal string with two places", examples=["1234.50"]
+    ),
 ]
 RateOut = Annotated[str, msgspec.Meta(description="Percentage as a decimal string", examples=["8.875"])]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
@@ -63,4 +67,4 @@ def provided_fields(struct: msgspec.Struct) -> dict[str, Any]:
 
 def as_plain(struct: msgspec.Struct) -> dict[str, Any]:
     """A whole request struct as plain values, Decimal/datetime/date kept, ready for a document."""
-    return msgspec.to_builtins(struct, builtin_types=_PLAIN)  # type: ignore[no-any-return]
+    return msgspec.to_builtins(struct, builtin_types=_PLAIN)

@@ -16,7 +16,11 @@ from litestar.exceptions import ValidationException
 
 async def validate_body_strictly(request: Request[Any, Any, Any]) -> None:
     field = request.route_handler.parsed_data_field
-    if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, msgspec.Struct):
+    if (
+        field is None
+        or not isinstance(field.annotation, type)
+        or not issubclass(field.annotation, msgspec.Struct)
+    ):
         return
     body = await request.body()
     try:

@@ -21,8 +21,13 @@ async def test_register_returns_user_and_token(client):
     assert body["user"]["name"] == "Grace"
     assert set(body["user"]) == {"id", "email", "name", "business", "created_at", "updated_at"}
     assert body["user"]["business"] == {
-        "company_name": None, "address": None, "tax_id": None, "default_currency": "USD",
-        "default_tax_rate": "0", "payment_terms_days": 30, "invoice_prefix": "INV-",
+        "company_name": None,
+        "address": None,
+        "tax_id": None,
+        "default_currency": "USD",
+        "default_tax_rate": "0",
+        "payment_terms_days": 30,
+        "invoice_prefix": "INV-",
     }
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["sub"] == body["user"]["id"] and claims["ver"] == 0
@@ -77,7 +82,9 @@ async def test_register_accepts_exactly_72_bytes(client):
     login = await client.post("/api/auth/login", json={"email": "long@example.com", "password": password})
     assert login.status_code == 200
     # bcrypt would truncate at 72 bytes; one byte less must not match either
-    wrong = await client.post("/api/auth/login", json={"email": "long@example.com", "password": "é" * 35 + "e"})
+    wrong = await client.post(
+        "/api/auth/login", json={"email": "long@example.com", "password": "é" * 35 + "e"}
+    )
     assert_problem(wrong, 401, "unauthorized")
 
 
@@ -103,8 +110,14 @@ async def test_me_requires_a_token(client):
 async def test_update_me_changes_name_and_business_partially(client, auth):
     response = await client.patch(
         "/api/auth/me",
-        json={"name": "Ada L.", "business": {"company_name": "Analytical Engines", "default_tax_rate": "8.875",
-                                             "address": {"city": "London"}}},
+        json={
+            "name": "Ada L.",
+            "business": {
+                "company_name": "Analytical Engines",
+                "default_tax_rate": "8.875",
+                "address": {"city": "London"},
+            },
+        },
         headers=auth,
     )
     assert response.status_code == 200
@@ -178,18 +191,24 @@ async def test_logout_revokes_every_token_issued_so_far(client, user: Account):
     response = await client.post("/api/auth/logout", headers=user.headers)
     assert response.status_code == 204
     for token in (user.token, second["access_token"]):
-        assert_problem(await client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}), 401,
-                       "unauthorized")
+        assert_problem(
+            await client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}),
+            401,
+            "unauthorized",
+        )
     fresh = (await client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})).json()
-    assert (await client.get("/api/auth/me", headers={"Authorization": f"Bearer {fresh['access_token']}"})
-            ).status_code == 200
+    assert (
+        await client.get("/api/auth/me", headers={"Authorization": f"Bearer {fresh['access_token']}"})
+    ).status_code == 200
 
 
 async def test_hashing_runs_off_the_event_loop(client, make_app):
     """While a slow (cost 12) registration hashes, another request on the same loop completes."""
     async with serve(make_app(bcrypt_rounds=12)) as slow:
         registration = asyncio.create_task(
-            slow.post("/api/auth/register", json={"email": "s@example.com", "password": PASSWORD, "name": "S"})
+            slow.post(
+                "/api/auth/register", json={"email": "s@example.com", "password": PASSWORD, "name": "S"}
+            )
         )
         await asyncio.sleep(0.01)
         started = asyncio.get_running_loop().time()

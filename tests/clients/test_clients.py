@@ -18,8 +18,14 @@ async def test_create_client_defaults_from_business_profile(client, auth):
 
 
 async def test_create_client_with_address(client, auth):
-    address = {"line1": "1 Main St", "line2": None, "city": "Paris", "state": None, "postal_code": "75001",
-               "country": "FR"}
+    address = {
+        "line1": "1 Main St",
+        "line2": None,
+        "city": "Paris",
+        "state": None,
+        "postal_code": "75001",
+        "country": "FR",
+    }
     created = await create_client(client, auth, address=address, currency="GBP", payment_terms_days=0)
     fetched = (await client.get(f"/api/clients/{created['id']}", headers=auth)).json()
     assert fetched["address"] == address
@@ -77,16 +83,18 @@ async def test_list_clients_sorts_and_paginates(client, auth):
     assert [c["name"] for c in page["items"]] == ["Charlie"]
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "offset=-1", "sort=email", "sort=-password_hash",
-                                   "limit=abc"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "offset=-1", "sort=email", "sort=-password_hash", "limit=abc"]
+)
 async def test_list_clients_rejects_bad_paging(client, auth, query):
     assert_problem(await client.get(f"/api/clients?{query}", headers=auth), 400, "validation_error")
 
 
 async def test_update_client_changes_only_sent_fields(client, auth):
     created = await create_client(client, auth, email="a@acme.test", notes="keep")
-    response = await client.patch(f"/api/clients/{created['id']}", json={"name": "Acme 2", "email": None},
-                                  headers=auth)
+    response = await client.patch(
+        f"/api/clients/{created['id']}", json={"name": "Acme 2", "email": None}, headers=auth
+    )
     assert response.status_code == 200
     updated = response.json()
     assert updated["name"] == "Acme 2" and updated["email"] is None and updated["notes"] == "keep"
@@ -96,10 +104,16 @@ async def test_update_client_changes_only_sent_fields(client, auth):
 
 async def test_update_client_rejects_unknown_and_null_required_fields(client, auth):
     created = await create_client(client, auth)
-    assert_problem(await client.patch(f"/api/clients/{created['id']}", json={"nmae": "x"}, headers=auth),
-                   400, "validation_error")
-    assert_problem(await client.patch(f"/api/clients/{created['id']}", json={"name": None}, headers=auth),
-                   400, "validation_error")
+    assert_problem(
+        await client.patch(f"/api/clients/{created['id']}", json={"nmae": "x"}, headers=auth),
+        400,
+        "validation_error",
+    )
+    assert_problem(
+        await client.patch(f"/api/clients/{created['id']}", json={"name": None}, headers=auth),
+        400,
+        "validation_error",
+    )
 
 
 async def test_delete_client(client, auth):
@@ -109,20 +123,34 @@ async def test_delete_client(client, auth):
     assert_problem(await client.get(f"/api/clients/{created['id']}", headers=auth), 404, "not_found")
 
 
-@pytest.mark.parametrize("bad_id", ["zz", "6740f0c2a1b2c3d4e5f6071", "6740F0C2A1B2C3D4E5F60718", "..%2F", "null",
-                                    "6740f0c2a1b2c3d4e5f60718"])
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "zz",
+        "6740f0c2a1b2c3d4e5f6071",
+        "6740F0C2A1B2C3D4E5F60718",
+        "..%2F",
+        "null",
+        "6740f0c2a1b2c3d4e5f60718",
+    ],
+)
 async def test_bad_or_missing_client_id_is_404(client, auth, bad_id):
     for method in ("get", "delete"):
-        assert_problem(await getattr(client, method)(f"/api/clients/{bad_id}", headers=auth), 404, "not_found")
-    assert_problem(await client.patch(f"/api/clients/{bad_id}", json={"name": "x"}, headers=auth), 404,
-                   "not_found")
+        assert_problem(
+            await getattr(client, method)(f"/api/clients/{bad_id}", headers=auth), 404, "not_found"
+        )
+    assert_problem(
+        await client.patch(f"/api/clients/{bad_id}", json={"name": "x"}, headers=auth), 404, "not_found"
+    )
 
 
 async def test_another_users_client_is_404_on_every_verb(client, user: Account, other_user: Account):
     created = await create_client(client, user.headers)
     path = f"/api/clients/{created['id']}"
     assert_problem(await client.get(path, headers=other_user.headers), 404, "not_found")
-    assert_problem(await client.patch(path, json={"name": "mine"}, headers=other_user.headers), 404, "not_found")
+    assert_problem(
+        await client.patch(path, json={"name": "mine"}, headers=other_user.headers), 404, "not_found"
+    )
     assert_problem(await client.delete(path, headers=other_user.headers), 404, "not_found")
     listed = (await client.get("/api/clients", headers=other_user.headers)).json()
     assert listed["total"] == 0 and listed["items"] == []

@@ -57,7 +57,9 @@ def test_dockerignore_keeps_secrets_and_venv_out():
     assert {".env", ".venv", ".git"} <= set(ignored)
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian package) not installed")
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose (Debian package) not installed"
+)
 def test_compose_file_passes_a_real_compose_parser():
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],

@@ -35,7 +35,9 @@ async def test_ready_pings_the_database(client):
 
 
 async def test_ready_is_503_when_the_database_is_unreachable(client, app):
-    unreachable = AsyncIOMotorClient("mongodb://127.0.0.1:9", serverSelectionTimeoutMS=100, connectTimeoutMS=100)
+    unreachable = AsyncIOMotorClient(
+        "mongodb://127.0.0.1:9", serverSelectionTimeoutMS=100, connectTimeoutMS=100
+    )
     real, app.state.db = app.state.db, Database(client=unreachable, name="orbix", embedded=False)
     assert_problem(await client.get("/ready"), 503, "database_unavailable")
     app.state.db.close()
@@ -97,12 +99,16 @@ async def test_body_over_one_mebibyte_is_413(client, auth):
     [b"{bad json", b'{"name": NaN}', b'{"name": Infinity}', b"{'name': 'x'}", b'{"name": "x"', b"\xff\xfe"],
 )
 async def test_malformed_json_is_invalid_json(client, auth, body):
-    response = await client.post("/api/clients", content=body, headers={**auth, "content-type": "application/json"})
+    response = await client.post(
+        "/api/clients", content=body, headers={**auth, "content-type": "application/json"}
+    )
     assert_problem(response, 400, "invalid_json")
 
 
 async def test_empty_body_is_a_validation_error(client, auth):
-    response = await client.post("/api/clients", content=b"", headers={**auth, "content-type": "application/json"})
+    response = await client.post(
+        "/api/clients", content=b"", headers={**auth, "content-type": "application/json"}
+    )
     problem = assert_problem(response, 400, "validation_error")
     assert problem["errors"][0]["field"] == "body"
 

@@ -88,7 +88,9 @@ def test_production_refuses_unsafe_settings(env, variable):
 
 
 def test_production_starts_with_a_secret_and_a_database():
-    settings = Settings.from_env({"APP_ENV": "production", "MONGODB_URL": "mongodb://m:27017", "JWT_SECRET": SECRET})
+    settings = Settings.from_env(
+        {"APP_ENV": "production", "MONGODB_URL": "mongodb://m:27017", "JWT_SECRET": SECRET}
+    )
     assert settings.is_production and not settings.jwt_secret_generated and settings.jwt_secret == SECRET
 
 
@@ -96,8 +98,16 @@ def test_a_bad_variable_stops_start_up_with_one_clear_line():
     env = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET",)}
     env.update({"PORT": "eighty", "APP_ENV": "development"})
     result = subprocess.run(
-        [sys.executable, "-c", "import app.main"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", "import app.main"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == "orbix: configuration error: PORT: expected an integer, got 'eighty'"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "orbix: configuration error: PORT: expected an integer, got 'eighty'"
+    )
     assert "Traceback" not in result.stderr

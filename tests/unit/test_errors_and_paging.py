@@ -12,8 +12,16 @@ from app.core.pagination import sort_spec
         ("name", "Expected `str`, got `int`", FieldError("name", "Expected `str`, got `int`")),
         ("data", "Object contains unknown field `total`", FieldError("total", "unknown field")),
         ("data", "Object missing required field `name`", FieldError("name", "field required")),
-        ("lines[0]", "quantity: must be greater than 0", FieldError("lines[0].quantity", "must be greater than 0")),
-        ("data", "Expected `int` - at `$.lines[2].quantity`", FieldError("lines[2].quantity", "Expected `int`")),
+        (
+            "lines[0]",
+            "quantity: must be greater than 0",
+            FieldError("lines[0].quantity", "must be greater than 0"),
+        ),
+        (
+            "data",
+            "Expected `int` - at `$.lines[2].quantity`",
+            FieldError("lines[2].quantity", "Expected `int`"),
+        ),
         ("address", "Object contains unknown field `planet`", FieldError("address.planet", "unknown field")),
         ("data", "'data'", FieldError("body", "a JSON body is required")),
     ],

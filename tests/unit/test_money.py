@@ -20,8 +20,15 @@ from app.core.money import (
 
 @pytest.mark.parametrize(
     "value, rounded",
-    [("2.675", "2.68"), ("2.665", "2.67"), ("0.005", "0.01"), ("0.0049", "0.00"), ("-1.005", "-1.01"),
-     ("1.999", "2.00"), ("10", "10.00")],
+    [
+        ("2.675", "2.68"),
+        ("2.665", "2.67"),
+        ("0.005", "0.01"),
+        ("0.0049", "0.00"),
+        ("-1.005", "-1.01"),
+        ("1.999", "2.00"),
+        ("10", "10.00"),
+    ],
 )
 def test_round_money_is_half_up_to_the_cent(value, rounded):
     assert str(round_money(Decimal(value))) == rounded
@@ -52,7 +59,13 @@ def test_format_money_has_exactly_two_places_and_no_exponent():
 
 def test_format_rate_keeps_given_precision_without_trailing_zeros():
     assert [format_rate(Decimal(v)) for v in ("20", "8.8750", "0", "0.0", "1E+1", "100")] == [
-        "20", "8.875", "0", "0", "10", "100"]
+        "20",
+        "8.875",
+        "0",
+        "0",
+        "10",
+        "100",
+    ]
 
 
 @pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "sNaN", "-0.01", "1.001", "1E+13"])
@@ -84,8 +97,12 @@ async def test_stored_decimals_round_trip_through_the_database(client):
     """Rates are Decimal128 in MongoDB; they come back as the same Decimal."""
     from app.auth.documents import BusinessProfile, User
 
-    user = User(email="r@example.com", name="R", password_hash="x",
-                business=BusinessProfile(default_tax_rate=Decimal("8.875")))
+    user = User(
+        email="r@example.com",
+        name="R",
+        password_hash="x",
+        business=BusinessProfile(default_tax_rate=Decimal("8.875")),
+    )
     await user.insert()
     raw = await User.get_motor_collection().find_one({"_id": user.id})
     assert str(raw["business"]["default_tax_rate"]) == "8.875"
