@@ -1,8 +1,47 @@
 from __future__ import annotations
 
-from litestar import Controller
+from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from app.auth.documents import User
+from app.core.pagination import PageParams, provide_page_params
+from app.core.schemas import Page
+from app.resumes import service
+from app.resumes.schemas import ResumeCreate, ResumeGenerate, ResumeOut, ResumeUpdate
 
 
 class ResumeController(Controller):
     path = "/resumes"
     tags = ["resumes"]
+    dependencies = {"page": Provide(provide_page_params, sync_to_thread=False)}
+
+    @get("/", operation_id="listResumes")
+    async def list_resumes(self, current_user: User, page: PageParams) -> Page[ResumeOut]:
+        """The caller's resumes. Sort by `created_at`, `updated_at` or `title`."""
+        return await service.list_resumes(current_user, page)
+
+    @post("/", operation_id="createResume")
+    async def create_resume(self, data: ResumeCreate, current_user: User) -> ResumeOut:
+        """Store a resume written by hand (`source: "manual"`)."""
+        return ResumeOut.from_document(await service.create_resume(current_user, data))
+
+    @post("/generate", operation_id="generateResume", opt={"error_statuses": [502, 503, 504]})
+    async def generate_resume(self, data: ResumeGenerate, current_user: User, state: State) -> ResumeOut:
+        """Have the AI service write a resume and store it (`source: "ai"`); nothing is stored on failure."""
+        return ResumeOut.from_document(await service.generate_resume(current_user, data, state.ai))
+
+    @get("/{resume_id:str}", operation_id="getResume")
+    async def get_resume(self, resume_id: str, current_user: User) -> ResumeOut:
+        """One resume."""
+        return ResumeOut.from_document(await service.get_resume(current_user, resume_id))
+
+    @patch("/{resume_id:str}", operation_id="updateResume")
+    async def update_resume(self, resume_id: str, data: ResumeUpdate, current_user: User) -> ResumeOut:
+        """Change some fields of a resume; `profile` is replaced whole."""
+        return ResumeOut.from_document(await service.update_resume(current_user, resume_id, data))
+
+    @delete("/{resume_id:str}", operation_id="deleteResume")
+    async def delete_resume(self, resume_id: str, current_user: User) -> None:
+        """Delete a resume."""
+        await service.delete_resume(current_user, resume_id)

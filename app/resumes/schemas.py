@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from app.core.schemas import BaseStruct, ResponseStruct
+from app.resumes.documents import Resume
+
+MAX_CONTENT = 100_000
+MAX_JOB_DESCRIPTION = 20_000
+MAX_PROFILE_BYTES = 50_000
+
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Line = Annotated[str, msgspec.Meta(max_length=200)]
+Email = Annotated[str, msgspec.Meta(max_length=254)]
+Phone = Annotated[str, msgspec.Meta(max_length=64)]
+Summary = Annotated[str, msgspec.Meta(max_length=5_000)]
+Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Highlight = Annotated[str, msgspec.Meta(min_length=1, max_length=1_000)]
+Content = Annotated[str, msgspec.Meta(max_length=MAX_CONTENT, description="Markdown")]
+JobDescription = Annotated[str, msgspec.Meta(max_length=MAX_JOB_DESCRIPTION)]
+Tone = Literal["professional", "friendly", "concise"]
+Source = Literal["manual", "ai"]
+
+
+def _check_period(start: date | None, end: date | None) -> None:
+    if start is not None and end is not None and end < start:
+        raise ValueError("end_date: must not be before start_date")
+
+
+def _check_title(title: str) -> str:
+    if not title.strip():
+        raise ValueError("title: must not be blank")
+    return title.strip()
+
+
+class Experience(BaseStruct):
+    company: Line | None = None
+    title: Line | None = None
+    start_date: date | None = None
+    end_date: date | None = None  # null: the current position
+    highlights: Annotated[list[Highlight], msgspec.Meta(max_length=20)] = []
+
+    def __post_init__(self) -> None:
+        _check_period(self.start_date, self.end_date)
+
+
+class Education(BaseStruct):
+    institution: Line | None = None
+    degree: Line | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+
+    def __post_init__(self) -> None:
+        _check_period(self.start_date, self.end_date)
+
+
+class Profile(BaseStruct):
+    full_name: Line | None = None
+    headline: Line | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    location: Line | None = None
+    summary: Summary | None = None
+    skills: Annotated[list[Skill], msgspec.Meta(max_length=100)] = []
+    experience: Annotated[list[Experience], msgspec.Meta(max_length=50)] = []
+    education: Annotated[list[Education], msgspec.Meta(max_length=20)] = []
+
+
+class GenerationProfile(Profile):
+    """A profile to write from: the candidate's name is required."""
+
+    full_name: Line
+
+    def __post_init__(self) -> None:
+        if not self.full_name.strip():
+            raise ValueError("full_name: must not be blank")
+
+
+class ResumeCreate(BaseStruct):
+    title: Title
+    target_role: Line | None = None
+    profile: Profile = msgspec.field(default_factory=Profile)
+    content: Content = ""
+
+    def __post_init__(self) -> None:
+        self.title = _check_title(self.title)
+
+
+class ResumeUpdate(BaseStruct):
+    title: Title | UnsetType = UNSET
+    target_role: Line | UnsetType | None = UNSET
+    profile: Profile | UnsetType = UNSET
+    content: Content | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.title is not UNSET:
+            self.title = _check_title(self.title)
+
+
+class ResumeGenerate(BaseStruct):
+    profile: GenerationProfile
+    title: Title | None = None
+    target_role: Line | None = None
+    job_description: JobDescription | None = None
+    tone: Tone = "professional"
+
+    def __post_init__(self) -> None:
+        if self.title is not None:
+            self.title = _check_title(self.title)
+        if self.job_description is not None and "</job_description" in self.job_description.lower():
+            raise ValueError("job_description: must not contain the tag </job_description>")
+        if len(msgspec.json.encode(self.profile)) > MAX_PROFILE_BYTES:
+            raise ValueError(f"profile: too large to write from (over {MAX_PROFILE_BYTES} bytes as JSON)")
+
+
+class ResumeOut(ResponseStruct):
+    id: str
+    title: str
+    target_role: str | None
+    profile: Profile
+    content: str
+    source: Source
+    model: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, resume: Resume) -> ResumeOut:
+        return cls(
+            id=str(resume.id),
+            title=resume.title,
+            target_role=resume.target_role,
+            profile=msgspec.convert(resume.profile.model_dump(), Profile),
+            content=resume.content,
+            source=resume.source,  # type: ignore[arg-type]
+            model=resume.model,
+            created_at=resume.created_at,
+            updated_at=resume.updated_at,
+        )

@@ -1,0 +1,76 @@
+"""Resumes: every query starts from the owner; generation stores nothing unless the AI service answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beanie.odm.utils.encoder import Encoder
+
+from app.ai.client import AIClient
+from app.auth.documents import User
+from app.core.documents import get_owned, update_owned
+from app.core.errors import NotFound, UpstreamBadGateway
+from app.core.pagination import PageParams, paginate
+from app.core.schemas import Page, as_plain, provided_fields
+from app.resumes.documents import Resume, StoredProfile
+from app.resumes.prompt import build_messages, clean_markdown
+from app.resumes.schemas import MAX_CONTENT, ResumeCreate, ResumeGenerate, ResumeOut, ResumeUpdate
+
+SORTS = {"created_at": "created_at", "title": "title", "updated_at": "updated_at"}
+
+
+async def list_resumes(owner: User, params: PageParams) -> Page[ResumeOut]:
+    return await paginate(Resume, {"owner_id": owner.id}, params, SORTS, ResumeOut.from_document)
+
+
+async def create_resume(owner: User, data: ResumeCreate) -> Resume:
+    fields = as_plain(data)
+    fields["profile"] = StoredProfile(**fields["profile"])
+    resume = Resume(owner_id=owner.id, source="manual", model=None, **fields)
+    await resume.insert()
+    return resume
+
+
+async def get_resume(owner: User, resume_id: str) -> Resume:
+    return await get_owned(Resume, resume_id, owner.id)
+
+
+async def update_resume(owner: User, resume_id: str, data: ResumeUpdate) -> Resume:
+    changes: dict[str, Any] = provided_fields(data)
+    if "profile" in changes:  # replaced whole; dates become BSON datetimes as Beanie stores them
+        changes["profile"] = Encoder().encode(StoredProfile(**changes["profile"]))
+    resume = await update_owned(Resume, resume_id, owner.id, changes)
+    if resume is None:
+        raise NotFound(f"No resume with id {resume_id!r}")
+    return resume
+
+
+async def delete_resume(owner: User, resume_id: str) -> None:
+    resume = await get_owned(Resume, resume_id, owner.id)
+    await resume.delete()
+
+
+async def generate_resume(owner: User, data: ResumeGenerate, ai: AIClient) -> Resume:
+    completion = await ai.complete(build_messages(data))
+    content = clean_markdown(completion.text)
+    if not content:
+        raise UpstreamBadGateway("The AI service answered without any text")
+    if len(content) > MAX_CONTENT:
+        raise UpstreamBadGateway(f"The AI service answered with more than {MAX_CONTENT} characters")
+    profile = as_plain(data.profile)
+    resume = Resume(
+        owner_id=owner.id,
+        title=data.title or _default_title(data),
+        target_role=data.target_role,
+        profile=StoredProfile(**profile),
+        content=content,
+        source="ai",
+        model=completion.model[:200],
+    )
+    await resume.insert()
+    return resume
+
+
+def _default_title(data: ResumeGenerate) -> str:
+    name = data.profile.full_name.strip()
+    return (f"{name} — {data.target_role.strip()}" if data.target_role else name)[:200]
