@@ -1,8 +1,74 @@
 from __future__ import annotations
 
-from litestar import Controller
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from app.auth.documents import User
+from app.contracts import service
+from app.contracts.schemas import ContractCreate, ContractOut, ContractSign, ContractStatus, ContractUpdate
+from app.core.pagination import PageParams, provide_page_params
+from app.core.schemas import Page
+
+OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
 
 
 class ContractController(Controller):
     path = "/contracts"
     tags = ["contracts"]
+    dependencies = {"page": Provide(provide_page_params, sync_to_thread=False)}
+
+    @get("/", operation_id="listContracts")
+    async def list_contracts(
+        self,
+        current_user: User,
+        page: PageParams,
+        status: ContractStatus | None = Parameter(default=None, description="Only contracts in this status"),
+        client_id: str | None = Parameter(
+            default=None, pattern=OBJECT_ID_PATTERN, description="Only this client's"
+        ),
+        project_id: str | None = Parameter(
+            default=None, pattern=OBJECT_ID_PATTERN, description="Only this project's"
+        ),
+    ) -> Page[ContractOut]:
+        """The caller's contracts. Sort by `created_at`, `title` or `start_date`."""
+        return await service.list_contracts(current_user, page, status, client_id, project_id)
+
+    @post("/", operation_id="createContract")
+    async def create_contract(self, data: ContractCreate, current_user: User) -> ContractOut:
+        """Create a draft contract; currency defaults to the client's."""
+        return ContractOut.from_document(await service.create_contract(current_user, data))
+
+    @get("/{contract_id:str}", operation_id="getContract")
+    async def get_contract(self, contract_id: str, current_user: User) -> ContractOut:
+        """One contract."""
+        return ContractOut.from_document(await service.get_contract(current_user, contract_id))
+
+    @patch("/{contract_id:str}", operation_id="updateContract")
+    async def update_contract(
+        self, contract_id: str, data: ContractUpdate, current_user: User
+    ) -> ContractOut:
+        """Change some fields of a draft (else 409 invalid_state)."""
+        return ContractOut.from_document(await service.update_contract(current_user, contract_id, data))
+
+    @delete("/{contract_id:str}", operation_id="deleteContract")
+    async def delete_contract(self, contract_id: str, current_user: User) -> None:
+        """Delete a draft or cancelled contract (else 409 invalid_state)."""
+        await service.delete_contract(current_user, contract_id)
+
+    @post("/{contract_id:str}/send", operation_id="sendContract", status_code=200)
+    async def send_contract(self, contract_id: str, current_user: User) -> ContractOut:
+        """draft → sent; sets sent_at."""
+        return ContractOut.from_document(await service.send_contract(current_user, contract_id))
+
+    @post("/{contract_id:str}/sign", operation_id="signContract", status_code=200)
+    async def sign_contract(self, contract_id: str, data: ContractSign, current_user: User) -> ContractOut:
+        """sent → signed; records who signed and when."""
+        return ContractOut.from_document(
+            await service.sign_contract(current_user, contract_id, data.signed_by)
+        )
+
+    @post("/{contract_id:str}/cancel", operation_id="cancelContract", status_code=200)
+    async def cancel_contract(self, contract_id: str, current_user: User) -> ContractOut:
+        """draft or sent → cancelled."""
+        return ContractOut.from_document(await service.cancel_contract(current_user, contract_id))

@@ -1,0 +1,198 @@
+"""Contracts: drafts are edited, then sent, signed or cancelled; every move is one atomic update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bson import ObjectId
+
+from app.auth.documents import User
+from app.clients.documents import Client
+from app.contracts.documents import Contract
+from app.contracts.schemas import ContractCreate, ContractOut, ContractUpdate, check_period
+from app.core.clock import utc_now
+from app.core.documents import get_owned, get_referenced, parse_object_id, update_owned
+from app.core.errors import Conflict, InvalidReference, InvalidState, ValidationFailed
+from app.core.money import to_cents
+from app.core.pagination import PageParams, paginate
+from app.core.schemas import Page, provided_fields
+from app.projects.documents import Project
+
+SORTS = {"created_at": "created_at", "title": "title", "start_date": "start_date"}
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: tuple[str, ...]
+    target: str
+
+
+# The lifecycle, in one place: action -> (statuses it may start from, status it leads to).
+TRANSITIONS: dict[str, Transition] = {
+    "send": Transition(sources=("draft",), target="sent"),
+    "sign": Transition(sources=("sent",), target="signed"),
+    "cancel": Transition(sources=("draft", "sent"), target="cancelled"),
+}
+EDITABLE = ("draft",)
+DELETABLE = ("draft", "cancelled")
+PATCH_ATTEMPTS = 3
+
+
+def _stored_date(value: date | None) -> datetime | None:
+    """A date as Beanie stores it (midnight UTC), for raw filters."""
+    return datetime(value.year, value.month, value.day, tzinfo=UTC) if value is not None else None
+
+
+def _not_allowed(contract: Contract, action: str, allowed: tuple[str, ...]) -> InvalidState:
+    return InvalidState(
+        f"Contract {contract.id} is {contract.status}; {action} needs status {' or '.join(allowed)}"
+    )
+
+
+async def _project_of_client(owner: User, project_id: str, client_id: ObjectId | None) -> Project:
+    project = await get_referenced(Project, project_id, owner.id, "project_id")
+    if project.client_id != client_id:
+        raise InvalidReference(f"project_id {project_id!r} belongs to another client than client_id")
+    return project
+
+
+async def list_contracts(
+    owner: User,
+    params: PageParams,
+    status: str | None,
+    client_id: str | None,
+    project_id: str | None,
+) -> Page[ContractOut]:
+    query: dict[str, Any] = {"owner_id": owner.id}
+    if status is not None:
+        query["status"] = status
+    if client_id is not None:
+        query["client_id"] = parse_object_id(client_id)
+    if project_id is not None:
+        query["project_id"] = parse_object_id(project_id)
+    return await paginate(Contract, query, params, SORTS, ContractOut.from_document)
+
+
+async def create_contract(owner: User, data: ContractCreate) -> Contract:
+    client = await get_referenced(Client, data.client_id, owner.id, "client_id")
+    project = await _project_of_client(owner, data.project_id, client.id) if data.project_id else None
+    contract = Contract(
+        owner_id=owner.id,
+        client_id=client.id,
+        project_id=project.id if project else None,
+        title=data.title,
+        body=data.body,
+        value_cents=to_cents(data.value) if data.value is not None else None,
+        currency=data.currency or client.currency,
+        start_date=data.start_date,
+        end_date=data.end_date,
+    )
+    await contract.insert()
+    return contract
+
+
+async def get_contract(owner: User, contract_id: str) -> Contract:
+    return await get_owned(Contract, contract_id, owner.id)
+
+
+async def _merge(
+    owner: User, current: Contract, changes: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `$set` for a PATCH, and the stored values it was checked against (they must not move meanwhile)."""
+    fields: dict[str, Any] = {key: changes[key] for key in ("title", "body", "currency") if key in changes}
+    unchanged: dict[str, Any] = {}
+    if "value" in changes:
+        fields["value_cents"] = to_cents(changes["value"]) if changes["value"] is not None else None
+
+    client_id: ObjectId | None = current.client_id
+    if "client_id" in changes:
+        client = await get_referenced(Client, changes["client_id"], owner.id, "client_id")
+        client_id = client.id
+        fields["client_id"] = client.id
+        if client.id != current.client_id and "currency" not in changes:
+            fields["currency"] = client.currency  # the default follows the client, unless one is sent
+    if changes.get("project_id") is not None:
+        project = await _project_of_client(owner, changes["project_id"], client_id)
+        fields["project_id"] = project.id
+        if "client_id" not in changes:
+            unchanged["client_id"] = current.client_id
+    elif "project_id" in changes:
+        fields["project_id"] = None
+    elif client_id != current.client_id:
+        if current.project_id is not None:
+            raise InvalidReference(
+                "The contract's project belongs to its old client; send project_id (or null) too"
+            )
+        unchanged["project_id"] = None
+
+    if "start_date" in changes or "end_date" in changes:
+        start = changes.get("start_date", current.start_date)
+        end = changes.get("end_date", current.end_date)
+        try:
+            check_period(start, end)
+        except ValueError:
+            raise ValidationFailed.field("end_date", "must be on or after start_date") from None
+        fields["start_date"] = _stored_date(start)
+        fields["end_date"] = _stored_date(end)
+        unchanged.update(
+            {"start_date": _stored_date(current.start_date), "end_date": _stored_date(current.end_date)}
+        )
+    return fields, unchanged
+
+
+async def update_contract(owner: User, contract_id: str, data: ContractUpdate) -> Contract:
+    changes = provided_fields(data)
+    for _ in range(PATCH_ATTEMPTS):
+        current = await get_owned(Contract, contract_id, owner.id)
+        fields, unchanged = await _merge(owner, current, changes)
+        if current.status not in EDITABLE:
+            raise _not_allowed(current, "editing", EDITABLE)
+        updated = await update_owned(
+            Contract, current.id, owner.id, fields, where={"status": {"$in": list(EDITABLE)}, **unchanged}
+        )
+        if updated is not None:
+            return updated
+    raise Conflict("The contract changed while it was being edited; fetch it and try again")
+
+
+async def delete_contract(owner: User, contract_id: str) -> None:
+    """One filtered delete_one (only draft or cancelled); on a miss, re-read to tell 404 from 409."""
+    oid = parse_object_id(contract_id)
+    if oid is not None:
+        result = await Contract.get_motor_collection().delete_one(
+            {"_id": oid, "owner_id": owner.id, "status": {"$in": list(DELETABLE)}}
+        )
+        if result.deleted_count == 1:
+            return
+    current = await get_owned(Contract, contract_id, owner.id)
+    raise _not_allowed(current, "deleting", DELETABLE)
+
+
+async def _move(owner: User, contract_id: str, action: str, stamps: dict[str, Any]) -> Contract:
+    """Apply one transition of TRANSITIONS atomically; on a miss, re-read to tell 404 from 409."""
+    rule = TRANSITIONS[action]
+    updated = await update_owned(
+        Contract,
+        contract_id,
+        owner.id,
+        {"status": rule.target, **stamps},
+        where={"status": {"$in": list(rule.sources)}},
+    )
+    if updated is not None:
+        return updated
+    current = await get_owned(Contract, contract_id, owner.id)
+    raise _not_allowed(current, action, rule.sources)
+
+
+async def send_contract(owner: User, contract_id: str) -> Contract:
+    return await _move(owner, contract_id, "send", {"sent_at": utc_now()})
+
+
+async def sign_contract(owner: User, contract_id: str, signed_by: str) -> Contract:
+    return await _move(owner, contract_id, "sign", {"signed_at": utc_now(), "signed_by": signed_by})
+
+
+async def cancel_contract(owner: User, contract_id: str) -> Contract:
+    return await _move(owner, contract_id, "cancel", {})

@@ -1,0 +1,179 @@
+"""Reports: figures over the caller's invoices and time in one currency, summed by MongoDB aggregation.
+
+Every amount is summed as integer cents inside the database; Python only formats the few grouped rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
+
+from app.auth.documents import User
+from app.clients.documents import Client
+from app.core.clock import today_utc
+from app.core.money import format_money, from_cents, multiply, to_cents
+from app.invoices.documents import INVOICE_STATUSES, Invoice
+from app.projects.documents import Project
+from app.reports.schemas import InvoiceCounts, MonthRevenue, SummaryOut
+from app.time_entries.documents import TimeEntry
+
+MONTHS_SHOWN = 12
+PAID_WINDOW_DAYS = 30
+
+
+def _midnight(day: date) -> datetime:
+    """A date as Beanie stores it: a BSON datetime at midnight UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _months(today: date) -> list[tuple[int, int]]:
+    """(year, month) of the 12 months ending with today's, oldest first."""
+    index = today.year * 12 + today.month - 1
+    return [(i // 12, i % 12 + 1) for i in range(index - MONTHS_SHOWN + 1, index + 1)]
+
+
+def _next_month(today: date) -> date:
+    return date(today.year + 1, 1, 1) if today.month == 12 else date(today.year, today.month + 1, 1)
+
+
+def _money(cents: int) -> str:
+    return format_money(from_cents(cents))
+
+
+@dataclass(frozen=True)
+class InvoiceFigures:
+    outstanding: int
+    overdue: int
+    draft: int
+    counts: dict[str, int]
+
+
+async def _invoice_figures(owner_id: ObjectId | None, currency: str, today: date) -> InvoiceFigures:
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"owner_id": owner_id, "currency": currency}},
+        {
+            "$group": {
+                "_id": "$status",
+                "count": {"$sum": 1},
+                "total": {"$sum": "$total_cents"},
+                "due": {"$sum": "$amount_due_cents"},
+                "overdue": {
+                    "$sum": {"$cond": [{"$lt": ["$due_date", _midnight(today)]}, "$amount_due_cents", 0]}
+                },
+            }
+        },
+    ]
+    rows = {row["_id"]: row async for row in Invoice.get_motor_collection().aggregate(pipeline)}
+    sent: Mapping[str, int] = rows.get("sent", {})
+    return InvoiceFigures(
+        outstanding=sent.get("due", 0),
+        overdue=sent.get("overdue", 0),
+        draft=rows.get("draft", {}).get("total", 0),
+        counts={status: rows.get(status, {}).get("count", 0) for status in INVOICE_STATUSES},
+    )
+
+
+async def _payment_figures(
+    owner_id: ObjectId | None, currency: str, today: date
+) -> tuple[int, dict[tuple[int, int], int]]:
+    """(Σ payments of the last 30 days, today included; Σ payments by (year, month) over the 12 months)."""
+    months = _months(today)
+    first = _midnight(date(months[0][0], months[0][1], 1))
+    last_30_from = _midnight(today - timedelta(days=PAID_WINDOW_DAYS - 1))
+    tomorrow = _midnight(today + timedelta(days=1))
+    window = {"$gte": min(first, last_30_from), "$lt": _midnight(_next_month(today))}
+    paid_on = "$payments.paid_on"
+    in_last_30 = {"$and": [{"$gte": [paid_on, last_30_from]}, {"$lt": [paid_on, tomorrow]}]}
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"owner_id": owner_id, "currency": currency, "payments.paid_on": window}},
+        {"$unwind": "$payments"},
+        {"$match": {"payments.paid_on": window}},
+        {
+            "$group": {
+                "_id": {"year": {"$year": paid_on}, "month": {"$month": paid_on}},
+                "paid": {"$sum": "$payments.amount_cents"},
+                "last_30": {"$sum": {"$cond": [in_last_30, "$payments.amount_cents", 0]}},
+            }
+        },
+    ]
+    rows = [row async for row in Invoice.get_motor_collection().aggregate(pipeline)]
+    by_month = {(row["_id"]["year"], row["_id"]["month"]): row["paid"] for row in rows}
+    return sum(row["last_30"] for row in rows), by_month
+
+
+async def _unbilled(owner_id: ObjectId | None, currency: str) -> tuple[int, int]:
+    """(seconds, cents) of stopped, billable, not-invoiced time of this currency's clients.
+
+    Each entry is valued like the invoice line it would become: round(round(seconds / 3600, 2) × rate).
+    The hours in hundredths, half-up, are floor((seconds + 18) / 36) — exact integer arithmetic — so the
+    database groups entries by (project, own rate, hundredths) and Python prices the few groups.
+    """
+    client_ids = await Client.get_motor_collection().distinct(
+        "_id", {"owner_id": owner_id, "currency": currency}
+    )
+    if not client_ids:
+        return 0, 0
+    hundredths = {"$floor": {"$divide": [{"$add": ["$duration_seconds", 18]}, 36]}}
+    pipeline: list[dict[str, Any]] = [
+        {
+            "$match": {
+                "owner_id": owner_id,
+                "client_id": {"$in": client_ids},
+                "billable": True,
+                "invoice_id": None,
+                "ended_at": {"$ne": None},
+            }
+        },
+        {
+            "$group": {
+                "_id": {"project_id": "$project_id", "rate": "$hourly_rate_cents", "hundredths": hundredths},
+                "seconds": {"$sum": "$duration_seconds"},
+                "count": {"$sum": 1},
+            }
+        },
+    ]
+    rows = [row async for row in TimeEntry.get_motor_collection().aggregate(pipeline)]
+    needs_project_rate = list({row["_id"]["project_id"] for row in rows if row["_id"].get("rate") is None})
+    project_rates = {
+        project["_id"]: project.get("hourly_rate_cents", 0)
+        async for project in Project.get_motor_collection().find(
+            {"_id": {"$in": needs_project_rate}, "owner_id": owner_id}, {"hourly_rate_cents": 1}
+        )
+    }
+    seconds = cents = 0
+    for row in rows:
+        key = row["_id"]
+        rate = key.get("rate")
+        if rate is None:
+            rate = project_rates.get(key["project_id"], 0)
+        hours = Decimal(int(key["hundredths"])).scaleb(-2)
+        cents += to_cents(multiply(hours, from_cents(rate))) * row["count"]
+        seconds += row["seconds"]
+    return seconds, cents
+
+
+async def summary(owner: User, currency: str | None) -> SummaryOut:
+    currency = currency or owner.business.default_currency
+    today = today_utc()
+    invoices = await _invoice_figures(owner.id, currency, today)
+    paid_last_30, by_month = await _payment_figures(owner.id, currency, today)
+    unbilled_seconds, unbilled_cents = await _unbilled(owner.id, currency)
+    return SummaryOut(
+        currency=currency,
+        outstanding=_money(invoices.outstanding),
+        overdue=_money(invoices.overdue),
+        draft=_money(invoices.draft),
+        paid_last_30_days=_money(paid_last_30),
+        invoices_by_status=InvoiceCounts(**invoices.counts),
+        unbilled_seconds=unbilled_seconds,
+        unbilled_amount=_money(unbilled_cents),
+        revenue_by_month=[
+            MonthRevenue(month=f"{year:04d}-{month:02d}", paid=_money(by_month.get((year, month), 0)))
+            for year, month in _months(today)
+        ],
+    )
