@@ -1,8 +1,56 @@
 from __future__ import annotations
 
-from litestar import Controller
+from typing import Literal
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from app.auth.documents import User
+from app.core.pagination import PageParams, provide_page_params
+from app.core.schemas import Page
+from app.projects import service
+from app.projects.schemas import ProjectCreate, ProjectDetailOut, ProjectOut, ProjectUpdate
+
+OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
 
 
 class ProjectController(Controller):
     path = "/projects"
     tags = ["projects"]
+    dependencies = {"page": Provide(provide_page_params, sync_to_thread=False)}
+
+    @get("/", operation_id="listProjects")
+    async def list_projects(
+        self,
+        current_user: User,
+        page: PageParams,
+        client_id: str | None = Parameter(
+            default=None, pattern=OBJECT_ID_PATTERN, description="Only this client's"
+        ),
+        status: Literal["active", "completed", "archived"] | None = Parameter(
+            default=None, description="Status"
+        ),
+    ) -> Page[ProjectOut]:
+        """The caller's projects. Sort by `name`, `status`, `hourly_rate`, `created_at` or `updated_at`."""
+        return await service.list_projects(current_user, page, client_id, status)
+
+    @post("/", operation_id="createProject")
+    async def create_project(self, data: ProjectCreate, current_user: User) -> ProjectOut:
+        """Create a project for one of the caller's clients; its currency is the client's."""
+        return ProjectOut.from_document(await service.create_project(current_user, data))
+
+    @get("/{project_id:str}", operation_id="getProject")
+    async def get_project(self, project_id: str, current_user: User) -> ProjectDetailOut:
+        """One project, with its tracked and unbilled seconds."""
+        return await service.get_project(current_user, project_id)
+
+    @patch("/{project_id:str}", operation_id="updateProject")
+    async def update_project(self, project_id: str, data: ProjectUpdate, current_user: User) -> ProjectOut:
+        """Change some fields; client_id only while no time entry, invoice or contract references it."""
+        return ProjectOut.from_document(await service.update_project(current_user, project_id, data))
+
+    @delete("/{project_id:str}", operation_id="deleteProject")
+    async def delete_project(self, project_id: str, current_user: User) -> None:
+        """Delete a project that nothing references (else 409 in_use)."""
+        await service.delete_project(current_user, project_id)

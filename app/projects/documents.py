@@ -25,4 +25,3 @@ class Project(OwnedDocument):
             IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("status", ASCENDING)]),
         ]
-

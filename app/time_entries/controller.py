@@ -1,8 +1,102 @@
 from __future__ import annotations
 
-from litestar import Controller
+from datetime import datetime
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from app.auth.documents import User
+from app.core.pagination import PageParams, provide_page_params
+from app.core.schemas import Page
+from app.time_entries import service
+from app.time_entries.schemas import (
+    TimeEntryCreate,
+    TimeEntryFilters,
+    TimeEntryOut,
+    TimeEntryUpdate,
+    TimerStart,
+)
+
+OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
+RFC3339 = "RFC 3339 with an offset, e.g. 2026-11-21T10:15:00Z"
+
+
+def provide_filters(
+    project_id: str | None = Parameter(
+        default=None, pattern=OBJECT_ID_PATTERN, description="Only this project's"
+    ),
+    client_id: str | None = Parameter(
+        default=None, pattern=OBJECT_ID_PATTERN, description="Only this client's"
+    ),
+    started_from: datetime | None = Parameter(
+        query="from", default=None, description=f"started_at ≥ this; {RFC3339}"
+    ),
+    started_to: datetime | None = Parameter(
+        query="to", default=None, description=f"started_at < this; {RFC3339}"
+    ),
+    billable: bool | None = Parameter(
+        default=None, description="Only billable (true) or non-billable (false)"
+    ),
+    invoiced: bool | None = Parameter(
+        default=None, description="Only entries on an invoice (true) or not (false)"
+    ),
+    running: bool | None = Parameter(
+        default=None, description="Only the running timer (true) or stopped entries"
+    ),
+) -> TimeEntryFilters:
+    return TimeEntryFilters(
+        project_id=project_id,
+        client_id=client_id,
+        started_from=started_from,
+        started_to=started_to,
+        billable=billable,
+        invoiced=invoiced,
+        running=running,
+    )
 
 
 class TimeEntryController(Controller):
     path = "/time-entries"
     tags = ["time-entries"]
+    dependencies = {
+        "page": Provide(provide_page_params, sync_to_thread=False),
+        "filters": Provide(provide_filters, sync_to_thread=False),
+    }
+
+    @get("/", operation_id="listTimeEntries")
+    async def list_entries(
+        self, current_user: User, page: PageParams, filters: TimeEntryFilters
+    ) -> Page[TimeEntryOut]:
+        """The caller's time entries. Sort by `started_at`, `created_at` or `duration_seconds`."""
+        return await service.list_entries(current_user, page, filters)
+
+    @post("/", operation_id="createTimeEntry")
+    async def create_entry(self, data: TimeEntryCreate, current_user: User) -> TimeEntryOut:
+        """Log a finished stretch of work (ended_at after started_at, at most 24 h)."""
+        return TimeEntryOut.from_document(await service.create_entry(current_user, data))
+
+    @post("/start", operation_id="startTimer")
+    async def start_timer(self, data: TimerStart, current_user: User) -> TimeEntryOut:
+        """Start the caller's one running timer (409 timer_running if one runs already)."""
+        return TimeEntryOut.from_document(await service.start_timer(current_user, data))
+
+    @get("/{entry_id:str}", operation_id="getTimeEntry")
+    async def get_entry(self, entry_id: str, current_user: User) -> TimeEntryOut:
+        """One time entry."""
+        return TimeEntryOut.from_document(await service.get_entry(current_user, entry_id))
+
+    @patch("/{entry_id:str}", operation_id="updateTimeEntry")
+    async def update_entry(self, entry_id: str, data: TimeEntryUpdate, current_user: User) -> TimeEntryOut:
+        """Change some fields of an entry not yet invoiced (else 409 already_invoiced)."""
+        return TimeEntryOut.from_document(await service.update_entry(current_user, entry_id, data))
+
+    @delete("/{entry_id:str}", operation_id="deleteTimeEntry")
+    async def delete_entry(self, entry_id: str, current_user: User) -> None:
+        """Delete an entry not yet invoiced (else 409 already_invoiced); a running one is discarded."""
+        await service.delete_entry(current_user, entry_id)
+
+    @post("/{entry_id:str}/stop", operation_id="stopTimer", status_code=200)
+    async def stop_timer(self, entry_id: str, current_user: User) -> TimeEntryOut:
+        """Stop the running timer (409 invalid_state if not running); over 24 h is capped at 24 h."""
+        return TimeEntryOut.from_document(await service.stop_timer(current_user, entry_id))

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from app.core.money import check_decimal, check_money, format_money, format_rate, from_cents
+from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, ResponseStruct, Text
+from app.projects.documents import Project
+
+ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ProjectStatus = Literal["active", "completed", "archived"]
+MAX_BUDGET_HOURS = Decimal(1_000_000)
+HoursOut = Annotated[str, msgspec.Meta(description="Hours as a decimal string", examples=["120", "37.5"])]
+
+
+def _check_name(name: str) -> str:
+    if not name.strip():
+        raise ValueError("name: must not be blank")
+    return name.strip()
+
+
+def _check_budget(hours: Decimal) -> Decimal:
+    return check_decimal(hours, "budget_hours", maximum=MAX_BUDGET_HOURS, places=2)
+
+
+class ProjectCreate(BaseStruct):
+    client_id: ObjectIdStr
+    name: ProjectName
+    description: Text = ""
+    status: ProjectStatus = "active"
+    hourly_rate: Decimal = Decimal("0.00")
+    budget_hours: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        self.name = _check_name(self.name)
+        check_money(self.hourly_rate, "hourly_rate")
+        if self.budget_hours is not None:
+            _check_budget(self.budget_hours)
+
+
+class ProjectUpdate(BaseStruct):
+    """client_id may change only while nothing references the project (else 409 in_use)."""
+
+    client_id: ObjectIdStr | UnsetType = UNSET
+    name: ProjectName | UnsetType = UNSET
+    description: Text | UnsetType = UNSET
+    status: ProjectStatus | UnsetType = UNSET
+    hourly_rate: Decimal | UnsetType = UNSET
+    budget_hours: Decimal | UnsetType | None = UNSET
+
+    def __post_init__(self) -> None:
+        if self.name is not UNSET:
+            self.name = _check_name(self.name)
+        if self.hourly_rate is not UNSET:
+            check_money(self.hourly_rate, "hourly_rate")
+        if self.budget_hours is not UNSET and self.budget_hours is not None:
+            _check_budget(self.budget_hours)
+
+
+class ProjectOut(ResponseStruct):
+    id: str
+    client_id: str
+    name: str
+    description: str
+    status: ProjectStatus
+    hourly_rate: MoneyOut
+    currency: str
+    budget_hours: HoursOut | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, project: Project) -> ProjectOut:
+        return cls(**_fields(project))
+
+
+class ProjectDetailOut(ProjectOut):
+    """A project with its tracked time: all stopped entries, and the billable ones not yet invoiced."""
+
+    tracked_seconds: int
+    unbilled_seconds: int
+
+    @classmethod
+    def with_totals(cls, project: Project, tracked_seconds: int, unbilled_seconds: int) -> ProjectDetailOut:
+        return cls(**_fields(project), tracked_seconds=tracked_seconds, unbilled_seconds=unbilled_seconds)
+
+
+def _fields(project: Project) -> dict[str, Any]:
+    return {
+        "id": str(project.id),
+        "client_id": str(project.client_id),
+        "name": project.name,
+        "description": project.description,
+        "status": project.status,
+        "hourly_rate": format_money(from_cents(project.hourly_rate_cents)),
+        "currency": project.currency,
+        "budget_hours": format_rate(project.budget_hours) if project.budget_hours is not None else None,
+        "created_at": project.created_at,
+        "updated_at": project.updated_at,
+    }

@@ -1,0 +1,121 @@
+"""Projects: every query starts from the owner; a project's currency is its client's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+
+from app.auth.documents import User
+from app.clients.documents import Client
+from app.core.documents import ensure_unreferenced, get_owned, get_referenced, update_owned
+from app.core.errors import InvalidState, NotFound
+from app.core.money import to_cents
+from app.core.pagination import PageParams, paginate
+from app.core.schemas import Page, provided_fields
+from app.projects.documents import Project
+from app.projects.schemas import ProjectCreate, ProjectDetailOut, ProjectOut, ProjectUpdate
+from app.time_entries.documents import TimeEntry
+
+SORTS = {
+    "name": "name",
+    "status": "status",
+    "hourly_rate": "hourly_rate_cents",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+}
+# New time may be logged on active and completed projects (late entries happen); archived ones are frozen.
+ACCEPTS_TIME = ("active", "completed")
+
+
+async def list_projects(
+    owner: User, params: PageParams, client_id: str | None, status: str | None
+) -> Page[ProjectOut]:
+    query: dict[str, Any] = {"owner_id": owner.id}
+    if client_id is not None:
+        query["client_id"] = ObjectId(client_id)
+    if status is not None:
+        query["status"] = status
+    return await paginate(Project, query, params, SORTS, ProjectOut.from_document)
+
+
+async def create_project(owner: User, data: ProjectCreate) -> Project:
+    client = await get_referenced(Client, data.client_id, owner.id, "client_id")
+    project = Project(
+        owner_id=owner.id,
+        client_id=client.id,
+        name=data.name,
+        description=data.description,
+        status=data.status,
+        hourly_rate_cents=to_cents(data.hourly_rate),
+        currency=client.currency,
+        budget_hours=data.budget_hours,
+    )
+    await project.insert()
+    return project
+
+
+async def get_project(owner: User, project_id: str) -> ProjectDetailOut:
+    project = await get_owned(Project, project_id, owner.id)
+    tracked, unbilled = await tracked_time(project)
+    return ProjectDetailOut.with_totals(project, tracked, unbilled)
+
+
+async def tracked_time(project: Project) -> tuple[int, int]:
+    """(tracked, unbilled) seconds of a project's stopped entries, in one aggregation."""
+    unbilled = {"$and": [{"$eq": ["$billable", True]}, {"$eq": [{"$ifNull": ["$invoice_id", None]}, None]}]}
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"owner_id": project.owner_id, "project_id": project.id, "ended_at": {"$ne": None}}},
+        {
+            "$group": {
+                "_id": None,
+                "tracked": {"$sum": "$duration_seconds"},
+                "unbilled": {"$sum": {"$cond": [unbilled, "$duration_seconds", 0]}},
+            }
+        },
+    ]
+    rows = await TimeEntry.get_motor_collection().aggregate(pipeline).to_list(length=1)
+    return (int(rows[0]["tracked"]), int(rows[0]["unbilled"])) if rows else (0, 0)
+
+
+async def update_project(owner: User, project_id: str, data: ProjectUpdate) -> Project:
+    changes = provided_fields(data)
+    if "hourly_rate" in changes:
+        changes["hourly_rate_cents"] = to_cents(changes.pop("hourly_rate"))
+    if "client_id" in changes:
+        changes.update(await _client_change(owner, project_id, changes.pop("client_id")))
+    project = await update_owned(Project, project_id, owner.id, changes)
+    if project is None:
+        raise NotFound(f"No project with id {project_id!r}")
+    return project
+
+
+async def _client_change(owner: User, project_id: str, client_id: str) -> dict[str, Any]:
+    """Moving a project to another client is allowed only while nothing references it (its time entries
+    and invoices carry the client too); the currency follows the new client."""
+    project = await get_owned(Project, project_id, owner.id)
+    client = await get_referenced(Client, client_id, owner.id, "client_id")
+    if client.id != project.client_id:
+        await ensure_unreferenced("project", project.id, owner.id, project_references())
+    return {"client_id": client.id, "currency": client.currency}
+
+
+async def delete_project(owner: User, project_id: str) -> None:
+    project = await get_owned(Project, project_id, owner.id)
+    await ensure_unreferenced("project", project.id, owner.id, project_references())
+    await project.delete()
+
+
+async def project_for_time(owner: User, project_id: str) -> Project:
+    """The caller's project named in a time-entry body (else 400 invalid_reference), open for new time."""
+    project = await get_referenced(Project, project_id, owner.id, "project_id")
+    if project.status not in ACCEPTS_TIME:
+        raise InvalidState(f"Project {project.name!r} is {project.status}; it accepts no new time")
+    return project
+
+
+def project_references() -> list[tuple[Any, str]]:
+    """Every document type with a `project_id` (time entries, invoices, contracts)."""
+    from app.core.db import referencing_models
+
+    return referencing_models("project_id")

@@ -1,0 +1,219 @@
+"""Time entries: manual entries and the one running timer per user.
+
+Invariants, kept by atomic single-document writes:
+- a running entry holds timer_slot "running"; the unique index (owner_id, timer_slot) allows one per user;
+  a stopped or manual entry holds its own id there;
+- a stopped entry has 0 < ended_at - started_at <= 24 h and duration_seconds = whole seconds between them;
+- an entry with invoice_id set is locked: every write filters on invoice_id None.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from beanie import PydanticObjectId
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from app.auth.documents import User
+from app.core.clock import to_utc_ms, utc_now
+from app.core.documents import get_owned, get_referenced, parse_object_id, update_owned
+from app.core.errors import Conflict, InvalidState, ValidationFailed
+from app.core.money import to_cents
+from app.core.pagination import PageParams, paginate
+from app.core.schemas import Page, provided_fields
+from app.projects.documents import Project
+from app.projects.service import project_for_time
+from app.time_entries.documents import RUNNING_SLOT, TimeEntry
+from app.time_entries.schemas import (
+    MAX_ENTRY,
+    TimeEntryCreate,
+    TimeEntryFilters,
+    TimeEntryOut,
+    TimeEntryUpdate,
+    TimerStart,
+    duration_seconds,
+    span_error,
+)
+
+SORTS = {"started_at": "started_at", "created_at": "created_at", "duration_seconds": "duration_seconds"}
+ATTEMPTS = 3  # compare-and-set retries when a concurrent write changed what a PATCH or stop relied on
+
+
+def _cents(rate: Any) -> int | None:
+    return to_cents(rate) if rate is not None else None
+
+
+def _locked(entry: TimeEntry) -> Conflict:
+    return Conflict(
+        f"Time entry {entry.id} is on invoice {entry.invoice_id}; it is locked", code="already_invoiced"
+    )
+
+
+async def list_entries(owner: User, params: PageParams, filters: TimeEntryFilters) -> Page[TimeEntryOut]:
+    query: dict[str, Any] = {"owner_id": owner.id}
+    if filters.project_id is not None:
+        query["project_id"] = ObjectId(filters.project_id)
+    if filters.client_id is not None:
+        query["client_id"] = ObjectId(filters.client_id)
+    window: dict[str, Any] = {}
+    for name, operator, moment in (("from", "$gte", filters.started_from), ("to", "$lt", filters.started_to)):
+        if moment is not None:
+            if moment.tzinfo is None:
+                raise ValidationFailed.field(
+                    name, "must be RFC 3339 with an offset, e.g. 2026-11-21T10:15:00Z"
+                )
+            window[operator] = to_utc_ms(moment)
+    if "$gte" in window and "$lt" in window and window["$lt"] <= window["$gte"]:
+        raise ValidationFailed.field("to", "must be after from")
+    if window:
+        query["started_at"] = window
+    if filters.billable is not None:
+        query["billable"] = filters.billable
+    if filters.invoiced is not None:
+        query["invoice_id"] = {"$ne": None} if filters.invoiced else None
+    if filters.running is not None:
+        query["timer_slot"] = RUNNING_SLOT if filters.running else {"$ne": RUNNING_SLOT}
+    return await paginate(TimeEntry, query, params, SORTS, TimeEntryOut.from_document)
+
+
+async def create_entry(owner: User, data: TimeEntryCreate) -> TimeEntry:
+    project = await project_for_time(owner, data.project_id)
+    oid = PydanticObjectId()  # known before insert: a stopped entry's timer_slot is its own id
+    entry = TimeEntry(
+        id=oid,
+        owner_id=owner.id,
+        project_id=project.id,
+        client_id=project.client_id,
+        description=data.description,
+        started_at=to_utc_ms(data.started_at),
+        ended_at=to_utc_ms(data.ended_at),
+        duration_seconds=duration_seconds(data.started_at, data.ended_at),
+        billable=data.billable,
+        hourly_rate_cents=_cents(data.hourly_rate),
+        timer_slot=str(oid),
+    )
+    await entry.insert()
+    return entry
+
+
+async def start_timer(owner: User, data: TimerStart) -> TimeEntry:
+    """Insert a running entry; the unique (owner_id, timer_slot) index turns a second one into 409."""
+    project = await project_for_time(owner, data.project_id)
+    entry = TimeEntry(
+        owner_id=owner.id,
+        project_id=project.id,
+        client_id=project.client_id,
+        description=data.description,
+        started_at=utc_now(),
+        billable=data.billable,
+        hourly_rate_cents=_cents(data.hourly_rate),
+        timer_slot=RUNNING_SLOT,
+    )
+    try:
+        await entry.insert()
+    except DuplicateKeyError:
+        raise Conflict("A timer is already running; stop it first", code="timer_running") from None
+    return entry
+
+
+async def stop_timer(owner: User, entry_id: str) -> TimeEntry:
+    """Stop a running entry. A timer left running longer than 24 h is capped at started_at + 24 h."""
+    for _ in range(ATTEMPTS):
+        entry = await get_owned(TimeEntry, entry_id, owner.id)
+        if entry.timer_slot != RUNNING_SLOT:
+            raise InvalidState("This time entry is not running")
+        started = entry.started_at
+        ended = max(min(utc_now(), started + MAX_ENTRY), started + timedelta(milliseconds=1))
+        stopped = await update_owned(
+            TimeEntry,
+            entry.id,
+            owner.id,
+            {
+                "ended_at": ended,
+                "duration_seconds": duration_seconds(started, ended),
+                "timer_slot": str(entry.id),
+            },
+            where={"timer_slot": RUNNING_SLOT, "started_at": started},
+        )
+        if stopped is not None:
+            return stopped
+    raise Conflict("The time entry kept changing while being stopped; try again")
+
+
+async def get_entry(owner: User, entry_id: str) -> TimeEntry:
+    return await get_owned(TimeEntry, entry_id, owner.id)
+
+
+async def update_entry(owner: User, entry_id: str, data: TimeEntryUpdate) -> TimeEntry:
+    changes = provided_fields(data)
+    entry = await get_owned(TimeEntry, entry_id, owner.id)
+    project = await _target_project(owner, entry, changes.get("project_id"))
+    for _ in range(ATTEMPTS):
+        fields, where = _merge(entry, changes, project)
+        updated = await update_owned(
+            TimeEntry, entry.id, owner.id, fields, where={"invoice_id": None, **where}
+        )
+        if updated is not None:
+            return updated
+        entry = await get_owned(TimeEntry, entry_id, owner.id)  # gone: 404; else re-check and retry
+    raise Conflict("The time entry kept changing while being updated; try again")
+
+
+async def _target_project(owner: User, entry: TimeEntry, project_id: str | None) -> Project | None:
+    """The project an entry moves to: the caller's (else 400), open for time unless it is the same one."""
+    if project_id is None:
+        return None
+    if project_id == str(entry.project_id):
+        return await get_referenced(Project, project_id, owner.id, "project_id")
+    return await project_for_time(owner, project_id)
+
+
+def _merge(
+    entry: TimeEntry, changes: dict[str, Any], project: Project | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The $set for a PATCH on `entry` as read, and the filter that pins what the checks relied on."""
+    if entry.invoice_id is not None:
+        raise _locked(entry)
+    fields: dict[str, Any] = {k: changes[k] for k in ("description", "billable") if k in changes}
+    if "hourly_rate" in changes:
+        fields["hourly_rate_cents"] = _cents(changes["hourly_rate"])
+    if project is not None:
+        fields["project_id"], fields["client_id"] = project.id, project.client_id
+    if "started_at" not in changes and "ended_at" not in changes:
+        return fields, {}
+    started = to_utc_ms(changes.get("started_at", entry.started_at))
+    if entry.timer_slot == RUNNING_SLOT:
+        if "ended_at" in changes:
+            raise InvalidState("A running entry is stopped with POST /api/time-entries/{id}/stop")
+        if started > utc_now():
+            raise ValidationFailed.field("started_at", "must not be in the future for a running entry")
+        fields["started_at"] = started
+    else:
+        ended_at = changes.get("ended_at", entry.ended_at)
+        assert ended_at is not None  # a stopped entry always has one
+        ended = to_utc_ms(ended_at)
+        error = span_error(started, ended)
+        if error:
+            field = "ended_at" if "ended_at" in changes else "started_at"
+            message = error if field == "ended_at" else error.replace("after started_at", "before ended_at")
+            raise ValidationFailed.field(field, message)
+        fields.update(started_at=started, ended_at=ended, duration_seconds=duration_seconds(started, ended))
+    where = {"timer_slot": entry.timer_slot, "started_at": entry.started_at, "ended_at": entry.ended_at}
+    return fields, where
+
+
+async def delete_entry(owner: User, entry_id: str) -> None:
+    """One filtered delete_one (invoice_id None); on a miss a re-read tells 404 from 409 already_invoiced."""
+    oid = parse_object_id(entry_id)
+    collection = TimeEntry.get_motor_collection()
+    for _ in range(ATTEMPTS):
+        if oid is not None:
+            result = await collection.delete_one({"_id": oid, "owner_id": owner.id, "invoice_id": None})
+            if result.deleted_count:
+                return
+        entry = await get_owned(TimeEntry, entry_id, owner.id)
+        if entry.invoice_id is not None:
+            raise _locked(entry)
+    raise Conflict("The time entry kept changing while being deleted; try again")
