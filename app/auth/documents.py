@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
-from beanie import Document, Indexed
+from beanie import Indexed
 from pydantic import BaseModel, Field
 
-from app.core.clock import utc_now
+from app.core.documents import TimestampedDocument
 from app.core.money import StoredDecimal
 
 
@@ -29,15 +28,13 @@ class BusinessProfile(BaseModel):
     invoice_prefix: str = "INV-"
 
 
-class User(Document):
+class User(TimestampedDocument):
     email: Indexed(str, unique=True)  # type: ignore[valid-type]
     name: str
     password_hash: str
     # Bumped by logout and change-password: every token carrying an older `ver` is refused.
     token_version: int = 0
     business: BusinessProfile = Field(default_factory=BusinessProfile)
-    created_at: datetime = Field(default_factory=utc_now)
-    updated_at: datetime = Field(default_factory=utc_now)
 
     class Settings:
         name = "users"

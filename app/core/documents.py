@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from beanie import Document, PydanticObjectId
 from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
-from pydantic import Field
+from pydantic import Field, model_validator
 from pymongo import ReturnDocument
 
 from app.core.clock import utc_now
@@ -19,10 +19,22 @@ from app.core.errors import Conflict, InvalidReference, NotFound
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
-class OwnedDocument(Document):
-    owner_id: PydanticObjectId
+class TimestampedDocument(Document):
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _created_and_updated_together(cls, data: Any) -> Any:
+        """A new document's created_at and updated_at are the same instant, not two clock reads."""
+        if isinstance(data, dict) and "created_at" not in data:
+            now = utc_now()
+            data = {**data, "created_at": now, "updated_at": data.get("updated_at", now)}
+        return data
+
+
+class OwnedDocument(TimestampedDocument):
+    owner_id: PydanticObjectId
 
 
 D = TypeVar("D", bound=OwnedDocument)
