@@ -1,0 +1,121 @@
+"""One user's data in every area the app has: a real id per collection, created over HTTP on demand."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from tests.security.route_table import (
+    COLLECTIONS,
+    OPERATIONS,
+    Operation,
+    collection_for_field,
+    new_id,
+    sample,
+)
+
+_serial = itertools.count()
+
+
+def unique_email(name: str) -> str:
+    """Tests share a database per module (see conftest.py): every account needs its own email."""
+    return f"{name}-{next(_serial)}@example.com"
+
+
+# The smallest valid create body per collection, given the ids already made (deps first).
+# A collection missing here is created from its OpenAPI schema, `*_id` fields filled from this world.
+CREATE_BODIES: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, str]], dict[str, Any]]]] = {
+    "clients": ((), lambda ids: {"name": "Acme"}),
+    "projects": (
+        ("clients",),
+        lambda ids: {"client_id": ids["clients"], "name": "Website", "hourly_rate": "100"},
+    ),
+    "time-entries": (
+        ("projects",),
+        lambda ids: {
+            "project_id": ids["projects"],
+            "started_at": "2026-03-02T09:00:00Z",
+            "ended_at": "2026-03-02T11:30:00Z",
+        },
+    ),
+    "invoices": (
+        ("clients",),
+        lambda ids: {
+            "client_id": ids["clients"],
+            "lines": [{"description": "Design work", "quantity": "2", "unit_price": "150.00"}],
+        },
+    ),
+    "contracts": (("clients",), lambda ids: {"client_id": ids["clients"], "title": "Services agreement"}),
+    "resumes": ((), lambda ids: {"title": "Ada's CV"}),
+}
+
+
+def _create_operation(collection: str) -> Operation | None:
+    return next((op for op in OPERATIONS if op.method == "POST" and op.path == f"/api/{collection}"), None)
+
+
+def _inferred(collection: str) -> tuple[tuple[str, ...], Callable[[Mapping[str, str]], dict[str, Any]]]:
+    """Deps and body of a collection this suite has no entry for, from its OpenAPI create schema."""
+    op = _create_operation(collection)
+    schema = op.body_schema if op else None
+    body = sample(schema) if schema else {}
+    refs = {key: collection_for_field(key) for key in body}
+    deps = tuple(c for c in refs.values() if c and c != collection)
+    return deps, lambda ids: {**body, **{k: ids[c] for k, c in refs.items() if c and c in ids}}
+
+
+class World:
+    """The resources one user owns; `await world.id("invoices")` creates an invoice (and its client) once."""
+
+    def __init__(self, http: Any, headers: dict[str, str]) -> None:
+        self.http = http
+        self.headers = headers
+        self.ids: dict[str, str] = {}
+
+    async def id(self, collection: str) -> str:
+        if collection in self.ids:
+            return self.ids[collection]
+        if collection not in COLLECTIONS:
+            pytest.skip(f"/api/{collection} has no create route in the app yet")
+        deps, make = CREATE_BODIES.get(collection) or _inferred(collection)
+        for dep in deps:
+            await self.id(dep)
+        body = make(self.ids)
+        response = await self.http.post(f"/api/{collection}", json=body, headers=self.headers)
+        assert response.status_code == 201, (
+            f"creating {collection} with {body} answered {response.status_code} {response.text}; "
+            "update CREATE_BODIES in tests/security/world.py"
+        )
+        self.ids[collection] = response.json()["id"]
+        return self.ids[collection]
+
+    async def everything(self) -> dict[str, str]:
+        for collection in COLLECTIONS:
+            await self.id(collection)
+        return self.ids
+
+    async def path_values(self, op: Operation) -> tuple[dict[str, str], bool]:
+        """An id for each path parameter; False when one of them is not a real resource of this world."""
+        values: dict[str, str] = {}
+        all_real = True
+        for param in op.path_params:
+            collection = op.collection_of(param)
+            if collection in COLLECTIONS or collection in CREATE_BODIES:
+                values[param] = await self.id(collection)
+            else:  # a nested id this suite cannot create (e.g. a payment): the outer one still proves tenancy
+                values[param], all_real = new_id(), False
+        return values, all_real
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Every resource of this world as its owner reads it."""
+        seen: dict[str, Any] = {}
+        for collection, id_ in self.ids.items():
+            detail = re.compile(rf"/api/{re.escape(collection)}/\{{[^}}/]+\}}")
+            if any(op.method == "GET" and detail.fullmatch(op.path) for op in OPERATIONS):
+                response = await self.http.get(f"/api/{collection}/{id_}", headers=self.headers)
+                seen[collection] = (response.status_code, response.json())
+        return seen
