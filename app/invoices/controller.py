@@ -1,8 +1,93 @@
 from __future__ import annotations
 
-from litestar import Controller
+from datetime import date
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from app.auth.documents import User
+from app.core.pagination import PageParams, provide_page_params
+from app.core.schemas import Page
+from app.invoices import lifecycle, service
+from app.invoices.schemas import (
+    InvoiceCreate,
+    InvoiceFilters,
+    InvoiceOut,
+    InvoiceStatus,
+    InvoiceUpdate,
+    PaymentCreate,
+)
+
+OBJECT_ID = "^[0-9a-f]{24}$"
+
+
+def provide_invoice_filters(
+    status: InvoiceStatus | None = Parameter(default=None, description="Only this status"),
+    client_id: str | None = Parameter(default=None, pattern=OBJECT_ID, description="Only this client's"),
+    project_id: str | None = Parameter(default=None, pattern=OBJECT_ID, description="Only this project's"),
+    overdue: bool | None = Parameter(default=None, description="true: sent and past due; false: all others"),
+    issued_from: date | None = Parameter(query="from", default=None, description="issue_date on or after"),
+    issued_to: date | None = Parameter(query="to", default=None, description="issue_date on or before"),
+    q: str | None = Parameter(default=None, max_length=100, description="Substring of the number, any case"),
+) -> InvoiceFilters:
+    return InvoiceFilters(
+        status=status,
+        client_id=client_id,
+        project_id=project_id,
+        overdue=overdue,
+        issued_from=issued_from,
+        issued_to=issued_to,
+        q=q,
+    )
 
 
 class InvoiceController(Controller):
     path = "/invoices"
     tags = ["invoices"]
+    dependencies = {
+        "page": Provide(provide_page_params, sync_to_thread=False),
+        "filters": Provide(provide_invoice_filters, sync_to_thread=False),
+    }
+
+    @get("/", operation_id="listInvoices")
+    async def list_invoices(
+        self, current_user: User, page: PageParams, filters: InvoiceFilters
+    ) -> Page[InvoiceOut]:
+        """The caller's invoices. Sorts: `issue_date`, `due_date`, `total`, `number`, `created_at`."""
+        return await service.list_invoices(current_user, page, filters)
+
+    @post("/", operation_id="createInvoice")
+    async def create_invoice(self, data: InvoiceCreate, current_user: User) -> InvoiceOut:
+        """Create a draft from lines and/or time entries; the server computes every amount."""
+        return InvoiceOut.from_document(await service.create_invoice(current_user, data))
+
+    @get("/{invoice_id:str}", operation_id="getInvoice")
+    async def get_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
+        """One invoice."""
+        return InvoiceOut.from_document(await service.get_invoice(current_user, invoice_id))
+
+    @patch("/{invoice_id:str}", operation_id="updateInvoice")
+    async def update_invoice(self, invoice_id: str, data: InvoiceUpdate, current_user: User) -> InvoiceOut:
+        """Change a draft (else 409 invalid_state); totals are recomputed."""
+        return InvoiceOut.from_document(await service.update_invoice(current_user, invoice_id, data))
+
+    @delete("/{invoice_id:str}", operation_id="deleteInvoice")
+    async def delete_invoice(self, invoice_id: str, current_user: User) -> None:
+        """Delete a draft and release its time entries (else 409 invalid_state)."""
+        await service.delete_invoice(current_user, invoice_id)
+
+    @post("/{invoice_id:str}/send", operation_id="sendInvoice", status_code=200)
+    async def send_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
+        """Finalize a draft with lines: assigns the next number and sets sent_at."""
+        return InvoiceOut.from_document(await lifecycle.send_invoice(current_user, invoice_id))
+
+    @post("/{invoice_id:str}/payments", operation_id="addInvoicePayment")
+    async def add_payment(self, invoice_id: str, data: PaymentCreate, current_user: User) -> InvoiceOut:
+        """Record a payment on a sent invoice (0 < amount ≤ amount_due); the last one marks it paid."""
+        return InvoiceOut.from_document(await lifecycle.add_payment(current_user, invoice_id, data))
+
+    @post("/{invoice_id:str}/void", operation_id="voidInvoice", status_code=200)
+    async def void_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
+        """Void a draft or a sent invoice without payments; releases its time entries."""
+        return InvoiceOut.from_document(await lifecycle.void_invoice(current_user, invoice_id))

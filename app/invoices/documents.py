@@ -31,9 +31,9 @@ class StoredPayment(BaseModel):
 
 
 class Invoice(OwnedDocument):
-    # `number` is null on drafts; assigned at send from InvoiceCounter. `number_slot` carries the
-    # number once assigned and "draft:<id>" before, so (owner_id, number_slot) can be a plain unique
-    # index (mongomock does not honour partial indexes).
+    # `number` is null on drafts; assigned at send from InvoiceCounter. `number_slot` is "seq:<n>" once a
+    # number is assigned and "draft:<id>" before, so (owner_id, number_slot) can be a plain unique index
+    # that guards the sequence (mongomock does not honour partial indexes).
     number: str | None = None
     number_seq: int | None = None
     number_slot: str
@@ -57,6 +57,9 @@ class Invoice(OwnedDocument):
     sent_at: datetime | None = None
     paid_at: datetime | None = None
     voided_at: datetime | None = None
+    # Bumped by every edit of a draft: a PATCH recomputes totals from what it read and writes only if
+    # nothing changed in between (optimistic concurrency, no lost updates between two PATCHes).
+    revision: int = 0
 
     class Settings:
         name = "invoices"
@@ -67,6 +70,8 @@ class Invoice(OwnedDocument):
             IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("project_id", ASCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("issue_date", DESCENDING)]),
+            IndexModel([("owner_id", ASCENDING), ("due_date", DESCENDING)]),
+            IndexModel([("owner_id", ASCENDING), ("total_cents", DESCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("number_seq", DESCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("payments.paid_on", ASCENDING)]),
         ]

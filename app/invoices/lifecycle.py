@@ -1,0 +1,170 @@
+"""The invoice lifecycle: one explicit transition table, and the actions that follow it atomically.
+
+draft -> sent (send: claim the draft, then number it), sent -> sent (pay), sent -> paid (settle, when
+nothing is due), draft/sent -> void (void, without payments). Every action is one conditional update
+whose status filter comes from the table, so of two racing requests at most one wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.auth.documents import User
+from app.core.clock import today_utc, utc_now
+from app.core.documents import OwnerId, get_owned, update_owned
+from app.core.errors import InvalidState, NotFound, ValidationFailed
+from app.core.money import from_cents, to_cents
+from app.invoices import numbering, time_lines
+from app.invoices.documents import Invoice, StoredPayment
+from app.invoices.schemas import PaymentCreate
+
+# The lifecycle: (status, action) -> the status after it. Anything not listed is 409 invalid_state.
+# "settle" is the automatic move made by the payment that brings amount_due to zero.
+DELETED = "deleted"
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("draft", "edit"): "draft",
+    ("draft", "delete"): DELETED,
+    ("draft", "send"): "sent",
+    ("draft", "void"): "void",
+    ("sent", "pay"): "sent",
+    ("sent", "settle"): "paid",
+    ("sent", "void"): "void",
+}
+_REFUSALS = {
+    "edit": "only drafts can be edited",
+    "delete": "only drafts can be deleted",
+    "send": "only drafts can be sent",
+    "pay": "only sent invoices take payments",
+    "void": "only drafts and sent invoices without payments can be voided",
+}
+# Why an action the status allows was still refused (its extra condition failed).
+_GUARDS = {"send": "it has no lines", "void": "it has payments"}
+
+
+def sources(action: str) -> list[str]:
+    """The statuses `action` may start from: the status filter of its atomic update."""
+    return [status for (status, act) in TRANSITIONS if act == action]
+
+
+def _label(invoice: Invoice) -> str:
+    return f"Invoice {invoice.number}" if invoice.number else f"Invoice {invoice.id}"
+
+
+def refuse(invoice: Invoice, action: str, why: str | None = None) -> InvalidState:
+    return InvalidState(f"{_label(invoice)} is {invoice.status}; {why or _REFUSALS[action]}")
+
+
+def require(invoice: Invoice, action: str) -> str:
+    """The status after `action`, or 409 invalid_state."""
+    target = TRANSITIONS.get((invoice.status, action))
+    if target is None:
+        raise refuse(invoice, action)
+    return target
+
+
+async def refusal(owner: User, invoice_id: str | OwnerId, action: str) -> InvalidState:
+    """After a conditional update matched nothing: 404 if the invoice is gone, else why it was refused."""
+    invoice = await get_owned(Invoice, str(invoice_id), owner.id)
+    if (invoice.status, action) in TRANSITIONS:
+        return refuse(invoice, action, _GUARDS.get(action, "it changed meanwhile; try again"))
+    return refuse(invoice, action)
+
+
+# ---------------------------------------------------------------- actions
+
+
+async def _move(
+    owner: User, invoice: Invoice, action: str, fields: dict[str, Any], where: dict[str, Any] | None = None
+) -> Invoice:
+    """Apply `action` atomically: the status filter comes from the transition table."""
+    target = require(invoice, action)
+    moved = await update_owned(
+        Invoice,
+        invoice.id,
+        owner.id,
+        {"status": target, **fields},
+        where={"status": {"$in": sources(action)}, **(where or {})},
+    )
+    if moved is None:
+        raise await refusal(owner, invoice.id, action)
+    return moved
+
+
+async def send_invoice(owner: User, invoice_id: str) -> Invoice:
+    """Claim the draft first (one winner), then take the next number: no number is ever skipped."""
+    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    require(invoice, "send")
+    if not invoice.lines:
+        raise refuse(invoice, "send", _GUARDS["send"])
+    sent = await _move(owner, invoice, "send", {"sent_at": utc_now()}, where={"lines": {"$ne": []}})
+    seq = await numbering.next_seq(owner.id)
+    numbered = await update_owned(
+        Invoice,
+        sent.id,
+        owner.id,
+        {
+            "number": numbering.format_number(owner.business.invoice_prefix, seq),
+            "number_seq": seq,
+            "number_slot": numbering.number_slot(seq),
+        },
+    )
+    if numbered is None:  # pragma: no cover - a sent invoice cannot be deleted
+        raise NotFound(f"No invoice with id {invoice_id!r}")
+    return await _settle_if_nothing_due(owner, numbered)
+
+
+async def void_invoice(owner: User, invoice_id: str) -> Invoice:
+    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    require(invoice, "void")
+    if invoice.amount_paid_cents:
+        raise refuse(invoice, "void", _GUARDS["void"])
+    voided = await _move(owner, invoice, "void", {"voided_at": utc_now()}, where={"amount_paid_cents": 0})
+    await time_lines.release(owner.id, voided.id)
+    return voided
+
+
+async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invoice:
+    """One $push + $inc guarded by the status and by amount_due ≥ amount; settle when nothing is due."""
+    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    require(invoice, "pay")
+    cents = to_cents(data.amount)
+    if cents > invoice.amount_due_cents:
+        raise _overpaid(invoice)
+    payment = StoredPayment(
+        amount_cents=cents, paid_on=data.paid_on or today_utc(), method=data.method, note=data.note
+    )
+    paid = await update_owned(
+        Invoice,
+        invoice.id,
+        owner.id,
+        {},
+        where={"status": {"$in": sources("pay")}, "amount_due_cents": {"$gte": cents}},
+        extra={
+            "$push": {"payments": payment},
+            "$inc": {"amount_paid_cents": cents, "amount_due_cents": -cents},
+        },
+    )
+    if paid is None:
+        current = await get_owned(Invoice, invoice_id, owner.id)
+        require(current, "pay")
+        raise _overpaid(current)
+    return await _settle_if_nothing_due(owner, paid)
+
+
+async def _settle_if_nothing_due(owner: User, invoice: Invoice) -> Invoice:
+    """sent -> paid once amount_due is 0 (the last payment, or a zero-total invoice at send)."""
+    if (invoice.status, "settle") not in TRANSITIONS or invoice.amount_due_cents > 0:
+        return invoice
+    settled = await update_owned(
+        Invoice,
+        invoice.id,
+        owner.id,
+        {"status": TRANSITIONS[("sent", "settle")], "paid_at": utc_now()},
+        where={"status": {"$in": sources("settle")}, "amount_due_cents": 0},
+    )
+    return settled or await get_owned(Invoice, str(invoice.id), owner.id)
+
+
+def _overpaid(invoice: Invoice) -> ValidationFailed:
+    due = from_cents(invoice.amount_due_cents)
+    return ValidationFailed.field("amount", f"must be at most the amount due ({due})")

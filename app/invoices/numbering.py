@@ -1,0 +1,44 @@
+"""Invoice numbers: a per-user counter bumped atomically, only after a draft was claimed for sending."""
+
+from __future__ import annotations
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.core.documents import OwnerId
+from app.invoices.documents import InvoiceCounter
+
+_UPSERT_ATTEMPTS = 3
+
+
+def format_number(prefix: str, seq: int) -> str:
+    """INV-0001 … INV-9999, INV-10000: at least four digits, never truncated."""
+    return f"{prefix}{seq:04d}"
+
+
+def number_slot(seq: int) -> str:
+    """The unique (owner_id, number_slot) value of a numbered invoice: the sequence itself."""
+    return f"seq:{seq}"
+
+
+async def next_seq(owner_id: OwnerId) -> int:
+    """The owner's next sequence number: one atomic $inc on the counter document (created on first use).
+
+    Two first-ever upserts racing on MongoDB can make one fail on the unique owner_id index; the retry
+    then finds the document and increments it.
+    """
+    counters = InvoiceCounter.get_motor_collection()
+    for attempt in range(_UPSERT_ATTEMPTS):
+        try:
+            counter = await counters.find_one_and_update(
+                {"owner_id": owner_id},
+                {"$inc": {"seq": 1}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            if attempt == _UPSERT_ATTEMPTS - 1:
+                raise
+            continue
+        return int(counter["seq"])
+    raise AssertionError("unreachable")

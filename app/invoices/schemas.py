@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from app.core.clock import today_utc
+from app.core.money import check_money, check_quantity, check_rate, format_money, format_rate, from_cents
+from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, not_blank
+from app.invoices.documents import Invoice, StoredLine, StoredPayment
+
+MAX_LINES = 200
+
+InvoiceStatus = Literal["draft", "sent", "paid", "void"]
+LineDescription = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Notes = Annotated[str, msgspec.Meta(max_length=10_000)]
+TimeEntryIds = Annotated[
+    list[ObjectIdStr],
+    msgspec.Meta(
+        max_length=MAX_LINES, description="Stopped, billable, not yet invoiced entries of the client"
+    ),
+]
+Quantity = Annotated[
+    Decimal, msgspec.Meta(description="Greater than 0, up to 4 decimal places", examples=["1.5"])
+]
+MoneyIn = Annotated[
+    Decimal, msgspec.Meta(description="A string or JSON number, up to 2 places", examples=["19.99"])
+]
+RateIn = Annotated[Decimal, msgspec.Meta(description="Percent, 0 to 100, 4 places max", examples=["8.875"])]
+
+
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def _check_day(value: date | UnsetType | None, field: str) -> None:
+    """Sane calendar bounds: keeps `issue_date + payment terms` and BSON datetimes far from overflow."""
+    if isinstance(value, date) and not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise ValueError(f"{field}: must be between {EARLIEST_DAY} and {LATEST_DAY}")
+
+
+def _check_dates(issue_date: date | None, due_date: date | None) -> None:
+    if issue_date is not None and due_date is not None and due_date < issue_date:
+        raise ValueError("due_date: must be on or after issue_date")
+
+
+class LineIn(BaseStruct):
+    description: LineDescription
+    quantity: Quantity
+    unit_price: MoneyIn
+
+    def __post_init__(self) -> None:
+        self.description = not_blank(self.description, "description")
+        check_quantity(self.quantity, "quantity")
+        check_money(self.unit_price, "unit_price")
+
+
+Lines = Annotated[list[LineIn], msgspec.Meta(max_length=MAX_LINES)]
+
+
+class InvoiceCreate(BaseStruct):
+    """Totals are never accepted: the server computes them from the lines and rates."""
+
+    client_id: ObjectIdStr
+    project_id: ObjectIdStr | None = None
+    lines: Lines = []
+    time_entry_ids: TimeEntryIds = []
+    notes: Notes = ""
+    tax_rate: RateIn | None = None
+    discount_rate: RateIn = Decimal(0)
+    issue_date: date | None = None
+    due_date: date | None = None
+
+    def __post_init__(self) -> None:
+        if len(set(self.time_entry_ids)) != len(self.time_entry_ids):
+            raise ValueError("time_entry_ids: must not repeat an id")
+        if self.tax_rate is not None:
+            check_rate(self.tax_rate, "tax_rate")
+        check_rate(self.discount_rate, "discount_rate")
+        _check_day(self.issue_date, "issue_date")
+        _check_day(self.due_date, "due_date")
+        _check_dates(self.issue_date or (today_utc() if self.due_date else None), self.due_date)
+
+
+class InvoiceUpdate(BaseStruct):
+    """Drafts only. `lines` replaces the hand-written lines; lines made from time entries stay."""
+
+    project_id: ObjectIdStr | UnsetType | None = UNSET
+    lines: Lines | UnsetType = UNSET
+    notes: Notes | UnsetType = UNSET
+    tax_rate: RateIn | UnsetType = UNSET
+    discount_rate: RateIn | UnsetType = UNSET
+    issue_date: date | UnsetType = UNSET
+    due_date: date | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.tax_rate is not UNSET:
+            check_rate(self.tax_rate, "tax_rate")
+        if self.discount_rate is not UNSET:
+            check_rate(self.discount_rate, "discount_rate")
+        _check_day(self.issue_date, "issue_date")
+        _check_day(self.due_date, "due_date")
+        if self.issue_date is not UNSET and self.due_date is not UNSET:
+            _check_dates(self.issue_date, self.due_date)
+
+
+class PaymentCreate(BaseStruct):
+    amount: MoneyIn
+    paid_on: date | None = None
+    method: Annotated[str, msgspec.Meta(max_length=50, examples=["bank_transfer"])] | None = None
+    note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+    def __post_init__(self) -> None:
+        check_money(self.amount, "amount", positive=True)
+        _check_day(self.paid_on, "paid_on")
+
+
+class InvoiceFilters(msgspec.Struct, frozen=True, kw_only=True):
+    """The list filters, parsed from the query string by the controller."""
+
+    status: InvoiceStatus | None = None
+    client_id: str | None = None
+    project_id: str | None = None
+    overdue: bool | None = None
+    issued_from: date | None = None
+    issued_to: date | None = None
+    q: str | None = None
+
+
+def _money(cents: int) -> str:
+    return format_money(from_cents(cents))
+
+
+def format_quantity(value: Decimal) -> str:
+    """As stored ('1.5', '1.50', '0.3333'), never with an exponent."""
+    return f"{value:f}"
+
+
+class LineOut(ResponseStruct):
+    description: str
+    quantity: Annotated[str, msgspec.Meta(examples=["1.50"])]
+    unit_price: MoneyOut
+    amount: MoneyOut
+    time_entry_id: str | None
+
+    @classmethod
+    def from_stored(cls, line: StoredLine) -> LineOut:
+        return cls(
+            description=line.description,
+            quantity=format_quantity(line.quantity),
+            unit_price=_money(line.unit_price_cents),
+            amount=_money(line.amount_cents),
+            time_entry_id=str(line.time_entry_id) if line.time_entry_id else None,
+        )
+
+
+class PaymentOut(ResponseStruct):
+    id: str
+    amount: MoneyOut
+    paid_on: date
+    method: str | None
+    note: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_stored(cls, payment: StoredPayment) -> PaymentOut:
+        return cls(
+            id=str(payment.id),
+            amount=_money(payment.amount_cents),
+            paid_on=payment.paid_on,
+            method=payment.method,
+            note=payment.note,
+            created_at=payment.created_at,
+        )
+
+
+class InvoiceOut(ResponseStruct):
+    id: str
+    number: str | None
+    client_id: str
+    project_id: str | None
+    status: InvoiceStatus
+    is_overdue: bool
+    currency: str
+    issue_date: date
+    due_date: date
+    lines: list[LineOut]
+    notes: str
+    tax_rate: RateOut
+    discount_rate: RateOut
+    subtotal: MoneyOut
+    discount: MoneyOut
+    tax: MoneyOut
+    total: MoneyOut
+    amount_paid: MoneyOut
+    amount_due: MoneyOut
+    payments: list[PaymentOut]
+    sent_at: datetime | None
+    paid_at: datetime | None
+    voided_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, invoice: Invoice) -> InvoiceOut:
+        return cls(
+            id=str(invoice.id),
+            number=invoice.number,
+            client_id=str(invoice.client_id),
+            project_id=str(invoice.project_id) if invoice.project_id else None,
+            status=invoice.status,  # type: ignore[arg-type]
+            is_overdue=invoice.status == "sent" and invoice.due_date < today_utc(),
+            currency=invoice.currency,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            lines=[LineOut.from_stored(line) for line in invoice.lines],
+            notes=invoice.notes,
+            tax_rate=format_rate(invoice.tax_rate),
+            discount_rate=format_rate(invoice.discount_rate),
+            subtotal=_money(invoice.subtotal_cents),
+            discount=_money(invoice.discount_cents),
+            tax=_money(invoice.tax_cents),
+            total=_money(invoice.total_cents),
+            amount_paid=_money(invoice.amount_paid_cents),
+            amount_due=_money(invoice.amount_due_cents),
+            payments=[PaymentOut.from_stored(payment) for payment in invoice.payments],
+            sent_at=invoice.sent_at,
+            paid_at=invoice.paid_at,
+            voided_at=invoice.voided_at,
+            created_at=invoice.created_at,
+            updated_at=invoice.updated_at,
+        )

@@ -1,0 +1,228 @@
+"""Invoices: create (from lines and/or time entries), read, list, and the edits of drafts.
+
+The lifecycle actions (send, payments, void) and the transition table live in lifecycle.py. Every change
+is one conditional update with the expected state in the filter: two racing requests never both win.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from beanie import PydanticObjectId
+from bson import ObjectId
+from msgspec import UNSET
+
+from app.auth.documents import User
+from app.clients.documents import Client
+from app.core.clock import today_utc
+from app.core.documents import OwnerId, get_owned, get_referenced, parse_object_id, update_owned
+from app.core.errors import InvalidReference, ValidationFailed
+from app.core.money import MAX_AMOUNT, from_cents, to_cents
+from app.core.pagination import PageParams, paginate
+from app.core.schemas import Page
+from app.invoices import time_lines
+from app.invoices.documents import Invoice, StoredLine
+from app.invoices.lifecycle import refusal, refuse, require, sources
+from app.invoices.schemas import (
+    MAX_LINES,
+    InvoiceCreate,
+    InvoiceFilters,
+    InvoiceOut,
+    InvoiceUpdate,
+    LineIn,
+)
+from app.invoices.totals import compute_totals
+from app.projects.documents import Project
+
+SORTS = {
+    "issue_date": "issue_date",
+    "due_date": "due_date",
+    "total": "total_cents",
+    "number": "number_seq",
+    "created_at": "created_at",
+}
+
+MAX_EDIT_ATTEMPTS = 5
+
+
+# ---------------------------------------------------------------- lines and totals
+
+
+def _manual_line(line: LineIn) -> StoredLine:
+    return StoredLine(
+        description=line.description,
+        quantity=line.quantity,
+        unit_price_cents=to_cents(line.unit_price),
+        amount_cents=0,
+    )
+
+
+def _check_line_count(count: int) -> None:
+    if count > MAX_LINES:
+        raise ValidationFailed.field("lines", f"at most {MAX_LINES} lines per invoice, time entries included")
+
+
+def priced(lines: list[StoredLine], *, discount_rate: Decimal, tax_rate: Decimal) -> dict[str, Any]:
+    """Lines with their amounts and every total, as Invoice fields; the one place amounts are computed."""
+    _check_line_count(len(lines))
+    totals = compute_totals(
+        ((line.quantity, from_cents(line.unit_price_cents)) for line in lines),
+        discount_rate=discount_rate,
+        tax_rate=tax_rate,
+    )
+    if max(totals.subtotal, totals.total) > MAX_AMOUNT:
+        raise ValidationFailed.field("lines", f"the invoice total must be at most {MAX_AMOUNT}")
+    amounts = zip(lines, totals.line_amounts, strict=True)
+    return {
+        "lines": [line.model_copy(update={"amount_cents": to_cents(amount)}) for line, amount in amounts],
+        **totals.stored(),
+    }
+
+
+async def _project(owner: User, project_id: str | None, client_id: OwnerId) -> Project | None:
+    if project_id is None:
+        return None
+    project = await get_referenced(Project, project_id, owner.id, "project_id")
+    if project.client_id != client_id:
+        raise InvalidReference(f"project_id {project_id!r} belongs to another client")
+    return project
+
+
+# ---------------------------------------------------------------- create, read, list
+
+
+async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
+    client = await get_referenced(Client, data.client_id, owner.id, "client_id")
+    project = await _project(owner, data.project_id, client.id)
+    entry_ids = [ObjectId(i) for i in data.time_entry_ids]
+    _check_line_count(len(data.lines) + len(entry_ids))
+    if entry_ids:
+        await time_lines.check_entries(owner.id, client.id, entry_ids)
+    issue_date = data.issue_date or today_utc()
+    tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
+    invoice_id = PydanticObjectId()
+    if entry_ids:
+        await time_lines.claim(owner.id, client.id, invoice_id, entry_ids)
+    try:
+        lines = [_manual_line(line) for line in data.lines]
+        if entry_ids:
+            lines += await time_lines.claimed_lines(owner.id, invoice_id, entry_ids)
+        invoice = Invoice(
+            id=invoice_id,
+            owner_id=owner.id,
+            number_slot=f"draft:{invoice_id}",
+            client_id=client.id,
+            project_id=project.id if project else None,
+            currency=client.currency,
+            issue_date=issue_date,
+            due_date=data.due_date or issue_date + timedelta(days=client.payment_terms_days),
+            notes=data.notes,
+            tax_rate=tax_rate,
+            discount_rate=data.discount_rate,
+            **priced(lines, discount_rate=data.discount_rate, tax_rate=tax_rate),
+        )
+        await invoice.insert()
+    except BaseException:
+        if entry_ids:
+            await time_lines.release(owner.id, invoice_id)
+        raise
+    return invoice
+
+
+async def get_invoice(owner: User, invoice_id: str) -> Invoice:
+    return await get_owned(Invoice, invoice_id, owner.id)
+
+
+def _midnight(day: date) -> datetime:
+    """Dates are stored as midnight-UTC datetimes; raw filters must use the same."""
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters) -> Page[InvoiceOut]:
+    query: dict[str, Any] = {"owner_id": owner.id}
+    if filters.status:
+        query["status"] = filters.status
+    if filters.client_id:
+        query["client_id"] = ObjectId(filters.client_id)
+    if filters.project_id:
+        query["project_id"] = ObjectId(filters.project_id)
+    start, end = filters.issued_from, filters.issued_to
+    if start and end and end < start:
+        raise ValidationFailed.field("to", "must be on or after from")
+    issued = {op: _midnight(day) for op, day in (("$gte", start), ("$lte", end)) if day}
+    if issued:
+        query["issue_date"] = issued
+    today = _midnight(today_utc())
+    if filters.overdue is True:
+        query["$and"] = [{"status": "sent"}, {"due_date": {"$lt": today}}]
+    elif filters.overdue is False:
+        query["$or"] = [{"status": {"$ne": "sent"}}, {"due_date": {"$gte": today}}]
+    if filters.q:
+        query["number"] = {"$regex": re.escape(filters.q), "$options": "i"}
+    return await paginate(Invoice, query, params, SORTS, InvoiceOut.from_document)
+
+
+# ---------------------------------------------------------------- draft edits
+
+
+async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> Invoice:
+    """Recompute from what was read, write only if the draft did not change meanwhile (else retry)."""
+    for _ in range(MAX_EDIT_ATTEMPTS):
+        invoice = await get_owned(Invoice, invoice_id, owner.id)
+        require(invoice, "edit")
+        fields = await _edited_fields(owner, invoice, data)
+        updated = await update_owned(
+            Invoice,
+            invoice.id,
+            owner.id,
+            fields,
+            where={"status": {"$in": sources("edit")}, "revision": invoice.revision},
+            extra={"$inc": {"revision": 1}},
+        )
+        if updated is not None:
+            return updated
+    raise await refusal(owner, invoice_id, "edit")
+
+
+async def _edited_fields(owner: User, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
+    """The draft's new fields, totals recomputed from the merged lines and rates."""
+    fields: dict[str, Any] = {}
+    if data.project_id is not UNSET:
+        project = await _project(owner, data.project_id, invoice.client_id)
+        fields["project_id"] = project.id if project else None
+    if data.notes is not UNSET:
+        fields["notes"] = data.notes
+    issue_date = invoice.issue_date if data.issue_date is UNSET else data.issue_date
+    due_date = invoice.due_date if data.due_date is UNSET else data.due_date
+    if due_date < issue_date:
+        raise ValidationFailed.field("due_date", "must be on or after issue_date")
+    tax_rate = invoice.tax_rate if data.tax_rate is UNSET else data.tax_rate
+    discount_rate = invoice.discount_rate if data.discount_rate is UNSET else data.discount_rate
+    lines = invoice.lines
+    if data.lines is not UNSET:
+        from_time = [line for line in invoice.lines if line.time_entry_id is not None]
+        lines = [_manual_line(line) for line in data.lines] + from_time
+    return {
+        **fields,
+        "issue_date": issue_date,
+        "due_date": due_date,
+        "tax_rate": tax_rate,
+        "discount_rate": discount_rate,
+        **priced(lines, discount_rate=discount_rate, tax_rate=tax_rate),
+    }
+
+
+async def delete_invoice(owner: User, invoice_id: str) -> None:
+    oid = parse_object_id(invoice_id)
+    deleted = None
+    if oid is not None:
+        deleted = await Invoice.get_motor_collection().find_one_and_delete(
+            {"_id": oid, "owner_id": owner.id, "status": {"$in": sources("delete")}}
+        )
+    if deleted is None:
+        invoice = await get_owned(Invoice, invoice_id, owner.id)
+        raise refuse(invoice, "delete")
+    await time_lines.release(owner.id, oid)

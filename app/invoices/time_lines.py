@@ -1,0 +1,119 @@
+"""Invoicing time entries: check them, claim them all-or-nothing, turn them into lines, release them."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from bson import ObjectId
+
+from app.core.clock import utc_now
+from app.core.documents import OwnerId
+from app.core.errors import Conflict, FieldError, InvalidReference
+from app.core.money import HOURS_PLACES
+from app.invoices.documents import StoredLine
+from app.projects.documents import Project
+from app.time_entries.documents import TimeEntry
+
+MAX_DESCRIPTION = 500
+SECONDS_PER_HOUR = Decimal(3600)
+
+
+def _invoiceable(owner_id: OwnerId, client_id: OwnerId) -> dict[str, object]:
+    """What an entry must be to go on an invoice of this client: the caller's, stopped and billable."""
+    return {"owner_id": owner_id, "client_id": client_id, "billable": True, "ended_at": {"$ne": None}}
+
+
+def _reason(entry: TimeEntry | None, client_id: OwnerId) -> str | None:
+    if entry is None:
+        return "names no time entry you own"
+    if entry.ended_at is None or entry.duration_seconds is None:
+        return "is still running"
+    if not entry.billable:
+        return "is not billable"
+    if entry.client_id != client_id:
+        return "belongs to another client"
+    return None
+
+
+async def check_entries(owner_id: OwnerId, client_id: OwnerId, ids: list[ObjectId]) -> None:
+    """400 invalid_reference unless every entry is invoiceable for this client; 409 if one is invoiced."""
+    entries = await TimeEntry.find({"_id": {"$in": ids}, "owner_id": owner_id}).to_list()
+    found: dict[OwnerId, TimeEntry] = {entry.id: entry for entry in entries}
+    errors = [
+        FieldError(field=f"time_entry_ids[{index}]", message=reason)
+        for index, oid in enumerate(ids)
+        if (reason := _reason(found.get(oid), client_id)) is not None
+    ]
+    if errors:
+        detail = "; ".join(f"{e.field} {e.message}" for e in errors)
+        raise InvalidReference(f"Some time entries cannot be invoiced: {detail}", errors=errors)
+    invoiced = [str(oid) for oid in ids if found[oid].invoice_id is not None]
+    if invoiced:
+        raise _already_invoiced(invoiced)
+
+
+def _already_invoiced(ids: list[str] | None = None) -> Conflict:
+    which = f": {', '.join(ids)}" if ids else ""
+    return Conflict(f"Some time entries are already on an invoice{which}", code="already_invoiced")
+
+
+async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids: list[ObjectId]) -> None:
+    """Mark every entry with `invoice_id` in one filtered update, or none of them (409 already_invoiced)."""
+    entries = TimeEntry.get_motor_collection()
+    result = await entries.update_many(
+        {"_id": {"$in": ids}, "invoice_id": None, **_invoiceable(owner_id, client_id)},
+        {"$set": {"invoice_id": invoice_id, "updated_at": utc_now()}},
+    )
+    if result.modified_count != len(ids):
+        await release(owner_id, invoice_id)
+        await check_entries(owner_id, client_id, ids)  # says which entry changed, and how
+        raise _already_invoiced()
+
+
+async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:
+    """Unmark the entries this invoice holds, and only those."""
+    await TimeEntry.get_motor_collection().update_many(
+        {"owner_id": owner_id, "invoice_id": invoice_id},
+        {"$set": {"invoice_id": None, "updated_at": utc_now()}},
+    )
+
+
+def hours(duration_seconds: int) -> Decimal:
+    """round(duration_seconds / 3600, 2), half-up: 5400 s -> Decimal('1.50')."""
+    return (Decimal(duration_seconds) / SECONDS_PER_HOUR).quantize(HOURS_PLACES, rounding=ROUND_HALF_UP)
+
+
+def describe(project_name: str, entry: TimeEntry) -> str:
+    """ "{project name}: {entry description} ({started_at date})", cut to the line limit."""
+    day = entry.started_at.date().isoformat()
+    text = f"{project_name}: {entry.description} ({day})" if entry.description else f"{project_name} ({day})"
+    return text[:MAX_DESCRIPTION]
+
+
+async def claimed_lines(owner_id: OwnerId, invoice_id: OwnerId, ids: list[ObjectId]) -> list[StoredLine]:
+    """One line per claimed entry, in the order asked, read after the claim (entries are locked by then)."""
+    claimed = await TimeEntry.find({"owner_id": owner_id, "invoice_id": invoice_id}).to_list()
+    entries: dict[OwnerId, TimeEntry] = {entry.id: entry for entry in claimed}
+    project_ids = list({e.project_id for e in entries.values()})
+    projects = {
+        p.id: p for p in await Project.find({"_id": {"$in": project_ids}, "owner_id": owner_id}).to_list()
+    }
+    lines = []
+    for oid in ids:
+        entry = entries[oid]
+        project = projects.get(entry.project_id)
+        if project is None:
+            raise InvalidReference(f"Time entry {oid} names a project that no longer exists")
+        rate_cents = (
+            entry.hourly_rate_cents if entry.hourly_rate_cents is not None else project.hourly_rate_cents
+        )
+        lines.append(
+            StoredLine(
+                description=describe(project.name, entry),
+                quantity=hours(entry.duration_seconds or 0),
+                unit_price_cents=rate_cents,
+                amount_cents=0,  # priced with the others by the service
+                time_entry_id=entry.id,
+            )
+        )
+    return lines
