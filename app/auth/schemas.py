@@ -10,7 +10,7 @@ from msgspec import UNSET, UnsetType
 
 from app.auth.documents import BusinessProfile, User
 from app.core.money import check_rate, format_rate
-from app.core.schemas import BaseStruct, Currency, RateOut, ResponseStruct
+from app.core.schemas import BaseStruct, Currency, RateOut, ResponseStruct, not_blank
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
@@ -36,13 +36,6 @@ def check_password(value: str, field: str) -> None:
         raise ValueError(f"{field}: must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
     if "\x00" in value:
         raise ValueError(f"{field}: must not contain NUL characters")
-
-
-def check_name(value: str, field: str = "name") -> str:
-    name = value.strip()
-    if not name:
-        raise ValueError(f"{field}: must not be blank")
-    return name
 
 
 class Address(BaseStruct):
@@ -121,7 +114,7 @@ class RegisterIn(BaseStruct):
     def __post_init__(self) -> None:
         self.email = normalize_email(self.email)
         check_password(self.password, "password")
-        self.name = check_name(self.name)
+        self.name = not_blank(self.name, "name")
 
 
 class LoginIn(BaseStruct):
@@ -138,7 +131,7 @@ class ProfileUpdate(BaseStruct):
 
     def __post_init__(self) -> None:
         if self.name is not UNSET:
-            self.name = check_name(self.name)
+            self.name = not_blank(self.name, "name")
 
 
 class ChangePasswordIn(BaseStruct):

@@ -8,18 +8,12 @@ from msgspec import UNSET, UnsetType
 
 from app.auth.schemas import Address
 from app.clients.documents import Client
-from app.core.schemas import BaseStruct, Currency, ResponseStruct
+from app.core.schemas import BaseStruct, Currency, ResponseStruct, not_blank
 
 ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Contact = Annotated[str, msgspec.Meta(max_length=254)]
 Notes = Annotated[str, msgspec.Meta(max_length=10_000)]
 TermsDays = Annotated[int, msgspec.Meta(ge=0, le=365)]
-
-
-def _check_name(name: str) -> str:
-    if not name.strip():
-        raise ValueError("name: must not be blank")
-    return name.strip()
 
 
 class ClientCreate(BaseStruct):
@@ -34,7 +28,7 @@ class ClientCreate(BaseStruct):
     notes: Notes = ""
 
     def __post_init__(self) -> None:
-        self.name = _check_name(self.name)
+        self.name = not_blank(self.name, "name")
 
 
 class ClientUpdate(BaseStruct):
@@ -50,7 +44,7 @@ class ClientUpdate(BaseStruct):
 
     def __post_init__(self) -> None:
         if self.name is not UNSET:
-            self.name = _check_name(self.name)
+            self.name = not_blank(self.name, "name")
 
 
 class ClientOut(ResponseStruct):

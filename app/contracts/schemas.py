@@ -9,18 +9,12 @@ from msgspec import UNSET, UnsetType
 
 from app.contracts.documents import Contract
 from app.core.money import check_money, format_money, from_cents
-from app.core.schemas import BaseStruct, Currency, MoneyOut, ObjectIdStr, ResponseStruct
+from app.core.schemas import BaseStruct, Currency, MoneyOut, ObjectIdStr, ResponseStruct, not_blank
 
 ContractTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ContractBody = Annotated[str, msgspec.Meta(max_length=100_000, description="Markdown")]
 SignerName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ContractStatus = Literal["draft", "sent", "signed", "cancelled"]
-
-
-def _check_text(value: str, field: str) -> str:
-    if not value.strip():
-        raise ValueError(f"{field}: must not be blank")
-    return value.strip()
 
 
 def check_period(start: date | None, end: date | None) -> None:
@@ -39,7 +33,7 @@ class ContractCreate(BaseStruct):
     end_date: date | None = None
 
     def __post_init__(self) -> None:
-        self.title = _check_text(self.title, "title")
+        self.title = not_blank(self.title, "title")
         if self.value is not None:
             check_money(self.value, "value")
         check_period(self.start_date, self.end_date)
@@ -59,7 +53,7 @@ class ContractUpdate(BaseStruct):
 
     def __post_init__(self) -> None:
         if self.title is not UNSET:
-            self.title = _check_text(self.title, "title")
+            self.title = not_blank(self.title, "title")
         if self.value is not UNSET and self.value is not None:
             check_money(self.value, "value")
         if self.start_date is not UNSET and self.end_date is not UNSET:
@@ -70,7 +64,7 @@ class ContractSign(BaseStruct):
     signed_by: SignerName
 
     def __post_init__(self) -> None:
-        self.signed_by = _check_text(self.signed_by, "signed_by")
+        self.signed_by = not_blank(self.signed_by, "signed_by")
 
 
 class ContractOut(ResponseStruct):

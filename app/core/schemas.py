@@ -53,6 +53,14 @@ ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 
 
+def not_blank(value: str, field: str) -> str:
+    """Trimmed text that must keep at least one character (for __post_init__ validation)."""
+    trimmed = value.strip()
+    if not trimmed:
+        raise ValueError(f"{field}: must not be blank")
+    return trimmed
+
+
 _PLAIN = (Decimal, datetime, date)
 
 

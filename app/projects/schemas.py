@@ -8,19 +8,13 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.core.money import check_decimal, check_money, format_money, format_rate, from_cents
-from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, ResponseStruct, Text
+from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, ResponseStruct, Text, not_blank
 from app.projects.documents import Project
 
 ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ProjectStatus = Literal["active", "completed", "archived"]
 MAX_BUDGET_HOURS = Decimal(1_000_000)
 HoursOut = Annotated[str, msgspec.Meta(description="Hours as a decimal string", examples=["120", "37.5"])]
-
-
-def _check_name(name: str) -> str:
-    if not name.strip():
-        raise ValueError("name: must not be blank")
-    return name.strip()
 
 
 def _check_budget(hours: Decimal) -> Decimal:
@@ -36,7 +30,7 @@ class ProjectCreate(BaseStruct):
     budget_hours: Decimal | None = None
 
     def __post_init__(self) -> None:
-        self.name = _check_name(self.name)
+        self.name = not_blank(self.name, "name")
         check_money(self.hourly_rate, "hourly_rate")
         if self.budget_hours is not None:
             _check_budget(self.budget_hours)
@@ -54,7 +48,7 @@ class ProjectUpdate(BaseStruct):
 
     def __post_init__(self) -> None:
         if self.name is not UNSET:
-            self.name = _check_name(self.name)
+            self.name = not_blank(self.name, "name")
         if self.hourly_rate is not UNSET:
             check_money(self.hourly_rate, "hourly_rate")
         if self.budget_hours is not UNSET and self.budget_hours is not None:

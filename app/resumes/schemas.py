@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.core.schemas import BaseStruct, ResponseStruct
+from app.core.schemas import BaseStruct, ResponseStruct, not_blank
 from app.resumes.documents import Resume
 
 MAX_CONTENT = 100_000
@@ -29,12 +29,6 @@ Source = Literal["manual", "ai"]
 def _check_period(start: date | None, end: date | None) -> None:
     if start is not None and end is not None and end < start:
         raise ValueError("end_date: must not be before start_date")
-
-
-def _check_title(title: str) -> str:
-    if not title.strip():
-        raise ValueError("title: must not be blank")
-    return title.strip()
 
 
 class Experience(BaseStruct):
@@ -76,8 +70,7 @@ class GenerationProfile(Profile):
     full_name: Line
 
     def __post_init__(self) -> None:
-        if not self.full_name.strip():
-            raise ValueError("full_name: must not be blank")
+        not_blank(self.full_name, "full_name")
 
 
 class ResumeCreate(BaseStruct):
@@ -87,7 +80,7 @@ class ResumeCreate(BaseStruct):
     content: Content = ""
 
     def __post_init__(self) -> None:
-        self.title = _check_title(self.title)
+        self.title = not_blank(self.title, "title")
 
 
 class ResumeUpdate(BaseStruct):
@@ -98,7 +91,7 @@ class ResumeUpdate(BaseStruct):
 
     def __post_init__(self) -> None:
         if self.title is not UNSET:
-            self.title = _check_title(self.title)
+            self.title = not_blank(self.title, "title")
 
 
 class ResumeGenerate(BaseStruct):
@@ -110,7 +103,7 @@ class ResumeGenerate(BaseStruct):
 
     def __post_init__(self) -> None:
         if self.title is not None:
-            self.title = _check_title(self.title)
+            self.title = not_blank(self.title, "title")
         if self.job_description is not None and "</job_description" in self.job_description.lower():
             raise ValueError("job_description: must not contain the tag </job_description>")
         if len(msgspec.json.encode(self.profile)) > MAX_PROFILE_BYTES:
