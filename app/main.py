@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -21,6 +22,7 @@ from app.contracts.controller import ContractController
 from app.core import db
 from app.core.auth import PasswordHasher, TokenService, auth_middleware, auth_rate_limit, provide_current_user
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
+from app.core.cors import ProblemCORSMiddleware
 from app.core.errors import EXCEPTION_HANDLERS
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.core.openapi import document_errors
@@ -55,6 +57,14 @@ class Orbix(Litestar):
             await answer_health(scope, send)
         else:
             await run_with_edge(scope, receive, send, super().__call__, self.state.metrics)  # type: ignore[arg-type]
+
+
+    def _create_asgi_handler(self) -> Any:
+        """Litestar's own wrapping (exception handling, then CORS), with CORS refusals as problem+json."""
+        handler = wrap_in_exception_handler(app=self.asgi_router)
+        if self.cors_config:
+            handler = ProblemCORSMiddleware(app=handler, config=self.cors_config)
+        return handler
 
 
 def _lifespan(settings: Settings) -> Any:

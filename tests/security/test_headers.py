@@ -66,19 +66,16 @@ async def test_cors_allows_only_the_configured_origin(make_app):
         assert "access-control-allow-origin" not in null_origin.headers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="foundation: Litestar's internal CORS middleware answers a disallowed preflight itself with "
-    "400 text/plain 'Disallowed CORS Origin' (no problem+json, no code); it has no hook short of replacing "
-    "the middleware in app/main.py",
-)
 async def test_cors_disallowed_preflight_is_a_problem(make_app):
     async with AsyncTestClient(app=make_app(cors_origins=(ORIGIN,))) as http:
         response = await http.options(
             "/api/clients",
             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
         )
+        assert response.status_code == 400
         assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "cors_rejected"
+        assert "access-control-allow-origin" not in response.headers
 
 
 async def test_cors_headers_absent_without_cors_origins(client, auth):
