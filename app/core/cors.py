@@ -13,5 +13,6 @@ class ProblemCORSMiddleware(CORSMiddleware):
     def _create_preflight_response(self, origin: str, request_headers: Any) -> Any:
         response = super()._create_preflight_response(origin, request_headers)
         if response.status_code == 400:  # Litestar's own refusal is a text/plain "Disallowed CORS ..."
-            return problem_response(400, "cors_rejected", f"{response.content}: this origin may not call the API")
+            detail = f"{response.content}: this origin may not call the API"
+            return problem_response(400, "cors_rejected", detail)
         return response
