@@ -8,6 +8,7 @@ from typing import Any
 from app.auth.documents import StoredAddress, User
 from app.clients.documents import Client
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
+from app.core.clock import utc_now
 from app.core.documents import ensure_unreferenced, get_owned, update_owned
 from app.core.errors import NotFound
 from app.core.pagination import PageParams, paginate
@@ -51,7 +52,20 @@ async def update_client(owner: User, client_id: str, data: ClientUpdate) -> Clie
     client = await update_owned(Client, client_id, owner.id, changes)
     if client is None:
         raise NotFound(f"No client with id {client_id!r}")
+    if "currency" in changes:
+        await _projects_follow_currency(owner, client)
     return client
+
+
+async def _projects_follow_currency(owner: User, client: Client) -> None:
+    """A project's currency is its client's (API.md §6): a new client currency moves its projects too.
+    Invoices and contracts keep the currency they were made in."""
+    from app.projects.documents import Project
+
+    await Project.get_motor_collection().update_many(
+        {"owner_id": owner.id, "client_id": client.id, "currency": {"$ne": client.currency}},
+        {"$set": {"currency": client.currency, "updated_at": utc_now()}},
+    )
 
 
 async def delete_client(owner: User, client_id: str) -> None:

@@ -34,7 +34,9 @@ def format_money(value: Decimal) -> str:
 
 
 def format_rate(value: Decimal) -> str:
-    """Percentages as given, without trailing zeros or exponents: '20', '8.875'."""
+    """Percentages as given, without trailing zeros or exponents: '20', '8.875' (and never '-0')."""
+    if value.is_zero():
+        return "0"
     text = f"{value:f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")

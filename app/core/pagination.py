@@ -39,8 +39,9 @@ def provide_page_params(
 
 def sort_spec(sort: str, allowed: Mapping[str, str]) -> list[tuple[str, SortDirection]]:
     """`-total` -> [("total", -1), ("_id", -1)]; `allowed` maps API names to stored field names."""
-    direction = SortDirection.DESCENDING if sort.startswith("-") else SortDirection.ASCENDING
-    name = sort.lstrip("-+")
+    descending = sort.startswith("-")
+    direction = SortDirection.DESCENDING if descending else SortDirection.ASCENDING
+    name = sort[1:] if descending else sort  # exactly `field` or `-field`: "--name" and "+name" are unknown
     if name not in allowed:
         choices = ", ".join(sorted(allowed))
         raise ValidationFailed.field("sort", f"unknown sort field {name!r}; use one of {choices}")

@@ -104,9 +104,9 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
     issue_date = data.issue_date or today_utc()
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
     invoice_id = PydanticObjectId()
-    if entry_ids:
-        await time_lines.claim(owner.id, client.id, invoice_id, entry_ids)
     try:
+        if entry_ids:  # inside the try: a claim cut short (cancelled request) releases what it took
+            await time_lines.claim(owner.id, client.id, invoice_id, entry_ids)
         lines = [_manual_line(line) for line in data.lines]
         if entry_ids:
             lines += await time_lines.claimed_lines(owner.id, invoice_id, entry_ids)
@@ -172,8 +172,10 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
     """Recompute from what was read, write only if the draft did not change meanwhile (else retry)."""
     for _ in range(MAX_EDIT_ATTEMPTS):
         invoice = await get_owned(Invoice, invoice_id, owner.id)
+        # References are checked before any state rule (API.md §2): a foreign project_id is 400, not 409.
+        project_fields = await _project_change(owner, invoice, data)
         require(invoice, "edit")
-        fields = await _edited_fields(owner, invoice, data)
+        fields = {**project_fields, **_edited_fields(invoice, data)}
         updated = await update_owned(
             Invoice,
             invoice.id,
@@ -187,12 +189,17 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
     raise await refusal(owner, invoice_id, "edit")
 
 
-async def _edited_fields(owner: User, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
+async def _project_change(owner: User, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
+    """`project_id` as the PATCH sets it, after its ownership check (400 invalid_reference)."""
+    if data.project_id is UNSET:
+        return {}
+    project = await _project(owner, data.project_id, invoice.client_id)
+    return {"project_id": project.id if project else None}
+
+
+def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
     """The draft's new fields, totals recomputed from the merged lines and rates."""
     fields: dict[str, Any] = {}
-    if data.project_id is not UNSET:
-        project = await _project(owner, data.project_id, invoice.client_id)
-        fields["project_id"] = project.id if project else None
     if data.notes is not UNSET:
         fields["notes"] = data.notes
     issue_date = invoice.issue_date if data.issue_date is UNSET else data.issue_date

@@ -58,16 +58,24 @@ def _already_invoiced(ids: list[str] | None = None) -> Conflict:
 
 
 async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids: list[ObjectId]) -> None:
-    """Mark every entry with `invoice_id` in one filtered update, or none of them (409 already_invoiced)."""
+    """Mark every entry with `invoice_id`, or none of them (409 already_invoiced).
+
+    MongoDB's update_many is atomic per document only, so two overlapping update_many claims can each take
+    part of the set and both fail. Instead each entry is claimed by its own conditional update, in ascending
+    id order for every caller: of two claims sharing entries, the one that takes the first shared entry gets
+    them all, and the other stops there and releases what it took.
+    """
     entries = TimeEntry.get_motor_collection()
-    result = await entries.update_many(
-        {"_id": {"$in": ids}, "invoice_id": None, **_invoiceable(owner_id, client_id)},
-        {"$set": {"invoice_id": invoice_id, "updated_at": utc_now()}},
-    )
-    if result.modified_count != len(ids):
-        await release(owner_id, invoice_id)
-        await check_entries(owner_id, client_id, ids)  # says which entry changed, and how
-        raise _already_invoiced()
+    now = utc_now()
+    for oid in sorted(ids):
+        result = await entries.update_one(
+            {"_id": oid, "invoice_id": None, **_invoiceable(owner_id, client_id)},
+            {"$set": {"invoice_id": invoice_id, "updated_at": now}},
+        )
+        if result.modified_count != 1:
+            await release(owner_id, invoice_id)
+            await check_entries(owner_id, client_id, ids)  # says which entry changed, and how
+            raise _already_invoiced()
 
 
 async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:

@@ -14,6 +14,15 @@ from app.time_entries.documents import TimeEntry
 MAX_ENTRY = timedelta(hours=24)
 
 
+def check_instant(moment: datetime, field: str) -> datetime:
+    """`moment` in UTC at millisecond precision; a 400 on `field` when that instant cannot be represented
+    (e.g. 9999-12-31T22:00:00-05:00 is in the year 10000 in UTC)."""
+    try:
+        return to_utc_ms(moment)
+    except OverflowError:
+        raise ValueError(f"{field}: must lie between 0001-01-01 and 9999-12-31 in UTC") from None
+
+
 def span_error(started_at: datetime, ended_at: datetime) -> str | None:
     """Why (started_at, ended_at) is not a valid span at the stored millisecond precision, or None."""
     started, ended = to_utc_ms(started_at), to_utc_ms(ended_at)
@@ -40,6 +49,8 @@ class TimeEntryCreate(BaseStruct):
     hourly_rate: Decimal | None = None
 
     def __post_init__(self) -> None:
+        check_instant(self.started_at, "started_at")
+        check_instant(self.ended_at, "ended_at")
         error = span_error(self.started_at, self.ended_at)
         if error:
             raise ValueError(f"ended_at: {error}")
@@ -69,6 +80,10 @@ class TimeEntryUpdate(BaseStruct):
     hourly_rate: Decimal | UnsetType | None = UNSET
 
     def __post_init__(self) -> None:
+        if self.started_at is not UNSET:
+            check_instant(self.started_at, "started_at")
+        if self.ended_at is not UNSET:
+            check_instant(self.ended_at, "ended_at")
         if self.hourly_rate is not UNSET and self.hourly_rate is not None:
             check_money(self.hourly_rate, "hourly_rate")
 

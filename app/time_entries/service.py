@@ -33,6 +33,7 @@ from app.time_entries.schemas import (
     TimeEntryOut,
     TimeEntryUpdate,
     TimerStart,
+    check_instant,
     duration_seconds,
     span_error,
 )
@@ -64,7 +65,10 @@ async def list_entries(owner: User, params: PageParams, filters: TimeEntryFilter
                 raise ValidationFailed.field(
                     name, "must be RFC 3339 with an offset, e.g. 2026-11-21T10:15:00Z"
                 )
-            window[operator] = to_utc_ms(moment)
+            try:
+                window[operator] = check_instant(moment, name)
+            except ValueError as exc:
+                raise ValidationFailed.field(name, str(exc).partition(": ")[2]) from None
     if "$gte" in window and "$lt" in window and window["$lt"] <= window["$gte"]:
         raise ValidationFailed.field("to", "must be after from")
     if window:
