@@ -12,13 +12,15 @@ from typing import Any
 from app.auth.documents import User
 from app.core.clock import today_utc, utc_now
 from app.core.documents import OwnerId, get_owned, update_owned
-from app.core.errors import InvalidState, NotFound, ValidationFailed
+from app.core.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from app.core.money import from_cents, to_cents
 from app.invoices import numbering, time_lines
 from app.invoices.documents import Invoice, StoredPayment
 from app.invoices.schemas import PaymentCreate
 
 # The lifecycle: (status, action) -> the status after it. Anything not listed is 409 invalid_state.
+PAYMENT_ROUNDS = 20
+
 # "settle" is the automatic move made by the payment that brings amount_due to zero.
 DELETED = "deleted"
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -124,7 +126,8 @@ async def void_invoice(owner: User, invoice_id: str) -> Invoice:
 
 
 async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invoice:
-    """One $push + $inc guarded by the status and by amount_due ≥ amount; settle when nothing is due."""
+    """One $push + $inc guarded by the status and by amount_due; the payment that clears the amount due
+    also sets `paid` in that same write, so no crash can leave a sent invoice with nothing due."""
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     require(invoice, "pay")
     cents = to_cents(data.amount)
@@ -133,22 +136,29 @@ async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invo
     payment = StoredPayment(
         amount_cents=cents, paid_on=data.paid_on or today_utc(), method=data.method, note=data.note
     )
-    paid = await update_owned(
-        Invoice,
-        invoice.id,
-        owner.id,
-        {},
-        where={"status": {"$in": sources("pay")}, "amount_due_cents": {"$gte": cents}},
-        extra={
-            "$push": {"payments": payment},
-            "$inc": {"amount_paid_cents": cents, "amount_due_cents": -cents},
-        },
-    )
-    if paid is None:
-        current = await get_owned(Invoice, invoice_id, owner.id)
-        require(current, "pay")
-        raise _overpaid(current)
-    return await _settle_if_nothing_due(owner, paid)
+    settle = {"status": TRANSITIONS[("sent", "settle")], "paid_at": utc_now()}
+    # Each round tries "this payment clears it" then "a part payment"; a round that misses both means
+    # another payment landed in between, so re-read: still payable and enough due -> try again.
+    for _ in range(PAYMENT_ROUNDS):
+        for fields, amount_due in ((settle, {"$eq": cents}), ({}, {"$gt": cents})):
+            paid = await update_owned(
+                Invoice,
+                invoice.id,
+                owner.id,
+                fields,
+                where={"status": {"$in": sources("pay")}, "amount_due_cents": amount_due},
+                extra={
+                    "$push": {"payments": payment},
+                    "$inc": {"amount_paid_cents": cents, "amount_due_cents": -cents},
+                },
+            )
+            if paid is not None:
+                return paid
+        invoice = await get_owned(Invoice, invoice_id, owner.id)
+        require(invoice, "pay")
+        if cents > invoice.amount_due_cents:
+            raise _overpaid(invoice)
+    raise Conflict("The invoice changed while the payment was recorded; try again")
 
 
 async def _settle_if_nothing_due(owner: User, invoice: Invoice) -> Invoice:
