@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
+
+RFC3339_HINT = "must be RFC 3339 with an offset, e.g. 2026-11-21T10:15:00Z"
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def to_utc_ms(moment: datetime) -> datetime:
@@ -24,3 +28,15 @@ def today_utc() -> date:
 def as_utc(moment: datetime) -> datetime:
     """Datetimes read back from a driver without tz_aware get their UTC zone back."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """A query-string timestamp: RFC 3339 with an offset only (no naive times, no Unix numbers)."""
+    if not _RFC3339.match(text):
+        raise ValueError(RFC3339_HINT)
+    whole, _, fraction = text.upper().replace("Z", "+00:00").partition(".")
+    if fraction:  # Python reads at most 6 fractional digits
+        digits = re.match(r"\d+", fraction)
+        assert digits is not None
+        whole += "." + digits.group(0)[:6].ljust(6, "0") + fraction[digits.end() :]
+    return datetime.fromisoformat(whole)

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
@@ -29,11 +27,11 @@ def provide_filters(
     client_id: str | None = Parameter(
         default=None, pattern=OBJECT_ID_PATTERN, description="Only this client's"
     ),
-    started_from: datetime | None = Parameter(
-        query="from", default=None, description=f"started_at ≥ this; {RFC3339}"
+    started_from: str | None = Parameter(
+        query="from", default=None, max_length=64, description=f"started_at ≥ this; {RFC3339}"
     ),
-    started_to: datetime | None = Parameter(
-        query="to", default=None, description=f"started_at < this; {RFC3339}"
+    started_to: str | None = Parameter(
+        query="to", default=None, max_length=64, description=f"started_at < this; {RFC3339}"
     ),
     billable: bool | None = Parameter(
         default=None, description="Only billable (true) or non-billable (false)"

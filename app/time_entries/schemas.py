@@ -91,8 +91,8 @@ class TimeEntryUpdate(BaseStruct):
 class TimeEntryFilters(msgspec.Struct, frozen=True, kw_only=True):
     project_id: str | None = None
     client_id: str | None = None
-    started_from: datetime | None = None
-    started_to: datetime | None = None
+    started_from: str | None = None
+    started_to: str | None = None
     billable: bool | None = None
     invoiced: bool | None = None
     running: bool | None = None

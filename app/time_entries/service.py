@@ -17,7 +17,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from app.auth.documents import User
-from app.core.clock import to_utc_ms, utc_now
+from app.core.clock import parse_rfc3339, to_utc_ms, utc_now
 from app.core.documents import get_owned, get_referenced, parse_object_id, update_owned
 from app.core.errors import Conflict, InvalidState, ValidationFailed
 from app.core.money import to_cents
@@ -61,12 +61,12 @@ async def list_entries(owner: User, params: PageParams, filters: TimeEntryFilter
     window: dict[str, Any] = {}
     for name, operator, moment in (("from", "$gte", filters.started_from), ("to", "$lt", filters.started_to)):
         if moment is not None:
-            if moment.tzinfo is None:
-                raise ValidationFailed.field(
-                    name, "must be RFC 3339 with an offset, e.g. 2026-11-21T10:15:00Z"
-                )
             try:
-                window[operator] = check_instant(moment, name)
+                parsed = parse_rfc3339(moment)
+            except ValueError as exc:
+                raise ValidationFailed.field(name, str(exc)) from None
+            try:
+                window[operator] = check_instant(parsed, name)
             except ValueError as exc:
                 raise ValidationFailed.field(name, str(exc).partition(": ")[2]) from None
     if "$gte" in window and "$lt" in window and window["$lt"] <= window["$gte"]:

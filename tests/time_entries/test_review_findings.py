@@ -50,3 +50,23 @@ async def test_list_time_entries_with_unrepresentable_bound_is_400(client, auth,
         await client.get(f"/api/time-entries?{query}", headers=auth), 400, "validation_error"
     )
     assert [e["field"] for e in problem["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    "value", ["1700000000", "1e10", "2026-11-21", "2026-11-21T10:15:00", "2026-02-30T10:00:00Z", "yesterday"]
+)
+async def test_list_time_entries_from_and_to_take_only_rfc3339_with_offset(client, auth, value):
+    for name in ("from", "to"):
+        problem = assert_problem(
+            await client.get("/api/time-entries", params={name: value}, headers=auth), 400, "validation_error"
+        )
+        assert problem["errors"][0]["field"] == name
+
+
+async def test_list_time_entries_window_accepts_offsets_and_fractions(client, auth):
+    response = await client.get(
+        "/api/time-entries",
+        params={"from": "2026-03-02T10:00:00.123456789+01:00", "to": "2026-03-03T00:00:00z"},
+        headers=auth,
+    )
+    assert response.status_code == 200, response.text

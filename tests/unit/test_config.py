@@ -25,7 +25,7 @@ def test_defaults_match_the_contract():
     assert settings.ai_configured is False
     assert (settings.ai_timeout_seconds, settings.ai_max_retries) == (30.0, 2)
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
-    assert (settings.host, settings.port) == ("0.0.0.0", 8000)
+    assert (settings.host, settings.port) == ("0.0.0.0", 8000)  # noqa: S104
 
 
 def test_generated_secrets_differ_per_process_start():
