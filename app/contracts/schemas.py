@@ -8,6 +8,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.contracts.documents import Contract
+from app.core.clock import check_date_order
 from app.core.money import check_money, format_money, from_cents
 from app.core.schemas import BaseStruct, Currency, MoneyOut, ObjectIdStr, ResponseStruct, not_blank
 
@@ -15,11 +16,6 @@ ContractTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ContractBody = Annotated[str, msgspec.Meta(max_length=100_000, description="Markdown")]
 SignerName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ContractStatus = Literal["draft", "sent", "signed", "cancelled"]
-
-
-def check_period(start: date | None, end: date | None) -> None:
-    if start is not None and end is not None and end < start:
-        raise ValueError("end_date: must be on or after start_date")
 
 
 class ContractCreate(BaseStruct):
@@ -36,7 +32,7 @@ class ContractCreate(BaseStruct):
         self.title = not_blank(self.title, "title")
         if self.value is not None:
             check_money(self.value, "value")
-        check_period(self.start_date, self.end_date)
+        check_date_order(self.start_date, self.end_date, "start_date", "end_date")
 
 
 class ContractUpdate(BaseStruct):
@@ -57,7 +53,7 @@ class ContractUpdate(BaseStruct):
         if self.value is not UNSET and self.value is not None:
             check_money(self.value, "value")
         if self.start_date is not UNSET and self.end_date is not UNSET:
-            check_period(self.start_date, self.end_date)
+            check_date_order(self.start_date, self.end_date, "start_date", "end_date")
 
 
 class ContractSign(BaseStruct):

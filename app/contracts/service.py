@@ -11,8 +11,8 @@ from bson import ObjectId
 from app.auth.documents import User
 from app.clients.documents import Client
 from app.contracts.documents import Contract
-from app.contracts.schemas import ContractCreate, ContractOut, ContractUpdate, check_period
-from app.core.clock import utc_now
+from app.contracts.schemas import ContractCreate, ContractOut, ContractUpdate
+from app.core.clock import check_date_order, utc_now
 from app.core.documents import get_owned, get_referenced, parse_object_id, update_owned
 from app.core.errors import Conflict, InvalidReference, InvalidState, ValidationFailed
 from app.core.money import to_cents
@@ -131,7 +131,7 @@ async def _merge(
         start = changes.get("start_date", current.start_date)
         end = changes.get("end_date", current.end_date)
         try:
-            check_period(start, end)
+            check_date_order(start, end, "start_date", "end_date")
         except ValueError:
             raise ValidationFailed.field("end_date", "must be on or after start_date") from None
         fields["start_date"] = _stored_date(start)

@@ -40,3 +40,9 @@ def parse_rfc3339(text: str) -> datetime:
         assert digits is not None
         whole += "." + digits.group(0)[:6].ljust(6, "0") + fraction[digits.end() :]
     return datetime.fromisoformat(whole)
+
+
+def check_date_order(start: date | None, end: date | None, start_field: str, end_field: str) -> None:
+    """For __post_init__ validation: `end` may not come before `start` (either may be missing)."""
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"{end_field}: must be on or after {start_field}")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.core.clock import today_utc
+from app.core.clock import check_date_order, today_utc
 from app.core.money import check_money, check_quantity, check_rate, format_money, format_rate, from_cents
 from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, not_blank
 from app.invoices.documents import Invoice, StoredLine, StoredPayment
@@ -39,11 +39,6 @@ def _check_day(value: date | UnsetType | None, field: str) -> None:
     """Sane calendar bounds: keeps `issue_date + payment terms` and BSON datetimes far from overflow."""
     if isinstance(value, date) and not EARLIEST_DAY <= value <= LATEST_DAY:
         raise ValueError(f"{field}: must be between {EARLIEST_DAY} and {LATEST_DAY}")
-
-
-def _check_dates(issue_date: date | None, due_date: date | None) -> None:
-    if issue_date is not None and due_date is not None and due_date < issue_date:
-        raise ValueError("due_date: must be on or after issue_date")
 
 
 class LineIn(BaseStruct):
@@ -81,7 +76,12 @@ class InvoiceCreate(BaseStruct):
         check_rate(self.discount_rate, "discount_rate")
         _check_day(self.issue_date, "issue_date")
         _check_day(self.due_date, "due_date")
-        _check_dates(self.issue_date or (today_utc() if self.due_date else None), self.due_date)
+        check_date_order(
+            self.issue_date or (today_utc() if self.due_date else None),
+            self.due_date,
+            "issue_date",
+            "due_date",
+        )
 
 
 class InvoiceUpdate(BaseStruct):
@@ -103,7 +103,7 @@ class InvoiceUpdate(BaseStruct):
         _check_day(self.issue_date, "issue_date")
         _check_day(self.due_date, "due_date")
         if self.issue_date is not UNSET and self.due_date is not UNSET:
-            _check_dates(self.issue_date, self.due_date)
+            check_date_order(self.issue_date, self.due_date, "issue_date", "due_date")
 
 
 class PaymentCreate(BaseStruct):

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from app.core.clock import check_date_order
 from app.core.schemas import BaseStruct, ResponseStruct, not_blank
 from app.resumes.documents import Resume
 
@@ -26,11 +27,6 @@ Tone = Literal["professional", "friendly", "concise"]
 Source = Literal["manual", "ai"]
 
 
-def _check_period(start: date | None, end: date | None) -> None:
-    if start is not None and end is not None and end < start:
-        raise ValueError("end_date: must not be before start_date")
-
-
 class Experience(BaseStruct):
     company: Line | None = None
     title: Line | None = None
@@ -39,7 +35,7 @@ class Experience(BaseStruct):
     highlights: Annotated[list[Highlight], msgspec.Meta(max_length=20)] = []
 
     def __post_init__(self) -> None:
-        _check_period(self.start_date, self.end_date)
+        check_date_order(self.start_date, self.end_date, "start_date", "end_date")
 
 
 class Education(BaseStruct):
@@ -49,7 +45,7 @@ class Education(BaseStruct):
     end_date: date | None = None
 
     def __post_init__(self) -> None:
-        _check_period(self.start_date, self.end_date)
+        check_date_order(self.start_date, self.end_date, "start_date", "end_date")
 
 
 class Profile(BaseStruct):
