@@ -58,7 +58,6 @@ class Orbix(Litestar):
         else:
             await run_with_edge(scope, receive, send, super().__call__, self.state.metrics)  # type: ignore[arg-type]
 
-
     def _create_asgi_handler(self) -> Any:
         """Litestar's own wrapping (exception handling, then CORS), with CORS refusals as problem+json."""
         handler = wrap_in_exception_handler(app=self.asgi_router)

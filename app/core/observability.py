@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -28,13 +29,34 @@ def current_request_id() -> str:
     return _request_id.get()
 
 
-def _incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str:
+class _RequestIds:
+    """32 hex characters: a random per-process prefix and a counter. Unique across processes and restarts
+    like a uuid4, at a tenth of its cost (no system call per request); a forked child draws a new prefix.
+    Request ids correlate log lines; they are not secrets, so being sequential is harmless."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex().encode("ascii")
+        self.counter = itertools.count(1)
+
+    def new(self) -> bytes:
+        return b"%s%016x" % (self.prefix, next(self.counter))
+
+
+_request_ids = _RequestIds()
+
+
+def _incoming_request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The client's X-Request-ID when it is sane, else a new one."""
     for name, value in headers:
         if name == REQUEST_ID_HEADER:
             if _SANE_REQUEST_ID.match(value):
-                return value.decode("ascii")
+                return value
             break
-    return uuid.uuid4().hex
+    return _request_ids.new()
 
 
 # ---------------------------------------------------------------- logging
@@ -118,12 +140,11 @@ _HEALTH_HEADERS = [
 
 async def answer_health(scope: dict[str, Any], send: Any) -> None:
     """Liveness without the framework: no database, no log line, no auth (load testers hammer it)."""
-    request_id = _incoming_request_id(scope["headers"]).encode("ascii")
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [*_HEALTH_HEADERS, (REQUEST_ID_HEADER, request_id)],
+            "headers": [*_HEALTH_HEADERS, (REQUEST_ID_HEADER, _incoming_request_id(scope["headers"]))],
         }
     )
     await send({"type": "http.response.body", "body": _HEALTH_BODY})
@@ -133,11 +154,11 @@ async def run_with_edge(
     scope: dict[str, Any], receive: Any, send: Any, app: ASGIApp, metrics: Metrics
 ) -> None:
     """Request id in and out, security headers, one access-log line and the metrics around a request."""
-    request_id = _incoming_request_id(scope["headers"])
-    token = _request_id.set(request_id)
+    raw_request_id = _incoming_request_id(scope["headers"])
+    token = _request_id.set(raw_request_id.decode("ascii"))
     started = time.perf_counter()
     status = 500
-    extra_headers = [(REQUEST_ID_HEADER, request_id.encode("ascii")), *_COMMON_HEADERS]
+    extra_headers = [(REQUEST_ID_HEADER, raw_request_id), *_COMMON_HEADERS]
 
     async def send_with_headers(message: dict[str, Any]) -> None:
         nonlocal status

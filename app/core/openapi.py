@@ -11,6 +11,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 
 from app.core.auth import RATE_LIMITED
 from app.core.errors import PROBLEM_JSON
+from app.core.schemas import BaseStruct
 
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
@@ -77,3 +78,20 @@ def document_errors(app: Litestar) -> None:
             for status in sorted(set(statuses)):
                 responses[str(status)] = _problem(status)
             operation.responses = responses
+    _forbid_unknown_fields(schema.components.schemas)
+
+
+def _request_structs(base: type = BaseStruct) -> list[type]:
+    found: list[type] = []
+    sub: type
+    for sub in base.__subclasses__():
+        found += [sub, *_request_structs(sub)]
+    return found
+
+
+def _forbid_unknown_fields(components: dict[str, Any]) -> None:
+    """Request bodies reject unknown fields (a 400), so their schemas say `additionalProperties: false`."""
+    for struct in _request_structs():
+        component = components.get(struct.__name__)
+        if isinstance(component, Schema) and component.properties is not None:
+            component.additional_properties = False
