@@ -183,15 +183,8 @@ class AIClient:
         self._sleep = sleep
         self._timeout = settings.ai_timeout_seconds
         self._url = f"{(settings.ai_base_url or '').rstrip('/')}/chat/completions"
-        headers = {"Accept": "application/json", "User-Agent": "orbix"}
-        if settings.ai_api_key:
-            headers["Authorization"] = f"Bearer {settings.ai_api_key}"
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(self._timeout),
-            transport=transport,
-            follow_redirects=False,
-        )
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
         self.breaker = CircuitBreaker(clock=clock)
         self._backoff = wait_exponential_jitter(max=BACKOFF_MAX_SECONDS, jitter=BACKOFF_JITTER_SECONDS)
 
@@ -199,8 +192,23 @@ class AIClient:
     def configured(self) -> bool:
         return self.settings.ai_configured
 
+    def _client(self) -> httpx.AsyncClient:
+        """The one shared client, built on first use (an unconfigured Orbix never pays for its TLS setup)."""
+        if self._http is None:
+            headers = {"Accept": "application/json", "User-Agent": "orbix"}
+            if self.settings.ai_api_key:
+                headers["Authorization"] = f"Bearer {self.settings.ai_api_key}"
+            self._http = httpx.AsyncClient(
+                headers=headers,
+                timeout=httpx.Timeout(self._timeout),
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._http
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def complete(
         self, messages: list[ChatMessage], *, temperature: float = DEFAULT_TEMPERATURE
@@ -254,7 +262,7 @@ class AIClient:
 
     async def _post(self, payload: bytes) -> tuple[int, httpx.Headers, bytes]:
         headers = {"Content-Type": "application/json"}
-        async with self._http.stream("POST", self._url, content=payload, headers=headers) as response:
+        async with self._client().stream("POST", self._url, content=payload, headers=headers) as response:
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():

@@ -3,95 +3,61 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
 
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference, Schema
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Schema
+from litestar.typing import FieldDefinition
 
-from app.core.auth import RATE_LIMITED
-from app.core.errors import PROBLEM_JSON
+from app.core.auth import EXCLUDE_FROM_AUTH, RATE_LIMITED
+from app.core.errors import PROBLEM_JSON, Problem
 from app.core.schemas import BaseStruct
 
-PROBLEM_SCHEMA = Schema(
-    type=OpenAPIType.OBJECT,
-    required=["type", "title", "status", "detail", "code", "request_id"],
-    properties={
-        "type": Schema(type=OpenAPIType.STRING),
-        "title": Schema(type=OpenAPIType.STRING),
-        "status": Schema(type=OpenAPIType.INTEGER),
-        "detail": Schema(type=OpenAPIType.STRING),
-        "code": Schema(type=OpenAPIType.STRING, description="Stable machine-readable error code"),
-        "request_id": Schema(type=OpenAPIType.STRING),
-        "errors": Schema(
-            type=OpenAPIType.ARRAY,
-            items=Schema(
-                type=OpenAPIType.OBJECT,
-                required=["field", "message"],
-                properties={
-                    "field": Schema(type=OpenAPIType.STRING),
-                    "message": Schema(type=OpenAPIType.STRING),
-                },
-            ),
-        ),
-    },
-)
-
-
-def _problem(status: int) -> OpenAPIResponse:
-    return OpenAPIResponse(
+def _problem(status: int) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem,
+        generate_examples=False,
         description=HTTPStatus(status).phrase,
-        content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))},
+        media_type=PROBLEM_JSON,
     )
 
 
+def _error_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
+    statuses = {500, *handler.opt.get("error_statuses", [])}
+    if path.startswith("/api/"):
+        statuses |= {400, 404, 405, 409, 503}  # 503: database_unavailable
+        if not handler.opt.get(EXCLUDE_FROM_AUTH):
+            statuses.add(401)
+        if handler.parsed_data_field is not None:
+            statuses.add(413)
+        if handler.opt.get(RATE_LIMITED):
+            statuses.add(429)
+    return statuses
+
+
 def document_errors(app: Litestar) -> None:
-    """Add the problem-details responses to every operation of the generated schema, once."""
-    schema = app.openapi_schema
-    if schema.components.schemas is None:
-        schema.components.schemas = {}
-    schema.components.schemas["Problem"] = PROBLEM_SCHEMA
-    handlers = {
-        (route.path, method): handler
-        for route in app.routes
-        for handler in getattr(route, "route_handlers", [])
-        for method in handler.http_methods
-    }
-    for path, item in (schema.paths or {}).items():
-        for method in ("get", "post", "put", "patch", "delete"):
-            operation = getattr(item, method, None)
-            if operation is None:
+    """Declare the problem-details responses every operation can give, on the route handlers themselves,
+    so Litestar writes them into the schema when (and only when) the schema is first asked for."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler):
                 continue
-            handler = handlers.get((path, method.upper()))
-            opt: dict[str, Any] = handler.opt if handler else {}
-            statuses = [500]
-            if path.startswith("/api/"):
-                statuses += [400, 404, 405, 409]
-                if operation.security != []:
-                    statuses.append(401)
-                if operation.request_body is not None:
-                    statuses.append(413)
-                if opt.get(RATE_LIMITED):
-                    statuses.append(429)
-            statuses += opt.get("error_statuses", [])
-            responses = operation.responses or {}
-            for status in sorted(set(statuses)):
-                responses[str(status)] = _problem(status)
-            operation.responses = responses
-    _forbid_unknown_fields(schema.components.schemas)
+            responses = dict(handler.responses or {})
+            for status in _error_statuses(route.path, handler):
+                responses.setdefault(status, _problem(status))
+            handler.responses = responses
 
 
-def _request_structs(base: type = BaseStruct) -> list[type]:
-    found: list[type] = []
-    sub: type
-    for sub in base.__subclasses__():
-        found += [sub, *_request_structs(sub)]
-    return found
-
-
-def _forbid_unknown_fields(components: dict[str, Any]) -> None:
+class RequestStructSchemaPlugin(StructSchemaPlugin):
     """Request bodies reject unknown fields (a 400), so their schemas say `additionalProperties: false`."""
-    for struct in _request_structs():
-        component = components.get(struct.__name__)
-        if isinstance(component, Schema) and component.properties is not None:
-            component.additional_properties = False
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return field_definition.is_subclass_of(BaseStruct)
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        schema.additional_properties = False
+        return schema

@@ -30,7 +30,7 @@ class SystemController(Controller):
         this handler documents it and serves it if the edge is bypassed."""
         return Health(status="ok")
 
-    @get("/ready", operation_id="ready", security=[])
+    @get("/ready", operation_id="ready", security=[], opt={"error_statuses": [503]})
     async def ready(self, state: State) -> Readiness:
         """Ready when the database answers a ping."""
         if not await state.db.ping():
