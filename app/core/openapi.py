@@ -16,6 +16,7 @@ from app.core.auth import EXCLUDE_FROM_AUTH, RATE_LIMITED
 from app.core.errors import PROBLEM_JSON, Problem
 from app.core.schemas import BaseStruct
 
+
 def _problem(status: int) -> ResponseSpec:
     return ResponseSpec(
         data_container=Problem,
