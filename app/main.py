@@ -25,7 +25,7 @@ from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
 from app.core.errors import EXCEPTION_HANDLERS
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
-from app.core.openapi import RequestStructSchemaPlugin, document_errors
+from app.core.openapi import DecimalInputSchemaPlugin, RequestStructSchemaPlugin, document_errors
 from app.core.strict_body import validate_body_strictly
 from app.invoices.controller import InvoiceController
 from app.projects.controller import ProjectController
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
             ),
         ),
         logging_config=None,
-        plugins=[RequestStructSchemaPlugin()],
+        plugins=[RequestStructSchemaPlugin(), DecimalInputSchemaPlugin()],
         state=State(
             {
                 "settings": settings,

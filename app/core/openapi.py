@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from http import HTTPStatus
+from typing import Any
 
 from litestar import Litestar
 from litestar._openapi.schema_generation import SchemaCreator
@@ -10,6 +12,8 @@ from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugi
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
 from app.core.auth import EXCLUDE_FROM_AUTH, RATE_LIMITED
@@ -62,3 +66,20 @@ class RequestStructSchemaPlugin(StructSchemaPlugin):
         schema = super().to_openapi_schema(field_definition, schema_creator)
         schema.additional_properties = False
         return schema
+
+
+class DecimalInputSchemaPlugin(OpenAPISchemaPlugin):
+    """Decimal request fields take a decimal string or a JSON number (both decoded exactly)."""
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return value is Decimal
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        return Schema(
+            one_of=[
+                Schema(type=OpenAPIType.STRING, pattern=r"^-?\d+(\.\d+)?$", examples=["1234.50"]),
+                Schema(type=OpenAPIType.NUMBER),
+            ],
+            description='A decimal: a string such as "1234.50" or a JSON number, never read through a float',
+        )
