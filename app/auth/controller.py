@@ -31,7 +31,7 @@ class AuthController(Controller):
         "/login",
         operation_id="login",
         status_code=HTTP_200_OK,
-        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True},
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, "error_statuses": [401]},  # wrong credentials
         security=[],
     )
     async def login(self, data: LoginIn, service: AuthService) -> Session:

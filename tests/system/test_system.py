@@ -148,6 +148,8 @@ async def test_openapi_document_lists_every_route_with_bodies_and_errors(client,
     assert register["responses"]["409"]["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/Problem"
     }
+    assert "401" not in register["responses"]  # no token is needed, and no credential is checked
+    assert {"200", "401", "429"} <= set(paths["/api/auth/login"]["post"]["responses"])  # wrong credentials
     get_client = paths["/api/clients/{client_id}"]["get"]
     assert {"200", "401", "404"} <= set(get_client["responses"])
     assert schema["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
