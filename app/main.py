@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,12 +81,17 @@ def _lifespan(settings: Settings) -> Any:
     return lifespan
 
 
+def _cors(settings: Settings) -> CORSConfig | None:
+    """Only the configured origins; the SPA may read X-Request-ID (to quote it in a bug report)."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=["X-Request-ID"])
+
+
 def create_app(settings: Settings | None = None) -> Orbix:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     if settings.jwt_secret_generated:
-        import logging
-
         logging.getLogger("orbix.config").warning(
             "JWT_SECRET is not set: using a random per-process secret; tokens die with the process"
         )
@@ -103,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
         before_request=validate_body_strictly,
-        cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
+        cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(
             title="Orbix API",
             version="0.1.0",

@@ -55,6 +55,8 @@ async def test_cors_allows_only_the_configured_origin(make_app):
         for path in ("/api/auth/me", "/api/no-such-route"):  # errors too, so the SPA can read them
             response = await http.get(path, headers={"Origin": ORIGIN})
             assert response.headers.get("access-control-allow-origin") == ORIGIN, path
+            # the SPA can read the request id to quote it in a bug report
+            assert "x-request-id" in response.headers.get("access-control-expose-headers", "").lower(), path
 
         other = {"Origin": "https://evil.example"}
         assert (
