@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 import secrets
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -65,8 +66,8 @@ class Settings:
                 )
             if not mongodb_url:
                 raise ConfigError("MONGODB_URL: must be set when APP_ENV=production")
-        if mongodb_url and not mongodb_url.startswith(("mongodb://", "mongodb+srv://")):
-            raise ConfigError("MONGODB_URL: must start with mongodb:// or mongodb+srv://")
+        if mongodb_url:
+            _check_mongodb_url(mongodb_url)
         ai_base_url = env.text("AI_BASE_URL")
         if ai_base_url and not ai_base_url.startswith(("http://", "https://")):
             raise ConfigError("AI_BASE_URL: must start with http:// or https://")
@@ -93,6 +94,24 @@ class Settings:
             port=env.integer("PORT", 8000, 1, 65535),
             **secret_kwargs,  # type: ignore[arg-type]
         )
+
+
+def _check_mongodb_url(url: str) -> None:
+    """Parsed as the driver will at start-up, so a typo is one line here rather than a traceback later.
+    A mongodb+srv:// host is not looked up (that needs DNS): its string is checked as a mongodb:// one."""
+    from pymongo import uri_parser
+    from pymongo.errors import PyMongoError
+
+    if url.startswith("mongodb+srv://"):
+        url = "mongodb://" + url.removeprefix("mongodb+srv://")
+    elif not url.startswith("mongodb://"):
+        raise ConfigError("MONGODB_URL: must start with mongodb:// or mongodb+srv://")
+    try:
+        with warnings.catch_warnings():  # unknown options: the client itself warns about them
+            warnings.simplefilter("ignore")
+            uri_parser.parse_uri(url, warn=True)  # warn=True: as lenient about options as MongoClient is
+    except (PyMongoError, ValueError) as exc:  # the driver's messages never repeat the credentials
+        raise ConfigError(f"MONGODB_URL: not a valid MongoDB connection string: {exc}") from None
 
 
 class _Env:
