@@ -66,7 +66,7 @@ class GenerationProfile(Profile):
     full_name: Line
 
     def __post_init__(self) -> None:
-        not_blank(self.full_name, "full_name")
+        self.full_name = not_blank(self.full_name, "full_name")
 
 
 class ResumeCreate(BaseStruct):
@@ -100,6 +100,8 @@ class ResumeGenerate(BaseStruct):
     def __post_init__(self) -> None:
         if self.title is not None:
             self.title = not_blank(self.title, "title")
+        if self.target_role is not None:
+            self.target_role = self.target_role.strip() or None  # a blank role is no role
         if self.job_description is not None and "</job_description" in self.job_description.lower():
             raise ValueError("job_description: must not contain the tag </job_description>")
         if len(msgspec.json.encode(self.profile)) > MAX_PROFILE_BYTES:

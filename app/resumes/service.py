@@ -72,5 +72,5 @@ async def generate_resume(owner: User, data: ResumeGenerate, ai: AIClient) -> Re
 
 
 def _default_title(data: ResumeGenerate) -> str:
-    name = data.profile.full_name.strip()
-    return (f"{name} — {data.target_role.strip()}" if data.target_role else name)[:200]
+    name = data.profile.full_name
+    return (f"{name} — {data.target_role}" if data.target_role else name)[:200]

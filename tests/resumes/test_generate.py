@@ -73,6 +73,11 @@ async def test_generate_resume_default_title_names_candidate_and_role(ai_http, a
     assert response.json()["title"] == "Ada Lovelace — Analyst"
     response = await ai_http.post("/api/resumes/generate", json={"profile": PROFILE}, headers=ai_auth)
     assert response.json()["title"] == "Ada Lovelace"
+    padded = {"profile": {**PROFILE, "full_name": "  Ada Lovelace "}, "target_role": "   "}
+    response = await ai_http.post("/api/resumes/generate", json=padded, headers=ai_auth)
+    assert response.json()["title"] == "Ada Lovelace"  # trimmed; a blank role is no role
+    assert response.json()["profile"]["full_name"] == "Ada Lovelace"
+    assert response.json()["target_role"] is None
 
 
 async def test_generate_resume_unwraps_a_markdown_code_fence(ai_http, ai_auth, fake_ai):
