@@ -7,10 +7,8 @@ from litestar.params import Parameter
 from app.auth.documents import User
 from app.contracts import service
 from app.contracts.schemas import ContractCreate, ContractOut, ContractSign, ContractStatus, ContractUpdate
-from app.core.pagination import PageParams, provide_page_params
+from app.core.pagination import PageParams, id_filter, provide_page_params
 from app.core.schemas import Page
-
-OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
 
 
 class ContractController(Controller):
@@ -24,12 +22,8 @@ class ContractController(Controller):
         current_user: User,
         page: PageParams,
         status: ContractStatus | None = Parameter(default=None, description="Only contracts in this status"),
-        client_id: str | None = Parameter(
-            default=None, pattern=OBJECT_ID_PATTERN, description="Only this client's"
-        ),
-        project_id: str | None = Parameter(
-            default=None, pattern=OBJECT_ID_PATTERN, description="Only this project's"
-        ),
+        client_id: str | None = id_filter("client"),
+        project_id: str | None = id_filter("project"),
     ) -> Page[ContractOut]:
         """The caller's contracts. Sort by `created_at`, `title` or `start_date`."""
         return await service.list_contracts(current_user, page, status, client_id, project_id)

@@ -15,8 +15,9 @@ from pymongo import ReturnDocument
 
 from app.core.clock import utc_now
 from app.core.errors import Conflict, InvalidReference, NotFound
+from app.core.schemas import OBJECT_ID_PATTERN
 
-_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+_OBJECT_ID = re.compile(OBJECT_ID_PATTERN)
 
 
 class TimestampedDocument(Document):

@@ -10,7 +10,7 @@ from beanie import Document, SortDirection
 from litestar.params import Parameter
 
 from app.core.errors import ValidationFailed
-from app.core.schemas import Page
+from app.core.schemas import OBJECT_ID_PATTERN, Page
 
 D = TypeVar("D", bound=Document)
 T = TypeVar("T")
@@ -35,6 +35,11 @@ def provide_page_params(
     ),
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset, sort=sort)
+
+
+def id_filter(resource: str) -> Any:
+    """A list filter such as `?client_id=`: the id of one of the caller's `resource`s (malformed -> 400)."""
+    return Parameter(default=None, pattern=OBJECT_ID_PATTERN, description=f"Only this {resource}'s")
 
 
 def sort_spec(sort: str, allowed: Mapping[str, str]) -> list[tuple[str, SortDirection]]:

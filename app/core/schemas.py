@@ -26,10 +26,13 @@ class Page(msgspec.Struct, Generic[T], kw_only=True):
     offset: int
 
 
+OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
+CURRENCY_PATTERN = "^[A-Z]{3}$"
+
 ObjectIdStr = Annotated[
     str,
     msgspec.Meta(
-        pattern="^[0-9a-f]{24}$",
+        pattern=OBJECT_ID_PATTERN,
         description="A MongoDB ObjectId: 24 lower-case hex characters",
         examples=["6740f0c2a1b2c3d4e5f60718"],
     ),

@@ -7,7 +7,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
-from app.core.pagination import PageParams, provide_page_params
+from app.core.pagination import PageParams, id_filter, provide_page_params
 from app.core.schemas import Page
 from app.invoices import lifecycle, service
 from app.invoices.schemas import (
@@ -19,13 +19,11 @@ from app.invoices.schemas import (
     PaymentCreate,
 )
 
-OBJECT_ID = "^[0-9a-f]{24}$"
-
 
 def provide_invoice_filters(
     status: InvoiceStatus | None = Parameter(default=None, description="Only this status"),
-    client_id: str | None = Parameter(default=None, pattern=OBJECT_ID, description="Only this client's"),
-    project_id: str | None = Parameter(default=None, pattern=OBJECT_ID, description="Only this project's"),
+    client_id: str | None = id_filter("client"),
+    project_id: str | None = id_filter("project"),
     overdue: bool | None = Parameter(default=None, description="true: sent and past due; false: all others"),
     issued_from: date | None = Parameter(query="from", default=None, description="issue_date on or after"),
     issued_to: date | None = Parameter(query="to", default=None, description="issue_date on or before"),

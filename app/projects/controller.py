@@ -7,12 +7,10 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
-from app.core.pagination import PageParams, provide_page_params
+from app.core.pagination import PageParams, id_filter, provide_page_params
 from app.core.schemas import Page
 from app.projects import service
 from app.projects.schemas import ProjectCreate, ProjectDetailOut, ProjectOut, ProjectUpdate
-
-OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
 
 
 class ProjectController(Controller):
@@ -25,9 +23,7 @@ class ProjectController(Controller):
         self,
         current_user: User,
         page: PageParams,
-        client_id: str | None = Parameter(
-            default=None, pattern=OBJECT_ID_PATTERN, description="Only this client's"
-        ),
+        client_id: str | None = id_filter("client"),
         status: Literal["active", "completed", "archived"] | None = Parameter(
             default=None, description="Status"
         ),

@@ -4,10 +4,9 @@ from litestar import Controller, get
 from litestar.params import Parameter
 
 from app.auth.documents import User
+from app.core.schemas import CURRENCY_PATTERN
 from app.reports import service
 from app.reports.schemas import SummaryOut
-
-CURRENCY_PATTERN = "^[A-Z]{3}$"
 
 
 class ReportController(Controller):

@@ -5,7 +5,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
-from app.core.pagination import PageParams, provide_page_params
+from app.core.pagination import PageParams, id_filter, provide_page_params
 from app.core.schemas import Page
 from app.time_entries import service
 from app.time_entries.schemas import (
@@ -16,17 +16,12 @@ from app.time_entries.schemas import (
     TimerStart,
 )
 
-OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
 RFC3339 = "RFC 3339 with an offset, e.g. 2026-11-21T10:15:00Z"
 
 
 def provide_filters(
-    project_id: str | None = Parameter(
-        default=None, pattern=OBJECT_ID_PATTERN, description="Only this project's"
-    ),
-    client_id: str | None = Parameter(
-        default=None, pattern=OBJECT_ID_PATTERN, description="Only this client's"
-    ),
+    project_id: str | None = id_filter("project"),
+    client_id: str | None = id_filter("client"),
     started_from: str | None = Parameter(
         query="from", default=None, max_length=64, description=f"started_at ≥ this; {RFC3339}"
     ),
