@@ -3,10 +3,10 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.auth.documents import StoredAddress
-from app.core.documents import OwnedDocument
+from app.core.documents import ReferencedDocument
 
 
-class Client(OwnedDocument):
+class Client(ReferencedDocument):
     name: str
     email: str | None = None
     company: str | None = None

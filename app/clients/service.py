@@ -9,7 +9,7 @@ from app.auth.documents import StoredAddress, User
 from app.clients.documents import Client
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from app.core.clock import utc_now
-from app.core.documents import ensure_unreferenced, get_owned, update_owned
+from app.core.documents import delete_unreferenced, get_owned, update_owned
 from app.core.errors import NotFound
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, as_plain, provided_fields
@@ -69,9 +69,7 @@ async def _projects_follow_currency(owner: User, client: Client) -> None:
 
 
 async def delete_client(owner: User, client_id: str) -> None:
-    client = await get_owned(Client, client_id, owner.id)
-    await ensure_unreferenced("client", client.id, owner.id, client_references())
-    await client.delete()
+    await delete_unreferenced(Client, client_id, owner.id, client_references())
 
 
 def client_references() -> list[tuple[Any, str]]:

@@ -13,7 +13,14 @@ from app.clients.documents import Client
 from app.contracts.documents import Contract
 from app.contracts.schemas import ContractCreate, ContractOut, ContractUpdate
 from app.core.clock import check_date_order, utc_now
-from app.core.documents import get_owned, get_referenced, parse_object_id, update_owned
+from app.core.documents import (
+    confirm_moved,
+    get_owned,
+    get_referenced,
+    insert_confirmed,
+    parse_object_id,
+    update_owned,
+)
 from app.core.errors import Conflict, InvalidReference, InvalidState, ValidationFailed
 from app.core.money import to_cents
 from app.core.pagination import PageParams, paginate
@@ -89,7 +96,9 @@ async def create_contract(owner: User, data: ContractCreate) -> Contract:
         start_date=data.start_date,
         end_date=data.end_date,
     )
-    await contract.insert()
+    await insert_confirmed(
+        contract, [(Client, contract.client_id, "client_id"), (Project, contract.project_id, "project_id")]
+    )
     return contract
 
 
@@ -153,6 +162,8 @@ async def update_contract(owner: User, contract_id: str, data: ContractUpdate) -
             Contract, current.id, owner.id, fields, where={"status": {"$in": list(EDITABLE)}, **unchanged}
         )
         if updated is not None:
+            parents = {"client_id": Client, "project_id": Project}
+            await confirm_moved(current, fields, parents, restore=("currency",))
             return updated
     raise Conflict("The contract changed while it was being edited; fetch it and try again")
 

@@ -38,6 +38,13 @@ class OwnedDocument(TimestampedDocument):
     owner_id: PydanticObjectId
 
 
+class ReferencedDocument(OwnedDocument):
+    """A document others name by id (clients, projects). `deleting` is the tombstone a delete sets before it
+    checks for references; a document carrying it is no longer a valid reference. Never in responses."""
+
+    deleting: bool = False
+
+
 D = TypeVar("D", bound=OwnedDocument)
 # A user's id as Beanie types it (Document.id is Optional until inserted).
 OwnerId = ObjectId | None
@@ -68,10 +75,19 @@ async def get_owned(model: type[D], id_: str, owner_id: OwnerId) -> D:
     return document
 
 
+# A referenced document is live while no delete has tombstoned it ($ne matches a missing field too).
+LIVE: dict[str, Any] = {"deleting": {"$ne": True}}
+
+
+def _live(model: type[Document]) -> dict[str, Any]:
+    return LIVE if issubclass(model, ReferencedDocument) else {}
+
+
 async def get_referenced(model: type[D], id_: str, owner_id: OwnerId, field: str) -> D:
-    """Like get_owned, for an id named in a request body: a miss is 400 invalid_reference."""
+    """Like get_owned, for an id named in a request body: a miss (or one being deleted) is 400
+    invalid_reference."""
     oid = parse_object_id(id_)
-    document = await model.find_one({"_id": oid, "owner_id": owner_id}) if oid else None
+    document = await model.find_one({"_id": oid, "owner_id": owner_id, **_live(model)}) if oid else None
     if document is None:
         raise InvalidReference(f"{field} {id_!r} names nothing you own")
     return document
@@ -112,3 +128,87 @@ async def ensure_unreferenced(
                 f"This {what} is still referenced by {model.Settings.name}; delete or reassign those first",
                 code="in_use",
             )
+
+
+# ---------------------------------------------------------------- deleting what others may name
+#
+# Single-document atomic operations only. A delete tombstones the parent, then checks for references; a
+# write that names a parent writes first, then re-checks the parent. Whatever the interleaving, one of the two
+# sees the other: the delete finds the child (409 in_use), or the writer finds the tombstone or the parent
+# gone (400 invalid_reference, and it undoes its write). No child is left naming a deleted parent.
+
+# (parent model, parent id, the child's field naming it), e.g. (Client, client.id, "client_id").
+Parent = tuple[type[ReferencedDocument], ObjectId | None, str]
+
+
+async def delete_unreferenced(
+    model: type[ReferencedDocument],
+    id_: str,
+    owner_id: OwnerId,
+    references: list[tuple[type[Document], str]],
+) -> None:
+    """Delete the caller's document unless any of `references` (model, field) names it (409 in_use)."""
+    what = model.__name__.lower()
+    oid = parse_object_id(id_)
+    collection = model.get_motor_collection()
+    marked = None
+    if oid is not None:
+        # No LIVE filter: a delete that died after its tombstone must not leave the document stuck, so a
+        # retried delete marks it again and finishes (or clears the mark with 409 in_use).
+        marked = await collection.find_one_and_update(
+            {"_id": oid, "owner_id": owner_id}, {"$set": {"deleting": True}}
+        )
+    if marked is None:
+        raise NotFound(f"No {what} with id {id_!r}" if oid else "No such resource")
+    try:
+        await ensure_unreferenced(what, oid, owner_id, references)
+    except BaseException:
+        await collection.update_one({"_id": oid, "owner_id": owner_id}, {"$unset": {"deleting": ""}})
+        raise
+    await collection.delete_one({"_id": oid, "owner_id": owner_id})
+
+
+async def confirm_parents(owner_id: OwnerId, parents: list[Parent]) -> None:
+    """400 invalid_reference unless every parent still exists and is not being deleted (after the write)."""
+    for model, oid, field in parents:
+        if oid is not None and await model.find_one({"_id": oid, "owner_id": owner_id, **LIVE}) is None:
+            raise InvalidReference(f"{field} {str(oid)!r} was deleted meanwhile")
+
+
+async def insert_confirmed(document: OwnedDocument, parents: list[Parent]) -> None:
+    """Insert a document naming `parents`, then confirm them; if one went away, delete it again (400)."""
+    await document.insert()
+    try:
+        await confirm_parents(document.owner_id, parents)
+    except InvalidReference:
+        await document.get_motor_collection().delete_one({"_id": document.id})
+        raise
+
+
+async def confirm_moved(
+    current: D,
+    fields: Mapping[str, Any],
+    parents: Mapping[str, type[ReferencedDocument]],
+    *,
+    restore: tuple[str, ...] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """After `fields` were written over `current` (the document as read before): confirm each parent field
+    of `parents` (field -> model) that now names another document. If one went away, put back `current`'s
+    values of the written parent fields and of `restore`, in one update made only while the document still
+    names the new parents (`extra` as in update_owned), and raise 400 invalid_reference."""
+    moved: list[Parent] = [
+        (model, fields[field], field)
+        for field, model in parents.items()
+        if fields.get(field) is not None and fields[field] != getattr(current, field)
+    ]
+    if not moved:
+        return
+    try:
+        await confirm_parents(current.owner_id, moved)
+    except InvalidReference:
+        written = [field for field in (*parents, *restore) if field in fields]
+        previous = {field: getattr(current, field) for field in written}
+        still = {field: fields[field] for field in parents if field in fields}
+        await update_owned(type(current), current.id, current.owner_id, previous, where=still, extra=extra)
+        raise

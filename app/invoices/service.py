@@ -18,7 +18,15 @@ from msgspec import UNSET
 from app.auth.documents import User
 from app.clients.documents import Client
 from app.core.clock import today_utc
-from app.core.documents import OwnerId, get_owned, get_referenced, parse_object_id, update_owned
+from app.core.documents import (
+    OwnerId,
+    confirm_moved,
+    get_owned,
+    get_referenced,
+    insert_confirmed,
+    parse_object_id,
+    update_owned,
+)
 from app.core.errors import InvalidReference, ValidationFailed
 from app.core.money import MAX_AMOUNT, from_cents, to_cents
 from app.core.pagination import PageParams, paginate
@@ -124,7 +132,9 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             discount_rate=data.discount_rate,
             **priced(lines, discount_rate=data.discount_rate, tax_rate=tax_rate),
         )
-        await invoice.insert()
+        await insert_confirmed(
+            invoice, [(Client, invoice.client_id, "client_id"), (Project, invoice.project_id, "project_id")]
+        )
     except BaseException:
         if entry_ids:
             await time_lines.release(owner.id, invoice_id)
@@ -185,6 +195,7 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
             extra={"$inc": {"revision": 1}},
         )
         if updated is not None:
+            await confirm_moved(invoice, fields, {"project_id": Project}, extra={"$inc": {"revision": 1}})
             return updated
     raise await refusal(owner, invoice_id, "edit")
 

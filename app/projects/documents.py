@@ -3,13 +3,13 @@ from __future__ import annotations
 from beanie import PydanticObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.core.documents import OwnedDocument
+from app.core.documents import ReferencedDocument
 from app.core.money import StoredDecimal
 
 PROJECT_STATUSES = ("active", "completed", "archived")
 
 
-class Project(OwnedDocument):
+class Project(ReferencedDocument):
     client_id: PydanticObjectId
     name: str
     description: str = ""

@@ -8,7 +8,15 @@ from bson import ObjectId
 
 from app.auth.documents import User
 from app.clients.documents import Client
-from app.core.documents import ensure_unreferenced, get_owned, get_referenced, update_owned
+from app.core.documents import (
+    confirm_moved,
+    delete_unreferenced,
+    ensure_unreferenced,
+    get_owned,
+    get_referenced,
+    insert_confirmed,
+    update_owned,
+)
 from app.core.errors import InvalidState, NotFound
 from app.core.money import to_cents
 from app.core.pagination import PageParams, paginate
@@ -51,7 +59,7 @@ async def create_project(owner: User, data: ProjectCreate) -> Project:
         currency=client.currency,
         budget_hours=data.budget_hours,
     )
-    await project.insert()
+    await insert_confirmed(project, [(Client, client.id, "client_id")])
     return project
 
 
@@ -82,28 +90,28 @@ async def update_project(owner: User, project_id: str, data: ProjectUpdate) -> P
     changes = provided_fields(data)
     if "hourly_rate" in changes:
         changes["hourly_rate_cents"] = to_cents(changes.pop("hourly_rate"))
-    if "client_id" in changes:
-        changes.update(await _client_change(owner, project_id, changes.pop("client_id")))
+    before = await _client_change(owner, project_id, changes) if "client_id" in changes else None
     project = await update_owned(Project, project_id, owner.id, changes)
     if project is None:
         raise NotFound(f"No project with id {project_id!r}")
+    if before is not None:
+        await confirm_moved(before, changes, {"client_id": Client}, restore=("currency",))
     return project
 
 
-async def _client_change(owner: User, project_id: str, client_id: str) -> dict[str, Any]:
+async def _client_change(owner: User, project_id: str, changes: dict[str, Any]) -> Project:
     """Moving a project to another client is allowed only while nothing references it (its time entries
-    and invoices carry the client too); the currency follows the new client."""
+    and invoices carry the client too); the currency follows the new client. Returns the project as read."""
     project = await get_owned(Project, project_id, owner.id)
-    client = await get_referenced(Client, client_id, owner.id, "client_id")
+    client = await get_referenced(Client, changes["client_id"], owner.id, "client_id")
     if client.id != project.client_id:
         await ensure_unreferenced("project", project.id, owner.id, project_references())
-    return {"client_id": client.id, "currency": client.currency}
+    changes.update(client_id=client.id, currency=client.currency)
+    return project
 
 
 async def delete_project(owner: User, project_id: str) -> None:
-    project = await get_owned(Project, project_id, owner.id)
-    await ensure_unreferenced("project", project.id, owner.id, project_references())
-    await project.delete()
+    await delete_unreferenced(Project, project_id, owner.id, project_references())
 
 
 async def project_for_time(owner: User, project_id: str) -> Project:

@@ -17,8 +17,17 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from app.auth.documents import User
+from app.clients.documents import Client
 from app.core.clock import parse_rfc3339, to_utc_ms, utc_now
-from app.core.documents import get_owned, get_referenced, parse_object_id, update_owned
+from app.core.documents import (
+    Parent,
+    confirm_moved,
+    get_owned,
+    get_referenced,
+    insert_confirmed,
+    parse_object_id,
+    update_owned,
+)
 from app.core.errors import Conflict, InvalidState, ValidationFailed
 from app.core.money import to_cents
 from app.core.pagination import PageParams, paginate
@@ -44,6 +53,10 @@ ATTEMPTS = 3  # compare-and-set retries when a concurrent write changed what a P
 
 def _cents(rate: Any) -> int | None:
     return to_cents(rate) if rate is not None else None
+
+
+def _parents(project: Project) -> list[Parent]:
+    return [(Project, project.id, "project_id"), (Client, project.client_id, "client_id")]
 
 
 def _locked(entry: TimeEntry) -> Conflict:
@@ -98,7 +111,7 @@ async def create_entry(owner: User, data: TimeEntryCreate) -> TimeEntry:
         hourly_rate_cents=_cents(data.hourly_rate),
         timer_slot=str(oid),
     )
-    await entry.insert()
+    await insert_confirmed(entry, _parents(project))
     return entry
 
 
@@ -116,7 +129,7 @@ async def start_timer(owner: User, data: TimerStart) -> TimeEntry:
         timer_slot=RUNNING_SLOT,
     )
     try:
-        await entry.insert()
+        await insert_confirmed(entry, _parents(project))
     except DuplicateKeyError:
         raise Conflict("A timer is already running; stop it first", code="timer_running") from None
     return entry
@@ -160,6 +173,7 @@ async def update_entry(owner: User, entry_id: str, data: TimeEntryUpdate) -> Tim
             TimeEntry, entry.id, owner.id, fields, where={"invoice_id": None, **where}
         )
         if updated is not None:
+            await confirm_moved(entry, fields, {"project_id": Project, "client_id": Client})
             return updated
         entry = await get_owned(TimeEntry, entry_id, owner.id)  # gone: 404; else re-check and retry
     raise Conflict("The time entry kept changing while being updated; try again")
