@@ -27,6 +27,12 @@ CREATES: dict[str, tuple[Any, str, Any]] = {
     "contract": (Contract, "/api/contracts", lambda cid: {"client_id": cid, "title": "MSA"}),
 }
 
+# (child model, path, module whose update_owned writes the move, builder): every move to another client.
+MOVES: dict[str, tuple[Any, str, Any, Any]] = {
+    "project": (Project, "/api/projects", projects_service, create_project),
+    "contract": (Contract, "/api/contracts", contracts_service, create_contract),
+}
+
 
 async def _raw_client(client_id: str) -> dict[str, Any] | None:
     return await Client.get_motor_collection().find_one({"_id": ObjectId(client_id)})  # type: ignore[no-any-return]
@@ -75,87 +81,44 @@ async def test_delete_client_while_child_created(
     assert again.status_code == 201, again.text
 
 
-async def test_update_project_client_deleted_meanwhile(
-    client: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("kind", list(MOVES))
+async def test_update_child_client_deleted_meanwhile(
+    client: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    project = await create_project(client, auth)
+    model, path, module, create = MOVES[kind]
+    child = await create(client, auth)
     target = (await create_client(client, auth, name="Globex"))["id"]
     deleted = run_competitor(
-        monkeypatch,
-        projects_service,
-        "update_owned",
-        lambda: client.delete(f"/api/clients/{target}", headers=auth),
+        monkeypatch, module, "update_owned", lambda: client.delete(f"/api/clients/{target}", headers=auth)
     )
 
-    response = await client.patch(f"/api/projects/{project['id']}", json={"client_id": target}, headers=auth)
+    response = await client.patch(f"{path}/{child['id']}", json={"client_id": target}, headers=auth)
 
     assert deleted[0].status_code == 204, deleted[0].text
     assert_problem(response, 400, "invalid_reference")
-    raw = await Project.get_motor_collection().find_one({"_id": ObjectId(project["id"])})
-    assert str(raw["client_id"]) == project["client_id"]
+    raw = await model.get_motor_collection().find_one({"_id": ObjectId(child["id"])})
+    assert str(raw["client_id"]) == child["client_id"]
 
 
-async def test_delete_client_while_project_moved_to_it(
-    client: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("kind", list(MOVES))
+async def test_delete_client_while_child_moved_to_it(
+    client: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    project = await create_project(client, auth)
+    _, path, module, create = MOVES[kind]
+    child = await create(client, auth)
     target = (await create_client(client, auth, name="Globex"))["id"]
     deleted = run_competitor(
         monkeypatch,
-        projects_service,
+        module,
         "update_owned",
         lambda: client.delete(f"/api/clients/{target}", headers=auth),
         before=False,
     )
 
-    response = await client.patch(f"/api/projects/{project['id']}", json={"client_id": target}, headers=auth)
+    response = await client.patch(f"{path}/{child['id']}", json={"client_id": target}, headers=auth)
 
     assert response.status_code == 200, response.text
     assert response.json()["client_id"] == target
-    assert_problem(deleted[0], 409, "in_use")
-    assert await _raw_client(target) is not None
-
-
-async def test_update_contract_client_deleted_meanwhile(
-    client: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    contract = await create_contract(client, auth)
-    target = (await create_client(client, auth, name="Globex"))["id"]
-    deleted = run_competitor(
-        monkeypatch,
-        contracts_service,
-        "update_owned",
-        lambda: client.delete(f"/api/clients/{target}", headers=auth),
-    )
-
-    response = await client.patch(
-        f"/api/contracts/{contract['id']}", json={"client_id": target}, headers=auth
-    )
-
-    assert deleted[0].status_code == 204, deleted[0].text
-    assert_problem(response, 400, "invalid_reference")
-    raw = await Contract.get_motor_collection().find_one({"_id": ObjectId(contract["id"])})
-    assert str(raw["client_id"]) == contract["client_id"]
-
-
-async def test_delete_client_while_contract_moved_to_it(
-    client: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    contract = await create_contract(client, auth)
-    target = (await create_client(client, auth, name="Globex"))["id"]
-    deleted = run_competitor(
-        monkeypatch,
-        contracts_service,
-        "update_owned",
-        lambda: client.delete(f"/api/clients/{target}", headers=auth),
-        before=False,
-    )
-
-    response = await client.patch(
-        f"/api/contracts/{contract['id']}", json={"client_id": target}, headers=auth
-    )
-
-    assert response.status_code == 200, response.text
     assert_problem(deleted[0], 409, "in_use")
     assert await _raw_client(target) is not None
 
