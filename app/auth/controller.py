@@ -9,6 +9,7 @@ from app.auth.documents import User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
 from app.auth.service import AuthService
 from app.core.auth import EXCLUDE_FROM_AUTH, RATE_LIMITED
+from app.core.errors import EmailTaken, Unauthorized, ValidationFailed, raises
 
 
 def provide_auth_service(state: State) -> AuthService:
@@ -21,7 +22,10 @@ class AuthController(Controller):
     dependencies = {"service": Provide(provide_auth_service, sync_to_thread=False)}
 
     @post(
-        "/register", operation_id="register", opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True}, security=[]
+        "/register",
+        operation_id="register",
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **raises(EmailTaken)},
+        security=[],
     )
     async def register(self, data: RegisterIn, service: AuthService) -> Session:
         """Create an account and return a session token."""
@@ -31,7 +35,7 @@ class AuthController(Controller):
         "/login",
         operation_id="login",
         status_code=HTTP_200_OK,
-        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, "error_statuses": [401]},  # wrong credentials
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **raises(Unauthorized)},  # wrong credentials
         security=[],
     )
     async def login(self, data: LoginIn, service: AuthService) -> Session:
@@ -48,7 +52,12 @@ class AuthController(Controller):
         """Change the name or the business profile."""
         return UserOut.from_document(await service.update_profile(current_user, data))
 
-    @post("/change-password", operation_id="changePassword", status_code=HTTP_204_NO_CONTENT)
+    @post(
+        "/change-password",
+        operation_id="changePassword",
+        status_code=HTTP_204_NO_CONTENT,
+        opt=raises(ValidationFailed),  # a wrong current password
+    )
     async def change_password(self, data: ChangePasswordIn, current_user: User, service: AuthService) -> None:
         """Set a new password; every token issued before stops working."""
         await service.change_password(current_user, data)

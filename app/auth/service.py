@@ -11,7 +11,7 @@ from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterI
 from app.core.auth import PasswordHasher, TokenService
 from app.core.clock import utc_now
 from app.core.documents import to_bson
-from app.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from app.core.errors import EmailTaken, NotFound, Unauthorized, ValidationFailed
 from app.core.schemas import provided_fields
 
 
@@ -34,7 +34,7 @@ class AuthService:
         try:
             await user.insert()
         except DuplicateKeyError:
-            raise Conflict("An account with this email already exists", code="email_taken") from None
+            raise EmailTaken("An account with this email already exists") from None
         return self.session(user)
 
     async def login(self, data: LoginIn) -> Session:

@@ -7,6 +7,7 @@ from litestar.params import Parameter
 from app.auth.documents import User
 from app.clients import service
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
+from app.core.errors import InUse, raises
 from app.core.pagination import PageParams, provide_page_params
 from app.core.schemas import Page
 
@@ -43,7 +44,7 @@ class ClientController(Controller):
         """Change some fields of a client."""
         return ClientOut.from_document(await service.update_client(current_user, client_id, data))
 
-    @delete("/{client_id:str}", operation_id="deleteClient")
+    @delete("/{client_id:str}", operation_id="deleteClient", opt=raises(InUse))
     async def delete_client(self, client_id: str, current_user: User) -> None:
         """Delete a client that nothing references (else 409 in_use)."""
         await service.delete_client(current_user, client_id)

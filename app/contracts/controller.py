@@ -7,6 +7,7 @@ from litestar.params import Parameter
 from app.auth.documents import User
 from app.contracts import service
 from app.contracts.schemas import ContractCreate, ContractOut, ContractSign, ContractStatus, ContractUpdate
+from app.core.errors import Conflict, InvalidReference, InvalidState, raises
 from app.core.pagination import PageParams, id_filter, provide_page_params
 from app.core.schemas import Page
 
@@ -28,7 +29,7 @@ class ContractController(Controller):
         """The caller's contracts. Sort by `created_at`, `title` or `start_date`."""
         return await service.list_contracts(current_user, page, status, client_id, project_id)
 
-    @post("/", operation_id="createContract")
+    @post("/", operation_id="createContract", opt=raises(InvalidReference))
     async def create_contract(self, data: ContractCreate, current_user: User) -> ContractOut:
         """Create a draft contract; currency defaults to the client's."""
         return ContractOut.from_document(await service.create_contract(current_user, data))
@@ -38,31 +39,37 @@ class ContractController(Controller):
         """One contract."""
         return ContractOut.from_document(await service.get_contract(current_user, contract_id))
 
-    @patch("/{contract_id:str}", operation_id="updateContract")
+    @patch(
+        "/{contract_id:str}",
+        operation_id="updateContract",
+        opt=raises(InvalidReference, InvalidState, Conflict),
+    )
     async def update_contract(
         self, contract_id: str, data: ContractUpdate, current_user: User
     ) -> ContractOut:
         """Change some fields of a draft (else 409 invalid_state)."""
         return ContractOut.from_document(await service.update_contract(current_user, contract_id, data))
 
-    @delete("/{contract_id:str}", operation_id="deleteContract")
+    @delete("/{contract_id:str}", operation_id="deleteContract", opt=raises(InvalidState))
     async def delete_contract(self, contract_id: str, current_user: User) -> None:
         """Delete a draft or cancelled contract (else 409 invalid_state)."""
         await service.delete_contract(current_user, contract_id)
 
-    @post("/{contract_id:str}/send", operation_id="sendContract", status_code=200)
+    @post("/{contract_id:str}/send", operation_id="sendContract", status_code=200, opt=raises(InvalidState))
     async def send_contract(self, contract_id: str, current_user: User) -> ContractOut:
         """draft → sent; sets sent_at."""
         return ContractOut.from_document(await service.send_contract(current_user, contract_id))
 
-    @post("/{contract_id:str}/sign", operation_id="signContract", status_code=200)
+    @post("/{contract_id:str}/sign", operation_id="signContract", status_code=200, opt=raises(InvalidState))
     async def sign_contract(self, contract_id: str, data: ContractSign, current_user: User) -> ContractOut:
         """sent → signed; records who signed and when."""
         return ContractOut.from_document(
             await service.sign_contract(current_user, contract_id, data.signed_by)
         )
 
-    @post("/{contract_id:str}/cancel", operation_id="cancelContract", status_code=200)
+    @post(
+        "/{contract_id:str}/cancel", operation_id="cancelContract", status_code=200, opt=raises(InvalidState)
+    )
     async def cancel_contract(self, contract_id: str, current_user: User) -> ContractOut:
         """draft or sent → cancelled."""
         return ContractOut.from_document(await service.cancel_contract(current_user, contract_id))

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.middleware._internal.cors import CORSMiddleware
 
-from app.core.errors import problem_response
+from app.core.errors import CorsRejected, problem_response
 
 
 class ProblemCORSMiddleware(CORSMiddleware):
@@ -14,5 +14,5 @@ class ProblemCORSMiddleware(CORSMiddleware):
         response = super()._create_preflight_response(origin, request_headers)
         if response.status_code == 400:  # Litestar's own refusal is a text/plain "Disallowed CORS ..."
             detail = f"{response.content}: this origin may not call the API"
-            return problem_response(400, "cors_rejected", detail)
+            return problem_response(CorsRejected.status, CorsRejected.code, detail)
         return response

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from pymongo import ReturnDocument
 
 from app.core.clock import utc_now
-from app.core.errors import Conflict, InvalidReference, NotFound
+from app.core.errors import InUse, InvalidReference, NotFound
 from app.core.schemas import OBJECT_ID_PATTERN
 
 _OBJECT_ID = re.compile(OBJECT_ID_PATTERN)
@@ -124,9 +124,8 @@ async def ensure_unreferenced(
     """409 in_use when any of `references` (model, field) still points at `oid`."""
     for model, field in references:
         if await model.find_one({"owner_id": owner_id, field: oid}) is not None:
-            raise Conflict(
-                f"This {what} is still referenced by {model.Settings.name}; delete or reassign those first",
-                code="in_use",
+            raise InUse(
+                f"This {what} is still referenced by {model.Settings.name}; delete or reassign those first"
             )
 
 

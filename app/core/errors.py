@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from litestar import Request, Response
@@ -42,23 +43,27 @@ class Problem(msgspec.Struct, omit_defaults=True):
 
 
 class AppError(Exception):
-    status: int = 500
-    code: str = "internal_error"
+    """One named problem. `status` and `code` are class attributes, so the classes themselves are the list of
+    what can go wrong: a route handler declares the ones it may raise with `raises(...)` and the OpenAPI
+    document reads them back with `declared_errors(...)`. The message (`detail`) is per instance."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
 
     def __init__(
         self,
         detail: str,
         *,
-        code: str | None = None,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
-        if code is not None:
-            self.code = code
         self.errors = errors
         self.headers = headers or {}
+
+
+# ---------------------------------------------------------------- 4xx: the request cannot be served
 
 
 class ValidationFailed(AppError):
@@ -69,8 +74,18 @@ class ValidationFailed(AppError):
         return cls(f"{field}: {message}", errors=[FieldError(field=field, message=message)])
 
 
+class InvalidJson(AppError):
+    status, code = 400, "invalid_json"
+
+
 class InvalidReference(AppError):
+    """An id in the body names nothing the caller owns (or something being deleted)."""
+
     status, code = 400, "invalid_reference"
+
+
+class CorsRejected(AppError):
+    status, code = 400, "cors_rejected"
 
 
 class Unauthorized(AppError):
@@ -81,16 +96,56 @@ class NotFound(AppError):
     status, code = 404, "not_found"
 
 
+class MethodNotAllowed(AppError):
+    status, code = 405, "method_not_allowed"
+
+
 class Conflict(AppError):
+    """The resource changed while the request ran (a compare-and-set kept losing): fetch it and retry.
+    The other 409s subclass it and name the rule that refused."""
+
     status, code = 409, "conflict"
 
 
 class InvalidState(Conflict):
+    """The action is not allowed from the resource's current status (see core/transitions.py)."""
+
     code = "invalid_state"
+
+
+class AlreadyInvoiced(Conflict):
+    """A time entry is on an invoice: it is locked, and no other invoice may take it."""
+
+    code = "already_invoiced"
+
+
+class TimerRunning(Conflict):
+    code = "timer_running"
+
+
+class InUse(Conflict):
+    """A client or project that other documents still name cannot be deleted or moved."""
+
+    code = "in_use"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+class PayloadTooLarge(AppError):
+    status, code = 413, "payload_too_large"
 
 
 class RateLimited(AppError):
     status, code = 429, "rate_limited"
+
+
+# ---------------------------------------------------------------- 5xx: we or a service we need failed
+
+
+class InternalError(AppError):
+    status, code = 500, "internal_error"
 
 
 class UpstreamBadGateway(AppError):
@@ -101,25 +156,55 @@ class UpstreamUnavailable(AppError):
     status, code = 503, "ai_unavailable"
 
 
-class UpstreamTimeout(AppError):
-    status, code = 504, "ai_timeout"
-
-
 class DatabaseUnavailable(AppError):
     status, code = 503, "database_unavailable"
 
 
-_CODE_BY_STATUS = {
-    400: "validation_error",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    503: "service_unavailable",
+class UpstreamTimeout(AppError):
+    status, code = 504, "ai_timeout"
+
+
+def problem_classes() -> list[type[AppError]]:
+    """Every named problem, in status order: the source of the README's error table and of the schema."""
+    found: list[type[AppError]] = []
+    pending: list[type[AppError]] = [AppError]
+    while pending:
+        cls = pending.pop()
+        for sub in cls.__subclasses__():
+            found.append(sub)
+            pending.append(sub)
+    return sorted(found, key=lambda cls: (cls.status, cls.code))
+
+
+# ---------------------------------------------------------------- what a route declares
+
+ERRORS_OPT = "errors"
+
+
+def raises(*errors: type[AppError]) -> dict[str, tuple[type[AppError], ...]]:
+    """A route handler's `opt` entry naming the problems it may answer beyond those of every route:
+    `@post(..., opt=raises(InvalidState, AlreadyInvoiced))`."""
+    return {ERRORS_OPT: errors}
+
+
+def declared_errors(opt: Mapping[str, Any]) -> tuple[type[AppError], ...]:
+    """What a handler declared with `raises(...)`, from its `opt`."""
+    return tuple(opt.get(ERRORS_OPT, ()))
+
+
+# The problem Litestar's own HTTP exceptions (and its middleware's) stand for, by status; any other status
+# (none is expected) gets its phrase as a code, e.g. 415 unsupported_media_type.
+_FRAMEWORK_PROBLEMS: dict[int, type[AppError]] = {
+    cls.status: cls
+    for cls in (
+        ValidationFailed,
+        Unauthorized,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PayloadTooLarge,
+        RateLimited,
+    )
 }
 
 
@@ -191,18 +276,19 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
         if isinstance(item, dict)
     ]
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "The request is not valid"
-    return problem_response(400, "validation_error", detail, errors=errors or None)
+    return problem_response(400, ValidationFailed.code, detail, errors=errors or None)
 
 
 def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     if status >= 500:
         return _internal(_, exc)
-    code = _CODE_BY_STATUS.get(status, "error")
+    problem = _FRAMEWORK_PROBLEMS.get(status)
+    code = problem.code if problem else HTTPStatus(status).phrase.lower().replace(" ", "_")
     detail = exc.detail or HTTPStatus(status).phrase
     if status == 400 and isinstance(exc, ClientException):
         if detail.startswith(("JSON is malformed", "Input data was truncated")):
-            return problem_response(400, "invalid_json", "The request body is not valid JSON")
+            return problem_response(400, InvalidJson.code, "The request body is not valid JSON")
         detail = _MSGSPEC_PATH.sub(r"\g<message>", detail)
     if isinstance(exc, NotFoundException):
         detail = "No such resource"
@@ -212,12 +298,12 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[b
 
 def _database_down(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.error("database unreachable: %s", type(exc).__name__)
-    return problem_response(503, "database_unavailable", "The database is unreachable; try again shortly")
+    return problem_response(503, DatabaseUnavailable.code, "The database is unreachable; try again shortly")
 
 
 def _internal(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("unhandled error", exc_info=exc)
-    return problem_response(500, "internal_error", "Something went wrong on our side")
+    return problem_response(500, InternalError.code, "Something went wrong on our side")
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {

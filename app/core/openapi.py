@@ -17,7 +17,7 @@ from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
 from app.core.auth import EXCLUDE_FROM_AUTH, RATE_LIMITED
-from app.core.errors import PROBLEM_JSON, Problem
+from app.core.errors import PROBLEM_JSON, Problem, declared_errors
 from app.core.schemas import BaseStruct
 
 
@@ -31,7 +31,7 @@ def _problem(status: int) -> ResponseSpec:
 
 
 def _error_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
-    statuses = {500, *handler.opt.get("error_statuses", [])}
+    statuses = {500, *(error.status for error in declared_errors(handler.opt))}
     if path.startswith("/api/"):
         statuses |= {400, 404, 405, 409, 503}  # 503: database_unavailable
         if not handler.opt.get(EXCLUDE_FROM_AUTH):

@@ -7,6 +7,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
+from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, raises
 from app.core.pagination import PageParams, id_filter, provide_page_params
 from app.core.schemas import Page
 from app.invoices import lifecycle, service
@@ -55,7 +56,7 @@ class InvoiceController(Controller):
         """The caller's invoices. Sorts: `issue_date`, `due_date`, `total`, `number`, `created_at`."""
         return await service.list_invoices(current_user, page, filters)
 
-    @post("/", operation_id="createInvoice")
+    @post("/", operation_id="createInvoice", opt=raises(InvalidReference, AlreadyInvoiced))
     async def create_invoice(self, data: InvoiceCreate, current_user: User) -> InvoiceOut:
         """Create a draft from lines and/or time entries; the server computes every amount."""
         return InvoiceOut.from_document(await service.create_invoice(current_user, data))
@@ -65,27 +66,27 @@ class InvoiceController(Controller):
         """One invoice."""
         return InvoiceOut.from_document(await service.get_invoice(current_user, invoice_id))
 
-    @patch("/{invoice_id:str}", operation_id="updateInvoice")
+    @patch("/{invoice_id:str}", operation_id="updateInvoice", opt=raises(InvalidReference, InvalidState))
     async def update_invoice(self, invoice_id: str, data: InvoiceUpdate, current_user: User) -> InvoiceOut:
         """Change a draft (else 409 invalid_state); totals are recomputed."""
         return InvoiceOut.from_document(await service.update_invoice(current_user, invoice_id, data))
 
-    @delete("/{invoice_id:str}", operation_id="deleteInvoice")
+    @delete("/{invoice_id:str}", operation_id="deleteInvoice", opt=raises(InvalidState))
     async def delete_invoice(self, invoice_id: str, current_user: User) -> None:
         """Delete a draft and release its time entries (else 409 invalid_state)."""
         await service.delete_invoice(current_user, invoice_id)
 
-    @post("/{invoice_id:str}/send", operation_id="sendInvoice", status_code=200)
+    @post("/{invoice_id:str}/send", operation_id="sendInvoice", status_code=200, opt=raises(InvalidState))
     async def send_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
         """Finalize a draft with lines: assigns the next number and sets sent_at."""
         return InvoiceOut.from_document(await lifecycle.send_invoice(current_user, invoice_id))
 
-    @post("/{invoice_id:str}/payments", operation_id="addInvoicePayment")
+    @post("/{invoice_id:str}/payments", operation_id="addInvoicePayment", opt=raises(InvalidState, Conflict))
     async def add_payment(self, invoice_id: str, data: PaymentCreate, current_user: User) -> InvoiceOut:
         """Record a payment on a sent invoice (0 < amount ≤ amount_due); the last one marks it paid."""
         return InvoiceOut.from_document(await lifecycle.add_payment(current_user, invoice_id, data))
 
-    @post("/{invoice_id:str}/void", operation_id="voidInvoice", status_code=200)
+    @post("/{invoice_id:str}/void", operation_id="voidInvoice", status_code=200, opt=raises(InvalidState))
     async def void_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
         """Void a draft or a sent invoice without payments; releases its time entries."""
         return InvoiceOut.from_document(await lifecycle.void_invoice(current_user, invoice_id))

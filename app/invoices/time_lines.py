@@ -8,7 +8,7 @@ from bson import ObjectId
 
 from app.core.clock import utc_now
 from app.core.documents import OwnerId
-from app.core.errors import Conflict, FieldError, InvalidReference
+from app.core.errors import AlreadyInvoiced, FieldError, InvalidReference
 from app.core.money import HOURS_PLACES
 from app.invoices.documents import StoredLine
 from app.projects.documents import Project
@@ -52,9 +52,9 @@ async def check_entries(owner_id: OwnerId, client_id: OwnerId, ids: list[ObjectI
         raise _already_invoiced(invoiced)
 
 
-def _already_invoiced(ids: list[str] | None = None) -> Conflict:
+def _already_invoiced(ids: list[str] | None = None) -> AlreadyInvoiced:
     which = f": {', '.join(ids)}" if ids else ""
-    return Conflict(f"Some time entries are already on an invoice{which}", code="already_invoiced")
+    return AlreadyInvoiced(f"Some time entries are already on an invoice{which}")
 
 
 async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids: list[ObjectId]) -> None:

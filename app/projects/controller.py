@@ -7,6 +7,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
+from app.core.errors import InUse, InvalidReference, raises
 from app.core.pagination import PageParams, id_filter, provide_page_params
 from app.core.schemas import Page
 from app.projects import service
@@ -31,7 +32,7 @@ class ProjectController(Controller):
         """The caller's projects. Sort by `name`, `status`, `hourly_rate`, `created_at` or `updated_at`."""
         return await service.list_projects(current_user, page, client_id, status)
 
-    @post("/", operation_id="createProject")
+    @post("/", operation_id="createProject", opt=raises(InvalidReference))
     async def create_project(self, data: ProjectCreate, current_user: User) -> ProjectOut:
         """Create a project for one of the caller's clients; its currency is the client's."""
         return ProjectOut.from_document(await service.create_project(current_user, data))
@@ -41,12 +42,12 @@ class ProjectController(Controller):
         """One project, with its tracked and unbilled seconds."""
         return await service.get_project(current_user, project_id)
 
-    @patch("/{project_id:str}", operation_id="updateProject")
+    @patch("/{project_id:str}", operation_id="updateProject", opt=raises(InvalidReference, InUse))
     async def update_project(self, project_id: str, data: ProjectUpdate, current_user: User) -> ProjectOut:
         """Change some fields; client_id only while no time entry, invoice or contract references it."""
         return ProjectOut.from_document(await service.update_project(current_user, project_id, data))
 
-    @delete("/{project_id:str}", operation_id="deleteProject")
+    @delete("/{project_id:str}", operation_id="deleteProject", opt=raises(InUse))
     async def delete_project(self, project_id: str, current_user: User) -> None:
         """Delete a project that nothing references (else 409 in_use)."""
         await service.delete_project(current_user, project_id)

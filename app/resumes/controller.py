@@ -5,6 +5,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from app.auth.documents import User
+from app.core.errors import UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable, raises
 from app.core.pagination import PageParams, provide_page_params
 from app.core.schemas import Page
 from app.resumes import service
@@ -26,7 +27,11 @@ class ResumeController(Controller):
         """Store a resume written by hand (`source: "manual"`)."""
         return ResumeOut.from_document(await service.create_resume(current_user, data))
 
-    @post("/generate", operation_id="generateResume", opt={"error_statuses": [502, 503, 504]})
+    @post(
+        "/generate",
+        operation_id="generateResume",
+        opt=raises(UpstreamBadGateway, UpstreamUnavailable, UpstreamTimeout),
+    )
     async def generate_resume(self, data: ResumeGenerate, current_user: User, state: State) -> ResumeOut:
         """Have the AI service write a resume and store it (`source: "ai"`); nothing is stored on failure."""
         return ResumeOut.from_document(await service.generate_resume(current_user, data, state.ai))

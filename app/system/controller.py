@@ -6,7 +6,7 @@ from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.core.errors import DatabaseUnavailable
+from app.core.errors import DatabaseUnavailable, raises
 from app.core.schemas import ResponseStruct
 
 
@@ -30,7 +30,7 @@ class SystemController(Controller):
         this handler documents it and serves it if the edge is bypassed."""
         return Health(status="ok")
 
-    @get("/ready", operation_id="ready", security=[], opt={"error_statuses": [503]})
+    @get("/ready", operation_id="ready", security=[], opt=raises(DatabaseUnavailable))
     async def ready(self, state: State) -> Readiness:
         """Ready when the database answers a ping."""
         if not await state.db.ping():

@@ -5,6 +5,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
+from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, TimerRunning, raises
 from app.core.pagination import PageParams, id_filter, provide_page_params
 from app.core.schemas import Page
 from app.time_entries import service
@@ -64,12 +65,12 @@ class TimeEntryController(Controller):
         """The caller's time entries. Sort by `started_at`, `created_at` or `duration_seconds`."""
         return await service.list_entries(current_user, page, filters)
 
-    @post("/", operation_id="createTimeEntry")
+    @post("/", operation_id="createTimeEntry", opt=raises(InvalidReference, InvalidState))
     async def create_entry(self, data: TimeEntryCreate, current_user: User) -> TimeEntryOut:
         """Log a finished stretch of work (ended_at after started_at, at most 24 h)."""
         return TimeEntryOut.from_document(await service.create_entry(current_user, data))
 
-    @post("/start", operation_id="startTimer")
+    @post("/start", operation_id="startTimer", opt=raises(InvalidReference, InvalidState, TimerRunning))
     async def start_timer(self, data: TimerStart, current_user: User) -> TimeEntryOut:
         """Start the caller's one running timer (409 timer_running if one runs already)."""
         return TimeEntryOut.from_document(await service.start_timer(current_user, data))
@@ -79,17 +80,23 @@ class TimeEntryController(Controller):
         """One time entry."""
         return TimeEntryOut.from_document(await service.get_entry(current_user, entry_id))
 
-    @patch("/{entry_id:str}", operation_id="updateTimeEntry")
+    @patch(
+        "/{entry_id:str}",
+        operation_id="updateTimeEntry",
+        opt=raises(InvalidReference, InvalidState, AlreadyInvoiced, Conflict),
+    )
     async def update_entry(self, entry_id: str, data: TimeEntryUpdate, current_user: User) -> TimeEntryOut:
         """Change some fields of an entry not yet invoiced (else 409 already_invoiced)."""
         return TimeEntryOut.from_document(await service.update_entry(current_user, entry_id, data))
 
-    @delete("/{entry_id:str}", operation_id="deleteTimeEntry")
+    @delete("/{entry_id:str}", operation_id="deleteTimeEntry", opt=raises(AlreadyInvoiced, Conflict))
     async def delete_entry(self, entry_id: str, current_user: User) -> None:
         """Delete an entry not yet invoiced (else 409 already_invoiced); a running one is discarded."""
         await service.delete_entry(current_user, entry_id)
 
-    @post("/{entry_id:str}/stop", operation_id="stopTimer", status_code=200)
+    @post(
+        "/{entry_id:str}/stop", operation_id="stopTimer", status_code=200, opt=raises(InvalidState, Conflict)
+    )
     async def stop_timer(self, entry_id: str, current_user: User) -> TimeEntryOut:
         """Stop the running timer (409 invalid_state if not running); over 24 h is capped at 24 h."""
         return TimeEntryOut.from_document(await service.stop_timer(current_user, entry_id))

@@ -28,7 +28,7 @@ from app.core.documents import (
     parse_object_id,
     update_owned,
 )
-from app.core.errors import Conflict, InvalidState, ValidationFailed
+from app.core.errors import AlreadyInvoiced, Conflict, InvalidState, TimerRunning, ValidationFailed
 from app.core.money import to_cents
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, provided_fields
@@ -59,10 +59,8 @@ def _parents(project: Project) -> list[Parent]:
     return [(Project, project.id, "project_id"), (Client, project.client_id, "client_id")]
 
 
-def _locked(entry: TimeEntry) -> Conflict:
-    return Conflict(
-        f"Time entry {entry.id} is on invoice {entry.invoice_id}; it is locked", code="already_invoiced"
-    )
+def _locked(entry: TimeEntry) -> AlreadyInvoiced:
+    return AlreadyInvoiced(f"Time entry {entry.id} is on invoice {entry.invoice_id}; it is locked")
 
 
 async def list_entries(owner: User, params: PageParams, filters: TimeEntryFilters) -> Page[TimeEntryOut]:
@@ -131,7 +129,7 @@ async def start_timer(owner: User, data: TimerStart) -> TimeEntry:
     try:
         await insert_confirmed(entry, _parents(project))
     except DuplicateKeyError:
-        raise Conflict("A timer is already running; stop it first", code="timer_running") from None
+        raise TimerRunning("A timer is already running; stop it first") from None
     return entry
 
 
