@@ -9,7 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from app.contracts.documents import Contract
 from app.core.clock import check_date_order
-from app.core.money import check_money, format_money, from_cents
+from app.core.money import check_money, format_cents
 from app.core.schemas import BaseStruct, Currency, MoneyOut, ObjectIdStr, ResponseStruct, not_blank
 
 ContractTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -88,9 +88,7 @@ class ContractOut(ResponseStruct):
             project_id=str(contract.project_id) if contract.project_id else None,
             title=contract.title,
             body=contract.body,
-            value=format_money(from_cents(contract.value_cents))
-            if contract.value_cents is not None
-            else None,
+            value=format_cents(contract.value_cents),
             currency=contract.currency,
             start_date=contract.start_date,
             end_date=contract.end_date,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -45,11 +44,6 @@ TRANSITIONS: dict[str, Transition] = {
 EDITABLE = ("draft",)
 DELETABLE = ("draft", "cancelled")
 PATCH_ATTEMPTS = 3
-
-
-def _stored_date(value: date | None) -> datetime | None:
-    """A date as Beanie stores it (midnight UTC), for raw filters."""
-    return datetime(value.year, value.month, value.day, tzinfo=UTC) if value is not None else None
 
 
 def _not_allowed(contract: Contract, action: str, allowed: tuple[str, ...]) -> InvalidState:
@@ -143,11 +137,8 @@ async def _merge(
             check_date_order(start, end, "start_date", "end_date")
         except ValueError:
             raise ValidationFailed.field("end_date", "must be on or after start_date") from None
-        fields["start_date"] = _stored_date(start)
-        fields["end_date"] = _stored_date(end)
-        unchanged.update(
-            {"start_date": _stored_date(current.start_date), "end_date": _stored_date(current.end_date)}
-        )
+        fields["start_date"], fields["end_date"] = start, end
+        unchanged.update(start_date=current.start_date, end_date=current.end_date)
     return fields, unchanged
 
 

@@ -25,6 +25,11 @@ def today_utc() -> date:
     return datetime.now(UTC).date()
 
 
+def midnight_utc(day: date) -> datetime:
+    """A date as Beanie stores it (a BSON datetime at midnight UTC), for raw filters and pipelines."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def as_utc(moment: datetime) -> datetime:
     """Datetimes read back from a driver without tz_aware get their UTC zone back."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 from bson.decimal128 import Decimal128
 from pydantic import BeforeValidator
@@ -31,6 +31,15 @@ def round_money(value: Decimal) -> Decimal:
 def format_money(value: Decimal) -> str:
     """The wire form: always exactly two places, never an exponent."""
     return f"{round_money(value):f}"
+
+
+@overload
+def format_cents(cents: int) -> str: ...
+@overload
+def format_cents(cents: None) -> None: ...
+def format_cents(cents: int | None) -> str | None:
+    """Stored integer cents -> the wire form ("1234.50"); no amount stays None."""
+    return None if cents is None else format_money(from_cents(cents))
 
 
 def format_rate(value: Decimal) -> str:

@@ -8,7 +8,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.core.clock import check_date_order, today_utc
-from app.core.money import check_money, check_quantity, check_rate, format_money, format_rate, from_cents
+from app.core.money import check_money, check_quantity, check_rate, format_cents, format_rate
 from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, not_blank
 from app.invoices.documents import Invoice, StoredLine, StoredPayment
 
@@ -129,10 +129,6 @@ class InvoiceFilters(msgspec.Struct, frozen=True, kw_only=True):
     q: str | None = None
 
 
-def _money(cents: int) -> str:
-    return format_money(from_cents(cents))
-
-
 def format_quantity(value: Decimal) -> str:
     """As stored ('1.5', '1.50', '0.3333'), never with an exponent."""
     return f"{value:f}"
@@ -150,8 +146,8 @@ class LineOut(ResponseStruct):
         return cls(
             description=line.description,
             quantity=format_quantity(line.quantity),
-            unit_price=_money(line.unit_price_cents),
-            amount=_money(line.amount_cents),
+            unit_price=format_cents(line.unit_price_cents),
+            amount=format_cents(line.amount_cents),
             time_entry_id=str(line.time_entry_id) if line.time_entry_id else None,
         )
 
@@ -168,7 +164,7 @@ class PaymentOut(ResponseStruct):
     def from_stored(cls, payment: StoredPayment) -> PaymentOut:
         return cls(
             id=str(payment.id),
-            amount=_money(payment.amount_cents),
+            amount=format_cents(payment.amount_cents),
             paid_on=payment.paid_on,
             method=payment.method,
             note=payment.note,
@@ -219,12 +215,12 @@ class InvoiceOut(ResponseStruct):
             notes=invoice.notes,
             tax_rate=format_rate(invoice.tax_rate),
             discount_rate=format_rate(invoice.discount_rate),
-            subtotal=_money(invoice.subtotal_cents),
-            discount=_money(invoice.discount_cents),
-            tax=_money(invoice.tax_cents),
-            total=_money(invoice.total_cents),
-            amount_paid=_money(invoice.amount_paid_cents),
-            amount_due=_money(invoice.amount_due_cents),
+            subtotal=format_cents(invoice.subtotal_cents),
+            discount=format_cents(invoice.discount_cents),
+            tax=format_cents(invoice.tax_cents),
+            total=format_cents(invoice.total_cents),
+            amount_paid=format_cents(invoice.amount_paid_cents),
+            amount_due=format_cents(invoice.amount_due_cents),
             payments=[PaymentOut.from_stored(payment) for payment in invoice.payments],
             sent_at=invoice.sent_at,
             paid_at=invoice.paid_at,

@@ -7,7 +7,7 @@ is one conditional update with the expected state in the filter: two racing requ
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from msgspec import UNSET
 
 from app.auth.documents import User
 from app.clients.documents import Client
-from app.core.clock import today_utc
+from app.core.clock import midnight_utc, today_utc
 from app.core.documents import (
     OwnerId,
     confirm_moved,
@@ -146,11 +146,6 @@ async def get_invoice(owner: User, invoice_id: str) -> Invoice:
     return await get_owned(Invoice, invoice_id, owner.id)
 
 
-def _midnight(day: date) -> datetime:
-    """Dates are stored as midnight-UTC datetimes; raw filters must use the same."""
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
 async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters) -> Page[InvoiceOut]:
     query: dict[str, Any] = {"owner_id": owner.id}
     if filters.status:
@@ -162,10 +157,10 @@ async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters
     start, end = filters.issued_from, filters.issued_to
     if start and end and end < start:
         raise ValidationFailed.field("to", "must be on or after from")
-    issued = {op: _midnight(day) for op, day in (("$gte", start), ("$lte", end)) if day}
+    issued = {op: midnight_utc(day) for op, day in (("$gte", start), ("$lte", end)) if day}
     if issued:
         query["issue_date"] = issued
-    today = _midnight(today_utc())
+    today = midnight_utc(today_utc())
     if filters.overdue is True:
         query["$and"] = [{"status": "sent"}, {"due_date": {"$lt": today}}]
     elif filters.overdue is False:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.core.money import check_decimal, check_money, format_money, format_rate, from_cents
+from app.core.money import check_decimal, check_money, format_cents, format_rate
 from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, ResponseStruct, Text, not_blank
 from app.projects.documents import Project
 
@@ -90,7 +90,7 @@ def _fields(project: Project) -> dict[str, Any]:
         "name": project.name,
         "description": project.description,
         "status": project.status,
-        "hourly_rate": format_money(from_cents(project.hourly_rate_cents)),
+        "hourly_rate": format_cents(project.hourly_rate_cents),
         "currency": project.currency,
         "budget_hours": format_rate(project.budget_hours) if project.budget_hours is not None else None,
         "created_at": project.created_at,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +15,8 @@ from bson import ObjectId
 
 from app.auth.documents import User
 from app.clients.documents import Client
-from app.core.clock import today_utc
-from app.core.money import format_money, from_cents, multiply, to_cents
+from app.core.clock import midnight_utc, today_utc
+from app.core.money import format_cents, from_cents, multiply, to_cents
 from app.invoices.documents import INVOICE_STATUSES, Invoice
 from app.projects.documents import Project
 from app.reports.schemas import InvoiceCounts, MonthRevenue, SummaryOut
@@ -24,11 +24,6 @@ from app.time_entries.documents import TimeEntry
 
 MONTHS_SHOWN = 12
 PAID_WINDOW_DAYS = 30
-
-
-def _midnight(day: date) -> datetime:
-    """A date as Beanie stores it: a BSON datetime at midnight UTC."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _months(today: date) -> list[tuple[int, int]]:
@@ -39,10 +34,6 @@ def _months(today: date) -> list[tuple[int, int]]:
 
 def _next_month(today: date) -> date:
     return date(today.year + 1, 1, 1) if today.month == 12 else date(today.year, today.month + 1, 1)
-
-
-def _money(cents: int) -> str:
-    return format_money(from_cents(cents))
 
 
 @dataclass(frozen=True)
@@ -63,7 +54,7 @@ async def _invoice_figures(owner_id: ObjectId | None, currency: str, today: date
                 "total": {"$sum": "$total_cents"},
                 "due": {"$sum": "$amount_due_cents"},
                 "overdue": {
-                    "$sum": {"$cond": [{"$lt": ["$due_date", _midnight(today)]}, "$amount_due_cents", 0]}
+                    "$sum": {"$cond": [{"$lt": ["$due_date", midnight_utc(today)]}, "$amount_due_cents", 0]}
                 },
             }
         },
@@ -83,10 +74,10 @@ async def _payment_figures(
 ) -> tuple[int, dict[tuple[int, int], int]]:
     """(Σ payments of the last 30 days, today included; Σ payments by (year, month) over the 12 months)."""
     months = _months(today)
-    first = _midnight(date(months[0][0], months[0][1], 1))
-    last_30_from = _midnight(today - timedelta(days=PAID_WINDOW_DAYS - 1))
-    tomorrow = _midnight(today + timedelta(days=1))
-    window = {"$gte": min(first, last_30_from), "$lt": _midnight(_next_month(today))}
+    first = midnight_utc(date(months[0][0], months[0][1], 1))
+    last_30_from = midnight_utc(today - timedelta(days=PAID_WINDOW_DAYS - 1))
+    tomorrow = midnight_utc(today + timedelta(days=1))
+    window = {"$gte": min(first, last_30_from), "$lt": midnight_utc(_next_month(today))}
     paid_on = "$payments.paid_on"
     in_last_30 = {"$and": [{"$gte": [paid_on, last_30_from]}, {"$lt": [paid_on, tomorrow]}]}
     pipeline: list[dict[str, Any]] = [
@@ -165,15 +156,15 @@ async def summary(owner: User, currency: str | None) -> SummaryOut:
     unbilled_seconds, unbilled_cents = await _unbilled(owner.id, currency)
     return SummaryOut(
         currency=currency,
-        outstanding=_money(invoices.outstanding),
-        overdue=_money(invoices.overdue),
-        draft=_money(invoices.draft),
-        paid_last_30_days=_money(paid_last_30),
+        outstanding=format_cents(invoices.outstanding),
+        overdue=format_cents(invoices.overdue),
+        draft=format_cents(invoices.draft),
+        paid_last_30_days=format_cents(paid_last_30),
         invoices_by_status=InvoiceCounts(**invoices.counts),
         unbilled_seconds=unbilled_seconds,
-        unbilled_amount=_money(unbilled_cents),
+        unbilled_amount=format_cents(unbilled_cents),
         revenue_by_month=[
-            MonthRevenue(month=f"{year:04d}-{month:02d}", paid=_money(by_month.get((year, month), 0)))
+            MonthRevenue(month=f"{year:04d}-{month:02d}", paid=format_cents(by_month.get((year, month), 0)))
             for year, month in _months(today)
         ],
     )

@@ -7,7 +7,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.core.clock import to_utc_ms
-from app.core.money import check_money, format_money, from_cents
+from app.core.money import check_money, format_cents
 from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, ResponseStruct, Text, UtcDatetime
 from app.time_entries.documents import TimeEntry
 
@@ -124,7 +124,7 @@ class TimeEntryOut(ResponseStruct):
             ended_at=entry.ended_at,
             duration_seconds=entry.duration_seconds,
             billable=entry.billable,
-            hourly_rate=format_money(from_cents(rate)) if rate is not None else None,
+            hourly_rate=format_cents(rate),
             invoice_id=str(entry.invoice_id) if entry.invoice_id is not None else None,
             created_at=entry.created_at,
             updated_at=entry.updated_at,
