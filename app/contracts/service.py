@@ -25,6 +25,7 @@ from app.core.money import to_cents
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, provided_fields
 from app.projects.documents import Project
+from app.projects.service import project_of_client
 
 SORTS = {"created_at": "created_at", "title": "title", "start_date": "start_date"}
 
@@ -52,13 +53,6 @@ def _not_allowed(contract: Contract, action: str, allowed: tuple[str, ...]) -> I
     )
 
 
-async def _project_of_client(owner: User, project_id: str, client_id: ObjectId | None) -> Project:
-    project = await get_referenced(Project, project_id, owner.id, "project_id")
-    if project.client_id != client_id:
-        raise InvalidReference(f"project_id {project_id!r} belongs to another client than client_id")
-    return project
-
-
 async def list_contracts(
     owner: User,
     params: PageParams,
@@ -78,7 +72,7 @@ async def list_contracts(
 
 async def create_contract(owner: User, data: ContractCreate) -> Contract:
     client = await get_referenced(Client, data.client_id, owner.id, "client_id")
-    project = await _project_of_client(owner, data.project_id, client.id) if data.project_id else None
+    project = await project_of_client(owner, data.project_id, client.id) if data.project_id else None
     contract = Contract(
         owner_id=owner.id,
         client_id=client.id,
@@ -117,7 +111,7 @@ async def _merge(
         if client.id != current.client_id and "currency" not in changes:
             fields["currency"] = client.currency  # the default follows the client, unless one is sent
     if changes.get("project_id") is not None:
-        project = await _project_of_client(owner, changes["project_id"], client_id)
+        project = await project_of_client(owner, changes["project_id"], client_id)
         fields["project_id"] = project.id
         if "client_id" not in changes:
             unchanged["client_id"] = current.client_id

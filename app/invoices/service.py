@@ -19,7 +19,6 @@ from app.auth.documents import User
 from app.clients.documents import Client
 from app.core.clock import midnight_utc, today_utc
 from app.core.documents import (
-    OwnerId,
     confirm_moved,
     get_owned,
     get_referenced,
@@ -27,7 +26,7 @@ from app.core.documents import (
     parse_object_id,
     update_owned,
 )
-from app.core.errors import InvalidReference, ValidationFailed
+from app.core.errors import ValidationFailed
 from app.core.money import MAX_AMOUNT, from_cents, to_cents
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page
@@ -44,6 +43,7 @@ from app.invoices.schemas import (
 )
 from app.invoices.totals import compute_totals
 from app.projects.documents import Project
+from app.projects.service import project_of_client
 
 SORTS = {
     "issue_date": "issue_date",
@@ -90,21 +90,12 @@ def priced(lines: list[StoredLine], *, discount_rate: Decimal, tax_rate: Decimal
     }
 
 
-async def _project(owner: User, project_id: str | None, client_id: OwnerId) -> Project | None:
-    if project_id is None:
-        return None
-    project = await get_referenced(Project, project_id, owner.id, "project_id")
-    if project.client_id != client_id:
-        raise InvalidReference(f"project_id {project_id!r} belongs to another client")
-    return project
-
-
 # ---------------------------------------------------------------- create, read, list
 
 
 async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
     client = await get_referenced(Client, data.client_id, owner.id, "client_id")
-    project = await _project(owner, data.project_id, client.id)
+    project = await project_of_client(owner, data.project_id, client.id) if data.project_id else None
     entry_ids = [ObjectId(i) for i in data.time_entry_ids]
     _check_line_count(len(data.lines) + len(entry_ids))
     if entry_ids:
@@ -199,8 +190,10 @@ async def _project_change(owner: User, invoice: Invoice, data: InvoiceUpdate) ->
     """`project_id` as the PATCH sets it, after its ownership check (400 invalid_reference)."""
     if data.project_id is UNSET:
         return {}
-    project = await _project(owner, data.project_id, invoice.client_id)
-    return {"project_id": project.id if project else None}
+    if data.project_id is None:
+        return {"project_id": None}
+    project = await project_of_client(owner, data.project_id, invoice.client_id)
+    return {"project_id": project.id}
 
 
 def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:

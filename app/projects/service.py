@@ -17,7 +17,7 @@ from app.core.documents import (
     insert_confirmed,
     update_owned,
 )
-from app.core.errors import InvalidState, NotFound
+from app.core.errors import InvalidReference, InvalidState, NotFound
 from app.core.money import to_cents
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, provided_fields
@@ -119,6 +119,14 @@ async def project_for_time(owner: User, project_id: str) -> Project:
     project = await get_referenced(Project, project_id, owner.id, "project_id")
     if project.status not in ACCEPTS_TIME:
         raise InvalidState(f"Project {project.name!r} is {project.status}; it accepts no new time")
+    return project
+
+
+async def project_of_client(owner: User, project_id: str, client_id: ObjectId | None) -> Project:
+    """The caller's project named in a body (else 400 invalid_reference), which must be `client_id`'s."""
+    project = await get_referenced(Project, project_id, owner.id, "project_id")
+    if project.client_id != client_id:
+        raise InvalidReference(f"project_id {project_id!r} belongs to another client")
     return project
 
 
