@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
@@ -14,43 +13,45 @@ from app.contracts.schemas import ContractCreate, ContractOut, ContractUpdate
 from app.core.clock import check_date_order, utc_now
 from app.core.documents import (
     confirm_moved,
+    delete_owned_where,
     get_owned,
     get_referenced,
     insert_confirmed,
     parse_object_id,
     update_owned,
 )
-from app.core.errors import Conflict, InvalidReference, InvalidState, ValidationFailed
+from app.core.errors import InvalidReference, InvalidState, ValidationFailed
 from app.core.money import to_cents
 from app.core.pagination import PageParams, paginate
+from app.core.retry import compare_and_set
 from app.core.schemas import Page, provided_fields
+from app.core.transitions import DELETED, Lifecycle, Transition
 from app.projects.documents import Project
 from app.projects.service import project_of_client
 
 SORTS = {"created_at": "created_at", "title": "title", "start_date": "start_date"}
 
 
-@dataclass(frozen=True)
-class Transition:
-    sources: tuple[str, ...]
-    target: str
-
-
 # The lifecycle, in one place: action -> (statuses it may start from, status it leads to).
-TRANSITIONS: dict[str, Transition] = {
-    "send": Transition(sources=("draft",), target="sent"),
-    "sign": Transition(sources=("sent",), target="signed"),
-    "cancel": Transition(sources=("draft", "sent"), target="cancelled"),
-}
-EDITABLE = ("draft",)
-DELETABLE = ("draft", "cancelled")
-PATCH_ATTEMPTS = 3
+LIFECYCLE = Lifecycle(
+    {
+        "edit": Transition(("draft",)),
+        "delete": Transition(("draft", "cancelled"), DELETED),
+        "send": Transition(("draft",), "sent"),
+        "sign": Transition(("sent",), "signed"),
+        "cancel": Transition(("draft", "sent"), "cancelled"),
+    }
+)
+_ACTION_NAMES = {"edit": "editing", "delete": "deleting"}
 
 
-def _not_allowed(contract: Contract, action: str, allowed: tuple[str, ...]) -> InvalidState:
-    return InvalidState(
-        f"Contract {contract.id} is {contract.status}; {action} needs status {' or '.join(allowed)}"
-    )
+def _refusal(contract: Contract, action: str) -> InvalidState | None:
+    """Why `action` may not start from the contract's status, or None when it may."""
+    if LIFECYCLE.allows(contract.status, action):
+        return None
+    allowed = " or ".join(LIFECYCLE.sources(action))
+    name = _ACTION_NAMES.get(action, action)
+    return InvalidState(f"Contract {contract.id} is {contract.status}; {name} needs status {allowed}")
 
 
 async def list_contracts(
@@ -138,48 +139,46 @@ async def _merge(
 
 async def update_contract(owner: User, contract_id: str, data: ContractUpdate) -> Contract:
     changes = provided_fields(data)
-    for _ in range(PATCH_ATTEMPTS):
+
+    async def attempt() -> Contract | None:
         current = await get_owned(Contract, contract_id, owner.id)
         fields, unchanged = await _merge(owner, current, changes)
-        if current.status not in EDITABLE:
-            raise _not_allowed(current, "editing", EDITABLE)
+        refused = _refusal(current, "edit")
+        if refused:
+            raise refused
         updated = await update_owned(
-            Contract, current.id, owner.id, fields, where={"status": {"$in": list(EDITABLE)}, **unchanged}
+            Contract, current.id, owner.id, fields, where={**LIFECYCLE.where("edit"), **unchanged}
         )
         if updated is not None:
             parents = {"client_id": Client, "project_id": Project}
             await confirm_moved(current, fields, parents, restore=("currency",))
-            return updated
-    raise Conflict("The contract changed while it was being edited; fetch it and try again")
+        return updated
+
+    return await compare_and_set(
+        attempt, "The contract changed while it was being edited; fetch it and try again"
+    )
 
 
 async def delete_contract(owner: User, contract_id: str) -> None:
-    """One filtered delete_one (only draft or cancelled); on a miss, re-read to tell 404 from 409."""
-    oid = parse_object_id(contract_id)
-    if oid is not None:
-        result = await Contract.get_motor_collection().delete_one(
-            {"_id": oid, "owner_id": owner.id, "status": {"$in": list(DELETABLE)}}
-        )
-        if result.deleted_count == 1:
-            return
-    current = await get_owned(Contract, contract_id, owner.id)
-    raise _not_allowed(current, "deleting", DELETABLE)
+    """Only a draft or a cancelled contract."""
+    await delete_owned_where(
+        Contract, contract_id, owner.id, LIFECYCLE.where("delete"), lambda c: _refusal(c, "delete")
+    )
 
 
 async def _move(owner: User, contract_id: str, action: str, stamps: dict[str, Any]) -> Contract:
-    """Apply one transition of TRANSITIONS atomically; on a miss, re-read to tell 404 from 409."""
-    rule = TRANSITIONS[action]
+    """Apply one transition of LIFECYCLE atomically; on a miss, re-read to tell 404 from 409."""
     updated = await update_owned(
         Contract,
         contract_id,
         owner.id,
-        {"status": rule.target, **stamps},
-        where={"status": {"$in": list(rule.sources)}},
+        {"status": LIFECYCLE.target(action), **stamps},
+        where=LIFECYCLE.where(action),
     )
     if updated is not None:
         return updated
     current = await get_owned(Contract, contract_id, owner.id)
-    raise _not_allowed(current, action, rule.sources)
+    raise _refusal(current, action) or InvalidState(f"Contract {current.id} changed meanwhile; try again")
 
 
 async def send_contract(owner: User, contract_id: str) -> Contract:

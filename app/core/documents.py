@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -14,7 +14,8 @@ from pydantic import Field, model_validator
 from pymongo import ReturnDocument
 
 from app.core.clock import utc_now
-from app.core.errors import InUse, InvalidReference, NotFound
+from app.core.errors import AppError, InUse, InvalidReference, NotFound
+from app.core.retry import compare_and_set
 from app.core.schemas import OBJECT_ID_PATTERN
 
 _OBJECT_ID = re.compile(OBJECT_ID_PATTERN)
@@ -91,6 +92,33 @@ async def get_referenced(model: type[D], id_: str, owner_id: OwnerId, field: str
     if document is None:
         raise InvalidReference(f"{field} {id_!r} names nothing you own")
     return document
+
+
+async def delete_owned_where(
+    model: type[D],
+    id_: str,
+    owner_id: OwnerId,
+    where: Mapping[str, Any],
+    refuse: Callable[[D], AppError | None],
+) -> D:
+    """Delete the caller's document if it matches `where`, in one find_one_and_delete; returns what was
+    deleted. On a miss, re-read to tell why: 404 if it is gone, `refuse(document)` if that names the rule it
+    breaks (409), else it changed meanwhile and the delete is tried again (core/retry)."""
+    oid = parse_object_id(id_)
+    collection = model.get_motor_collection()
+
+    async def attempt() -> D | None:
+        if oid is not None:
+            raw = await collection.find_one_and_delete(to_bson({"_id": oid, "owner_id": owner_id, **where}))
+            if raw is not None:
+                return model.model_validate(raw)
+        error = refuse(await get_owned(model, id_, owner_id))
+        if error is not None:
+            raise error
+        return None
+
+    what = re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).lower()  # TimeEntry -> "time entry"
+    return await compare_and_set(attempt, f"The {what} kept changing while being deleted; try again")
 
 
 async def update_owned(

@@ -12,26 +12,26 @@ from typing import Any
 from app.auth.documents import User
 from app.core.clock import today_utc, utc_now
 from app.core.documents import OwnerId, get_owned, update_owned
-from app.core.errors import Conflict, InvalidState, NotFound, ValidationFailed
+from app.core.errors import InvalidState, NotFound, ValidationFailed
 from app.core.money import from_cents, to_cents
+from app.core.retry import compare_and_set
+from app.core.transitions import DELETED, Lifecycle, Transition
 from app.invoices import numbering, time_lines
 from app.invoices.documents import Invoice, StoredPayment
 from app.invoices.schemas import PaymentCreate
 
-# The lifecycle: (status, action) -> the status after it. Anything not listed is 409 invalid_state.
-PAYMENT_ROUNDS = 20
-
+# The lifecycle: action -> (statuses it may start from, status after it). Anything else is 409 invalid_state.
 # "settle" is the automatic move made by the payment that brings amount_due to zero.
-DELETED = "deleted"
-TRANSITIONS: dict[tuple[str, str], str] = {
-    ("draft", "edit"): "draft",
-    ("draft", "delete"): DELETED,
-    ("draft", "send"): "sent",
-    ("draft", "void"): "void",
-    ("sent", "pay"): "sent",
-    ("sent", "settle"): "paid",
-    ("sent", "void"): "void",
-}
+LIFECYCLE = Lifecycle(
+    {
+        "edit": Transition(("draft",)),
+        "delete": Transition(("draft",), DELETED),
+        "send": Transition(("draft",), "sent"),
+        "void": Transition(("draft", "sent"), "void"),
+        "pay": Transition(("sent",)),
+        "settle": Transition(("sent",), "paid"),
+    }
+)
 _REFUSALS = {
     "edit": "only drafts can be edited",
     "delete": "only drafts can be deleted",
@@ -41,11 +41,6 @@ _REFUSALS = {
 }
 # Why an action the status allows was still refused (its extra condition failed).
 _GUARDS = {"send": "it has no lines", "void": "it has payments"}
-
-
-def sources(action: str) -> list[str]:
-    """The statuses `action` may start from: the status filter of its atomic update."""
-    return [status for (status, act) in TRANSITIONS if act == action]
 
 
 def _label(invoice: Invoice) -> str:
@@ -58,16 +53,15 @@ def refuse(invoice: Invoice, action: str, why: str | None = None) -> InvalidStat
 
 def require(invoice: Invoice, action: str) -> str:
     """The status after `action`, or 409 invalid_state."""
-    target = TRANSITIONS.get((invoice.status, action))
-    if target is None:
+    if not LIFECYCLE.allows(invoice.status, action):
         raise refuse(invoice, action)
-    return target
+    return LIFECYCLE.target(action, invoice.status)
 
 
 async def refusal(owner: User, invoice_id: str | OwnerId, action: str) -> InvalidState:
     """After a conditional update matched nothing: 404 if the invoice is gone, else why it was refused."""
     invoice = await get_owned(Invoice, str(invoice_id), owner.id)
-    if (invoice.status, action) in TRANSITIONS:
+    if LIFECYCLE.allows(invoice.status, action):
         return refuse(invoice, action, _GUARDS.get(action, "it changed meanwhile; try again"))
     return refuse(invoice, action)
 
@@ -85,7 +79,7 @@ async def _move(
         invoice.id,
         owner.id,
         {"status": target, **fields},
-        where={"status": {"$in": sources(action)}, **(where or {})},
+        where={**LIFECYCLE.where(action), **(where or {})},
     )
     if moved is None:
         raise await refusal(owner, invoice.id, action)
@@ -128,25 +122,26 @@ async def void_invoice(owner: User, invoice_id: str) -> Invoice:
 async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invoice:
     """One $push + $inc guarded by the status and by amount_due; the payment that clears the amount due
     also sets `paid` in that same write, so no crash can leave a sent invoice with nothing due."""
-    invoice = await get_owned(Invoice, invoice_id, owner.id)
-    require(invoice, "pay")
     cents = to_cents(data.amount)
-    if cents > invoice.amount_due_cents:
-        raise _overpaid(invoice)
     payment = StoredPayment(
         amount_cents=cents, paid_on=data.paid_on or today_utc(), method=data.method, note=data.note
     )
-    settle = {"status": TRANSITIONS[("sent", "settle")], "paid_at": utc_now()}
-    # Each round tries "this payment clears it" then "a part payment"; a round that misses both means
-    # another payment landed in between, so re-read: still payable and enough due -> try again.
-    for _ in range(PAYMENT_ROUNDS):
+    settle = {"status": LIFECYCLE.target("settle"), "paid_at": utc_now()}
+
+    # Read and check, then try "this payment clears it" and "a part payment"; an attempt that misses both
+    # means another payment landed in between, so the next one re-reads: still payable and enough due?
+    async def attempt() -> Invoice | None:
+        invoice = await get_owned(Invoice, invoice_id, owner.id)
+        require(invoice, "pay")
+        if cents > invoice.amount_due_cents:
+            raise _overpaid(invoice)
         for fields, amount_due in ((settle, {"$eq": cents}), ({}, {"$gt": cents})):
             paid = await update_owned(
                 Invoice,
                 invoice.id,
                 owner.id,
                 fields,
-                where={"status": {"$in": sources("pay")}, "amount_due_cents": amount_due},
+                where={**LIFECYCLE.where("pay"), "amount_due_cents": amount_due},
                 extra={
                     "$push": {"payments": payment},
                     "$inc": {"amount_paid_cents": cents, "amount_due_cents": -cents},
@@ -154,23 +149,21 @@ async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invo
             )
             if paid is not None:
                 return paid
-        invoice = await get_owned(Invoice, invoice_id, owner.id)
-        require(invoice, "pay")
-        if cents > invoice.amount_due_cents:
-            raise _overpaid(invoice)
-    raise Conflict("The invoice changed while the payment was recorded; try again")
+        return None
+
+    return await compare_and_set(attempt, "The invoice changed while the payment was recorded; try again")
 
 
 async def _settle_if_nothing_due(owner: User, invoice: Invoice) -> Invoice:
     """sent -> paid once amount_due is 0 (the last payment, or a zero-total invoice at send)."""
-    if (invoice.status, "settle") not in TRANSITIONS or invoice.amount_due_cents > 0:
+    if not LIFECYCLE.allows(invoice.status, "settle") or invoice.amount_due_cents > 0:
         return invoice
     settled = await update_owned(
         Invoice,
         invoice.id,
         owner.id,
-        {"status": TRANSITIONS[("sent", "settle")], "paid_at": utc_now()},
-        where={"status": {"$in": sources("settle")}, "amount_due_cents": 0},
+        {"status": LIFECYCLE.target("settle"), "paid_at": utc_now()},
+        where={**LIFECYCLE.where("settle"), "amount_due_cents": 0},
     )
     return settled or await get_owned(Invoice, str(invoice.id), owner.id)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.core.documents import OwnerId
+from app.core.documents import OwnerId, owned_filter
+from app.core.retry import compare_and_set
 from app.invoices.documents import InvoiceCounter
-
-_UPSERT_ATTEMPTS = 3
 
 
 def format_number(prefix: str, seq: int) -> str:
@@ -28,17 +27,17 @@ async def next_seq(owner_id: OwnerId) -> int:
     then finds the document and increments it.
     """
     counters = InvoiceCounter.get_motor_collection()
-    for attempt in range(_UPSERT_ATTEMPTS):
+
+    async def attempt() -> int | None:
         try:
             counter = await counters.find_one_and_update(
-                {"owner_id": owner_id},
+                owned_filter(owner_id),
                 {"$inc": {"seq": 1}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
-            if attempt == _UPSERT_ATTEMPTS - 1:
-                raise
-            continue
+            return None
         return int(counter["seq"])
-    raise AssertionError("unreachable")
+
+    return await compare_and_set(attempt, "Could not take the next invoice number; try again")

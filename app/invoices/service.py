@@ -20,19 +20,20 @@ from app.clients.documents import Client
 from app.core.clock import midnight_utc, today_utc
 from app.core.documents import (
     confirm_moved,
+    delete_owned_where,
     get_owned,
     get_referenced,
     insert_confirmed,
-    parse_object_id,
     update_owned,
 )
 from app.core.errors import ValidationFailed
 from app.core.money import MAX_AMOUNT, from_cents, to_cents
 from app.core.pagination import PageParams, paginate
+from app.core.retry import compare_and_set
 from app.core.schemas import Page
 from app.invoices import time_lines
 from app.invoices.documents import Invoice, StoredLine
-from app.invoices.lifecycle import refusal, refuse, require, sources
+from app.invoices.lifecycle import LIFECYCLE, refusal, refuse, require
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -52,8 +53,6 @@ SORTS = {
     "number": "number_seq",
     "created_at": "created_at",
 }
-
-MAX_EDIT_ATTEMPTS = 5
 
 
 # ---------------------------------------------------------------- lines and totals
@@ -166,7 +165,8 @@ async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters
 
 async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> Invoice:
     """Recompute from what was read, write only if the draft did not change meanwhile (else retry)."""
-    for _ in range(MAX_EDIT_ATTEMPTS):
+
+    async def attempt() -> Invoice | None:
         invoice = await get_owned(Invoice, invoice_id, owner.id)
         # References are checked before any state rule (API.md §2): a foreign project_id is 400, not 409.
         project_fields = await _project_change(owner, invoice, data)
@@ -177,13 +177,14 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
             invoice.id,
             owner.id,
             fields,
-            where={"status": {"$in": sources("edit")}, "revision": invoice.revision},
+            where={**LIFECYCLE.where("edit"), "revision": invoice.revision},
             extra={"$inc": {"revision": 1}},
         )
         if updated is not None:
             await confirm_moved(invoice, fields, {"project_id": Project}, extra={"$inc": {"revision": 1}})
-            return updated
-    raise await refusal(owner, invoice_id, "edit")
+        return updated
+
+    return await compare_and_set(attempt, lambda: refusal(owner, invoice_id, "edit"))
 
 
 async def _project_change(owner: User, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
@@ -222,13 +223,12 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
 
 
 async def delete_invoice(owner: User, invoice_id: str) -> None:
-    oid = parse_object_id(invoice_id)
-    deleted = None
-    if oid is not None:
-        deleted = await Invoice.get_motor_collection().find_one_and_delete(
-            {"_id": oid, "owner_id": owner.id, "status": {"$in": sources("delete")}}
-        )
-    if deleted is None:
-        invoice = await get_owned(Invoice, invoice_id, owner.id)
-        raise refuse(invoice, "delete")
-    await time_lines.release(owner.id, oid)
+    """A draft only; its time entries are released."""
+    deleted = await delete_owned_where(
+        Invoice,
+        invoice_id,
+        owner.id,
+        LIFECYCLE.where("delete"),
+        lambda invoice: None if LIFECYCLE.allows(invoice.status, "delete") else refuse(invoice, "delete"),
+    )
+    await time_lines.release(owner.id, deleted.id)

@@ -22,16 +22,18 @@ from app.core.clock import parse_rfc3339, to_utc_ms, utc_now
 from app.core.documents import (
     Parent,
     confirm_moved,
+    delete_owned_where,
     get_owned,
     get_referenced,
     insert_confirmed,
-    parse_object_id,
     update_owned,
 )
-from app.core.errors import AlreadyInvoiced, Conflict, InvalidState, TimerRunning, ValidationFailed
+from app.core.errors import AlreadyInvoiced, InvalidState, TimerRunning, ValidationFailed
 from app.core.money import to_cents
 from app.core.pagination import PageParams, paginate
+from app.core.retry import compare_and_set
 from app.core.schemas import Page, provided_fields
+from app.core.transitions import DELETED, Lifecycle, Transition
 from app.projects.documents import Project
 from app.projects.service import project_for_time
 from app.time_entries.documents import RUNNING_SLOT, TimeEntry
@@ -48,7 +50,23 @@ from app.time_entries.schemas import (
 )
 
 SORTS = {"started_at": "started_at", "created_at": "created_at", "duration_seconds": "duration_seconds"}
-ATTEMPTS = 3  # compare-and-set retries when a concurrent write changed what a PATCH or stop relied on
+
+# An entry's status is not stored: it follows from timer_slot and invoice_id (see `status`).
+LIFECYCLE = Lifecycle(
+    {
+        "edit": Transition(("running", "stopped")),
+        "delete": Transition(("running", "stopped"), DELETED),
+        "stop": Transition(("running",), "stopped"),
+        "claim": Transition(("stopped",), "invoiced"),
+        "release": Transition(("invoiced",), "stopped"),
+    }
+)
+
+
+def status(entry: TimeEntry) -> str:
+    if entry.invoice_id is not None:
+        return "invoiced"
+    return "running" if entry.timer_slot == RUNNING_SLOT else "stopped"
 
 
 def _cents(rate: Any) -> int | None:
@@ -135,9 +153,10 @@ async def start_timer(owner: User, data: TimerStart) -> TimeEntry:
 
 async def stop_timer(owner: User, entry_id: str) -> TimeEntry:
     """Stop a running entry. A timer left running longer than 24 h is capped at started_at + 24 h."""
-    for _ in range(ATTEMPTS):
+
+    async def attempt() -> TimeEntry | None:
         entry = await get_owned(TimeEntry, entry_id, owner.id)
-        if entry.timer_slot != RUNNING_SLOT:
+        if not LIFECYCLE.allows(status(entry), "stop"):
             raise InvalidState("This time entry is not running")
         started = entry.started_at
         ended = max(min(utc_now(), started + MAX_ENTRY), started + timedelta(milliseconds=1))
@@ -152,9 +171,9 @@ async def stop_timer(owner: User, entry_id: str) -> TimeEntry:
             },
             where={"timer_slot": RUNNING_SLOT, "started_at": started},
         )
-        if stopped is not None:
-            return stopped
-    raise Conflict("The time entry kept changing while being stopped; try again")
+        return stopped
+
+    return await compare_and_set(attempt, "The time entry kept changing while being stopped; try again")
 
 
 async def get_entry(owner: User, entry_id: str) -> TimeEntry:
@@ -163,18 +182,21 @@ async def get_entry(owner: User, entry_id: str) -> TimeEntry:
 
 async def update_entry(owner: User, entry_id: str, data: TimeEntryUpdate) -> TimeEntry:
     changes = provided_fields(data)
-    entry = await get_owned(TimeEntry, entry_id, owner.id)
-    project = await _target_project(owner, entry, changes.get("project_id"))
-    for _ in range(ATTEMPTS):
+    project = await _target_project(
+        owner, await get_owned(TimeEntry, entry_id, owner.id), changes.get("project_id")
+    )
+
+    async def attempt() -> TimeEntry | None:
+        entry = await get_owned(TimeEntry, entry_id, owner.id)  # gone: 404; else (re-)check
         fields, where = _merge(entry, changes, project)
         updated = await update_owned(
             TimeEntry, entry.id, owner.id, fields, where={"invoice_id": None, **where}
         )
         if updated is not None:
             await confirm_moved(entry, fields, {"project_id": Project, "client_id": Client})
-            return updated
-        entry = await get_owned(TimeEntry, entry_id, owner.id)  # gone: 404; else re-check and retry
-    raise Conflict("The time entry kept changing while being updated; try again")
+        return updated
+
+    return await compare_and_set(attempt, "The time entry kept changing while being updated; try again")
 
 
 async def _target_project(owner: User, entry: TimeEntry, project_id: str | None) -> Project | None:
@@ -190,7 +212,7 @@ def _merge(
     entry: TimeEntry, changes: dict[str, Any], project: Project | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The $set for a PATCH on `entry` as read, and the filter that pins what the checks relied on."""
-    if entry.invoice_id is not None:
+    if not LIFECYCLE.allows(status(entry), "edit"):
         raise _locked(entry)
     fields: dict[str, Any] = {k: changes[k] for k in ("description", "billable") if k in changes}
     if "hourly_rate" in changes:
@@ -200,7 +222,7 @@ def _merge(
     if "started_at" not in changes and "ended_at" not in changes:
         return fields, {}
     started = to_utc_ms(changes.get("started_at", entry.started_at))
-    if entry.timer_slot == RUNNING_SLOT:
+    if status(entry) == "running":
         if "ended_at" in changes:
             raise InvalidState("A running entry is stopped with POST /api/time-entries/{id}/stop")
         if started > utc_now():
@@ -221,15 +243,11 @@ def _merge(
 
 
 async def delete_entry(owner: User, entry_id: str) -> None:
-    """One filtered delete_one (invoice_id None); on a miss a re-read tells 404 from 409 already_invoiced."""
-    oid = parse_object_id(entry_id)
-    collection = TimeEntry.get_motor_collection()
-    for _ in range(ATTEMPTS):
-        if oid is not None:
-            result = await collection.delete_one({"_id": oid, "owner_id": owner.id, "invoice_id": None})
-            if result.deleted_count:
-                return
-        entry = await get_owned(TimeEntry, entry_id, owner.id)
-        if entry.invoice_id is not None:
-            raise _locked(entry)
-    raise Conflict("The time entry kept changing while being deleted; try again")
+    """Not while it is on an invoice (409 already_invoiced); a running entry is discarded."""
+    await delete_owned_where(
+        TimeEntry,
+        entry_id,
+        owner.id,
+        {"invoice_id": None},
+        lambda entry: None if LIFECYCLE.allows(status(entry), "delete") else _locked(entry),
+    )
