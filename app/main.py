@@ -27,6 +27,7 @@ from app.core.cors import ProblemCORSMiddleware
 from app.core.errors import EXCEPTION_HANDLERS
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.core.openapi import DecimalInputSchemaPlugin, RequestStructSchemaPlugin, document_errors
+from app.core.pagination import provide_page_params
 from app.core.strict_body import validate_body_strictly
 from app.invoices.controller import InvoiceController
 from app.projects.controller import ProjectController
@@ -100,7 +101,10 @@ def create_app(settings: Settings | None = None) -> Orbix:
         path="/api",
         route_handlers=API_CONTROLLERS,
         middleware=[auth_middleware(), rate_limit.middleware],
-        dependencies={"current_user": Provide(provide_current_user, sync_to_thread=False)},
+        dependencies={
+            "current_user": Provide(provide_current_user, sync_to_thread=False),
+            "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
+        },
         security=[{"BearerToken": []}],
     )
     app = Orbix(

@@ -1,21 +1,19 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
-from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.clients import service
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from app.core.errors import InUse, raises
-from app.core.pagination import PageParams, provide_page_params
+from app.core.pagination import PageParams
 from app.core.schemas import Page
 
 
 class ClientController(Controller):
     path = "/clients"
     tags = ["clients"]
-    dependencies = {"page": Provide(provide_page_params, sync_to_thread=False)}
 
     @get("/", operation_id="listClients")
     async def list_clients(

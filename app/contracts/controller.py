@@ -1,21 +1,19 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
-from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.contracts import service
 from app.contracts.schemas import ContractCreate, ContractOut, ContractSign, ContractStatus, ContractUpdate
 from app.core.errors import Conflict, InvalidReference, InvalidState, raises
-from app.core.pagination import PageParams, id_filter, provide_page_params
+from app.core.pagination import PageParams, id_filter
 from app.core.schemas import Page
 
 
 class ContractController(Controller):
     path = "/contracts"
     tags = ["contracts"]
-    dependencies = {"page": Provide(provide_page_params, sync_to_thread=False)}
 
     @get("/", operation_id="listContracts")
     async def list_contracts(

@@ -8,7 +8,7 @@ from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, raises
-from app.core.pagination import PageParams, id_filter, provide_page_params
+from app.core.pagination import PageParams, id_filter
 from app.core.schemas import Page
 from app.invoices import lifecycle, service
 from app.invoices.schemas import (
@@ -45,7 +45,6 @@ class InvoiceController(Controller):
     path = "/invoices"
     tags = ["invoices"]
     dependencies = {
-        "page": Provide(provide_page_params, sync_to_thread=False),
         "filters": Provide(provide_invoice_filters, sync_to_thread=False),
     }
 

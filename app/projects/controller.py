@@ -3,12 +3,11 @@ from __future__ import annotations
 from typing import Literal
 
 from litestar import Controller, delete, get, patch, post
-from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.core.errors import InUse, InvalidReference, raises
-from app.core.pagination import PageParams, id_filter, provide_page_params
+from app.core.pagination import PageParams, id_filter
 from app.core.schemas import Page
 from app.projects import service
 from app.projects.schemas import ProjectCreate, ProjectDetailOut, ProjectOut, ProjectUpdate
@@ -17,7 +16,6 @@ from app.projects.schemas import ProjectCreate, ProjectDetailOut, ProjectOut, Pr
 class ProjectController(Controller):
     path = "/projects"
     tags = ["projects"]
-    dependencies = {"page": Provide(provide_page_params, sync_to_thread=False)}
 
     @get("/", operation_id="listProjects")
     async def list_projects(

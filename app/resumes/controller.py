@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.di import Provide
 
 from app.auth.documents import User
 from app.core.errors import UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable, raises
-from app.core.pagination import PageParams, provide_page_params
+from app.core.pagination import PageParams
 from app.core.schemas import Page
 from app.resumes import service
 from app.resumes.schemas import ResumeCreate, ResumeGenerate, ResumeOut, ResumeUpdate
@@ -15,7 +14,6 @@ from app.resumes.schemas import ResumeCreate, ResumeGenerate, ResumeOut, ResumeU
 class ResumeController(Controller):
     path = "/resumes"
     tags = ["resumes"]
-    dependencies = {"page": Provide(provide_page_params, sync_to_thread=False)}
 
     @get("/", operation_id="listResumes")
     async def list_resumes(self, current_user: User, page: PageParams) -> Page[ResumeOut]:

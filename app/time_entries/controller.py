@@ -6,7 +6,7 @@ from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, TimerRunning, raises
-from app.core.pagination import PageParams, id_filter, provide_page_params
+from app.core.pagination import PageParams, id_filter
 from app.core.schemas import Page
 from app.time_entries import service
 from app.time_entries.schemas import (
@@ -54,7 +54,6 @@ class TimeEntryController(Controller):
     path = "/time-entries"
     tags = ["time-entries"]
     dependencies = {
-        "page": Provide(provide_page_params, sync_to_thread=False),
         "filters": Provide(provide_filters, sync_to_thread=False),
     }
 
