@@ -9,7 +9,7 @@ from app.auth.documents import StoredAddress, User
 from app.clients.documents import Client
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from app.core.clock import utc_now
-from app.core.documents import delete_unreferenced, get_owned, update_owned
+from app.core.documents import delete_unreferenced, get_owned, owned_filter, update_owned
 from app.core.errors import NotFound
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, as_plain, provided_fields
@@ -24,7 +24,7 @@ def _stored_address(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_clients(owner: User, params: PageParams, q: str | None) -> Page[ClientOut]:
-    query: dict[str, Any] = {"owner_id": owner.id}
+    query = owned_filter(owner.id)
     if q:
         pattern = {"$regex": re.escape(q), "$options": "i"}
         query["$or"] = [{"name": pattern}, {"company": pattern}, {"email": pattern}]
@@ -63,7 +63,7 @@ async def _projects_follow_currency(owner: User, client: Client) -> None:
     from app.projects.documents import Project
 
     await Project.get_motor_collection().update_many(
-        {"owner_id": owner.id, "client_id": client.id, "currency": {"$ne": client.currency}},
+        owned_filter(owner.id, client_id=client.id, currency={"$ne": client.currency}),
         {"$set": {"currency": client.currency, "updated_at": utc_now()}},
     )
 

@@ -17,12 +17,12 @@ from app.core.documents import (
     get_owned,
     get_referenced,
     insert_confirmed,
-    parse_object_id,
+    owned_filter,
     update_owned,
 )
 from app.core.errors import InvalidReference, InvalidState, ValidationFailed
 from app.core.money import to_cents
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams, id_filters, paginate
 from app.core.retry import compare_and_set
 from app.core.schemas import Page, provided_fields
 from app.core.transitions import DELETED, Lifecycle, Transition
@@ -61,13 +61,9 @@ async def list_contracts(
     client_id: str | None,
     project_id: str | None,
 ) -> Page[ContractOut]:
-    query: dict[str, Any] = {"owner_id": owner.id}
+    query = owned_filter(owner.id, id_filters(client_id=client_id, project_id=project_id))
     if status is not None:
         query["status"] = status
-    if client_id is not None:
-        query["client_id"] = parse_object_id(client_id)
-    if project_id is not None:
-        query["project_id"] = parse_object_id(project_id)
     return await paginate(Contract, query, params, SORTS, ContractOut.from_document)
 
 

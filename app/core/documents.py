@@ -63,14 +63,20 @@ def parse_object_id(value: str) -> ObjectId | None:
     return ObjectId(value) if isinstance(value, str) and _OBJECT_ID.match(value) else None
 
 
-def owned_filter(owner_id: OwnerId, **extra: Any) -> dict[str, Any]:
-    return {"owner_id": owner_id, **extra}
+def owned_filter(owner_id: OwnerId, *also: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    """The one way a query names its owner: every filter of an owned collection starts here.
+    `also` carries conditions whose keys are not Python names ("payments.paid_on", "$or")."""
+    query: dict[str, Any] = {"owner_id": owner_id}
+    for more in also:
+        query.update(more)
+    query.update(fields)
+    return query
 
 
 async def get_owned(model: type[D], id_: str, owner_id: OwnerId) -> D:
     """The caller's document, or 404 whether it is missing, malformed or someone else's."""
     oid = parse_object_id(id_)
-    document = await model.find_one({"_id": oid, "owner_id": owner_id}) if oid else None
+    document = await model.find_one(owned_filter(owner_id, _id=oid)) if oid else None
     if document is None:
         raise NotFound(f"No {model.__name__.lower()} with id {id_!r}" if oid else "No such resource")
     return document
@@ -88,7 +94,7 @@ async def get_referenced(model: type[D], id_: str, owner_id: OwnerId, field: str
     """Like get_owned, for an id named in a request body: a miss (or one being deleted) is 400
     invalid_reference."""
     oid = parse_object_id(id_)
-    document = await model.find_one({"_id": oid, "owner_id": owner_id, **_live(model)}) if oid else None
+    document = await model.find_one(owned_filter(owner_id, _live(model), _id=oid)) if oid else None
     if document is None:
         raise InvalidReference(f"{field} {id_!r} names nothing you own")
     return document
@@ -109,7 +115,7 @@ async def delete_owned_where(
 
     async def attempt() -> D | None:
         if oid is not None:
-            raw = await collection.find_one_and_delete(to_bson({"_id": oid, "owner_id": owner_id, **where}))
+            raw = await collection.find_one_and_delete(to_bson(owned_filter(owner_id, where, _id=oid)))
             if raw is not None:
                 return model.model_validate(raw)
         error = refuse(await get_owned(model, id_, owner_id))
@@ -139,7 +145,7 @@ async def update_owned(
         return None
     operation: dict[str, Any] = {"$set": {**fields, "updated_at": utc_now()}, **(extra or {})}
     raw = await model.get_motor_collection().find_one_and_update(
-        to_bson({"_id": oid, "owner_id": owner_id, **(where or {})}),
+        to_bson(owned_filter(owner_id, where or {}, _id=oid)),
         to_bson(operation),
         return_document=ReturnDocument.AFTER,
     )
@@ -151,7 +157,7 @@ async def ensure_unreferenced(
 ) -> None:
     """409 in_use when any of `references` (model, field) still points at `oid`."""
     for model, field in references:
-        if await model.find_one({"owner_id": owner_id, field: oid}) is not None:
+        if await model.find_one(owned_filter(owner_id, {field: oid})) is not None:
             raise InUse(
                 f"This {what} is still referenced by {model.Settings.name}; delete or reassign those first"
             )
@@ -183,22 +189,22 @@ async def delete_unreferenced(
         # No LIVE filter: a delete that died after its tombstone must not leave the document stuck, so a
         # retried delete marks it again and finishes (or clears the mark with 409 in_use).
         marked = await collection.find_one_and_update(
-            {"_id": oid, "owner_id": owner_id}, {"$set": {"deleting": True}}
+            owned_filter(owner_id, _id=oid), {"$set": {"deleting": True}}
         )
     if marked is None:
         raise NotFound(f"No {what} with id {id_!r}" if oid else "No such resource")
     try:
         await ensure_unreferenced(what, oid, owner_id, references)
     except BaseException:
-        await collection.update_one({"_id": oid, "owner_id": owner_id}, {"$unset": {"deleting": ""}})
+        await collection.update_one(owned_filter(owner_id, _id=oid), {"$unset": {"deleting": ""}})
         raise
-    await collection.delete_one({"_id": oid, "owner_id": owner_id})
+    await collection.delete_one(owned_filter(owner_id, _id=oid))
 
 
 async def confirm_parents(owner_id: OwnerId, parents: list[Parent]) -> None:
     """400 invalid_reference unless every parent still exists and is not being deleted (after the write)."""
     for model, oid, field in parents:
-        if oid is not None and await model.find_one({"_id": oid, "owner_id": owner_id, **LIVE}) is None:
+        if oid is not None and await model.find_one(owned_filter(owner_id, LIVE, _id=oid)) is None:
             raise InvalidReference(f"{field} {str(oid)!r} was deleted meanwhile")
 
 

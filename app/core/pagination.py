@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from beanie import Document, SortDirection
+from bson import ObjectId
 from litestar.params import Parameter
 
 from app.core.errors import ValidationFailed
@@ -40,6 +41,11 @@ def provide_page_params(
 def id_filter(resource: str) -> Any:
     """A list filter such as `?client_id=`: the id of one of the caller's `resource`s (malformed -> 400)."""
     return Parameter(default=None, pattern=OBJECT_ID_PATTERN, description=f"Only this {resource}'s")
+
+
+def id_filters(**ids: str | None) -> dict[str, ObjectId]:
+    """The id filters a list was given (`client_id=...`), as ObjectIds; id_filter has checked their form."""
+    return {field: ObjectId(value) for field, value in ids.items() if value is not None}
 
 
 def sort_spec(sort: str, allowed: Mapping[str, str]) -> list[tuple[str, SortDirection]]:

@@ -24,11 +24,12 @@ from app.core.documents import (
     get_owned,
     get_referenced,
     insert_confirmed,
+    owned_filter,
     update_owned,
 )
 from app.core.errors import ValidationFailed
 from app.core.money import MAX_AMOUNT, from_cents, to_cents
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams, id_filters, paginate
 from app.core.retry import compare_and_set
 from app.core.schemas import Page
 from app.invoices import time_lines
@@ -137,13 +138,9 @@ async def get_invoice(owner: User, invoice_id: str) -> Invoice:
 
 
 async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters) -> Page[InvoiceOut]:
-    query: dict[str, Any] = {"owner_id": owner.id}
+    query = owned_filter(owner.id, id_filters(client_id=filters.client_id, project_id=filters.project_id))
     if filters.status:
         query["status"] = filters.status
-    if filters.client_id:
-        query["client_id"] = ObjectId(filters.client_id)
-    if filters.project_id:
-        query["project_id"] = ObjectId(filters.project_id)
     start, end = filters.issued_from, filters.issued_to
     if start and end and end < start:
         raise ValidationFailed.field("to", "must be on or after from")

@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from bson import ObjectId
 
 from app.core.clock import utc_now
-from app.core.documents import OwnerId
+from app.core.documents import OwnerId, owned_filter
 from app.core.errors import AlreadyInvoiced, FieldError, InvalidReference
 from app.core.money import HOURS_PLACES
 from app.invoices.documents import StoredLine
@@ -20,7 +20,7 @@ SECONDS_PER_HOUR = Decimal(3600)
 
 def _invoiceable(owner_id: OwnerId, client_id: OwnerId) -> dict[str, object]:
     """What an entry must be to go on an invoice of this client: the caller's, stopped and billable."""
-    return {"owner_id": owner_id, "client_id": client_id, "billable": True, "ended_at": {"$ne": None}}
+    return owned_filter(owner_id, client_id=client_id, billable=True, ended_at={"$ne": None})
 
 
 def _reason(entry: TimeEntry | None, client_id: OwnerId) -> str | None:
@@ -37,7 +37,7 @@ def _reason(entry: TimeEntry | None, client_id: OwnerId) -> str | None:
 
 async def check_entries(owner_id: OwnerId, client_id: OwnerId, ids: list[ObjectId]) -> None:
     """400 invalid_reference unless every entry is invoiceable for this client; 409 if one is invoiced."""
-    entries = await TimeEntry.find({"_id": {"$in": ids}, "owner_id": owner_id}).to_list()
+    entries = await TimeEntry.find(owned_filter(owner_id, _id={"$in": ids})).to_list()
     found: dict[OwnerId, TimeEntry] = {entry.id: entry for entry in entries}
     errors = [
         FieldError(field=f"time_entry_ids[{index}]", message=reason)
@@ -81,7 +81,7 @@ async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids:
 async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:
     """Unmark the entries this invoice holds, and only those."""
     await TimeEntry.get_motor_collection().update_many(
-        {"owner_id": owner_id, "invoice_id": invoice_id},
+        owned_filter(owner_id, invoice_id=invoice_id),
         {"$set": {"invoice_id": None, "updated_at": utc_now()}},
     )
 
@@ -100,11 +100,11 @@ def describe(project_name: str, entry: TimeEntry) -> str:
 
 async def claimed_lines(owner_id: OwnerId, invoice_id: OwnerId, ids: list[ObjectId]) -> list[StoredLine]:
     """One line per claimed entry, in the order asked, read after the claim (entries are locked by then)."""
-    claimed = await TimeEntry.find({"owner_id": owner_id, "invoice_id": invoice_id}).to_list()
+    claimed = await TimeEntry.find(owned_filter(owner_id, invoice_id=invoice_id)).to_list()
     entries: dict[OwnerId, TimeEntry] = {entry.id: entry for entry in claimed}
     project_ids = list({e.project_id for e in entries.values()})
     projects = {
-        p.id: p for p in await Project.find({"_id": {"$in": project_ids}, "owner_id": owner_id}).to_list()
+        p.id: p for p in await Project.find(owned_filter(owner_id, _id={"$in": project_ids})).to_list()
     }
     lines = []
     for oid in ids:

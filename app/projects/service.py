@@ -15,11 +15,12 @@ from app.core.documents import (
     get_owned,
     get_referenced,
     insert_confirmed,
+    owned_filter,
     update_owned,
 )
 from app.core.errors import InvalidReference, InvalidState, NotFound
 from app.core.money import to_cents
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams, id_filters, paginate
 from app.core.schemas import Page, provided_fields
 from app.projects.documents import Project
 from app.projects.schemas import ProjectCreate, ProjectDetailOut, ProjectOut, ProjectUpdate
@@ -39,9 +40,7 @@ ACCEPTS_TIME = ("active", "completed")
 async def list_projects(
     owner: User, params: PageParams, client_id: str | None, status: str | None
 ) -> Page[ProjectOut]:
-    query: dict[str, Any] = {"owner_id": owner.id}
-    if client_id is not None:
-        query["client_id"] = ObjectId(client_id)
+    query = owned_filter(owner.id, id_filters(client_id=client_id))
     if status is not None:
         query["status"] = status
     return await paginate(Project, query, params, SORTS, ProjectOut.from_document)
@@ -73,7 +72,7 @@ async def tracked_time(project: Project) -> tuple[int, int]:
     """(tracked, unbilled) seconds of a project's stopped entries, in one aggregation."""
     unbilled = {"$and": [{"$eq": ["$billable", True]}, {"$eq": [{"$ifNull": ["$invoice_id", None]}, None]}]}
     pipeline: list[dict[str, Any]] = [
-        {"$match": {"owner_id": project.owner_id, "project_id": project.id, "ended_at": {"$ne": None}}},
+        {"$match": owned_filter(project.owner_id, project_id=project.id, ended_at={"$ne": None})},
         {
             "$group": {
                 "_id": None,

@@ -16,6 +16,7 @@ from bson import ObjectId
 from app.auth.documents import User
 from app.clients.documents import Client
 from app.core.clock import midnight_utc, today_utc
+from app.core.documents import owned_filter
 from app.core.money import format_cents, from_cents, multiply, to_cents
 from app.invoices.documents import INVOICE_STATUSES, Invoice
 from app.projects.documents import Project
@@ -46,7 +47,7 @@ class InvoiceFigures:
 
 async def _invoice_figures(owner_id: ObjectId | None, currency: str, today: date) -> InvoiceFigures:
     pipeline: list[dict[str, Any]] = [
-        {"$match": {"owner_id": owner_id, "currency": currency}},
+        {"$match": owned_filter(owner_id, currency=currency)},
         {
             "$group": {
                 "_id": "$status",
@@ -81,7 +82,7 @@ async def _payment_figures(
     paid_on = "$payments.paid_on"
     in_last_30 = {"$and": [{"$gte": [paid_on, last_30_from]}, {"$lt": [paid_on, tomorrow]}]}
     pipeline: list[dict[str, Any]] = [
-        {"$match": {"owner_id": owner_id, "currency": currency, "payments.paid_on": window}},
+        {"$match": owned_filter(owner_id, {"payments.paid_on": window}, currency=currency)},
         {"$unwind": "$payments"},
         {"$match": {"payments.paid_on": window}},
         {
@@ -105,20 +106,20 @@ async def _unbilled(owner_id: ObjectId | None, currency: str) -> tuple[int, int]
     database groups entries by (project, own rate, hundredths) and Python prices the few groups.
     """
     client_ids = await Client.get_motor_collection().distinct(
-        "_id", {"owner_id": owner_id, "currency": currency}
+        "_id", owned_filter(owner_id, currency=currency)
     )
     if not client_ids:
         return 0, 0
     hundredths = {"$floor": {"$divide": [{"$add": ["$duration_seconds", 18]}, 36]}}
     pipeline: list[dict[str, Any]] = [
         {
-            "$match": {
-                "owner_id": owner_id,
-                "client_id": {"$in": client_ids},
-                "billable": True,
-                "invoice_id": None,
-                "ended_at": {"$ne": None},
-            }
+            "$match": owned_filter(
+                owner_id,
+                client_id={"$in": client_ids},
+                billable=True,
+                invoice_id=None,
+                ended_at={"$ne": None},
+            )
         },
         {
             "$group": {
@@ -133,7 +134,7 @@ async def _unbilled(owner_id: ObjectId | None, currency: str) -> tuple[int, int]
     project_rates = {
         project["_id"]: project.get("hourly_rate_cents", 0)
         async for project in Project.get_motor_collection().find(
-            {"_id": {"$in": needs_project_rate}, "owner_id": owner_id}, {"hourly_rate_cents": 1}
+            owned_filter(owner_id, _id={"$in": needs_project_rate}), {"hourly_rate_cents": 1}
         )
     }
     seconds = cents = 0

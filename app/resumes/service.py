@@ -8,7 +8,7 @@ from beanie.odm.utils.encoder import Encoder
 
 from app.ai.client import AIClient
 from app.auth.documents import User
-from app.core.documents import get_owned, update_owned
+from app.core.documents import get_owned, owned_filter, update_owned
 from app.core.errors import NotFound, UpstreamBadGateway
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, as_plain, provided_fields
@@ -20,7 +20,7 @@ SORTS = {"created_at": "created_at", "title": "title", "updated_at": "updated_at
 
 
 async def list_resumes(owner: User, params: PageParams) -> Page[ResumeOut]:
-    return await paginate(Resume, {"owner_id": owner.id}, params, SORTS, ResumeOut.from_document)
+    return await paginate(Resume, owned_filter(owner.id), params, SORTS, ResumeOut.from_document)
 
 
 async def create_resume(owner: User, data: ResumeCreate) -> Resume:

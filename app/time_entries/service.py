@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
-from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from app.auth.documents import User
@@ -26,11 +25,12 @@ from app.core.documents import (
     get_owned,
     get_referenced,
     insert_confirmed,
+    owned_filter,
     update_owned,
 )
 from app.core.errors import AlreadyInvoiced, InvalidState, TimerRunning, ValidationFailed
 from app.core.money import to_cents
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams, id_filters, paginate
 from app.core.retry import compare_and_set
 from app.core.schemas import Page, provided_fields
 from app.core.transitions import DELETED, Lifecycle, Transition
@@ -82,11 +82,7 @@ def _locked(entry: TimeEntry) -> AlreadyInvoiced:
 
 
 async def list_entries(owner: User, params: PageParams, filters: TimeEntryFilters) -> Page[TimeEntryOut]:
-    query: dict[str, Any] = {"owner_id": owner.id}
-    if filters.project_id is not None:
-        query["project_id"] = ObjectId(filters.project_id)
-    if filters.client_id is not None:
-        query["client_id"] = ObjectId(filters.client_id)
+    query = owned_filter(owner.id, id_filters(project_id=filters.project_id, client_id=filters.client_id))
     window: dict[str, Any] = {}
     for name, operator, moment in (("from", "$gte", filters.started_from), ("to", "$lt", filters.started_to)):
         if moment is not None:
