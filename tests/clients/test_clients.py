@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
-from tests.factories import create_client
+from tests.projects.factories import create_project
 
 
 async def test_create_client_defaults_from_business_profile(client, auth):
@@ -100,6 +101,19 @@ async def test_update_client_changes_only_sent_fields(client, auth):
     assert updated["name"] == "Acme 2" and updated["email"] is None and updated["notes"] == "keep"
     assert updated["updated_at"] >= created["updated_at"]
     assert updated["created_at"] == created["created_at"]
+
+
+async def test_update_client_currency_moves_its_projects_currency(client, auth):
+    """API.md §6: a project's `currency` is the client's, also after the client's currency changes."""
+    acme = await create_client(client, auth, currency="EUR")
+    project = await create_project(client, auth, acme["id"])
+    other = await create_project(client, auth)  # another client's project keeps its currency
+    response = await client.patch(f"/api/clients/{acme['id']}", json={"currency": "GBP"}, headers=auth)
+    assert response.status_code == 200
+    assert (await client.get(f"/api/projects/{project['id']}", headers=auth)).json()["currency"] == "GBP"
+    listed = (await client.get(f"/api/projects?client_id={acme['id']}", headers=auth)).json()["items"]
+    assert [p["currency"] for p in listed] == ["GBP"]
+    assert (await client.get(f"/api/projects/{other['id']}", headers=auth)).json()["currency"] == "USD"
 
 
 async def test_update_client_rejects_unknown_and_null_required_fields(client, auth):

@@ -13,9 +13,9 @@ from app.clients.documents import Client
 from app.contracts.documents import Contract
 from app.invoices.documents import Invoice
 from app.projects.documents import Project
+from tests.clients.factories import create_client
 from tests.conftest import assert_problem
 from tests.contracts.factories import create_contract
-from tests.factories import create_client
 from tests.projects.factories import create_project
 from tests.races import run_competitor
 

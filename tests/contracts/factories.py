@@ -7,7 +7,7 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from app.projects.documents import Project
-from tests.factories import create_client
+from tests.clients.factories import create_client
 
 
 async def insert_project(owner_id: str, client_id: str, currency: str = "USD", **fields: Any) -> str:

@@ -5,9 +5,9 @@ import asyncio
 import pytest
 
 from app.contracts import service as contract_service
+from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
 from tests.contracts.factories import contract_in_status, create_contract, insert_project
-from tests.factories import create_client
 
 STATUSES = ("draft", "sent", "signed", "cancelled")
 ACTIONS = ("send", "sign", "cancel")

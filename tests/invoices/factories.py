@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.factories import create_client
+from tests.clients.factories import create_client
 
 DEFAULT_LINES = [{"description": "Consulting", "quantity": "2", "unit_price": "50.00"}]  # total 100.00
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import types
 
+import pytest
 from bson import ObjectId
 
+from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
-from tests.factories import create_client
 from tests.invoices.factories import create_invoice, create_sent_invoice, send_invoice
 from tests.projects.factories import create_project
 from tests.time_entries.factories import create_time_entry, start_timer
@@ -160,6 +162,54 @@ async def test_create_invoice_eight_at_once_claiming_one_entry_exactly_one_wins(
         assert await entry_invoice_id(client, auth, extra["id"]) == expected
     listed = (await client.get("/api/invoices", headers=auth)).json()
     assert [i["id"] for i in listed["items"]] == [winner["id"]]
+
+
+@pytest.fixture
+def update_many_per_document(monkeypatch):
+    """MongoDB's update_many is atomic per document only: each match is re-checked and written on its own,
+    and a request that skips a document (it no longer matches) moves on before a request that writes one.
+    The embedded store applies update_many in one step, which hides the interleavings a real server has."""
+    import mongomock_motor
+
+    collection_class = mongomock_motor.AsyncMongoMockCollection
+
+    async def update_many(self, filter, update, *args, **kwargs):
+        ids = sorted([doc["_id"] async for doc in self.find(filter, {"_id": 1})])
+        modified = 0
+        for oid in ids:
+            result = await self.update_one({"$and": [filter, {"_id": oid}]}, update)
+            if result.modified_count:
+                modified += 1
+                await asyncio.sleep(0)  # a write takes longer than a skip
+        return types.SimpleNamespace(modified_count=modified, matched_count=modified)
+
+    monkeypatch.setattr(collection_class, "update_many", update_many)
+
+
+async def test_create_invoice_two_at_once_claiming_the_same_entries_exactly_one_wins(
+    client, auth, update_many_per_document
+):
+    """API.md §8: two concurrent invoices claiming the same entries → exactly one succeeds (never none)."""
+    project = await create_project(client, auth)
+    entries = [
+        await create_time_entry(
+            client,
+            auth,
+            project["id"],
+            started_at=f"2026-04-0{d}T09:00:00Z",
+            ended_at=f"2026-04-0{d}T10:00:00Z",
+        )
+        for d in (1, 2, 3)
+    ]
+    body = {"client_id": project["client_id"], "time_entry_ids": [e["id"] for e in entries]}
+    responses = await asyncio.gather(
+        *(client.post("/api/invoices", json=body, headers=auth) for _ in range(2))
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+    winner = next(r.json() for r in responses if r.status_code == 201)
+    for entry in entries:
+        fetched = (await client.get(f"/api/time-entries/{entry['id']}", headers=auth)).json()
+        assert fetched["invoice_id"] == winner["id"]
 
 
 async def test_void_invoice_releases_its_time_entries(client, auth):

@@ -9,9 +9,10 @@ import pytest
 from bson import Decimal128, ObjectId
 
 from app.invoices.documents import Invoice
+from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
-from tests.factories import create_client
 from tests.invoices.factories import add_payment, create_invoice, create_sent_invoice, send_invoice
+from tests.projects.factories import create_project
 
 WORKED_EXAMPLE = {
     "lines": [
@@ -197,6 +198,14 @@ async def test_create_invoice_rejects_total_above_the_money_limit(client, auth):
     assert problem["errors"][0]["field"] == "lines"
 
 
+async def test_create_invoice_negative_zero_rates_read_back_as_zero(client, auth):
+    """Rates are percentages 0–100 (API.md §1): "-0.0" is accepted as zero and must never come back as "-0"."""
+    invoice = await create_invoice(client, auth, tax_rate="-0.00", discount_rate="-0.0")
+    fetched = (await client.get(f"/api/invoices/{invoice['id']}", headers=auth)).json()
+    for body in (invoice, fetched):
+        assert (body["tax_rate"], body["discount_rate"]) == ("0", "0")
+
+
 async def create_raw(client, auth, **fields):
     acme = await create_client(client, auth)
     return await client.post("/api/invoices", json={"client_id": acme["id"], **fields}, headers=auth)
@@ -357,6 +366,42 @@ async def test_update_and_delete_invoice_only_in_draft(client, auth):
         assert_problem(await client.patch(path, json={"lines": []}, headers=auth), 409, "invalid_state")
         assert_problem(await client.delete(path, headers=auth), 409, "invalid_state")
         assert (await client.get(path, headers=auth)).json() == before
+
+
+async def test_update_invoice_checks_project_reference_before_state(
+    client, user: Account, other_user: Account
+):
+    """API.md §2: ownership is checked before any state rule, so a foreign project_id is 400, not 409."""
+    sent = await create_sent_invoice(client, user.headers)
+    foreign = await create_project(client, other_user.headers)
+    response = await client.patch(
+        f"/api/invoices/{sent['id']}", json={"project_id": foreign["id"]}, headers=user.headers
+    )
+    assert_problem(response, 400, "invalid_reference")
+
+
+async def test_update_invoice_project_of_another_client_on_sent_invoice_is_invalid_reference(client, auth):
+    sent = await create_sent_invoice(client, auth)
+    other_clients_project = await create_project(client, auth, (await create_client(client, auth))["id"])
+    response = await client.patch(
+        f"/api/invoices/{sent['id']}", json={"project_id": other_clients_project["id"]}, headers=auth
+    )
+    assert_problem(response, 400, "invalid_reference")
+
+
+async def test_update_invoice_valid_project_on_sent_invoice_is_still_invalid_state(client, auth):
+    acme = await create_client(client, auth)
+    project = await create_project(client, auth, acme["id"])
+    sent = await create_sent_invoice(client, auth, acme["id"])
+    response = await client.patch(
+        f"/api/invoices/{sent['id']}", json={"project_id": project["id"]}, headers=auth
+    )
+    assert_problem(response, 409, "invalid_state")
+    draft = await create_invoice(client, auth, acme["id"])
+    response = await client.patch(
+        f"/api/invoices/{draft['id']}", json={"project_id": project["id"]}, headers=auth
+    )
+    assert response.status_code == 200 and response.json()["project_id"] == project["id"]
 
 
 # ---------------------------------------------------------------- list

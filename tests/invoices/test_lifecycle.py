@@ -9,8 +9,8 @@ import pytest
 from bson import ObjectId
 
 from app.invoices.documents import InvoiceCounter
+from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
-from tests.factories import create_client
 from tests.invoices.factories import add_payment, create_invoice, create_sent_invoice, send_invoice
 
 
@@ -240,6 +240,25 @@ async def test_add_payment_concurrent_payments_never_overpay(client, auth):
     final = (await client.get(f"/api/invoices/{sent['id']}", headers=auth)).json()
     assert (final["status"], final["amount_paid"], final["amount_due"]) == ("paid", "100.00", "0.00")
     assert len(final["payments"]) == 2 and final["paid_at"] is not None
+
+
+async def test_add_payment_that_clears_the_due_settles_in_the_same_write(client, auth, monkeypatch):
+    """No second write is needed to reach `paid`: a crash after the payment cannot strand the invoice."""
+    from app.invoices import lifecycle
+
+    sent = await create_sent_invoice(client, auth)  # 100.00 due
+
+    async def crash(*args, **kwargs):
+        raise RuntimeError("the process died between two writes")
+
+    monkeypatch.setattr(lifecycle, "_settle_if_nothing_due", crash)
+    part = await client.post(f"/api/invoices/{sent['id']}/payments", json={"amount": "40.00"}, headers=auth)
+    assert part.status_code == 201 and part.json()["status"] == "sent"
+    final = await client.post(f"/api/invoices/{sent['id']}/payments", json={"amount": "60.00"}, headers=auth)
+    assert final.status_code == 201, final.text
+    body = final.json()
+    assert (body["status"], body["amount_due"], body["amount_paid"]) == ("paid", "0.00", "100.00")
+    assert body["paid_at"] is not None
 
 
 async def test_add_payment_outside_sent_is_invalid_state(client, auth):

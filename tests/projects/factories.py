@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.factories import create_client
+from tests.clients.factories import create_client
 
 
 async def create_project(

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
-from tests.factories import create_client
 from tests.projects.factories import create_project
 from tests.time_entries.factories import create_time_entry, mark_invoiced, start_timer
 
@@ -188,6 +188,15 @@ async def test_list_projects_sorts(client, auth):
 )
 async def test_list_projects_rejects_bad_query(client, auth, query):
     assert_problem(await client.get(f"/api/projects?{query}", headers=auth), 400, "validation_error")
+
+
+@pytest.mark.parametrize("sort", ["--name", "%2Bname", "-%2Bname", "---created_at"])
+async def test_list_projects_sort_allows_only_field_or_minus_field(client, auth, sort):
+    """API.md §1: `sort=field` or `sort=-field`; anything else names an unknown field → 400."""
+    problem = assert_problem(
+        await client.get(f"/api/projects?sort={sort}", headers=auth), 400, "validation_error"
+    )
+    assert [e["field"] for e in problem["errors"]] == ["sort"]
 
 
 async def test_update_project_changes_only_sent_fields(client, auth):
