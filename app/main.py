@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from beanie import Document
 from litestar import Litestar, Router
 from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.config.cors import CORSConfig
@@ -18,23 +19,45 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.ai.client import AIClient
 from app.auth.controller import AuthController
+from app.auth.documents import User
+from app.auth.middleware import auth_middleware, provide_current_user
 from app.clients.controller import ClientController
+from app.clients.documents import Client
 from app.contracts.controller import ContractController
+from app.contracts.documents import Contract
 from app.core import db
-from app.core.auth import PasswordHasher, TokenService, auth_middleware, auth_rate_limit, provide_current_user
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
 from app.core.errors import EXCEPTION_HANDLERS
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.core.openapi import DecimalInputSchemaPlugin, RequestStructSchemaPlugin, document_errors
 from app.core.pagination import provide_page_params
+from app.core.passwords import PasswordHasher
+from app.core.rate_limit import auth_rate_limit
 from app.core.strict_body import validate_body_strictly
+from app.core.tokens import TokenService
 from app.invoices.controller import InvoiceController
+from app.invoices.documents import Invoice, InvoiceCounter
 from app.projects.controller import ProjectController
+from app.projects.documents import Project
 from app.reports.controller import ReportController
 from app.resumes.controller import ResumeController
+from app.resumes.documents import Resume
 from app.system.controller import SystemController
 from app.time_entries.controller import TimeEntryController
+from app.time_entries.documents import TimeEntry
+
+# Every Beanie document, one explicit list, handed to core/db at start-up.
+DOCUMENT_MODELS: list[type[Document]] = [
+    User,
+    Client,
+    Project,
+    TimeEntry,
+    Invoice,
+    InvoiceCounter,
+    Contract,
+    Resume,
+]
 
 API_CONTROLLERS: list[Any] = [
     AuthController,
@@ -71,7 +94,7 @@ class Orbix(Litestar):
 def _lifespan(settings: Settings) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.db = await db.connect(settings)
+        app.state.db = await db.connect(settings, DOCUMENT_MODELS)
         app.state.ai = AIClient(settings)
         try:
             yield

@@ -8,8 +8,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from app.auth.documents import User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
 from app.auth.service import AuthService
-from app.core.auth import EXCLUDE_FROM_AUTH, RATE_LIMITED
 from app.core.errors import EmailTaken, Unauthorized, ValidationFailed, raises
+from app.core.rate_limit import RATE_LIMITED
+from app.core.tokens import EXCLUDE_FROM_AUTH
 
 
 def provide_auth_service(state: State) -> AuthService:
@@ -29,7 +30,7 @@ class AuthController(Controller):
     )
     async def register(self, data: RegisterIn, service: AuthService) -> Session:
         """Create an account and return a session token."""
-        return await service.register(data)
+        return Session.issued(*await service.register(data))
 
     @post(
         "/login",
@@ -40,7 +41,7 @@ class AuthController(Controller):
     )
     async def login(self, data: LoginIn, service: AuthService) -> Session:
         """Exchange email and password for a session token."""
-        return await service.login(data)
+        return Session.issued(*await service.login(data))
 
     @get("/me", operation_id="getMe")
     async def me(self, current_user: User) -> UserOut:

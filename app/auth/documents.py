@@ -5,17 +5,8 @@ from decimal import Decimal
 from beanie import Indexed
 from pydantic import BaseModel, Field
 
-from app.core.documents import TimestampedDocument
+from app.core.documents import StoredAddress, TimestampedDocument
 from app.core.money import StoredDecimal
-
-
-class StoredAddress(BaseModel):
-    line1: str | None = None
-    line2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
 
 
 class BusinessProfile(BaseModel):

@@ -10,7 +10,8 @@ from msgspec import UNSET, UnsetType
 
 from app.auth.documents import BusinessProfile, User
 from app.core.money import check_rate, format_rate
-from app.core.schemas import BaseStruct, Currency, RateOut, ResponseStruct, not_blank
+from app.core.schemas import Address, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
+from app.core.tokens import IssuedToken
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
@@ -36,15 +37,6 @@ def check_password(value: str, field: str) -> None:
         raise ValueError(f"{field}: must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
     if "\x00" in value:
         raise ValueError(f"{field}: must not contain NUL characters")
-
-
-class Address(BaseStruct):
-    line1: OptionalText | None = None
-    line2: OptionalText | None = None
-    city: OptionalText | None = None
-    state: OptionalText | None = None
-    postal_code: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    country: OptionalText | None = None
 
 
 class BusinessUpdate(BaseStruct):
@@ -77,7 +69,7 @@ class BusinessOut(ResponseStruct):
         address = business.address
         return cls(
             company_name=business.company_name,
-            address=msgspec.convert(address.model_dump(), Address) if address else None,
+            address=Address.from_stored(address),
             tax_id=business.tax_id,
             default_currency=business.default_currency,
             default_tax_rate=format_rate(business.default_tax_rate),
@@ -147,3 +139,12 @@ class Session(ResponseStruct):
     access_token: str
     token_type: str
     expires_at: datetime
+
+    @classmethod
+    def issued(cls, user: User, token: IssuedToken) -> Session:
+        return cls(
+            user=UserOut.from_document(user),
+            access_token=token.access_token,
+            token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
+            expires_at=token.expires_at,
+        )

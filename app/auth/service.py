@@ -6,13 +6,14 @@ from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.auth.documents import StoredAddress, User
-from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
-from app.core.auth import PasswordHasher, TokenService
+from app.auth.documents import User
+from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn
 from app.core.clock import utc_now
-from app.core.documents import to_bson
+from app.core.documents import StoredAddress, to_bson
 from app.core.errors import EmailTaken, NotFound, Unauthorized, ValidationFailed
+from app.core.passwords import PasswordHasher
 from app.core.schemas import provided_fields
+from app.core.tokens import IssuedToken, TokenService
 
 
 class AuthService:
@@ -20,16 +21,11 @@ class AuthService:
         self.hasher = hasher
         self.tokens = tokens
 
-    def session(self, user: User) -> Session:
-        issued = self.tokens.issue(str(user.id), user.token_version)
-        return Session(
-            user=UserOut.from_document(user),
-            access_token=issued.access_token,
-            token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
-            expires_at=issued.expires_at,
-        )
+    def session(self, user: User) -> tuple[User, IssuedToken]:
+        """The signed-in user and a new token for them."""
+        return user, self.tokens.issue(str(user.id), user.token_version)
 
-    async def register(self, data: RegisterIn) -> Session:
+    async def register(self, data: RegisterIn) -> tuple[User, IssuedToken]:
         user = User(email=data.email, name=data.name, password_hash=await self.hasher.hash(data.password))
         try:
             await user.insert()
@@ -37,7 +33,7 @@ class AuthService:
             raise EmailTaken("An account with this email already exists") from None
         return self.session(user)
 
-    async def login(self, data: LoginIn) -> Session:
+    async def login(self, data: LoginIn) -> tuple[User, IssuedToken]:
         user = await User.find_one({"email": data.email})
         valid = await self.hasher.verify(data.password, user.password_hash if user else None)
         if user is None or not valid:

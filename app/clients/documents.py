@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.auth.documents import StoredAddress
-from app.core.documents import ReferencedDocument
+from app.core.documents import ReferencedDocument, StoredAddress
 
 
 class Client(ReferencedDocument):

@@ -6,9 +6,8 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.auth.schemas import Address
 from app.clients.documents import Client
-from app.core.schemas import BaseStruct, Currency, ResponseStruct, not_blank
+from app.core.schemas import Address, BaseStruct, Currency, ResponseStruct, not_blank
 
 ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Contact = Annotated[str, msgspec.Meta(max_length=254)]
@@ -69,7 +68,7 @@ class ClientOut(ResponseStruct):
             email=client.email,
             company=client.company,
             phone=client.phone,
-            address=msgspec.convert(client.address.model_dump(), Address) if client.address else None,
+            address=Address.from_stored(client.address),
             tax_id=client.tax_id,
             currency=client.currency,
             payment_terms_days=client.payment_terms_days,

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.auth.documents import StoredAddress, User
+from app.auth.documents import User
 from app.clients.documents import Client
-from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
-from app.core.clock import utc_now
-from app.core.documents import delete_unreferenced, get_owned, owned_filter, update_owned
+from app.clients.schemas import ClientCreate, ClientUpdate
+from app.core.db import referencing_models
+from app.core.documents import StoredAddress, delete_unreferenced, get_owned, owned_filter, update_owned
 from app.core.errors import NotFound
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, as_plain, provided_fields
+from app.projects.service import follow_client_currency
 
 SORTS = {"name": "name", "created_at": "created_at"}
 
@@ -23,12 +24,12 @@ def _stored_address(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-async def list_clients(owner: User, params: PageParams, q: str | None) -> Page[ClientOut]:
+async def list_clients(owner: User, params: PageParams, q: str | None) -> Page[Client]:
     query = owned_filter(owner.id)
     if q:
         pattern = {"$regex": re.escape(q), "$options": "i"}
         query["$or"] = [{"name": pattern}, {"company": pattern}, {"email": pattern}]
-    return await paginate(Client, query, params, SORTS, ClientOut.from_document)
+    return await paginate(Client, query, params, SORTS)
 
 
 async def create_client(owner: User, data: ClientCreate) -> Client:
@@ -53,19 +54,8 @@ async def update_client(owner: User, client_id: str, data: ClientUpdate) -> Clie
     if client is None:
         raise NotFound(f"No client with id {client_id!r}")
     if "currency" in changes:
-        await _projects_follow_currency(owner, client)
+        await follow_client_currency(client)
     return client
-
-
-async def _projects_follow_currency(owner: User, client: Client) -> None:
-    """A project's currency is its client's (API.md §6): a new client currency moves its projects too.
-    Invoices and contracts keep the currency they were made in."""
-    from app.projects.documents import Project
-
-    await Project.get_motor_collection().update_many(
-        owned_filter(owner.id, client_id=client.id, currency={"$ne": client.currency}),
-        {"$set": {"currency": client.currency, "updated_at": utc_now()}},
-    )
 
 
 async def delete_client(owner: User, client_id: str) -> None:
@@ -74,6 +64,4 @@ async def delete_client(owner: User, client_id: str) -> None:
 
 def client_references() -> list[tuple[Any, str]]:
     """Every document type with a `client_id`: a client one of them still names cannot be deleted."""
-    from app.core.db import referencing_models
-
     return referencing_models("client_id")

@@ -25,7 +25,8 @@ class ContractController(Controller):
         project_id: str | None = id_filter("project"),
     ) -> Page[ContractOut]:
         """The caller's contracts. Sort by `created_at`, `title` or `start_date`."""
-        return await service.list_contracts(current_user, page, status, client_id, project_id)
+        listed = await service.list_contracts(current_user, page, status, client_id, project_id)
+        return listed.map(ContractOut.from_document)
 
     @post("/", operation_id="createContract", opt=raises(InvalidReference))
     async def create_contract(self, data: ContractCreate, current_user: User) -> ContractOut:

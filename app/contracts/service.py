@@ -9,7 +9,7 @@ from bson import ObjectId
 from app.auth.documents import User
 from app.clients.documents import Client
 from app.contracts.documents import Contract
-from app.contracts.schemas import ContractCreate, ContractOut, ContractUpdate
+from app.contracts.schemas import ContractCreate, ContractUpdate
 from app.core.clock import check_date_order, utc_now
 from app.core.documents import (
     confirm_moved,
@@ -60,11 +60,11 @@ async def list_contracts(
     status: str | None,
     client_id: str | None,
     project_id: str | None,
-) -> Page[ContractOut]:
+) -> Page[Contract]:
     query = owned_filter(owner.id, id_filters(client_id=client_id, project_id=project_id))
     if status is not None:
         query["status"] = status
-    return await paginate(Contract, query, params, SORTS, ContractOut.from_document)
+    return await paginate(Contract, query, params, SORTS)
 
 
 async def create_contract(owner: User, data: ContractCreate) -> Contract:

@@ -17,22 +17,13 @@ from app.core.config import Settings
 log = logging.getLogger("orbix.db")
 
 
-def document_models() -> list[type[Document]]:
-    """Every Beanie document, one explicit list; init_beanie creates their declared indexes."""
-    from app.auth.documents import User
-    from app.clients.documents import Client
-    from app.contracts.documents import Contract
-    from app.invoices.documents import Invoice, InvoiceCounter
-    from app.projects.documents import Project
-    from app.resumes.documents import Resume
-    from app.time_entries.documents import TimeEntry
-
-    return [User, Client, Project, TimeEntry, Invoice, InvoiceCounter, Contract, Resume]
+# The document models the composition root (app/main.py) connected with; core knows no area by name.
+_models: list[type[Document]] = []
 
 
 def referencing_models(field: str) -> list[tuple[type[Document], str]]:
-    """(model, field) for every document type that carries `field`, e.g. "client_id"."""
-    return [(model, field) for model in document_models() if field in model.model_fields]
+    """(model, field) for every connected document type that carries `field`, e.g. "client_id"."""
+    return [(model, field) for model in _models if field in model.model_fields]
 
 
 @dataclass
@@ -74,8 +65,10 @@ def build_client(settings: Settings) -> tuple[Any, bool]:
     return AsyncMongoMockClient(tz_aware=True), True
 
 
-async def connect(settings: Settings) -> Database:
+async def connect(settings: Settings, models: list[type[Document]]) -> Database:
+    """Connect and initialise Beanie with `models` (one explicit list; init_beanie creates their indexes)."""
     client, embedded = build_client(settings)
     database = Database(client=client, name=settings.mongodb_db, embedded=embedded)
-    await init_beanie(database=database.handle, document_models=document_models())
+    await init_beanie(database=database.handle, document_models=models)
+    _models[:] = models
     return database

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from beanie import Document, PydanticObjectId
 from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pymongo import ReturnDocument
 
 from app.core.clock import utc_now
@@ -19,6 +19,15 @@ from app.core.retry import compare_and_set
 from app.core.schemas import OBJECT_ID_PATTERN
 
 _OBJECT_ID = re.compile(OBJECT_ID_PATTERN)
+
+
+class StoredAddress(BaseModel):
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
 
 
 class TimestampedDocument(Document):

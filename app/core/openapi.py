@@ -16,9 +16,10 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
-from app.core.auth import EXCLUDE_FROM_AUTH, RATE_LIMITED
 from app.core.errors import PROBLEM_JSON, Problem, declared_errors
+from app.core.rate_limit import RATE_LIMITED
 from app.core.schemas import BaseStruct
+from app.core.tokens import EXCLUDE_FROM_AUTH
 
 
 def _problem(status: int) -> ResponseSpec:

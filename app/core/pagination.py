@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -64,11 +64,10 @@ async def paginate(
     query: Mapping[str, Any],
     params: PageParams,
     allowed_sorts: Mapping[str, str],
-    convert: Callable[[D], T],
-) -> Page[T]:
+) -> Page[D]:
     """One page of `model` matching `query` (which must already hold the owner filter)."""
     order = sort_spec(params.sort, allowed_sorts)
     found = model.find(dict(query))
     total = await model.find(dict(query)).count()
     documents = await found.sort(order).skip(params.offset).limit(params.limit).to_list()
-    return Page(items=[convert(d) for d in documents], total=total, limit=params.limit, offset=params.offset)
+    return Page(items=documents, total=total, limit=params.limit, offset=params.offset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
@@ -9,6 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import msgspec
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class BaseStruct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -24,6 +26,35 @@ class Page(msgspec.Struct, Generic[T], kw_only=True):
     total: int
     limit: int
     offset: int
+
+    def map(self, convert: Callable[[T], U]) -> Page[U]:
+        """The same page with each item converted (a service's documents -> the controller's structs)."""
+        return Page(
+            items=[convert(item) for item in self.items],
+            total=self.total,
+            limit=self.limit,
+            offset=self.offset,
+        )
+
+
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+Text = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class Address(BaseStruct):
+    """A postal address, as the business profile and clients carry it."""
+
+    line1: ShortText | None = None
+    line2: ShortText | None = None
+    city: ShortText | None = None
+    state: ShortText | None = None
+    postal_code: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    country: ShortText | None = None
+
+    @classmethod
+    def from_stored(cls, stored: Any) -> Address | None:
+        """From the stored form (core.documents.StoredAddress), or None."""
+        return msgspec.convert(stored.model_dump(), cls) if stored is not None else None
 
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
@@ -52,8 +83,6 @@ MoneyOut = Annotated[
     ),
 ]
 RateOut = Annotated[str, msgspec.Meta(description="Percentage as a decimal string", examples=["8.875"])]
-ShortText = Annotated[str, msgspec.Meta(max_length=200)]
-Text = Annotated[str, msgspec.Meta(max_length=2000)]
 
 
 def not_blank(value: str, field: str) -> str:

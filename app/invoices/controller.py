@@ -53,7 +53,7 @@ class InvoiceController(Controller):
         self, current_user: User, page: PageParams, filters: InvoiceFilters
     ) -> Page[InvoiceOut]:
         """The caller's invoices. Sorts: `issue_date`, `due_date`, `total`, `number`, `created_at`."""
-        return await service.list_invoices(current_user, page, filters)
+        return (await service.list_invoices(current_user, page, filters)).map(InvoiceOut.from_document)
 
     @post("/", operation_id="createInvoice", opt=raises(InvalidReference, AlreadyInvoiced))
     async def create_invoice(self, data: InvoiceCreate, current_user: User) -> InvoiceOut:

@@ -16,9 +16,10 @@ from app.core.errors import InvalidState, NotFound, ValidationFailed
 from app.core.money import from_cents, to_cents
 from app.core.retry import compare_and_set
 from app.core.transitions import DELETED, Lifecycle, Transition
-from app.invoices import numbering, time_lines
+from app.invoices import numbering
 from app.invoices.documents import Invoice, StoredPayment
 from app.invoices.schemas import PaymentCreate
+from app.time_entries import claims
 
 # The lifecycle: action -> (statuses it may start from, status after it). Anything else is 409 invalid_state.
 # "settle" is the automatic move made by the payment that brings amount_due to zero.
@@ -115,7 +116,7 @@ async def void_invoice(owner: User, invoice_id: str) -> Invoice:
     if invoice.amount_paid_cents:
         raise refuse(invoice, "void", _GUARDS["void"])
     voided = await _move(owner, invoice, "void", {"voided_at": utc_now()}, where={"amount_paid_cents": 0})
-    await time_lines.release(owner.id, voided.id)
+    await claims.release(owner.id, voided.id)
     return voided
 
 

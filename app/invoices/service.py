@@ -39,13 +39,13 @@ from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
     InvoiceFilters,
-    InvoiceOut,
     InvoiceUpdate,
     LineIn,
 )
 from app.invoices.totals import compute_totals
 from app.projects.documents import Project
 from app.projects.service import project_of_client
+from app.time_entries import claims
 
 SORTS = {
     "issue_date": "issue_date",
@@ -99,13 +99,13 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
     entry_ids = [ObjectId(i) for i in data.time_entry_ids]
     _check_line_count(len(data.lines) + len(entry_ids))
     if entry_ids:
-        await time_lines.check_entries(owner.id, client.id, entry_ids)
+        await claims.check_entries(owner.id, client.id, entry_ids)
     issue_date = data.issue_date or today_utc()
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
     invoice_id = PydanticObjectId()
     try:
         if entry_ids:  # inside the try: a claim cut short (cancelled request) releases what it took
-            await time_lines.claim(owner.id, client.id, invoice_id, entry_ids)
+            await claims.claim(owner.id, client.id, invoice_id, entry_ids)
         lines = [_manual_line(line) for line in data.lines]
         if entry_ids:
             lines += await time_lines.claimed_lines(owner.id, invoice_id, entry_ids)
@@ -128,7 +128,7 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
         )
     except BaseException:
         if entry_ids:
-            await time_lines.release(owner.id, invoice_id)
+            await claims.release(owner.id, invoice_id)
         raise
     return invoice
 
@@ -137,7 +137,7 @@ async def get_invoice(owner: User, invoice_id: str) -> Invoice:
     return await get_owned(Invoice, invoice_id, owner.id)
 
 
-async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters) -> Page[InvoiceOut]:
+async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters) -> Page[Invoice]:
     query = owned_filter(owner.id, id_filters(client_id=filters.client_id, project_id=filters.project_id))
     if filters.status:
         query["status"] = filters.status
@@ -154,7 +154,7 @@ async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters
         query["$or"] = [{"status": {"$ne": "sent"}}, {"due_date": {"$gte": today}}]
     if filters.q:
         query["number"] = {"$regex": re.escape(filters.q), "$options": "i"}
-    return await paginate(Invoice, query, params, SORTS, InvoiceOut.from_document)
+    return await paginate(Invoice, query, params, SORTS)
 
 
 # ---------------------------------------------------------------- draft edits
@@ -228,4 +228,4 @@ async def delete_invoice(owner: User, invoice_id: str) -> None:
         LIFECYCLE.where("delete"),
         lambda invoice: None if LIFECYCLE.allows(invoice.status, "delete") else refuse(invoice, "delete"),
     )
-    await time_lines.release(owner.id, deleted.id)
+    await claims.release(owner.id, deleted.id)

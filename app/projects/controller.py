@@ -28,7 +28,8 @@ class ProjectController(Controller):
         ),
     ) -> Page[ProjectOut]:
         """The caller's projects. Sort by `name`, `status`, `hourly_rate`, `created_at` or `updated_at`."""
-        return await service.list_projects(current_user, page, client_id, status)
+        listed = await service.list_projects(current_user, page, client_id, status)
+        return listed.map(ProjectOut.from_document)
 
     @post("/", operation_id="createProject", opt=raises(InvalidReference))
     async def create_project(self, data: ProjectCreate, current_user: User) -> ProjectOut:
@@ -38,7 +39,7 @@ class ProjectController(Controller):
     @get("/{project_id:str}", operation_id="getProject")
     async def get_project(self, project_id: str, current_user: User) -> ProjectDetailOut:
         """One project, with its tracked and unbilled seconds."""
-        return await service.get_project(current_user, project_id)
+        return ProjectDetailOut.with_totals(*await service.get_project(current_user, project_id))
 
     @patch("/{project_id:str}", operation_id="updateProject", opt=raises(InvalidReference, InUse))
     async def update_project(self, project_id: str, data: ProjectUpdate, current_user: User) -> ProjectOut:

@@ -8,6 +8,8 @@ from bson import ObjectId
 
 from app.auth.documents import User
 from app.clients.documents import Client
+from app.core.clock import utc_now
+from app.core.db import referencing_models
 from app.core.documents import (
     confirm_moved,
     delete_unreferenced,
@@ -23,7 +25,7 @@ from app.core.money import to_cents
 from app.core.pagination import PageParams, id_filters, paginate
 from app.core.schemas import Page, provided_fields
 from app.projects.documents import Project
-from app.projects.schemas import ProjectCreate, ProjectDetailOut, ProjectOut, ProjectUpdate
+from app.projects.schemas import ProjectCreate, ProjectUpdate
 from app.time_entries.documents import TimeEntry
 
 SORTS = {
@@ -39,11 +41,11 @@ ACCEPTS_TIME = ("active", "completed")
 
 async def list_projects(
     owner: User, params: PageParams, client_id: str | None, status: str | None
-) -> Page[ProjectOut]:
+) -> Page[Project]:
     query = owned_filter(owner.id, id_filters(client_id=client_id))
     if status is not None:
         query["status"] = status
-    return await paginate(Project, query, params, SORTS, ProjectOut.from_document)
+    return await paginate(Project, query, params, SORTS)
 
 
 async def create_project(owner: User, data: ProjectCreate) -> Project:
@@ -62,10 +64,10 @@ async def create_project(owner: User, data: ProjectCreate) -> Project:
     return project
 
 
-async def get_project(owner: User, project_id: str) -> ProjectDetailOut:
+async def get_project(owner: User, project_id: str) -> tuple[Project, int, int]:
+    """The project with its (tracked, unbilled) seconds."""
     project = await get_owned(Project, project_id, owner.id)
-    tracked, unbilled = await tracked_time(project)
-    return ProjectDetailOut.with_totals(project, tracked, unbilled)
+    return (project, *await tracked_time(project))
 
 
 async def tracked_time(project: Project) -> tuple[int, int]:
@@ -113,6 +115,15 @@ async def delete_project(owner: User, project_id: str) -> None:
     await delete_unreferenced(Project, project_id, owner.id, project_references())
 
 
+async def follow_client_currency(client: Client) -> None:
+    """A project's currency is its client's (API.md §6): a new client currency moves its projects too.
+    Invoices and contracts keep the currency they were made in."""
+    await Project.get_motor_collection().update_many(
+        owned_filter(client.owner_id, client_id=client.id, currency={"$ne": client.currency}),
+        {"$set": {"currency": client.currency, "updated_at": utc_now()}},
+    )
+
+
 async def project_for_time(owner: User, project_id: str) -> Project:
     """The caller's project named in a time-entry body (else 400 invalid_reference), open for new time."""
     project = await get_referenced(Project, project_id, owner.id, "project_id")
@@ -131,6 +142,4 @@ async def project_of_client(owner: User, project_id: str, client_id: ObjectId | 
 
 def project_references() -> list[tuple[Any, str]]:
     """Every document type with a `project_id` (time entries, invoices, contracts)."""
-    from app.core.db import referencing_models
-
     return referencing_models("project_id")

@@ -24,4 +24,4 @@ class ReportController(Controller):
         ),
     ) -> SummaryOut:
         """Receivables, revenue and unbilled time in one currency, computed by aggregation."""
-        return await service.summary(current_user, currency)
+        return SummaryOut.from_summary(await service.summary(current_user, currency))

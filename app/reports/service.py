@@ -17,10 +17,9 @@ from app.auth.documents import User
 from app.clients.documents import Client
 from app.core.clock import midnight_utc, today_utc
 from app.core.documents import owned_filter
-from app.core.money import format_cents, from_cents, multiply, to_cents
+from app.core.money import from_cents, multiply, to_cents
 from app.invoices.documents import INVOICE_STATUSES, Invoice
 from app.projects.documents import Project
-from app.reports.schemas import InvoiceCounts, MonthRevenue, SummaryOut
 from app.time_entries.documents import TimeEntry
 
 MONTHS_SHOWN = 12
@@ -149,23 +148,31 @@ async def _unbilled(owner_id: ObjectId | None, currency: str) -> tuple[int, int]
     return seconds, cents
 
 
-async def summary(owner: User, currency: str | None) -> SummaryOut:
+@dataclass(frozen=True)
+class Summary:
+    """The figures of GET /api/reports/summary, amounts in cents; `revenue_by_month` oldest first."""
+
+    currency: str
+    invoices: InvoiceFigures
+    paid_last_30_days: int
+    unbilled_seconds: int
+    unbilled_cents: int
+    revenue_by_month: list[tuple[str, int]]
+
+
+async def summary(owner: User, currency: str | None) -> Summary:
     currency = currency or owner.business.default_currency
     today = today_utc()
     invoices = await _invoice_figures(owner.id, currency, today)
     paid_last_30, by_month = await _payment_figures(owner.id, currency, today)
     unbilled_seconds, unbilled_cents = await _unbilled(owner.id, currency)
-    return SummaryOut(
+    return Summary(
         currency=currency,
-        outstanding=format_cents(invoices.outstanding),
-        overdue=format_cents(invoices.overdue),
-        draft=format_cents(invoices.draft),
-        paid_last_30_days=format_cents(paid_last_30),
-        invoices_by_status=InvoiceCounts(**invoices.counts),
+        invoices=invoices,
+        paid_last_30_days=paid_last_30,
         unbilled_seconds=unbilled_seconds,
-        unbilled_amount=format_cents(unbilled_cents),
+        unbilled_cents=unbilled_cents,
         revenue_by_month=[
-            MonthRevenue(month=f"{year:04d}-{month:02d}", paid=format_cents(by_month.get((year, month), 0)))
-            for year, month in _months(today)
+            (f"{year:04d}-{month:02d}", by_month.get((year, month), 0)) for year, month in _months(today)
         ],
     )

@@ -18,7 +18,7 @@ class ResumeController(Controller):
     @get("/", operation_id="listResumes")
     async def list_resumes(self, current_user: User, page: PageParams) -> Page[ResumeOut]:
         """The caller's resumes. Sort by `created_at`, `updated_at` or `title`."""
-        return await service.list_resumes(current_user, page)
+        return (await service.list_resumes(current_user, page)).map(ResumeOut.from_document)
 
     @post("/", operation_id="createResume")
     async def create_resume(self, data: ResumeCreate, current_user: User) -> ResumeOut:

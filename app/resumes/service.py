@@ -14,13 +14,13 @@ from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, as_plain, provided_fields
 from app.resumes.documents import Resume, StoredProfile
 from app.resumes.prompt import build_messages, clean_markdown
-from app.resumes.schemas import MAX_CONTENT, ResumeCreate, ResumeGenerate, ResumeOut, ResumeUpdate
+from app.resumes.schemas import MAX_CONTENT, ResumeCreate, ResumeGenerate, ResumeUpdate
 
 SORTS = {"created_at": "created_at", "title": "title", "updated_at": "updated_at"}
 
 
-async def list_resumes(owner: User, params: PageParams) -> Page[ResumeOut]:
-    return await paginate(Resume, owned_filter(owner.id), params, SORTS, ResumeOut.from_document)
+async def list_resumes(owner: User, params: PageParams) -> Page[Resume]:
+    return await paginate(Resume, owned_filter(owner.id), params, SORTS)
 
 
 async def create_resume(owner: User, data: ResumeCreate) -> Resume:

@@ -62,7 +62,7 @@ class TimeEntryController(Controller):
         self, current_user: User, page: PageParams, filters: TimeEntryFilters
     ) -> Page[TimeEntryOut]:
         """The caller's time entries. Sort by `started_at`, `created_at` or `duration_seconds`."""
-        return await service.list_entries(current_user, page, filters)
+        return (await service.list_entries(current_user, page, filters)).map(TimeEntryOut.from_document)
 
     @post("/", operation_id="createTimeEntry", opt=raises(InvalidReference, InvalidState))
     async def create_entry(self, data: TimeEntryCreate, current_user: User) -> TimeEntryOut:

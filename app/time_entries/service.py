@@ -33,40 +33,18 @@ from app.core.money import to_cents
 from app.core.pagination import PageParams, id_filters, paginate
 from app.core.retry import compare_and_set
 from app.core.schemas import Page, provided_fields
-from app.core.transitions import DELETED, Lifecycle, Transition
 from app.projects.documents import Project
 from app.projects.service import project_for_time
 from app.time_entries.documents import RUNNING_SLOT, TimeEntry
+from app.time_entries.rules import LIFECYCLE, MAX_ENTRY, check_instant, duration_seconds, span_error, status
 from app.time_entries.schemas import (
-    MAX_ENTRY,
     TimeEntryCreate,
     TimeEntryFilters,
-    TimeEntryOut,
     TimeEntryUpdate,
     TimerStart,
-    check_instant,
-    duration_seconds,
-    span_error,
 )
 
 SORTS = {"started_at": "started_at", "created_at": "created_at", "duration_seconds": "duration_seconds"}
-
-# An entry's status is not stored: it follows from timer_slot and invoice_id (see `status`).
-LIFECYCLE = Lifecycle(
-    {
-        "edit": Transition(("running", "stopped")),
-        "delete": Transition(("running", "stopped"), DELETED),
-        "stop": Transition(("running",), "stopped"),
-        "claim": Transition(("stopped",), "invoiced"),
-        "release": Transition(("invoiced",), "stopped"),
-    }
-)
-
-
-def status(entry: TimeEntry) -> str:
-    if entry.invoice_id is not None:
-        return "invoiced"
-    return "running" if entry.timer_slot == RUNNING_SLOT else "stopped"
 
 
 def _cents(rate: Any) -> int | None:
@@ -81,7 +59,7 @@ def _locked(entry: TimeEntry) -> AlreadyInvoiced:
     return AlreadyInvoiced(f"Time entry {entry.id} is on invoice {entry.invoice_id}; it is locked")
 
 
-async def list_entries(owner: User, params: PageParams, filters: TimeEntryFilters) -> Page[TimeEntryOut]:
+async def list_entries(owner: User, params: PageParams, filters: TimeEntryFilters) -> Page[TimeEntry]:
     query = owned_filter(owner.id, id_filters(project_id=filters.project_id, client_id=filters.client_id))
     window: dict[str, Any] = {}
     for name, operator, moment in (("from", "$gte", filters.started_from), ("to", "$lt", filters.started_to)):
@@ -104,7 +82,7 @@ async def list_entries(owner: User, params: PageParams, filters: TimeEntryFilter
         query["invoice_id"] = {"$ne": None} if filters.invoiced else None
     if filters.running is not None:
         query["timer_slot"] = RUNNING_SLOT if filters.running else {"$ne": RUNNING_SLOT}
-    return await paginate(TimeEntry, query, params, SORTS, TimeEntryOut.from_document)
+    return await paginate(TimeEntry, query, params, SORTS)
 
 
 async def create_entry(owner: User, data: TimeEntryCreate) -> TimeEntry:

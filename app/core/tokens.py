@@ -1,0 +1,49 @@
+"""JWT access tokens: issue and verify (HS256, with the user's token version as `ver`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+from app.core.config import Settings
+from app.core.errors import Unauthorized
+
+JWT_ALGORITHM = "HS256"
+# The route-handler `opt` key of the routes that take no token (register, login).
+EXCLUDE_FROM_AUTH = "exclude_from_auth"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_at: datetime
+
+
+class TokenService:
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.jwt_secret
+        self._lifetime = timedelta(minutes=settings.jwt_expires_minutes)
+
+    def issue(self, user_id: str, version: int) -> IssuedToken:
+        now = datetime.now(UTC).replace(microsecond=0)
+        expires_at = now + self._lifetime
+        claims = {"sub": user_id, "iat": now, "exp": expires_at, "ver": version}
+        return IssuedToken(jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM), expires_at)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a valid token; none-alg, other algs, forged, expired or future-iat tokens are 401."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[JWT_ALGORITHM],
+                options={"require": ["sub", "iat", "exp", "ver"]},
+            )
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is invalid or expired") from None
+        if not isinstance(claims.get("ver"), int) or not isinstance(claims.get("sub"), str):
+            raise Unauthorized("The token is invalid or expired")
+        return claims
