@@ -1,4 +1,5 @@
-"""`python -m app`: serve Orbix with the production server, HOST/PORT from the environment.
+"""`python -m app [serve|migrate]`: serve Orbix with the production server (HOST/PORT from the
+environment), or reconcile the declared MongoDB indexes and exit.
 
 granian, chosen by measurement over uvicorn (docs/benchmarks.md): ~19 % more /health throughput and a
 p99 about three times shorter on real routes, one worker per process on these 2-core machines.
@@ -8,18 +9,20 @@ from __future__ import annotations
 
 import sys
 
-from granian.constants import Interfaces
-from granian.log import LogLevels
-from granian.server import Server
-
-from app.core.config import ConfigError, Settings
+from app.core.config import Settings
+from app.core.startup import EXIT_CONFIG, ensure_port_free, fail, settings_or_exit
 
 
-def main() -> None:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        sys.exit(f"orbix: configuration error: {exc}")
+def serve(settings: Settings) -> None:
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    ensure_port_free(settings.host, settings.port)
+    try:  # import errors surface here as one line, not in a worker granian would respawn forever
+        import app.main  # noqa: F401
+    except Exception as exc:
+        fail(f"start-up failed: {type(exc).__name__}: {exc}")
     Server(
         "app.main:app",
         address=settings.host,
@@ -32,6 +35,26 @@ def main() -> None:
         workers_kill_timeout=30,  # SIGTERM: in-flight requests get up to 30 s to finish
         respawn_failed_workers=True,
     ).serve()
+
+
+def migrate(settings: Settings) -> None:
+    import asyncio
+
+    from app.core.migrate import run
+    from app.main import DOCUMENT_MODELS
+
+    sys.exit(asyncio.run(run(settings, DOCUMENT_MODELS)))
+
+
+COMMANDS = {"serve": serve, "migrate": migrate}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "serve"
+    if command not in COMMANDS or len(args) > 1:
+        fail(f"usage: python -m app [{'|'.join(COMMANDS)}]", EXIT_CONFIG)
+    COMMANDS[command](settings_or_exit())
 
 
 if __name__ == "__main__":

@@ -91,16 +91,17 @@ class Orbix(Litestar):
         return handler
 
 
-def _lifespan(settings: Settings) -> Any:
+def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.db = await db.connect(settings, DOCUMENT_MODELS)
+        app.state.db = db.Database(settings, DOCUMENT_MODELS, client_factory)
+        await app.state.db.start()
         app.state.ai = AIClient(settings)
         try:
             yield
         finally:
             await app.state.ai.aclose()
-            app.state.db.close()
+            await app.state.db.close()
 
     return lifespan
 
@@ -112,7 +113,8 @@ def _cors(settings: Settings) -> CORSConfig | None:
     return CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=["X-Request-ID"])
 
 
-def create_app(settings: Settings | None = None) -> Orbix:
+def create_app(settings: Settings | None = None, client_factory: db.ClientFactory = db.build_client) -> Orbix:
+    """`client_factory` builds the MongoDB client (the seam the start-up-without-a-database tests use)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     if settings.jwt_secret_generated:
@@ -123,7 +125,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
     api = Router(
         path="/api",
         route_handlers=API_CONTROLLERS,
-        middleware=[auth_middleware(), rate_limit.middleware],
+        middleware=[db.RequireDatabase, auth_middleware(), rate_limit.middleware],
         dependencies={
             "current_user": Provide(provide_current_user, sync_to_thread=False),
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
@@ -132,7 +134,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
     )
     app = Orbix(
         route_handlers=[SystemController, api],
-        lifespan=[_lifespan(settings)],
+        lifespan=[_lifespan(settings, client_factory)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
         before_request=validate_body_strictly,

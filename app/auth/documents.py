@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from beanie import Indexed
 from pydantic import BaseModel, Field
+from pymongo import ASCENDING, IndexModel
 
 from app.core.documents import StoredAddress, TimestampedDocument
 from app.core.money import StoredDecimal
@@ -20,7 +20,7 @@ class BusinessProfile(BaseModel):
 
 
 class User(TimestampedDocument):
-    email: Indexed(str, unique=True)  # type: ignore[valid-type]
+    email: str
     name: str
     password_hash: str
     # Bumped by logout and change-password: every token carrying an older `ver` is refused.
@@ -29,3 +29,4 @@ class User(TimestampedDocument):
 
     class Settings:
         name = "users"
+        indexes = [IndexModel([("email", ASCENDING)], name="email_unique", unique=True)]

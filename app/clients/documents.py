@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
-
 from app.core.documents import ReferencedDocument, StoredAddress
+from app.core.indexes import sort_indexes
 
 
 class Client(ReferencedDocument):
@@ -18,7 +17,4 @@ class Client(ReferencedDocument):
 
     class Settings:
         name = "clients"
-        indexes = [
-            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("name", ASCENDING)]),
-        ]
+        indexes = sort_indexes("name", "created_at")

@@ -11,11 +11,11 @@ from app.clients.schemas import ClientCreate, ClientUpdate
 from app.core.db import referencing_models
 from app.core.documents import StoredAddress, delete_unreferenced, get_owned, owned_filter, update_owned
 from app.core.errors import NotFound
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams, paginate, sortable
 from app.core.schemas import Page, as_plain, provided_fields
 from app.projects.service import follow_client_currency
 
-SORTS = {"name": "name", "created_at": "created_at"}
+SORTS = sortable(Client, {"name": "name", "created_at": "created_at"})
 
 
 def _stored_address(fields: dict[str, Any]) -> dict[str, Any]:

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from beanie import PydanticObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.documents import OwnedDocument
+from app.core.indexes import owner_index, sort_indexes
 
 CONTRACT_STATUSES = ("draft", "sent", "signed", "cancelled")
 
@@ -27,8 +27,8 @@ class Contract(OwnedDocument):
     class Settings:
         name = "contracts"
         indexes = [
-            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("project_id", ASCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("status", ASCENDING)]),
+            *sort_indexes("created_at", "title", "start_date"),
+            owner_index("owner_client", "client_id"),
+            owner_index("owner_project", "project_id"),
+            owner_index("owner_status", "status"),
         ]

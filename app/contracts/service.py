@@ -22,14 +22,14 @@ from app.core.documents import (
 )
 from app.core.errors import InvalidReference, InvalidState, ValidationFailed
 from app.core.money import to_cents
-from app.core.pagination import PageParams, id_filters, paginate
+from app.core.pagination import PageParams, id_filters, paginate, sortable
 from app.core.retry import compare_and_set
 from app.core.schemas import Page, provided_fields
 from app.core.transitions import DELETED, Lifecycle, Transition
 from app.projects.documents import Project
 from app.projects.service import project_of_client
 
-SORTS = {"created_at": "created_at", "title": "title", "start_date": "start_date"}
+SORTS = sortable(Contract, {"created_at": "created_at", "title": "title", "start_date": "start_date"})
 
 
 # The lifecycle, in one place: action -> (statuses it may start from, status it leads to).

@@ -28,6 +28,7 @@ class Settings:
     app_env: str = "development"
     mongodb_url: str | None = None
     mongodb_db: str = "orbix"
+    mongodb_timeout_ms: int = 15000
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48), repr=False)
     jwt_secret_generated: bool = True
     jwt_expires_minutes: int = 10080
@@ -78,6 +79,7 @@ class Settings:
             app_env=app_env,
             mongodb_url=mongodb_url,
             mongodb_db=env.text("MONGODB_DB") or "orbix",
+            mongodb_timeout_ms=env.integer("MONGODB_TIMEOUT_MS", 15000, 100, 600000),
             jwt_expires_minutes=env.integer("JWT_EXPIRES_MINUTES", 10080, 1, 525600),
             bcrypt_rounds=env.integer("BCRYPT_ROUNDS", 12, 4, 16),
             cors_origins=env.items("CORS_ORIGINS"),
@@ -98,7 +100,9 @@ class Settings:
 
 def _check_mongodb_url(url: str) -> None:
     """Parsed as the driver will at start-up, so a typo is one line here rather than a traceback later.
-    A mongodb+srv:// host is not looked up (that needs DNS): its string is checked as a mongodb:// one."""
+    A mongodb+srv:// host is not looked up (that needs DNS): its string is checked as a mongodb:// one.
+    Reads must see the writes just made (a delete's tombstone, then its reference check): a read
+    preference that may read from a secondary is refused."""
     from pymongo import uri_parser
     from pymongo.errors import PyMongoError
 
@@ -109,9 +113,15 @@ def _check_mongodb_url(url: str) -> None:
     try:
         with warnings.catch_warnings():  # unknown options: the client itself warns about them
             warnings.simplefilter("ignore")
-            uri_parser.parse_uri(url, warn=True)  # warn=True: as lenient about options as MongoClient is
+            parsed = uri_parser.parse_uri(url, warn=True)  # warn=True: as lenient as MongoClient is
     except (PyMongoError, ValueError) as exc:  # the driver's messages never repeat the credentials
         raise ConfigError(f"MONGODB_URL: not a valid MongoDB connection string: {exc}") from None
+    read_preference = parsed["options"].get("readPreference", "primary")
+    if str(read_preference).lower() != "primary":
+        raise ConfigError(
+            f"MONGODB_URL: readPreference={read_preference} may read from a secondary; Orbix needs to read "
+            "its own writes: remove it or use readPreference=primary"
+        )
 
 
 class _Env:

@@ -16,7 +16,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
 
 from app.core.observability import current_request_id
 
@@ -312,5 +312,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: _http_exception,
     ServerSelectionTimeoutError: _database_down,
     ConnectionFailure: _database_down,
+    ExecutionTimeout: _database_down,  # MONGODB_TIMEOUT_MS ran out on the server (timeoutMS)
     Exception: _internal,
 }

@@ -18,6 +18,16 @@ T = TypeVar("T")
 
 DEFAULT_SORT = "-created_at"
 
+# Every list's sortable fields, by document: (model, {API name: stored field}). Each stored field needs an
+# (owner_id, field, _id) index (core/indexes.sort_indexes); a test reads this to check that it has one.
+SORTABLE: list[tuple[type[Document], Mapping[str, str]]] = []
+
+
+def sortable(model: type[Document], sorts: Mapping[str, str]) -> Mapping[str, str]:
+    """Declare a list's sorts (API name -> stored field) for `model`; returns them for paginate()."""
+    SORTABLE.append((model, sorts))
+    return sorts
+
 
 class PageParams(msgspec.Struct, frozen=True):
     limit: int

@@ -4,10 +4,11 @@ from datetime import date, datetime
 
 from beanie import Document, PydanticObjectId
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
 from app.core.clock import utc_now
 from app.core.documents import OwnedDocument
+from app.core.indexes import owner_index, sort_indexes
 from app.core.money import StoredDecimal
 
 INVOICE_STATUSES = ("draft", "sent", "paid", "void")
@@ -64,16 +65,12 @@ class Invoice(OwnedDocument):
     class Settings:
         name = "invoices"
         indexes = [
-            IndexModel([("owner_id", ASCENDING), ("number_slot", ASCENDING)], unique=True),
-            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("status", ASCENDING), ("due_date", ASCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("project_id", ASCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("issue_date", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("due_date", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("total_cents", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("number_seq", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("payments.paid_on", ASCENDING)]),
+            owner_index("owner_number_unique", "number_slot", unique=True),
+            *sort_indexes("issue_date", "due_date", "total_cents", "number_seq", "created_at"),
+            owner_index("owner_status_due", "status", "due_date"),
+            owner_index("owner_client", "client_id"),
+            owner_index("owner_project", "project_id"),
+            owner_index("owner_paid_on", "payments.paid_on"),
         ]
 
 
@@ -85,4 +82,4 @@ class InvoiceCounter(Document):
 
     class Settings:
         name = "invoice_counters"
-        indexes = [IndexModel([("owner_id", ASCENDING)], unique=True)]
+        indexes = [IndexModel([("owner_id", ASCENDING)], name="owner_unique", unique=True)]

@@ -29,7 +29,7 @@ from app.core.documents import (
 )
 from app.core.errors import ValidationFailed
 from app.core.money import MAX_AMOUNT, from_cents, to_cents
-from app.core.pagination import PageParams, id_filters, paginate
+from app.core.pagination import PageParams, id_filters, paginate, sortable
 from app.core.retry import compare_and_set
 from app.core.schemas import Page
 from app.invoices import time_lines
@@ -47,13 +47,16 @@ from app.projects.documents import Project
 from app.projects.service import project_of_client
 from app.time_entries import claims
 
-SORTS = {
-    "issue_date": "issue_date",
-    "due_date": "due_date",
-    "total": "total_cents",
-    "number": "number_seq",
-    "created_at": "created_at",
-}
+SORTS = sortable(
+    Invoice,
+    {
+        "issue_date": "issue_date",
+        "due_date": "due_date",
+        "total": "total_cents",
+        "number": "number_seq",
+        "created_at": "created_at",
+    },
+)
 
 
 # ---------------------------------------------------------------- lines and totals

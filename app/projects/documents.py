@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from beanie import PydanticObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.documents import ReferencedDocument
+from app.core.indexes import owner_index, sort_indexes
 from app.core.money import StoredDecimal
 
 PROJECT_STATUSES = ("active", "completed", "archived")
@@ -21,7 +21,6 @@ class Project(ReferencedDocument):
     class Settings:
         name = "projects"
         indexes = [
-            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("status", ASCENDING)]),
+            *sort_indexes("name", "status", "hourly_rate_cents", "created_at", "updated_at"),
+            owner_index("owner_client", "client_id"),
         ]

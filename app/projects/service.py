@@ -22,19 +22,22 @@ from app.core.documents import (
 )
 from app.core.errors import InvalidReference, InvalidState, NotFound
 from app.core.money import to_cents
-from app.core.pagination import PageParams, id_filters, paginate
+from app.core.pagination import PageParams, id_filters, paginate, sortable
 from app.core.schemas import Page, provided_fields
 from app.projects.documents import Project
 from app.projects.schemas import ProjectCreate, ProjectUpdate
 from app.time_entries.documents import TimeEntry
 
-SORTS = {
-    "name": "name",
-    "status": "status",
-    "hourly_rate": "hourly_rate_cents",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-}
+SORTS = sortable(
+    Project,
+    {
+        "name": "name",
+        "status": "status",
+        "hourly_rate": "hourly_rate_cents",
+        "created_at": "created_at",
+        "updated_at": "updated_at",
+    },
+)
 # New time may be logged on active and completed projects (late entries happen); archived ones are frozen.
 ACCEPTS_TIME = ("active", "completed")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import date
 
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.documents import OwnedDocument
+from app.core.indexes import sort_indexes
 
 
 class StoredExperience(BaseModel):
@@ -45,8 +45,4 @@ class Resume(OwnedDocument):
 
     class Settings:
         name = "resumes"
-        indexes = [
-            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("updated_at", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("title", ASCENDING)]),
-        ]
+        indexes = sort_indexes("created_at", "title", "updated_at")

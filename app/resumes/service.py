@@ -10,13 +10,13 @@ from app.ai.client import AIClient
 from app.auth.documents import User
 from app.core.documents import get_owned, owned_filter, update_owned
 from app.core.errors import NotFound, UpstreamBadGateway
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams, paginate, sortable
 from app.core.schemas import Page, as_plain, provided_fields
 from app.resumes.documents import Resume, StoredProfile
 from app.resumes.prompt import build_messages, clean_markdown
 from app.resumes.schemas import MAX_CONTENT, ResumeCreate, ResumeGenerate, ResumeUpdate
 
-SORTS = {"created_at": "created_at", "title": "title", "updated_at": "updated_at"}
+SORTS = sortable(Resume, {"created_at": "created_at", "title": "title", "updated_at": "updated_at"})
 
 
 async def list_resumes(owner: User, params: PageParams) -> Page[Resume]:

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from beanie import PydanticObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.documents import OwnedDocument
+from app.core.indexes import owner_index, sort_indexes
 
 RUNNING_SLOT = "running"
 
@@ -29,10 +29,9 @@ class TimeEntry(OwnedDocument):
     class Settings:
         name = "time_entries"
         indexes = [
-            IndexModel([("owner_id", ASCENDING), ("timer_slot", ASCENDING)], unique=True),
-            IndexModel([("owner_id", ASCENDING), ("started_at", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("project_id", ASCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("invoice_id", ASCENDING)]),
+            owner_index("owner_timer_unique", "timer_slot", unique=True),
+            *sort_indexes("started_at", "created_at", "duration_seconds"),
+            owner_index("owner_project", "project_id"),
+            owner_index("owner_client", "client_id"),
+            owner_index("owner_invoice", "invoice_id"),
         ]

@@ -30,7 +30,7 @@ from app.core.documents import (
 )
 from app.core.errors import AlreadyInvoiced, InvalidState, TimerRunning, ValidationFailed
 from app.core.money import to_cents
-from app.core.pagination import PageParams, id_filters, paginate
+from app.core.pagination import PageParams, id_filters, paginate, sortable
 from app.core.retry import compare_and_set
 from app.core.schemas import Page, provided_fields
 from app.projects.documents import Project
@@ -44,7 +44,10 @@ from app.time_entries.schemas import (
     TimerStart,
 )
 
-SORTS = {"started_at": "started_at", "created_at": "created_at", "duration_seconds": "duration_seconds"}
+SORTS = sortable(
+    TimeEntry,
+    {"started_at": "started_at", "created_at": "created_at", "duration_seconds": "duration_seconds"},
+)
 
 
 def _cents(rate: Any) -> int | None:

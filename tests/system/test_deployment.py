@@ -7,10 +7,17 @@ import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from app.core.config import Settings
+from app.core.db import build_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,23 +27,57 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_runs_mongo_7_with_a_named_volume_and_a_health_check(compose):
+def test_compose_runs_mongo_7_as_a_single_node_replica_set_with_a_named_volume(compose):
     mongo = compose["services"]["mongo"]
     assert mongo["image"] == "mongo:7"
+    command = mongo["command"]
+    assert command[command.index("--replSet") + 1] == "rs0"
     volume, target = mongo["volumes"][0].split(":")
     assert target == "/data/db" and volume in compose["volumes"]
-    assert "ping" in " ".join(mongo["healthcheck"]["test"])
 
 
-def test_compose_api_waits_for_a_healthy_mongo_and_runs_in_production(compose):
+def test_the_mongo_health_check_initiates_the_replica_set_idempotently_and_waits_for_a_primary(compose):
+    script = compose["services"]["mongo"]["healthcheck"]["test"][-1]
+    # rs.initiate runs only when rs.status() fails (a set not yet initiated), so every later check is a no-op
+    assert re.search(r"try\s*\{\s*rs\.status\(\)\s*\}\s*catch\s*\(\w+\)\s*\{\s*rs\.initiate\(", script)
+    assert "_id: 'rs0'" in script and "host: 'mongo:27017'" in script
+    assert "isWritablePrimary" in script and "quit(1)" in script
+
+
+def test_compose_api_connects_to_the_replica_set_and_waits_for_migrate(compose):
     api = compose["services"]["api"]
     assert api["depends_on"]["mongo"]["condition"] == "service_healthy"
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     env = api["environment"]
     assert env["APP_ENV"] == "production"
-    assert env["MONGODB_URL"] == "mongodb://mongo:27017"
+    url = env["MONGODB_URL"]
+    assert url.startswith("mongodb://mongo:27017/") and "replicaSet=rs0" in url
+    settings = Settings.from_env({"MONGODB_URL": url})  # accepted: no secondary read preference
+    client, _ = build_client(settings)
+    try:
+        assert client.write_concern.document == {"w": "majority", "j": True}
+        assert client.delegate.options.retry_writes and client.delegate.options.retry_reads
+    finally:
+        client.close()
+    assert env["MONGODB_TIMEOUT_MS"] == "${MONGODB_TIMEOUT_MS:-15000}"
     assert re.fullmatch(r"\$\{JWT_SECRET:\?.+\}", env["JWT_SECRET"]), "JWT_SECRET must come from env or .env"
     assert api["ports"] == ["8000:8000"]
-    assert "/health" in " ".join(api["healthcheck"]["test"])
+
+
+def test_compose_migrate_is_a_one_shot_of_the_same_image_and_configuration(compose):
+    migrate, api = compose["services"]["migrate"], compose["services"]["api"]
+    assert migrate["command"] == ["python", "-m", "app", "migrate"]
+    assert migrate["restart"] == "no"
+    assert migrate["image"] == api["image"] and migrate["environment"] == api["environment"]
+    assert migrate["depends_on"]["mongo"]["condition"] == "service_healthy"
+
+
+def test_compose_api_health_is_readiness_with_a_35_second_grace_and_bounded_restarts(compose):
+    api = compose["services"]["api"]
+    check = " ".join(api["healthcheck"]["test"])
+    assert "/ready" in check and "/health" not in check
+    assert api["stop_grace_period"] == "35s"
+    assert re.fullmatch(r"on-failure:\d+", api["restart"]), "a configuration error must not loop forever"
 
 
 def test_compose_environment_names_only_known_settings(compose):
@@ -44,14 +85,89 @@ def test_compose_environment_names_only_known_settings(compose):
     assert set(compose["services"]["api"]["environment"]) <= documented
 
 
-def test_dockerfile_is_multi_stage_non_root_with_a_curl_free_healthcheck():
+def test_mongodb_timeout_is_documented_with_its_default():
+    assert re.search(r"^# MONGODB_TIMEOUT_MS=15000", (ROOT / ".env.example").read_text(), re.M)
+
+
+def test_dockerfile_is_multi_stage_non_root_with_a_curl_free_readiness_check():
     dockerfile = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM (\S+)", dockerfile, re.M)
     assert len(stages) >= 2 and all("slim" in s for s in stages)
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
     healthcheck = re.search(r"^HEALTHCHECK (?:.*\\\n)*.*", dockerfile, re.M)
-    assert healthcheck and "curl" not in healthcheck.group(0) and "/health" in healthcheck.group(0)
+    assert healthcheck and "curl" not in healthcheck.group(0) and "/ready" in healthcheck.group(0)
     assert "COPY --from=build" in dockerfile
+
+
+# ---------------------------------------------------------------- the lock file
+
+
+class Locked(NamedTuple):
+    version: str
+    hashes: list[str]
+    via: str  # uv's note: which packages need it ("orbix (pyproject.toml)" for a direct dependency)
+
+
+def _lock() -> dict[str, Locked]:
+    """requirements.lock, one entry per package; each entry starts at column 0."""
+    entries = {}
+    for block in re.split(r"\n(?=\S)", (ROOT / "requirements.lock").read_text()):
+        if block.startswith("#") or not block.strip():
+            continue
+        match = re.match(r"^([A-Za-z0-9._-]+)==([^\s;]+)", block)
+        assert match, f"not pinned with ==: {block[:80]}"
+        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
+        via = re.search(r"# via (.*)", block)
+        entries[canonicalize_name(match.group(1))] = Locked(
+            match.group(2), hashes, via.group(1) if via else ""
+        )
+    return entries
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_the_image_installs_only_from_the_hashed_lock():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    installs = re.findall(r"pip install ([^\n]*)", dockerfile)
+    assert (
+        installs == [installs[0]]
+        and "--require-hashes" in installs[0]
+        and "-r /tmp/requirements.lock" in installs[0]
+    )
+    assert "--only-binary=:all:" in installs[0], "building an sdist would fetch unhashed build tools"
+    assert "COPY requirements.lock" in dockerfile
+
+
+def test_every_locked_package_is_pinned_with_hashes():
+    lock = _lock()
+    assert len(lock) > 10
+    assert [name for name, entry in lock.items() if not entry.hashes] == []
+
+
+def test_the_lock_satisfies_every_runtime_dependency():
+    lock = _lock()
+    for requirement in map(Requirement, _pyproject()["project"]["dependencies"]):
+        name = canonicalize_name(requirement.name)
+        assert name in lock, f"{name} is a runtime dependency but not locked: run ./scripts/lock"
+        version = lock[name].version
+        assert requirement.specifier.contains(version), f"{name}=={version} breaks {requirement}"
+
+
+def test_the_lock_carries_no_test_only_package():
+    """A [dev] or [bench] tool is in the lock only when a runtime dependency needs it (litestar needs
+    pyyaml), never as a dependency of its own."""
+    lock = _lock()
+    runtime = {canonicalize_name(Requirement(r).name) for r in _pyproject()["project"]["dependencies"]}
+    extras = _pyproject()["project"]["optional-dependencies"]
+    tools = {canonicalize_name(Requirement(r).name) for extra in ("dev", "bench") for r in extras[extra]}
+    for name in sorted(tools - runtime):
+        if name in lock:
+            assert lock[name].via and "orbix" not in lock[name].via, f"{name} is a test tool but is locked"
+    for tool in ("pytest", "pytest-asyncio", "pytest-xdist", "schemathesis", "hypothesis", "ruff", "mypy",
+                 "uvicorn", "asgi-lifespan", "py-spy"):  # fmt: skip
+        assert tool not in lock, tool
 
 
 def test_dockerignore_keeps_secrets_and_venv_out():

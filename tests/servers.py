@@ -1,0 +1,57 @@
+"""Real servers in subprocesses (`python -m app` and friends) for the tests that need a socket."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCTION = [sys.executable, "-m", "app"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(port: int, **changes: str) -> dict[str, str]:
+    """This environment without a database or AI service, serving on 127.0.0.1:`port`, plus `changes`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "AI_"))}
+    env.update({"HOST": "127.0.0.1", "PORT": str(port), **changes})
+    return env
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def wait_healthy(process: subprocess.Popen[bytes], port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            output = process.communicate(timeout=10)[0] if process.poll() is not None else b""
+            raise AssertionError(f"the server did not start: {output.decode(errors='replace')}")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes]) -> bytes:
+    """SIGTERM, then its output (killed if it does not exit within 30 s)."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        return process.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()[0]
