@@ -71,6 +71,11 @@ API_CONTROLLERS: list[Any] = [
 ]
 
 
+# What a page may read from a response: the request id to quote, the version to send back in If-Match,
+# where a created resource lives, and how long to wait after a 429 or 503.
+EXPOSED_HEADERS = ("X-Request-ID", "ETag", "Location", "Retry-After")
+
+
 class Orbix(Litestar):
     """Litestar with a raw-ASGI edge: request ids, headers, logs and metrics for every HTTP request,
     and `/health` answered before routing (it is the route load testers hammer)."""
@@ -79,16 +84,28 @@ class Orbix(Litestar):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
         elif scope["path"] == "/health" and scope["method"] == "GET":
-            await answer_health(scope, send)
+            await answer_health(scope, self._with_cors(scope, send))
         else:
             await run_with_edge(scope, receive, send, super().__call__, self.state.metrics)  # type: ignore[arg-type]
+
+    _cors: ProblemCORSMiddleware | None = None
 
     def _create_asgi_handler(self) -> Any:
         """Litestar's own wrapping (exception handling, then CORS), with CORS refusals as problem+json."""
         handler = wrap_in_exception_handler(app=self.asgi_router)
         if self.cors_config:
-            handler = ProblemCORSMiddleware(app=handler, config=self.cors_config)
+            handler = self._cors = ProblemCORSMiddleware(app=handler, config=self.cors_config)
         return handler
+
+    def _with_cors(self, scope: Any, send: Any) -> Any:
+        """/health is answered before routing, so before the CORS middleware: the same headers, added here."""
+        if self._cors is None:
+            return send
+        origin = next((value for name, value in scope["headers"] if name == b"origin"), None)
+        if origin is None:
+            return send
+        has_cookie = any(name == b"cookie" for name, _ in scope["headers"])
+        return self._cors.send_wrapper(send, origin.decode("latin-1"), has_cookie)
 
 
 def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
@@ -110,7 +127,7 @@ def _cors(settings: Settings) -> CORSConfig | None:
     """Only the configured origins; the SPA may read X-Request-ID (to quote it in a bug report)."""
     if not settings.cors_origins:
         return None
-    return CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=["X-Request-ID"])
+    return CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=list(EXPOSED_HEADERS))
 
 
 def create_app(settings: Settings | None = None, client_factory: db.ClientFactory = db.build_client) -> Orbix:

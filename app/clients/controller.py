@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
 from app.auth.documents import User
@@ -8,7 +8,7 @@ from app.clients import service
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from app.core.errors import InUse, raises
 from app.core.pagination import PageParams
-from app.core.schemas import Page
+from app.core.schemas import Page, created
 
 
 class ClientController(Controller):
@@ -28,9 +28,11 @@ class ClientController(Controller):
         return (await service.list_clients(current_user, page, q)).map(ClientOut.from_document)
 
     @post("/", operation_id="createClient")
-    async def create_client(self, data: ClientCreate, current_user: User) -> ClientOut:
+    async def create_client(self, data: ClientCreate, current_user: User) -> Response[ClientOut]:
         """Create a client; currency and payment terms default to the business profile."""
-        return ClientOut.from_document(await service.create_client(current_user, data))
+        return created(
+            ClientOut.from_document(await service.create_client(current_user, data)), "/api/clients"
+        )
 
     @get("/{client_id:str}", operation_id="getClient")
     async def get_client(self, client_id: str, current_user: User) -> ClientOut:

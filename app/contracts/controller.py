@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
 from app.auth.documents import User
@@ -8,7 +8,7 @@ from app.contracts import service
 from app.contracts.schemas import ContractCreate, ContractOut, ContractSign, ContractStatus, ContractUpdate
 from app.core.errors import Conflict, InvalidReference, InvalidState, raises
 from app.core.pagination import PageParams, id_filter
-from app.core.schemas import Page
+from app.core.schemas import Page, created
 
 
 class ContractController(Controller):
@@ -29,9 +29,11 @@ class ContractController(Controller):
         return listed.map(ContractOut.from_document)
 
     @post("/", operation_id="createContract", opt=raises(InvalidReference))
-    async def create_contract(self, data: ContractCreate, current_user: User) -> ContractOut:
+    async def create_contract(self, data: ContractCreate, current_user: User) -> Response[ContractOut]:
         """Create a draft contract; currency defaults to the client's."""
-        return ContractOut.from_document(await service.create_contract(current_user, data))
+        return created(
+            ContractOut.from_document(await service.create_contract(current_user, data)), "/api/contracts"
+        )
 
     @get("/{contract_id:str}", operation_id="getContract")
     async def get_contract(self, contract_id: str, current_user: User) -> ContractOut:

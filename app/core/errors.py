@@ -123,6 +123,12 @@ class TimerRunning(Conflict):
     code = "timer_running"
 
 
+class TooManyPayments(Conflict):
+    """An invoice keeps at most MAX_PAYMENTS payments (so that no document nears MongoDB's 16 MiB)."""
+
+    code = "too_many_payments"
+
+
 class InUse(Conflict):
     """A client or project that other documents still name cannot be deleted or moved."""
 

@@ -8,8 +8,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+from litestar import Response
 
 T = TypeVar("T")
+R = TypeVar("R", bound="ResponseStruct")
 U = TypeVar("U")
 
 
@@ -108,3 +110,8 @@ def provided_fields(struct: msgspec.Struct) -> dict[str, Any]:
 def as_plain(struct: msgspec.Struct) -> dict[str, Any]:
     """A whole request struct as plain values, Decimal/datetime/date kept, ready for a document."""
     return msgspec.to_builtins(struct, builtin_types=_PLAIN)
+
+
+def created(resource: R, collection: str) -> Response[R]:
+    """201 with `Location: {collection}/{id}`, the URL of the resource just created."""
+    return Response(resource, status_code=201, headers={"Location": f"{collection}/{resource.id}"})  # type: ignore[attr-defined]

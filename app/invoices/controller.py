@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
-from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, raises
+from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, TooManyPayments, raises
 from app.core.pagination import PageParams, id_filter
-from app.core.schemas import Page
+from app.core.schemas import Page, created
 from app.invoices import lifecycle, service
 from app.invoices.schemas import (
     InvoiceCreate,
@@ -56,9 +56,11 @@ class InvoiceController(Controller):
         return (await service.list_invoices(current_user, page, filters)).map(InvoiceOut.from_document)
 
     @post("/", operation_id="createInvoice", opt=raises(InvalidReference, AlreadyInvoiced))
-    async def create_invoice(self, data: InvoiceCreate, current_user: User) -> InvoiceOut:
+    async def create_invoice(self, data: InvoiceCreate, current_user: User) -> Response[InvoiceOut]:
         """Create a draft from lines and/or time entries; the server computes every amount."""
-        return InvoiceOut.from_document(await service.create_invoice(current_user, data))
+        return created(
+            InvoiceOut.from_document(await service.create_invoice(current_user, data)), "/api/invoices"
+        )
 
     @get("/{invoice_id:str}", operation_id="getInvoice")
     async def get_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
@@ -80,7 +82,11 @@ class InvoiceController(Controller):
         """Finalize a draft with lines: assigns the next number and sets sent_at."""
         return InvoiceOut.from_document(await lifecycle.send_invoice(current_user, invoice_id))
 
-    @post("/{invoice_id:str}/payments", operation_id="addInvoicePayment", opt=raises(InvalidState, Conflict))
+    @post(
+        "/{invoice_id:str}/payments",
+        operation_id="addInvoicePayment",
+        opt=raises(InvalidState, TooManyPayments, Conflict),
+    )
     async def add_payment(self, invoice_id: str, data: PaymentCreate, current_user: User) -> InvoiceOut:
         """Record a payment on a sent invoice (0 < amount ≤ amount_due); the last one marks it paid."""
         return InvoiceOut.from_document(await lifecycle.add_payment(current_user, invoice_id, data))

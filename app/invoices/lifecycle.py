@@ -12,7 +12,7 @@ from typing import Any
 from app.auth.documents import User
 from app.core.clock import today_utc, utc_now
 from app.core.documents import OwnerId, get_owned, update_owned
-from app.core.errors import InvalidState, NotFound, ValidationFailed
+from app.core.errors import InvalidState, NotFound, TooManyPayments, ValidationFailed
 from app.core.money import from_cents, to_cents
 from app.core.retry import compare_and_set
 from app.core.transitions import DELETED, Lifecycle, Transition
@@ -42,6 +42,9 @@ _REFUSALS = {
 }
 # Why an action the status allows was still refused (its extra condition failed).
 _GUARDS = {"send": "it has no lines", "void": "it has payments"}
+# The most payments one invoice keeps: each is embedded in the invoice, and a document must stay far below
+# MongoDB's 16 MiB limit (1,000 payments with 500-character notes are about 0.6 MiB).
+MAX_PAYMENTS = 1000
 
 
 def _label(invoice: Invoice) -> str:
@@ -136,13 +139,22 @@ async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invo
         require(invoice, "pay")
         if cents > invoice.amount_due_cents:
             raise _overpaid(invoice)
+        if len(invoice.payments) >= MAX_PAYMENTS:
+            raise TooManyPayments(
+                f"{_label(invoice)} already has {MAX_PAYMENTS} payments, the most one invoice keeps"
+            )
         for fields, amount_due in ((settle, {"$eq": cents}), ({}, {"$gt": cents})):
             paid = await update_owned(
                 Invoice,
                 invoice.id,
                 owner.id,
                 fields,
-                where={**LIFECYCLE.where("pay"), "amount_due_cents": amount_due},
+                # fewer than MAX_PAYMENTS payments, checked in the same atomic write (no race past the cap)
+                where={
+                    **LIFECYCLE.where("pay"),
+                    "amount_due_cents": amount_due,
+                    f"payments.{MAX_PAYMENTS - 1}": {"$exists": False},
+                },
                 extra={
                     "$push": {"payments": payment},
                     "$inc": {"amount_paid_cents": cents, "amount_due_cents": -cents},

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.core.errors import InUse, InvalidReference, raises
 from app.core.pagination import PageParams, id_filter
-from app.core.schemas import Page
+from app.core.schemas import Page, created
 from app.projects import service
 from app.projects.schemas import ProjectCreate, ProjectDetailOut, ProjectOut, ProjectUpdate
 
@@ -32,9 +32,11 @@ class ProjectController(Controller):
         return listed.map(ProjectOut.from_document)
 
     @post("/", operation_id="createProject", opt=raises(InvalidReference))
-    async def create_project(self, data: ProjectCreate, current_user: User) -> ProjectOut:
+    async def create_project(self, data: ProjectCreate, current_user: User) -> Response[ProjectOut]:
         """Create a project for one of the caller's clients; its currency is the client's."""
-        return ProjectOut.from_document(await service.create_project(current_user, data))
+        return created(
+            ProjectOut.from_document(await service.create_project(current_user, data)), "/api/projects"
+        )
 
     @get("/{project_id:str}", operation_id="getProject")
     async def get_project(self, project_id: str, current_user: User) -> ProjectDetailOut:

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 
 from app.auth.documents import User
 from app.core.errors import UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable, raises
 from app.core.pagination import PageParams
-from app.core.schemas import Page
+from app.core.schemas import Page, created
 from app.resumes import service
 from app.resumes.schemas import ResumeCreate, ResumeGenerate, ResumeOut, ResumeUpdate
 
@@ -21,18 +21,25 @@ class ResumeController(Controller):
         return (await service.list_resumes(current_user, page)).map(ResumeOut.from_document)
 
     @post("/", operation_id="createResume")
-    async def create_resume(self, data: ResumeCreate, current_user: User) -> ResumeOut:
+    async def create_resume(self, data: ResumeCreate, current_user: User) -> Response[ResumeOut]:
         """Store a resume written by hand (`source: "manual"`)."""
-        return ResumeOut.from_document(await service.create_resume(current_user, data))
+        return created(
+            ResumeOut.from_document(await service.create_resume(current_user, data)), "/api/resumes"
+        )
 
     @post(
         "/generate",
         operation_id="generateResume",
         opt=raises(UpstreamBadGateway, UpstreamUnavailable, UpstreamTimeout),
     )
-    async def generate_resume(self, data: ResumeGenerate, current_user: User, state: State) -> ResumeOut:
+    async def generate_resume(
+        self, data: ResumeGenerate, current_user: User, state: State
+    ) -> Response[ResumeOut]:
         """Have the AI service write a resume and store it (`source: "ai"`); nothing is stored on failure."""
-        return ResumeOut.from_document(await service.generate_resume(current_user, data, state.ai))
+        return created(
+            ResumeOut.from_document(await service.generate_resume(current_user, data, state.ai)),
+            "/api/resumes",
+        )
 
     @get("/{resume_id:str}", operation_id="getResume")
     async def get_resume(self, resume_id: str, current_user: User) -> ResumeOut:

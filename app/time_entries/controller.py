@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, TimerRunning, raises
 from app.core.pagination import PageParams, id_filter
-from app.core.schemas import Page
+from app.core.schemas import Page, created
 from app.time_entries import service
 from app.time_entries.schemas import (
     TimeEntryCreate,
@@ -65,14 +65,18 @@ class TimeEntryController(Controller):
         return (await service.list_entries(current_user, page, filters)).map(TimeEntryOut.from_document)
 
     @post("/", operation_id="createTimeEntry", opt=raises(InvalidReference, InvalidState))
-    async def create_entry(self, data: TimeEntryCreate, current_user: User) -> TimeEntryOut:
+    async def create_entry(self, data: TimeEntryCreate, current_user: User) -> Response[TimeEntryOut]:
         """Log a finished stretch of work (ended_at after started_at, at most 24 h)."""
-        return TimeEntryOut.from_document(await service.create_entry(current_user, data))
+        return created(
+            TimeEntryOut.from_document(await service.create_entry(current_user, data)), "/api/time-entries"
+        )
 
     @post("/start", operation_id="startTimer", opt=raises(InvalidReference, InvalidState, TimerRunning))
-    async def start_timer(self, data: TimerStart, current_user: User) -> TimeEntryOut:
+    async def start_timer(self, data: TimerStart, current_user: User) -> Response[TimeEntryOut]:
         """Start the caller's one running timer (409 timer_running if one runs already)."""
-        return TimeEntryOut.from_document(await service.start_timer(current_user, data))
+        return created(
+            TimeEntryOut.from_document(await service.start_timer(current_user, data)), "/api/time-entries"
+        )
 
     @get("/{entry_id:str}", operation_id="getTimeEntry")
     async def get_entry(self, entry_id: str, current_user: User) -> TimeEntryOut:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from bson import ObjectId
 
-from app.invoices.documents import InvoiceCounter
+from app.core.documents import to_bson
+from app.invoices.documents import Invoice, InvoiceCounter, StoredPayment
+from app.invoices.lifecycle import MAX_PAYMENTS
 from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
 from tests.invoices.factories import add_payment, create_invoice, create_sent_invoice, send_invoice
@@ -172,6 +174,31 @@ async def test_add_payment_partial_then_full_marks_paid(client, auth):
     assert (second["paid_on"], second["method"], second["note"]) == (today(), None, None)
     assert (full["total"], full["number"]) == (sent["total"], sent["number"])
     assert (await client.get(f"/api/invoices/{sent['id']}", headers=auth)).json() == full
+
+
+async def test_an_invoice_takes_at_most_1000_payments_even_when_two_race_for_the_last_one(client, auth):
+    """Payments are embedded in the invoice: the cap keeps the document far below MongoDB's 16 MiB, and it
+    is part of the payment's atomic write, so two payments racing for the last slot cannot both land."""
+    sent = await create_sent_invoice(client, auth)  # total 100.00
+    earlier = [
+        to_bson(StoredPayment(amount_cents=1, paid_on=date(2026, 1, 1))) for _ in range(MAX_PAYMENTS - 1)
+    ]
+    await Invoice.get_motor_collection().update_one(
+        {"_id": ObjectId(sent["id"])},
+        {
+            "$push": {"payments": {"$each": earlier}},
+            "$inc": {"amount_paid_cents": len(earlier), "amount_due_cents": -len(earlier)},
+        },
+    )
+
+    racing = await asyncio.gather(*(pay(client, auth, sent["id"], "0.01") for _ in range(2)))
+
+    assert sorted(r.status_code for r in racing) == [201, 409]
+    assert_problem(next(r for r in racing if r.status_code == 409), 409, "too_many_payments")
+    assert_problem(await pay(client, auth, sent["id"], "0.01"), 409, "too_many_payments")
+    invoice = (await client.get(f"/api/invoices/{sent['id']}", headers=auth)).json()
+    assert len(invoice["payments"]) == MAX_PAYMENTS == 1000
+    assert (invoice["amount_paid"], invoice["amount_due"]) == ("10.00", "90.00")
 
 
 @pytest.mark.parametrize(

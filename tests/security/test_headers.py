@@ -68,6 +68,27 @@ async def test_cors_allows_only_the_configured_origin(make_app):
         assert "access-control-allow-origin" not in null_origin.headers
 
 
+@pytest.mark.parametrize("path", ["/health", "/ready", "/api/auth/me", "/api/no-such-route"])
+async def test_cors_answers_every_route_for_an_allowed_origin_and_exposes_what_a_page_reads(make_app, path):
+    """/health is answered before routing (and before the CORS middleware), so it adds the same headers."""
+    async with AsyncTestClient(app=make_app(cors_origins=(ORIGIN,))) as http:
+        response = await http.get(path, headers={"Origin": ORIGIN})
+        assert response.headers.get("access-control-allow-origin") == ORIGIN
+        assert "origin" in response.headers.get("vary", "").lower()
+        exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
+        assert exposed >= {"x-request-id", "etag", "location", "retry-after"}
+        other = await http.get(path, headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+        plain = await http.get(path)
+        assert "access-control-allow-origin" not in plain.headers
+
+
+async def test_health_has_no_cors_headers_without_cors_origins(client):
+    response = await client.get("/health", headers={"Origin": ORIGIN})
+    assert response.status_code == 200
+    assert not [h for h in response.headers if h.startswith("access-control-")]
+
+
 async def test_cors_disallowed_preflight_is_a_problem(make_app):
     async with AsyncTestClient(app=make_app(cors_origins=(ORIGIN,))) as http:
         response = await http.options(
