@@ -9,6 +9,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
+from app.core.identifiers import country_code
+
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -41,18 +43,38 @@ ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 
 
+Country = Annotated[
+    str, msgspec.Meta(max_length=8, description="ISO 3166-1 alpha-2, upper-cased", examples=["DE"])
+]
+
+
 class Address(BaseStruct):
-    """A postal address, as the business profile and clients carry it."""
+    """A postal address, as the business profile and clients carry it (input: the country is checked)."""
 
     line1: ShortText | None = None
     line2: ShortText | None = None
     city: ShortText | None = None
     state: ShortText | None = None
     postal_code: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    country: ShortText | None = None
+    country: Country | None = None
+
+    def __post_init__(self) -> None:
+        if self.country is not None:
+            self.country = country_code(self.country, "address.country")
+
+
+class AddressOut(ResponseStruct):
+    """An address as stored: values saved before a rule existed are shown as they are, never re-checked."""
+
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
 
     @classmethod
-    def from_stored(cls, stored: Any) -> Address | None:
+    def from_stored(cls, stored: Any) -> AddressOut | None:
         """From the stored form (core.documents.StoredAddress), or None."""
         return msgspec.convert(stored.model_dump(), cls) if stored is not None else None
 

@@ -46,6 +46,9 @@ class Invoice(OwnedDocument):
     lines: list[StoredLine] = Field(default_factory=list)
     notes: str = ""
     tax_rate: StoredDecimal
+    # Null on invoices stored before categories existed: read as the default of their rate.
+    tax_category: str | None = None
+    tax_exemption_reason: str | None = None
     discount_rate: StoredDecimal
     subtotal_cents: int = 0
     discount_cents: int = 0
