@@ -36,6 +36,7 @@ from app.core.passwords import PasswordHasher
 from app.core.rate_limit import auth_rate_limit
 from app.core.strict_body import validate_body_strictly
 from app.core.tokens import TokenService
+from app.documents.documents import StoredDocument
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
 from app.projects.controller import ProjectController
@@ -55,6 +56,7 @@ DOCUMENT_MODELS: list[type[Document]] = [
     TimeEntry,
     Invoice,
     InvoiceCounter,
+    StoredDocument,
     Contract,
     Resume,
 ]

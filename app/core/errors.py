@@ -30,6 +30,17 @@ class FieldError(msgspec.Struct):
     message: str
 
 
+class RuleError(msgspec.Struct):
+    """A failed business rule of a generated document (EN 16931 `BR-…`, or `XSD`), where it failed."""
+
+    rule: str
+    message: str
+    location: str
+
+
+ProblemErrors = list[FieldError] | list[RuleError]
+
+
 class Problem(msgspec.Struct, omit_defaults=True):
     """RFC 9457 problem details, as every error response carries them."""
 
@@ -39,7 +50,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
     detail: str
     code: str
     request_id: str
-    errors: list[FieldError] | None = None
+    errors: list[FieldError | RuleError] | None = None
 
 
 class AppError(Exception):
@@ -54,7 +65,7 @@ class AppError(Exception):
         self,
         detail: str,
         *,
-        errors: list[FieldError] | None = None,
+        errors: ProblemErrors | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
@@ -137,6 +148,17 @@ class PayloadTooLarge(AppError):
     status, code = 413, "payload_too_large"
 
 
+class EInvoiceInvalid(AppError):
+    """Sending would produce an e-invoice that breaks the EN 16931 rules (API.md section 16)."""
+
+    status, code = 422, "e_invoice_invalid"
+
+    @classmethod
+    def rules(cls, errors: list[RuleError]) -> EInvoiceInvalid:
+        names = ", ".join(sorted({error.rule for error in errors}))
+        return cls(f"The e-invoice breaks EN 16931 rule(s) {names}; the invoice stays a draft", errors=errors)
+
+
 class RateLimited(AppError):
     status, code = 429, "rate_limited"
 
@@ -213,7 +235,7 @@ def problem_response(
     code: str,
     detail: str,
     *,
-    errors: list[FieldError] | None = None,
+    errors: ProblemErrors | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     problem = Problem(
@@ -223,7 +245,7 @@ def problem_response(
         detail=detail,
         code=code,
         request_id=current_request_id(),
-        errors=errors,
+        errors=list(errors) if errors is not None else None,
     )
     return Response(
         content=msgspec.json.encode(problem),

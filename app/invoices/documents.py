@@ -30,6 +30,15 @@ class StoredPayment(BaseModel):
     created_at: datetime = Field(default_factory=utc_now)
 
 
+class DocumentInfo(BaseModel):
+    """The stored PDF of a sent invoice (the bytes live in the documents area's own collection)."""
+
+    sha256: str
+    size: int
+    e_invoice: str
+    rendered_at: datetime
+
+
 class Invoice(OwnedDocument):
     # `number` is null on drafts; assigned at send from InvoiceCounter. `number_slot` is "seq:<n>" once a
     # number is assigned and "draft:<id>" before, so (owner_id, number_slot) can be a plain unique index
@@ -57,6 +66,7 @@ class Invoice(OwnedDocument):
     amount_paid_cents: int = 0
     amount_due_cents: int = 0
     payments: list[StoredPayment] = Field(default_factory=list)
+    document: DocumentInfo | None = None
     sent_at: datetime | None = None
     paid_at: datetime | None = None
     voided_at: datetime | None = None

@@ -41,3 +41,9 @@ async def next_seq(owner_id: OwnerId) -> int:
         return int(counter["seq"])
 
     return await compare_and_set(attempt, "Could not take the next invoice number; try again")
+
+
+async def peek_seq(owner_id: OwnerId) -> int:
+    """The sequence number the next send will take, read and not taken (for the pre-send e-invoice check)."""
+    counter = await InvoiceCounter.get_motor_collection().find_one({"owner_id": owner_id})
+    return int(counter["seq"]) + 1 if counter else 1

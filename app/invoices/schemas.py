@@ -193,6 +193,13 @@ class PaymentOut(ResponseStruct):
         )
 
 
+class DocumentOut(ResponseStruct):
+    sha256: str
+    size: int
+    e_invoice: Literal["none", "factur-x"]
+    rendered_at: datetime
+
+
 class InvoiceOut(ResponseStruct):
     id: str
     number: str | None
@@ -216,6 +223,7 @@ class InvoiceOut(ResponseStruct):
     amount_paid: MoneyOut
     amount_due: MoneyOut
     payments: list[PaymentOut]
+    document: DocumentOut | None
     sent_at: datetime | None
     paid_at: datetime | None
     voided_at: datetime | None
@@ -247,6 +255,9 @@ class InvoiceOut(ResponseStruct):
             amount_paid=format_cents(invoice.amount_paid_cents),
             amount_due=format_cents(invoice.amount_due_cents),
             payments=[PaymentOut.from_stored(payment) for payment in invoice.payments],
+            document=msgspec.convert(invoice.document.model_dump(), DocumentOut)
+            if invoice.document
+            else None,
             sent_at=invoice.sent_at,
             paid_at=invoice.paid_at,
             voided_at=invoice.voided_at,
