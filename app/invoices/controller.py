@@ -7,7 +7,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
-from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, raises
+from app.core.errors import AlreadyInvoiced, Conflict, EInvoiceInvalid, InvalidReference, InvalidState, raises
 from app.core.pagination import PageParams, id_filter
 from app.core.schemas import Page
 from app.documents.model import Report
@@ -76,7 +76,12 @@ class InvoiceController(Controller):
         """Delete a draft and release its time entries (else 409 invalid_state)."""
         await service.delete_invoice(current_user, invoice_id)
 
-    @post("/{invoice_id:str}/send", operation_id="sendInvoice", status_code=200, opt=raises(InvalidState))
+    @post(
+        "/{invoice_id:str}/send",
+        operation_id="sendInvoice",
+        status_code=200,
+        opt=raises(InvalidState, EInvoiceInvalid),
+    )
     async def send_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
         """Finalize a draft with lines: assigns the next number and sets sent_at."""
         return InvoiceOut.from_document(await lifecycle.send_invoice(current_user, invoice_id))
@@ -91,7 +96,12 @@ class InvoiceController(Controller):
         """Void a draft or a sent invoice without payments; releases its time entries."""
         return InvoiceOut.from_document(await lifecycle.void_invoice(current_user, invoice_id))
 
-    @get("/{invoice_id:str}/pdf", operation_id="getInvoicePdf", media_type="application/pdf")
+    @get(
+        "/{invoice_id:str}/pdf",
+        operation_id="getInvoicePdf",
+        media_type="application/pdf",
+        opt=raises(InvalidState, EInvoiceInvalid),
+    )
     async def get_pdf(self, invoice_id: str, current_user: User, request: Request) -> Response[bytes]:
         """The PDF: a draft rendered now and marked DRAFT; a sent invoice's stored document, byte-identical
         on every download (`ETag` = its SHA-256)."""
@@ -110,7 +120,12 @@ class InvoiceController(Controller):
         """The Factur-X (EN 16931 CII) XML: as stored for a sent invoice, built now for a draft."""
         return Response(await rendering.e_invoice(current_user, invoice_id), media_type="application/xml")
 
-    @post("/{invoice_id:str}/validate", operation_id="validateInvoice", status_code=200)
+    @post(
+        "/{invoice_id:str}/validate",
+        operation_id="validateInvoice",
+        status_code=200,
+        opt=raises(InvalidState),
+    )
     async def validate_invoice(self, invoice_id: str, current_user: User) -> Report:
         """Run the EN 16931 check (XSD and Schematron) that send runs, on a draft."""
         return await rendering.validate(current_user, invoice_id)
