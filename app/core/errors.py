@@ -41,6 +41,17 @@ class RuleError(msgspec.Struct):
 ProblemErrors = list[FieldError] | list[RuleError]
 
 
+class ProblemItem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One entry of a problem's `errors`, as sent: `{field, message}` for a request field that failed
+    validation, `{rule, message, location}` for a failed rule of a generated document
+    (`e_invoice_invalid`). One struct: msgspec cannot describe an untagged union of two."""
+
+    field: str | None = None
+    rule: str | None = None
+    message: str
+    location: str | None = None
+
+
 class Problem(msgspec.Struct, omit_defaults=True):
     """RFC 9457 problem details, as every error response carries them."""
 
@@ -50,7 +61,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
     detail: str
     code: str
     request_id: str
-    errors: list[FieldError | RuleError] | None = None
+    errors: list[ProblemItem] | None = None
 
 
 class AppError(Exception):
@@ -245,7 +256,7 @@ def problem_response(
         detail=detail,
         code=code,
         request_id=current_request_id(),
-        errors=list(errors) if errors is not None else None,
+        errors=[ProblemItem(**msgspec.structs.asdict(error)) for error in errors] if errors else None,
     )
     return Response(
         content=msgspec.json.encode(problem),
