@@ -10,7 +10,7 @@ import msgspec
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
-from app.core.documents import OwnerId
+from app.core.documents import OwnerId, owned_filter
 from app.core.errors import EInvoiceInvalid, RuleError
 from app.documents import pool
 from app.documents.documents import StoredDocument
@@ -65,7 +65,7 @@ async def render_final(data: DocumentData) -> Rendered:
 
 
 async def stored(owner_id: OwnerId, invoice_id: OwnerId) -> StoredDocument | None:
-    return await StoredDocument.find_one({"owner_id": owner_id, "invoice_id": invoice_id})
+    return await StoredDocument.find_one(owned_filter(owner_id, invoice_id=invoice_id))
 
 
 async def store(owner_id: OwnerId, invoice_id: OwnerId, rendered: Rendered) -> StoredDocument:
