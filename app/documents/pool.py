@@ -3,7 +3,9 @@ the thread that started it, so both run in separate processes, never on the even
 
 Processes are spawned (not forked: a fork would copy the event loop's threads and a Saxon runtime) on first
 use, at most RENDER_PROCESSES of them; further jobs wait in the executor's queue. A pool whose process died
-is replaced for the next call.
+is replaced for the next call. The pool lives as long as the process (concurrent.futures joins its workers
+at interpreter exit), not as long as one app: tests build many apps, and each new pool would compile the
+Schematron again.
 """
 
 from __future__ import annotations
@@ -52,10 +54,3 @@ async def run(function: Callable[..., T], *args: Any) -> T:
         if _executor is pool:
             _executor = None
         raise
-
-
-def shutdown() -> None:
-    global _executor
-    if _executor is not None:
-        _executor.shutdown(wait=False, cancel_futures=True)
-        _executor = None
