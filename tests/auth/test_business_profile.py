@@ -7,8 +7,8 @@ from bson import ObjectId
 
 from app.auth.documents import User
 from app.clients.documents import Client
+from tests.clients.factories import create_client
 from tests.conftest import assert_problem
-from tests.factories import create_client
 
 
 async def test_business_fields_are_checked_and_canonicalised(client, auth):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pypdf import PdfReader
 
-from tests.factories import create_client
+from tests.clients.factories import create_client
 from tests.invoices.factories import create_invoice
 
 SELLER = {

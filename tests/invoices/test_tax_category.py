@@ -6,8 +6,8 @@ import pytest
 from bson import ObjectId
 
 from app.invoices.documents import Invoice
+from tests.clients.factories import create_client
 from tests.conftest import assert_problem
-from tests.factories import create_client
 from tests.invoices.factories import create_invoice
 
 
