@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from app.ai.client import AIClient
 from app.auth.controller import AuthController
 from app.auth.documents import User
 from app.auth.middleware import auth_middleware, provide_current_user
+from app.background import register_jobs
 from app.clients.controller import ClientController
 from app.clients.documents import Client
 from app.contracts.controller import ContractController
@@ -47,6 +49,9 @@ from app.resumes.documents import Resume
 from app.system.controller import SystemController
 from app.time_entries.controller import TimeEntryController
 from app.time_entries.documents import TimeEntry
+from app.worker.documents import Job, PeriodicLease
+from app.worker.loop import Worker
+from app.worker.metrics import JobMetrics
 
 # Every Beanie document, one explicit list, handed to core/db at start-up.
 DOCUMENT_MODELS: list[type[Document]] = [
@@ -59,6 +64,8 @@ DOCUMENT_MODELS: list[type[Document]] = [
     StoredDocument,
     Contract,
     Resume,
+    Job,
+    PeriodicLease,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -71,6 +78,10 @@ API_CONTROLLERS: list[Any] = [
     ReportController,
     ResumeController,
 ]
+
+
+# The inline worker shares the API's event loop: a few jobs at a time keep request latency where it was.
+INLINE_WORKER_CONCURRENCY = 4
 
 
 class Orbix(Litestar):
@@ -98,9 +109,15 @@ def _lifespan(settings: Settings) -> Any:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = await db.connect(settings, DOCUMENT_MODELS)
         app.state.ai = AIClient(settings)
+        register_jobs(settings)
+        worker = Worker(app.state.job_metrics, concurrency=INLINE_WORKER_CONCURRENCY)
+        inline = asyncio.create_task(worker.run()) if settings.worker == "inline" else None
         try:
             yield
         finally:
+            if inline is not None:
+                worker.stop()
+                await inline
             await app.state.ai.aclose()
             app.state.db.close()
 
@@ -122,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
             "JWT_SECRET is not set: using a random per-process secret; tokens die with the process"
         )
     rate_limit = auth_rate_limit(settings)
+    metrics = Metrics()
     api = Router(
         path="/api",
         route_handlers=API_CONTROLLERS,
@@ -155,7 +173,8 @@ def create_app(settings: Settings | None = None) -> Orbix:
         state=State(
             {
                 "settings": settings,
-                "metrics": Metrics(),
+                "metrics": metrics,
+                "job_metrics": JobMetrics(metrics.registry),
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
             }
