@@ -91,8 +91,9 @@ def document_errors(app: Litestar) -> None:
                 continue
             if _honours_idempotency_key(route.path, handler):
                 handler.operation_class = IdempotentOperation
-                keyed = (IdempotencyKeyInProgress, IdempotencyKeyReused)
-                handler.opt[ERRORS_OPT] = (*declared_errors(handler.opt), *keyed)
+                declared = declared_errors(handler.opt)
+                keyed = (e for e in (IdempotencyKeyInProgress, IdempotencyKeyReused) if e not in declared)
+                handler.opt[ERRORS_OPT] = (*declared, *keyed)
             responses = dict(handler.responses or {})
             for status in _error_statuses(route.path, handler):
                 responses.setdefault(status, _problem(status))
