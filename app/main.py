@@ -39,6 +39,7 @@ from app.core.passwords import PasswordHasher
 from app.core.rate_limit import auth_rate_limit
 from app.core.strict_body import validate_body_strictly
 from app.core.tokens import TokenService
+from app.core.versioning import VersioningMiddleware
 from app.documents.documents import StoredDocument
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
@@ -145,8 +146,9 @@ def create_app(settings: Settings | None = None) -> Orbix:
     api = Router(
         path="/api",
         route_handlers=API_CONTROLLERS,
-        # Outermost first: the user is known before an Idempotency-Key is looked up (keys are per user).
-        middleware=[auth_middleware(), rate_limit.middleware, IdempotencyMiddleware],
+        # Outermost first: the user is known before an Idempotency-Key is looked up (keys are per user); the
+        # ETag is set inside, so a kept answer carries it.
+        middleware=[auth_middleware(), rate_limit.middleware, IdempotencyMiddleware, VersioningMiddleware],
         dependencies={
             "current_user": Provide(provide_current_user, sync_to_thread=False),
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list

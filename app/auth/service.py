@@ -8,6 +8,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.auth.documents import User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn
+from app.core import versioning
 from app.core.clock import utc_now
 from app.core.documents import StoredAddress, to_bson
 from app.core.errors import EmailTaken, NotFound, Unauthorized, ValidationFailed
@@ -63,13 +64,18 @@ class AuthService:
     async def _update(
         self, user_id: PydanticObjectId | None, fields: dict[str, object], *, revoke: bool = False
     ) -> User:
-        """One atomic update; `revoke` bumps token_version so every token issued so far stops working."""
-        operation: dict[str, dict[str, object]] = {"$set": {**fields, "updated_at": utc_now()}}
-        if revoke:
-            operation["$inc"] = {"token_version": 1}
-        raw = await User.get_motor_collection().find_one_and_update(
-            {"_id": user_id}, to_bson(operation), return_document=ReturnDocument.AFTER
+        """One atomic update: a new version, guarded by If-Match on PATCH /me; `revoke` bumps token_version
+        so every token issued so far stops working."""
+        revoking = {"$inc": {"token_version": 1}} if revoke else {}
+        operation = versioning.bump({"$set": {**fields, "updated_at": utc_now()}, **revoking})
+        users = User.get_motor_collection()
+        raw = await users.find_one_and_update(
+            versioning.guarded({"_id": user_id}, user_id),
+            to_bson(operation),
+            return_document=ReturnDocument.AFTER,
         )
         if raw is None:
+            await versioning.explain_miss(users, {"_id": user_id}, user_id)
             raise NotFound("No such user")
+        versioning.met(user_id)
         return User.model_validate(raw)

@@ -155,6 +155,12 @@ class EmailTaken(Conflict):
     code = "email_taken"
 
 
+class PreconditionFailed(AppError):
+    """If-Match names a version that is no longer current (core/versioning.py)."""
+
+    status, code = 412, "precondition_failed"
+
+
 class PayloadTooLarge(AppError):
     status, code = 413, "payload_too_large"
 

@@ -20,8 +20,10 @@ from litestar.typing import FieldDefinition
 from app.core.errors import (
     ERRORS_OPT,
     PROBLEM_JSON,
+    AppError,
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
+    PreconditionFailed,
     Problem,
     declared_errors,
 )
@@ -29,6 +31,7 @@ from app.core.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.core.rate_limit import RATE_LIMITED
 from app.core.schemas import BaseStruct
 from app.core.tokens import EXCLUDE_FROM_AUTH
+from app.core.versioning import NAMES_THE_CALLER
 
 
 def _problem(status: int) -> ResponseSpec:
@@ -37,13 +40,6 @@ def _problem(status: int) -> ResponseSpec:
         generate_examples=False,
         description=HTTPStatus(status).phrase,
         media_type=PROBLEM_JSON,
-    )
-
-
-def _honours_idempotency_key(path: str, handler: HTTPRouteHandler) -> bool:
-    """Every authenticated POST under /api (API.md §18); register and login ignore the header."""
-    return (
-        path.startswith("/api/") and "POST" in handler.http_methods and not handler.opt.get(EXCLUDE_FROM_AUTH)
     )
 
 
@@ -61,12 +57,56 @@ _IDEMPOTENCY_KEY_PARAMETER = Parameter(
 )
 
 
-@dataclass
-class IdempotentOperation(Operation):
-    """An operation that honours `Idempotency-Key`: the header is declared on it (API.md §18)."""
+_IF_MATCH_PARAMETER = Parameter(
+    name="If-Match",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description=(
+        "The `ETag` you last read (`*` or a list also work): the write happens only while the resource is "
+        "still at that version, else 412 `precondition_failed` (checked before any state rule; nothing is "
+        "written)."
+    ),
+)
+_IF_NONE_MATCH_PARAMETER = Parameter(
+    name="If-None-Match",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description="An `ETag` you hold: 304 without a body while it is still the current one.",
+)
 
-    def __post_init__(self) -> None:
-        self.parameters = [*(self.parameters or []), _IDEMPOTENCY_KEY_PARAMETER]
+
+def _request_headers(path: str, handler: HTTPRouteHandler) -> list[Parameter]:
+    """The headers of API.md §18 an operation honours: Idempotency-Key on every authenticated POST under /api
+    (not register or login), If-Match on the writes of one resource, If-None-Match on its reads."""
+    if not path.startswith("/api/") or handler.opt.get(EXCLUDE_FROM_AUTH):
+        return []
+    methods = handler.http_methods
+    headers = [_IDEMPOTENCY_KEY_PARAMETER] if "POST" in methods else []
+    if "{" in path or handler.opt.get(NAMES_THE_CALLER):
+        if methods & {"PATCH", "DELETE", "POST"}:
+            headers.append(_IF_MATCH_PARAMETER)
+        if "GET" in methods:
+            headers.append(_IF_NONE_MATCH_PARAMETER)
+    return headers
+
+
+def _operation_with(headers: list[Parameter]) -> type[Operation]:
+    """An Operation class that declares `headers` beside the parameters Litestar finds."""
+
+    @dataclass
+    class WithHeaders(Operation):
+        def __post_init__(self) -> None:
+            self.parameters = [*(self.parameters or []), *headers]
+
+    return WithHeaders
+
+
+_ERRORS_OF_HEADER: dict[str, tuple[type[AppError], ...]] = {
+    IDEMPOTENCY_KEY: (IdempotencyKeyInProgress, IdempotencyKeyReused),
+    "If-Match": (PreconditionFailed,),
+}
 
 
 def _error_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
@@ -89,12 +129,15 @@ def document_errors(app: Litestar) -> None:
         for handler in getattr(route, "route_handlers", []):
             if not isinstance(handler, HTTPRouteHandler):
                 continue
-            if _honours_idempotency_key(route.path, handler):
-                handler.operation_class = IdempotentOperation
+            headers = _request_headers(route.path, handler)
+            if headers:
+                handler.operation_class = _operation_with(headers)
                 declared = declared_errors(handler.opt)
-                keyed = (e for e in (IdempotencyKeyInProgress, IdempotencyKeyReused) if e not in declared)
-                handler.opt[ERRORS_OPT] = (*declared, *keyed)
+                added = {e for h in headers for e in _ERRORS_OF_HEADER.get(h.name, ()) if e not in declared}
+                handler.opt[ERRORS_OPT] = (*declared, *sorted(added, key=lambda e: e.code))
             responses = dict(handler.responses or {})
+            if _IF_NONE_MATCH_PARAMETER in headers:
+                responses.setdefault(304, ResponseSpec(data_container=None, description="Not Modified"))
             for status in _error_statuses(route.path, handler):
                 responses.setdefault(status, _problem(status))
             handler.responses = responses
