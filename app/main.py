@@ -34,7 +34,7 @@ from app.core.openapi import DecimalInputSchemaPlugin, RequestStructSchemaPlugin
 from app.core.pagination import provide_page_params
 from app.core.passwords import PasswordHasher
 from app.core.rate_limit import auth_rate_limit
-from app.core.strict_body import validate_body_strictly
+from app.core.strict_body import validate_request
 from app.core.tokens import TokenService
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
         lifespan=[_lifespan(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
-        before_request=validate_body_strictly,
+        before_request=validate_request,
         cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(
             title="Orbix API",

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
@@ -13,20 +12,12 @@ from app.core.money import check_rate, format_rate
 from app.core.schemas import Address, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
 from app.core.tokens import IssuedToken
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
 
 Email = Annotated[str, msgspec.Meta(max_length=254, examples=["ada@example.com"])]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="8 to 72 bytes in UTF-8")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 OptionalText = Annotated[str, msgspec.Meta(max_length=200)]
-
-
-def normalize_email(value: str, field: str = "email") -> str:
-    email = value.strip().lower()
-    if not _EMAIL.match(email):
-        raise ValueError(f"{field}: must be an email address")
-    return email
 
 
 def check_password(value: str, field: str) -> None:
@@ -104,7 +95,6 @@ class RegisterIn(BaseStruct):
     name: Name
 
     def __post_init__(self) -> None:
-        self.email = normalize_email(self.email)
         check_password(self.password, "password")
         self.name = not_blank(self.name, "name")
 
@@ -112,9 +102,6 @@ class RegisterIn(BaseStruct):
 class LoginIn(BaseStruct):
     email: Email
     password: Password
-
-    def __post_init__(self) -> None:
-        self.email = self.email.strip().lower()
 
 
 class ProfileUpdate(BaseStruct):

@@ -19,6 +19,7 @@ from litestar.exceptions import (
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
 from app.core.observability import current_request_id
+from app.core.schemas import CURRENCY_PATTERN
 
 log = logging.getLogger("orbix.errors")
 
@@ -243,6 +244,12 @@ _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 
 
+# Patterns too long to show the caller, by the message msgspec gives for them.
+_PATTERN_MESSAGES = {
+    f"Expected `str` matching regex {CURRENCY_PATTERN!r}": "must be an ISO 4217 currency code in current use",
+}
+
+
 def _join(parent: str, child: str) -> str:
     if parent in ("", "data"):
         return child
@@ -256,6 +263,7 @@ def field_error(key: str, message: str) -> FieldError:
     if found:
         message = found["message"]
         key = _join(key, found["path"].lstrip("."))
+    message = _PATTERN_MESSAGES.get(message, message)
     for pattern, text in ((_UNKNOWN_FIELD, "unknown field"), (_MISSING_FIELD, "field required")):
         named = pattern.match(message)
         if named:

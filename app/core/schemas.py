@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+import pycountry
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -58,7 +59,9 @@ class Address(BaseStruct):
 
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
-CURRENCY_PATTERN = "^[A-Z]{3}$"
+# ISO 4217 codes in current use, from the maintained iso-codes data pycountry ships (never a hand list).
+CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+CURRENCY_PATTERN = f"^({'|'.join(sorted(CURRENCY_CODES))})$"
 
 ObjectIdStr = Annotated[
     str,
@@ -70,7 +73,7 @@ ObjectIdStr = Annotated[
 ]
 Currency = Annotated[
     str,
-    msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, 3 upper-case letters", examples=["USD"]),
+    msgspec.Meta(pattern=CURRENCY_PATTERN, description="ISO 4217 code in current use", examples=["USD"]),
 ]
 UtcDatetime = Annotated[
     datetime,

@@ -17,7 +17,7 @@ from msgspec import UNSET
 
 from app.auth.documents import User
 from app.clients.documents import Client
-from app.core.clock import midnight_utc, today_utc
+from app.core.clock import check_in_range, midnight_utc, today_utc
 from app.core.documents import (
     confirm_moved,
     delete_owned_where,
@@ -101,6 +101,7 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
     if entry_ids:
         await claims.check_entries(owner.id, client.id, entry_ids)
     issue_date = data.issue_date or today_utc()
+    due_date = data.due_date or _default_due_date(issue_date, client.payment_terms_days)
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
     invoice_id = PydanticObjectId()
     try:
@@ -117,7 +118,7 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             project_id=project.id if project else None,
             currency=client.currency,
             issue_date=issue_date,
-            due_date=data.due_date or issue_date + timedelta(days=client.payment_terms_days),
+            due_date=due_date,
             notes=data.notes,
             tax_rate=tax_rate,
             discount_rate=data.discount_rate,
@@ -131,6 +132,17 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             await claims.release(owner.id, invoice_id)
         raise
     return invoice
+
+
+def _default_due_date(issue_date: date, terms_days: int) -> date:
+    """issue_date + the client's terms, which may not leave the calendar range every date keeps to."""
+    due_date = issue_date + timedelta(days=terms_days)
+    try:
+        return check_in_range(due_date)
+    except ValueError as exc:
+        raise ValidationFailed.field(
+            "due_date", f"the default ({issue_date} + {terms_days} days) {exc}; send a due_date"
+        ) from None
 
 
 async def get_invoice(owner: User, invoice_id: str) -> Invoice:
