@@ -21,6 +21,7 @@ from app.ai.client import AIClient
 from app.auth.controller import AuthController
 from app.auth.documents import User
 from app.auth.middleware import auth_middleware, provide_current_user
+from app.auth.service import migrate_invoice_prefixes
 from app.clients.controller import ClientController
 from app.clients.documents import Client
 from app.contracts.controller import ContractController
@@ -36,6 +37,7 @@ from app.core.passwords import PasswordHasher
 from app.core.rate_limit import auth_rate_limit
 from app.core.strict_body import validate_request
 from app.core.tokens import TokenService
+from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
 from app.projects.controller import ProjectController
@@ -91,10 +93,17 @@ class Orbix(Litestar):
         return handler
 
 
+async def prepare_stored_data() -> None:
+    """Bring data stored under older rules in line before serving: idempotent, run at every start."""
+    await migrate_invoice_prefixes()
+    await numbering.ensure_unique_numbers()
+
+
 def _lifespan(settings: Settings) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = await db.connect(settings, DOCUMENT_MODELS)
+        await prepare_stored_data()
         app.state.ai = AIClient(settings)
         try:
             yield

@@ -18,6 +18,15 @@ Email = Annotated[str, msgspec.Meta(max_length=254, examples=["ada@example.com"]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="8 to 72 bytes in UTF-8")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 OptionalText = Annotated[str, msgspec.Meta(max_length=200)]
+# Never ending with a digit, so that no two prefixes can make one number (`X1`+`0001` = `X`+`10001`).
+InvoicePrefix = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(?:[A-Za-z0-9\-_/#]{0,15}[A-Za-z\-_/#])?$",
+        description="0-16 of A-Z a-z 0-9 - _ / #, not ending with a digit",
+        examples=["INV-"],
+    ),
+]
 
 
 def check_password(value: str, field: str) -> None:
@@ -39,7 +48,7 @@ class BusinessUpdate(BaseStruct):
     default_currency: Currency | UnsetType = UNSET
     default_tax_rate: Decimal | UnsetType = UNSET
     payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | UnsetType = UNSET
-    invoice_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9\-_/#]{0,16}$")] | UnsetType = UNSET
+    invoice_prefix: InvoicePrefix | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if self.default_tax_rate is not UNSET:

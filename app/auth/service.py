@@ -73,3 +73,21 @@ class AuthService:
         if raw is None:
             raise NotFound("No such user")
         return User.model_validate(raw)
+
+
+async def migrate_invoice_prefixes() -> int:
+    """A stored invoice prefix ending with a digit gets `-` appended (`X1` -> `X1-`): with `X1` and `X` both
+    allowed, `X1`+`0001` and `X`+`10001` were one number. Idempotent and safe to race (each write is
+    conditional on the value it read); returns how many profiles changed."""
+    users = User.get_motor_collection()
+    changed = 0
+    async for raw in users.find(
+        {"business.invoice_prefix": {"$regex": "[0-9]$"}}, {"business.invoice_prefix": 1}
+    ):
+        old = raw["business"]["invoice_prefix"]
+        result = await users.update_one(
+            {"_id": raw["_id"], "business.invoice_prefix": old},
+            {"$set": {"business.invoice_prefix": f"{old}-"}},
+        )
+        changed += result.modified_count
+    return changed
