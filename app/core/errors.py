@@ -226,6 +226,8 @@ def problem_response(
         request_id=current_request_id(),
         errors=errors,
     )
+    if status == 401:  # RFC 9110: a 401 names the scheme that would be accepted
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return Response(
         content=msgspec.json.encode(problem),
         status_code=status,
