@@ -9,7 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from app.auth.documents import BusinessProfile, User
 from app.core.money import check_rate, format_rate
-from app.core.schemas import Address, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
+from app.core.schemas import AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
 from app.core.tokens import IssuedToken
 
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
@@ -57,7 +57,7 @@ class BusinessUpdate(BaseStruct):
 
 class BusinessOut(ResponseStruct):
     company_name: str | None
-    address: Address | None
+    address: AddressOut | None
     tax_id: str | None
     default_currency: str
     default_tax_rate: RateOut
@@ -66,10 +66,9 @@ class BusinessOut(ResponseStruct):
 
     @classmethod
     def from_document(cls, business: BusinessProfile) -> BusinessOut:
-        address = business.address
         return cls(
             company_name=business.company_name,
-            address=Address.from_stored(address),
+            address=AddressOut.from_stored(business.address),
             tax_id=business.tax_id,
             default_currency=business.default_currency,
             default_tax_rate=format_rate(business.default_tax_rate),

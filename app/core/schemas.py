@@ -22,6 +22,22 @@ class ResponseStruct(msgspec.Struct, kw_only=True):
     """Every response body."""
 
 
+class AddressOut(ResponseStruct):
+    """An address as stored, whatever rules its input has gained since (never re-validated on the way out)."""
+
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+    @classmethod
+    def from_stored(cls, address: Any) -> AddressOut | None:
+        """From the stored (pydantic) address of a document, or None."""
+        return cls(**address.model_dump()) if address is not None else None
+
+
 class Page(msgspec.Struct, Generic[T], kw_only=True):
     items: list[T]
     total: int
@@ -51,11 +67,6 @@ class Address(BaseStruct):
     state: ShortText | None = None
     postal_code: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     country: ShortText | None = None
-
-    @classmethod
-    def from_stored(cls, stored: Any) -> Address | None:
-        """From the stored form (core.documents.StoredAddress), or None."""
-        return msgspec.convert(stored.model_dump(), cls) if stored is not None else None
 
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"

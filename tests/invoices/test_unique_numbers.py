@@ -70,7 +70,9 @@ async def test_the_unique_index_refuses_a_second_invoice_with_a_stored_number(cl
     with pytest.raises(DuplicateKeyError):
         await invoices.insert_one(twin)
     # Drafts (number null) are outside the partial index: any number of them.
-    drafts = [{**stored, "_id": ObjectId(), "number": None, "number_slot": f"draft:test-{i}"} for i in range(3)]
+    drafts = [
+        {**stored, "_id": ObjectId(), "number": None, "number_slot": f"draft:test-{i}"} for i in range(3)
+    ]
     for draft in drafts:
         await invoices.insert_one(draft)
     # Another owner may use the same number.
