@@ -7,7 +7,7 @@ is one conditional update with the expected state in the filter: two racing requ
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +34,7 @@ from app.core.retry import compare_and_set
 from app.core.schemas import Page
 from app.invoices import time_lines
 from app.invoices.documents import Invoice, StoredLine
-from app.invoices.lifecycle import LIFECYCLE, refusal, refuse, require
+from app.invoices.lifecycle import LIFECYCLE, refuse, require
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -193,7 +193,11 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
             await confirm_moved(invoice, fields, {"project_id": Project}, extra={"$inc": {"revision": 1}})
         return updated
 
-    return await compare_and_set(attempt, lambda: refusal(owner, invoice_id, "edit"))
+    # Losing a round means another edit was written: the draft is re-read, and `require` refuses only a real
+    # state change; running out of rounds is a 409 conflict, never invalid_state on a draft.
+    return await compare_and_set(
+        attempt, "The invoice kept changing while this edit ran; fetch it and try again"
+    )
 
 
 async def _project_change(owner: User, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
