@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 from typing import Any
 
 from beanie import Document
@@ -29,6 +30,7 @@ from app.contracts.documents import Contract
 from app.core import db
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
+from app.core.edge import guarded
 from app.core.errors import EXCEPTION_HANDLERS
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.core.openapi import DecimalInputSchemaPlugin, RequestStructSchemaPlugin, document_errors
@@ -83,7 +85,11 @@ class Orbix(Litestar):
         elif scope["path"] == "/health" and scope["method"] == "GET":
             await answer_health(scope, send)
         else:
-            await run_with_edge(scope, receive, send, super().__call__, self.state.metrics)  # type: ignore[arg-type]
+            await run_with_edge(scope, receive, send, self._guarded, self.state.metrics)
+
+    @cached_property
+    def _guarded(self) -> Any:
+        return guarded(super().__call__, self.state.settings.request_body_timeout_seconds)
 
     def _create_asgi_handler(self) -> Any:
         """Litestar's own wrapping (exception handling, then CORS), with CORS refusals as problem+json."""

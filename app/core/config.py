@@ -44,6 +44,11 @@ class Settings:
     log_format: str = "json"
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
     port: int = 8000
+    # The whole request body must arrive within this (a body trickling 1 byte per 5 s is cut off with 408).
+    request_body_timeout_seconds: float = 30.0
+    # granian's header_read_timeout: the request head must arrive within this, and an idle keep-alive
+    # connection is closed after it.
+    http_header_timeout_seconds: float = 10.0
 
     @property
     def is_production(self) -> bool:
@@ -92,6 +97,8 @@ class Settings:
             log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS),
             host=env.text("HOST") or "0.0.0.0",  # noqa: S104
             port=env.integer("PORT", 8000, 1, 65535),
+            request_body_timeout_seconds=env.number("REQUEST_BODY_TIMEOUT_SECONDS", 30.0, 0.1, 600.0),
+            http_header_timeout_seconds=env.number("HTTP_HEADER_TIMEOUT_SECONDS", 10.0, 0.1, 600.0),
             **secret_kwargs,  # type: ignore[arg-type]
         )
 

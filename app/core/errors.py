@@ -18,7 +18,7 @@ from litestar.exceptions import (
 )
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
-from app.core.observability import current_request_id
+from app.core.observability import client_disconnected, current_request_id
 from app.core.schemas import CURRENCY_PATTERN
 
 log = logging.getLogger("orbix.errors")
@@ -134,8 +134,18 @@ class EmailTaken(Conflict):
     code = "email_taken"
 
 
+class RequestTimeout(AppError):
+    """The request body did not arrive within REQUEST_BODY_TIMEOUT_SECONDS."""
+
+    status, code = 408, "request_timeout"
+
+
 class PayloadTooLarge(AppError):
     status, code = 413, "payload_too_large"
+
+
+class HeadersTooLarge(AppError):
+    status, code = 431, "headers_too_large"
 
 
 class RateLimited(AppError):
@@ -312,6 +322,8 @@ def _database_down(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
 
 
 def _internal(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if client_disconnected():  # reading a body the client stopped sending: not our error (the edge logs it)
+        return problem_response(500, "internal_error", "The client disconnected")
     log.exception("unhandled error", exc_info=exc)
     return problem_response(500, InternalError.code, "Something went wrong on our side")
 
@@ -324,3 +336,16 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ConnectionFailure: _database_down,
     Exception: _internal,
 }
+
+
+def problem_bytes(error: AppError) -> bytes:
+    """The problem+json body of `error`, for the raw-ASGI edge that answers before Litestar runs."""
+    problem = Problem(
+        type="about:blank",
+        title=HTTPStatus(error.status).phrase,
+        status=error.status,
+        detail=error.detail,
+        code=error.code,
+        request_id=current_request_id(),
+    )
+    return msgspec.json.encode(problem)
