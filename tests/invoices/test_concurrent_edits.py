@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from app.core.retry import ATTEMPTS
 from tests.conftest import assert_problem
 from tests.invoices.factories import create_invoice, send_invoice
 
@@ -53,3 +54,16 @@ async def test_a_patch_racing_a_send_gets_the_state_error_only_when_the_draft_wa
     assert sent["status"] == "sent"
     if patched.status_code != 200:
         assert_problem(patched, 409, "invalid_state")
+
+
+async def test_more_racing_patches_than_retry_rounds_never_get_a_state_error(client, auth):
+    """Past core/retry's ATTEMPTS a loser may give up, but as 409 `conflict` (fetch and retry): the draft is
+    still a draft, so `invalid_state` would be a lie."""
+    draft = await create_invoice(client, auth)
+    path = f"/api/invoices/{draft['id']}"
+    responses = await asyncio.gather(
+        *(client.patch(path, json={"notes": f"edit {i}"}, headers=auth) for i in range(ATTEMPTS + 10))
+    )
+    codes = {r.json().get("code") for r in responses if r.status_code != 200}
+    assert codes <= {"conflict"}, codes
+    assert sum(r.status_code == 200 for r in responses) >= ATTEMPTS
