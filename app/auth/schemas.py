@@ -9,7 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from app.auth.documents import BusinessProfile, User
 from app.core.money import check_rate, format_rate
-from app.core.schemas import AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
+from app.core.schemas import Address, AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
 from app.core.tokens import IssuedToken
 
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated

@@ -7,7 +7,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.clients.documents import Client
-from app.core.schemas import AddressOut, BaseStruct, Currency, ResponseStruct, not_blank
+from app.core.schemas import Address, AddressOut, BaseStruct, Currency, ResponseStruct, not_blank
 
 ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Contact = Annotated[str, msgspec.Meta(max_length=254)]
