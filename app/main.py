@@ -39,6 +39,7 @@ from app.core.passwords import PasswordHasher
 from app.core.rate_limit import auth_rate_limit
 from app.core.strict_body import validate_request
 from app.core.tokens import TokenService
+from app.documents.documents import StoredDocument
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
@@ -59,6 +60,7 @@ DOCUMENT_MODELS: list[type[Document]] = [
     TimeEntry,
     Invoice,
     InvoiceCounter,
+    StoredDocument,
     Contract,
     Resume,
 ]

@@ -14,6 +14,13 @@ class BusinessProfile(BaseModel):
     company_name: str | None = None
     address: StoredAddress | None = None
     tax_id: str | None = None
+    tax_number: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    iban: str | None = None
+    bic: str | None = None
+    locale: str = "en"
+    e_invoice: str = "none"
     default_currency: str = "USD"
     default_tax_rate: StoredDecimal = Decimal("0")
     payment_terms_days: int = 30

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.auth.documents import BusinessProfile, User
+from app.core.identifiers import bic, iban
 from app.core.money import check_rate, format_rate
 from app.core.schemas import Address, AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
 from app.core.tokens import IssuedToken
@@ -39,12 +40,27 @@ def check_password(value: str, field: str) -> None:
         raise ValueError(f"{field}: must not contain NUL characters")
 
 
+Locale = Literal["en", "de", "fr"]
+EInvoice = Literal["none", "factur-x"]
+Phone = Annotated[str, msgspec.Meta(max_length=64)]
+Identifier = Annotated[str, msgspec.Meta(max_length=64)]
+
+
 class BusinessUpdate(BaseStruct):
     """Every field optional: what is sent replaces what is stored, the rest stays."""
 
     company_name: OptionalText | UnsetType | None = UNSET
     address: Address | UnsetType | None = UNSET
-    tax_id: Annotated[str, msgspec.Meta(max_length=64)] | UnsetType | None = UNSET
+    tax_id: Identifier | UnsetType | None = UNSET
+    tax_number: Identifier | UnsetType | None = UNSET
+    email: Email | UnsetType | None = UNSET
+    phone: Phone | UnsetType | None = UNSET
+    iban: (
+        Annotated[str, msgspec.Meta(max_length=64, examples=["DE89370400440532013000"])] | UnsetType | None
+    ) = UNSET
+    bic: Annotated[str, msgspec.Meta(max_length=16, examples=["COBADEFFXXX"])] | UnsetType | None = UNSET
+    locale: Locale | UnsetType = UNSET
+    e_invoice: EInvoice | UnsetType = UNSET
     default_currency: Currency | UnsetType = UNSET
     default_tax_rate: Decimal | UnsetType = UNSET
     payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | UnsetType = UNSET
@@ -53,12 +69,23 @@ class BusinessUpdate(BaseStruct):
     def __post_init__(self) -> None:
         if self.default_tax_rate is not UNSET:
             check_rate(self.default_tax_rate, "default_tax_rate")
+        if isinstance(self.iban, str):
+            self.iban = iban(self.iban, "business.iban")
+        if isinstance(self.bic, str):
+            self.bic = bic(self.bic, "business.bic")
 
 
 class BusinessOut(ResponseStruct):
     company_name: str | None
     address: AddressOut | None
     tax_id: str | None
+    tax_number: str | None
+    email: str | None
+    phone: str | None
+    iban: str | None
+    bic: str | None
+    locale: str
+    e_invoice: str
     default_currency: str
     default_tax_rate: RateOut
     payment_terms_days: int
@@ -70,6 +97,13 @@ class BusinessOut(ResponseStruct):
             company_name=business.company_name,
             address=AddressOut.from_stored(business.address),
             tax_id=business.tax_id,
+            tax_number=business.tax_number,
+            email=business.email,
+            phone=business.phone,
+            iban=business.iban,
+            bic=business.bic,
+            locale=business.locale,
+            e_invoice=business.e_invoice,
             default_currency=business.default_currency,
             default_tax_rate=format_rate(business.default_tax_rate),
             payment_terms_days=business.payment_terms_days,

@@ -31,6 +31,28 @@ class FieldError(msgspec.Struct):
     message: str
 
 
+class RuleError(msgspec.Struct):
+    """A failed business rule of a generated document (EN 16931 `BR-…`, or `XSD`), where it failed."""
+
+    rule: str
+    message: str
+    location: str
+
+
+ProblemErrors = list[FieldError] | list[RuleError]
+
+
+class ProblemItem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One entry of a problem's `errors`, as sent: `{field, message}` for a request field that failed
+    validation, `{rule, message, location}` for a failed rule of a generated document
+    (`e_invoice_invalid`). One struct: msgspec cannot describe an untagged union of two."""
+
+    field: str | None = None
+    rule: str | None = None
+    message: str
+    location: str | None = None
+
+
 class Problem(msgspec.Struct, omit_defaults=True):
     """RFC 9457 problem details, as every error response carries them."""
 
@@ -40,7 +62,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
     detail: str
     code: str
     request_id: str
-    errors: list[FieldError] | None = None
+    errors: list[ProblemItem] | None = None
 
 
 class AppError(Exception):
@@ -55,7 +77,7 @@ class AppError(Exception):
         self,
         detail: str,
         *,
-        errors: list[FieldError] | None = None,
+        errors: ProblemErrors | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
@@ -148,6 +170,17 @@ class HeadersTooLarge(AppError):
     status, code = 431, "headers_too_large"
 
 
+class EInvoiceInvalid(AppError):
+    """Sending would produce an e-invoice that breaks the EN 16931 rules (API.md section 16)."""
+
+    status, code = 422, "e_invoice_invalid"
+
+    @classmethod
+    def rules(cls, errors: list[RuleError]) -> EInvoiceInvalid:
+        names = ", ".join(sorted({error.rule for error in errors}))
+        return cls(f"The e-invoice breaks EN 16931 rule(s) {names}; the invoice stays a draft", errors=errors)
+
+
 class RateLimited(AppError):
     status, code = 429, "rate_limited"
 
@@ -224,7 +257,7 @@ def problem_response(
     code: str,
     detail: str,
     *,
-    errors: list[FieldError] | None = None,
+    errors: ProblemErrors | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     problem = Problem(
@@ -234,7 +267,7 @@ def problem_response(
         detail=detail,
         code=code,
         request_id=current_request_id(),
-        errors=errors,
+        errors=[ProblemItem(**msgspec.structs.asdict(error)) for error in errors] if errors else None,
     )
     if status == 401:  # RFC 9110: a 401 names the scheme that would be accepted
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}

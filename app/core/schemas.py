@@ -10,6 +10,8 @@ from typing import Annotated, Any, Generic, TypeVar
 import msgspec
 import pycountry
 
+from app.core.identifiers import country_code
+
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -58,15 +60,24 @@ ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 
 
+Country = Annotated[
+    str, msgspec.Meta(max_length=8, description="ISO 3166-1 alpha-2, upper-cased", examples=["DE"])
+]
+
+
 class Address(BaseStruct):
-    """A postal address, as the business profile and clients carry it."""
+    """A postal address, as the business profile and clients carry it (input: the country is checked)."""
 
     line1: ShortText | None = None
     line2: ShortText | None = None
     city: ShortText | None = None
     state: ShortText | None = None
     postal_code: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    country: ShortText | None = None
+    country: Country | None = None
+
+    def __post_init__(self) -> None:
+        if self.country is not None:
+            self.country = country_code(self.country, "address.country")
 
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"

@@ -85,3 +85,9 @@ async def ensure_unique_numbers() -> bool:
         )
         return False
     return True
+
+
+async def peek_seq(owner_id: OwnerId) -> int:
+    """The sequence number the next send will take, read and not taken (for the pre-send e-invoice check)."""
+    counter = await InvoiceCounter.get_motor_collection().find_one(owned_filter(owner_id))
+    return int(counter["seq"]) + 1 if counter else 1

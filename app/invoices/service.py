@@ -42,6 +42,7 @@ from app.invoices.schemas import (
     InvoiceUpdate,
     LineIn,
 )
+from app.invoices.tax_category import check_tax, default_category, follow_rate, stored_category
 from app.invoices.totals import compute_totals
 from app.projects.documents import Project
 from app.projects.service import project_of_client
@@ -103,6 +104,8 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
     issue_date = data.issue_date or today_utc()
     due_date = data.due_date or _default_due_date(issue_date, client.payment_terms_days)
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
+    tax_category = data.tax_category or default_category(tax_rate)
+    check_tax(tax_category, tax_rate, data.tax_exemption_reason)
     invoice_id = PydanticObjectId()
     try:
         if entry_ids:  # inside the try: a claim cut short (cancelled request) releases what it took
@@ -121,6 +124,8 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             due_date=due_date,
             notes=data.notes,
             tax_rate=tax_rate,
+            tax_category=tax_category.value,
+            tax_exemption_reason=data.tax_exemption_reason,
             discount_rate=data.discount_rate,
             **priced(lines, discount_rate=data.discount_rate, tax_rate=tax_rate),
         )
@@ -220,6 +225,13 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
     if due_date < issue_date:
         raise ValidationFailed.field("due_date", "must be on or after issue_date")
     tax_rate = invoice.tax_rate if data.tax_rate is UNSET else data.tax_rate
+    category = (
+        follow_rate(stored_category(invoice.tax_category, invoice.tax_rate), tax_rate)
+        if data.tax_category is UNSET
+        else data.tax_category
+    )
+    reason = invoice.tax_exemption_reason if data.tax_exemption_reason is UNSET else data.tax_exemption_reason
+    check_tax(category, tax_rate, reason)
     discount_rate = invoice.discount_rate if data.discount_rate is UNSET else data.discount_rate
     lines = invoice.lines
     if data.lines is not UNSET:
@@ -230,6 +242,8 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
         "issue_date": issue_date,
         "due_date": due_date,
         "tax_rate": tax_rate,
+        "tax_category": category.value,
+        "tax_exemption_reason": reason,
         "discount_rate": discount_rate,
         **priced(lines, discount_rate=discount_rate, tax_rate=tax_rate),
     }

@@ -11,6 +11,7 @@ from app.core.clock import utc_now
 from app.core.documents import OwnerId, owned_filter
 from app.core.errors import AlreadyInvoiced, FieldError, InvalidReference
 from app.time_entries.documents import TimeEntry
+from app.time_entries.rules import LIFECYCLE, status
 
 
 def _invoiceable(owner_id: OwnerId, client_id: OwnerId) -> dict[str, object]:
@@ -42,7 +43,8 @@ async def check_entries(owner_id: OwnerId, client_id: OwnerId, ids: list[ObjectI
     if errors:
         detail = "; ".join(f"{e.field} {e.message}" for e in errors)
         raise InvalidReference(f"Some time entries cannot be invoiced: {detail}", errors=errors)
-    invoiced = [str(oid) for oid in ids if found[oid].invoice_id is not None]
+    # Every entry is stopped by now (else it has a reason above); one the table will not claim is invoiced.
+    invoiced = [str(oid) for oid in ids if not LIFECYCLE.allows(status(found[oid]), "claim")]
     if invoiced:
         raise _already_invoiced(invoiced)
 
