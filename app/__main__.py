@@ -1,4 +1,5 @@
 """`python -m app`: serve Orbix with the production server, HOST/PORT from the environment.
+`python -m app worker`: run the background worker (section 14 of the API contract).
 
 granian, chosen by measurement over uvicorn (docs/benchmarks.md): ~19 % more /health throughput and a
 p99 about three times shorter on real routes, one worker per process on these 2-core machines.
@@ -6,21 +7,20 @@ p99 about three times shorter on real routes, one worker per process on these 2-
 
 from __future__ import annotations
 
+import asyncio
 import sys
-
-from granian.constants import Interfaces
-from granian.http import HTTP1Settings
-from granian.log import LogLevels
-from granian.server import Server
 
 from app.core.config import ConfigError, Settings
 
+USAGE = "usage: python -m app [serve|worker]"
 
-def main() -> None:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        sys.exit(f"orbix: configuration error: {exc}")
+
+def serve(settings: Settings) -> None:
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
+
     Server(
         "app.main:app",
         address=settings.host,
@@ -36,6 +36,30 @@ def main() -> None:
         # connection that stays idle as long. (The body has its own deadline in the app: core/edge.py.)
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.http_header_timeout_seconds * 1000)),
     ).serve()
+
+
+def work(settings: Settings) -> None:
+    from app.background import register_jobs
+    from app.main import DOCUMENT_MODELS
+    from app.worker.process import MetricsPortInUse, serve_worker
+
+    try:
+        asyncio.run(serve_worker(settings, DOCUMENT_MODELS, register_jobs))
+    except MetricsPortInUse as exc:
+        sys.exit(f"orbix: {exc}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "serve"
+    modes = {"serve": serve, "worker": work}
+    if command not in modes or len(args) > 1:
+        sys.exit(USAGE)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        sys.exit(f"orbix: configuration error: {exc}")
+    modes[command](settings)
 
 
 if __name__ == "__main__":

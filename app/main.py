@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from app.auth.controller import AuthController
 from app.auth.documents import User
 from app.auth.middleware import auth_middleware, provide_current_user
 from app.auth.service import migrate_invoice_prefixes
+from app.background import register_jobs
 from app.clients.controller import ClientController
 from app.clients.documents import Client
 from app.contracts.controller import ContractController
@@ -51,6 +53,9 @@ from app.resumes.documents import Resume
 from app.system.controller import SystemController
 from app.time_entries.controller import TimeEntryController
 from app.time_entries.documents import TimeEntry
+from app.worker.documents import Job, PeriodicLease
+from app.worker.loop import Worker
+from app.worker.metrics import JobMetrics
 
 # Every Beanie document, one explicit list, handed to core/db at start-up.
 DOCUMENT_MODELS: list[type[Document]] = [
@@ -63,6 +68,8 @@ DOCUMENT_MODELS: list[type[Document]] = [
     StoredDocument,
     Contract,
     Resume,
+    Job,
+    PeriodicLease,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -75,6 +82,10 @@ API_CONTROLLERS: list[Any] = [
     ReportController,
     ResumeController,
 ]
+
+
+# The inline worker shares the API's event loop: a few jobs at a time keep request latency where it was.
+INLINE_WORKER_CONCURRENCY = 4
 
 
 class Orbix(Litestar):
@@ -113,9 +124,15 @@ def _lifespan(settings: Settings) -> Any:
         app.state.db = await db.connect(settings, DOCUMENT_MODELS)
         await prepare_stored_data()
         app.state.ai = AIClient(settings)
+        register_jobs(settings)
+        worker = Worker(app.state.job_metrics, concurrency=INLINE_WORKER_CONCURRENCY)
+        inline = asyncio.create_task(worker.run()) if settings.worker == "inline" else None
         try:
             yield
         finally:
+            if inline is not None:
+                worker.stop()
+                await inline
             await app.state.ai.aclose()
             app.state.db.close()
 
@@ -137,6 +154,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
             "JWT_SECRET is not set: using a random per-process secret; tokens die with the process"
         )
     rate_limit = auth_rate_limit(settings)
+    metrics = Metrics()
     api = Router(
         path="/api",
         route_handlers=API_CONTROLLERS,
@@ -170,7 +188,8 @@ def create_app(settings: Settings | None = None) -> Orbix:
         state=State(
             {
                 "settings": settings,
-                "metrics": Metrics(),
+                "metrics": metrics,
+                "job_metrics": JobMetrics(metrics.registry),
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
             }
