@@ -113,6 +113,24 @@ def check_values(typed: Any, raw: Any) -> list[tuple[str, str]]:
     return errors
 
 
+def raw_text_errors(raw: Any) -> list[tuple[str, str]]:
+    """The text rule over plain JSON (keys and strings), for a body that did not decode to its struct."""
+    errors: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str, str]] = [(raw, "", "")]
+    while stack:
+        value, path, name = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key, path or "body", "", errors)
+                stack.append((item, _child_path(path, key), key))
+        elif isinstance(value, list):
+            stack.extend((item, _child_path(path, index), name) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_string(value, path or "body", name, errors)
+    errors.reverse()
+    return errors
+
+
 def _check_string(text: str, path: str, name: str, errors: list[tuple[str, str]]) -> str | None:
     try:
         return clean_field(text, name)
@@ -159,6 +177,10 @@ async def _validate_body(request: Request[Any, Any, Any]) -> None:
         # The decoder stops at the first wrong value; a syntax error further on still makes it malformed JSON.
         if not _is_json(body):
             raise _malformed() from None
+        # A struct's own checks (a country code, an IBAN) run while decoding; the text rule comes first,
+        # so a control character is reported on its own field, not as whatever check it tripped.
+        if text_errors := raw_text_errors(msgspec.json.decode(body)):
+            raise _invalid(text_errors) from None
         raise ValidationException(
             detail="Validation failed", extra=[{"key": "data", "message": str(exc), "source": "body"}]
         ) from None
