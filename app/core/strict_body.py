@@ -63,6 +63,14 @@ def _is_json(body: bytes) -> bool:
     return True
 
 
+def _plain_json(body: bytes) -> Any:
+    """The body as plain JSON, or None where even that fails (a number beyond a float's range)."""
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec.ValidationError is a DecodeError
+        return None
+
+
 def _child_path(parent: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{parent}[{key}]"
@@ -179,7 +187,7 @@ async def _validate_body(request: Request[Any, Any, Any]) -> None:
             raise _malformed() from None
         # A struct's own checks (a country code, an IBAN) run while decoding; the text rule comes first,
         # so a control character is reported on its own field, not as whatever check it tripped.
-        if text_errors := raw_text_errors(msgspec.json.decode(body)):
+        if text_errors := raw_text_errors(_plain_json(body)):
             raise _invalid(text_errors) from None
         raise ValidationException(
             detail="Validation failed", extra=[{"key": "data", "message": str(exc), "source": "body"}]
