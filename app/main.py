@@ -34,6 +34,7 @@ from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
 from app.core.edge import guarded
 from app.core.errors import EXCEPTION_HANDLERS
+from app.core.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.core.openapi import DecimalInputSchemaPlugin, RequestStructSchemaPlugin, document_errors
 from app.core.pagination import provide_page_params
@@ -70,6 +71,7 @@ DOCUMENT_MODELS: list[type[Document]] = [
     Resume,
     Job,
     PeriodicLease,
+    IdempotencyRecord,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -158,7 +160,8 @@ def create_app(settings: Settings | None = None) -> Orbix:
     api = Router(
         path="/api",
         route_handlers=API_CONTROLLERS,
-        middleware=[auth_middleware(), rate_limit.middleware],
+        # Outermost first: the user is known before an Idempotency-Key is looked up (keys are per user).
+        middleware=[auth_middleware(), rate_limit.middleware, IdempotencyMiddleware],
         dependencies={
             "current_user": Provide(provide_current_user, sync_to_thread=False),
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
@@ -192,6 +195,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
                 "job_metrics": JobMetrics(metrics.registry),
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
+                "idempotency": IdempotencyStore(),
             }
         ),
         debug=False,

@@ -181,6 +181,18 @@ class EInvoiceInvalid(AppError):
         return cls(f"The e-invoice breaks EN 16931 rule(s) {names}; the invoice stays a draft", errors=errors)
 
 
+class IdempotencyKeyInProgress(Conflict):
+    """A request with this Idempotency-Key is still running (core/idempotency.py)."""
+
+    code = "idempotency_key_in_progress"
+
+
+class IdempotencyKeyReused(AppError):
+    """The Idempotency-Key was used for another method, path or body."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
 class RateLimited(AppError):
     status, code = 429, "rate_limited"
 

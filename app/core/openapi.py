@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
@@ -11,12 +12,20 @@ from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Schema
+from litestar.openapi.spec import Operation, Parameter, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
-from app.core.errors import PROBLEM_JSON, Problem, declared_errors
+from app.core.errors import (
+    ERRORS_OPT,
+    PROBLEM_JSON,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    Problem,
+    declared_errors,
+)
+from app.core.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.core.rate_limit import RATE_LIMITED
 from app.core.schemas import BaseStruct
 from app.core.tokens import EXCLUDE_FROM_AUTH
@@ -29,6 +38,35 @@ def _problem(status: int) -> ResponseSpec:
         description=HTTPStatus(status).phrase,
         media_type=PROBLEM_JSON,
     )
+
+
+def _honours_idempotency_key(path: str, handler: HTTPRouteHandler) -> bool:
+    """Every authenticated POST under /api (API.md §18); register and login ignore the header."""
+    return (
+        path.startswith("/api/") and "POST" in handler.http_methods and not handler.opt.get(EXCLUDE_FROM_AUTH)
+    )
+
+
+_IDEMPOTENCY_KEY_PARAMETER = Parameter(
+    name=IDEMPOTENCY_KEY,
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=r"^[\x20-\x7E]+$"),
+    description=(
+        "Makes a retry safe: the first answer (below 500) to this user's request with this key is kept "
+        "for 24 h and replayed with `Idempotent-Replayed: true`. The same key with another method, path or "
+        "body is 422 `idempotency_key_reused`; a repeat while the first still runs is 409 "
+        "`idempotency_key_in_progress`."
+    ),
+)
+
+
+@dataclass
+class IdempotentOperation(Operation):
+    """An operation that honours `Idempotency-Key`: the header is declared on it (API.md §18)."""
+
+    def __post_init__(self) -> None:
+        self.parameters = [*(self.parameters or []), _IDEMPOTENCY_KEY_PARAMETER]
 
 
 def _error_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
@@ -51,6 +89,11 @@ def document_errors(app: Litestar) -> None:
         for handler in getattr(route, "route_handlers", []):
             if not isinstance(handler, HTTPRouteHandler):
                 continue
+            if _honours_idempotency_key(route.path, handler):
+                handler.operation_class = IdempotentOperation
+                declared = declared_errors(handler.opt)
+                keyed = (e for e in (IdempotencyKeyInProgress, IdempotencyKeyReused) if e not in declared)
+                handler.opt[ERRORS_OPT] = (*declared, *keyed)
             responses = dict(handler.responses or {})
             for status in _error_statuses(route.path, handler):
                 responses.setdefault(status, _problem(status))
