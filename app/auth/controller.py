@@ -8,7 +8,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from app.auth.documents import User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
 from app.auth.service import AuthService
-from app.core.errors import EmailTaken, Unauthorized, ValidationFailed, raises
+from app.core.errors import EmailTaken, RateLimited, Unauthorized, ValidationFailed, raises
 from app.core.rate_limit import RATE_LIMITED
 from app.core.tokens import EXCLUDE_FROM_AUTH
 from app.core.versioning import NAMES_THE_CALLER
@@ -58,7 +58,7 @@ class AuthController(Controller):
         "/change-password",
         operation_id="changePassword",
         status_code=HTTP_204_NO_CONTENT,
-        opt=raises(ValidationFailed),  # a wrong current password
+        opt=raises(ValidationFailed, RateLimited),  # a wrong current password; too many of them
     )
     async def change_password(self, data: ChangePasswordIn, current_user: User, service: AuthService) -> None:
         """Set a new password; every token issued before stops working."""
