@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers import free_port, wait_until_healthy
+
 ROOT = Path(__file__).resolve().parents[2]
 BODY_TIMEOUT = 2  # REQUEST_BODY_TIMEOUT_SECONDS for this server
 HEADER_TIMEOUT = 2  # HTTP_HEADER_TIMEOUT_SECONDS
@@ -52,15 +54,9 @@ def _read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "AI_"))}
     env.update(
@@ -78,15 +74,8 @@ def server(tmp_path_factory) -> Iterator[Server]:
             [sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 120  # a loaded CI machine can take long to start a server
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        # a loaded CI machine can take long to start a server
+        wait_until_healthy(process, port, within=120, explain=log.read_text)
         yield Server(port, log)
     finally:
         process.terminate()
