@@ -1,5 +1,6 @@
-"""`python -m app [serve|migrate]`: serve Orbix with the production server (HOST/PORT from the
-environment), or reconcile the declared MongoDB indexes and exit.
+"""`python -m app [serve|worker|migrate]`: serve Orbix with the production server (HOST/PORT from the
+environment), run the background worker (section 14 of the API contract), or reconcile the declared
+MongoDB indexes and exit.
 
 granian, chosen by measurement over uvicorn (docs/benchmarks.md): ~19 % more /health throughput and a
 p99 about three times shorter on real routes, one worker per process on these 2-core machines.
@@ -7,6 +8,7 @@ p99 about three times shorter on real routes, one worker per process on these 2-
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from app.core.config import Settings
@@ -15,6 +17,7 @@ from app.core.startup import EXIT_CONFIG, ensure_port_free, fail, settings_or_ex
 
 def serve(settings: Settings) -> None:
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -34,19 +37,31 @@ def serve(settings: Settings) -> None:
         log_access=False,  # the app writes its own access log line with the request id
         workers_kill_timeout=30,  # SIGTERM: in-flight requests get up to 30 s to finish
         respawn_failed_workers=True,
+        # Slow or idle clients: the request head must arrive within this, and hyper closes a keep-alive
+        # connection that stays idle as long. (The body has its own deadline in the app: core/edge.py.)
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.http_header_timeout_seconds * 1000)),
     ).serve()
 
 
-def migrate(settings: Settings) -> None:
-    import asyncio
+def work(settings: Settings) -> None:
+    from app.background import register_jobs
+    from app.main import DOCUMENT_MODELS
+    from app.worker.process import MetricsPortInUse, serve_worker
 
+    try:
+        asyncio.run(serve_worker(settings, DOCUMENT_MODELS, register_jobs))
+    except MetricsPortInUse as exc:
+        fail(str(exc), port=settings.worker_metrics_port)
+
+
+def migrate(settings: Settings) -> None:
     from app.core.migrate import run
     from app.main import DOCUMENT_MODELS
 
     sys.exit(asyncio.run(run(settings, DOCUMENT_MODELS)))
 
 
-COMMANDS = {"serve": serve, "migrate": migrate}
+COMMANDS = {"serve": serve, "worker": work, "migrate": migrate}
 
 
 def main(argv: list[str] | None = None) -> None:

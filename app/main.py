@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 from typing import Any
 
 from beanie import Document
@@ -21,6 +23,8 @@ from app.ai.client import AIClient
 from app.auth.controller import AuthController
 from app.auth.documents import User
 from app.auth.middleware import auth_middleware, provide_current_user
+from app.auth.service import migrate_invoice_prefixes
+from app.background import register_jobs
 from app.clients.controller import ClientController
 from app.clients.documents import Client
 from app.contracts.controller import ContractController
@@ -28,14 +32,20 @@ from app.contracts.documents import Contract
 from app.core import db
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
+from app.core.edge import guarded
 from app.core.errors import EXCEPTION_HANDLERS
+from app.core.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.core.openapi import DecimalInputSchemaPlugin, RequestStructSchemaPlugin, document_errors
 from app.core.pagination import provide_page_params
 from app.core.passwords import PasswordHasher
 from app.core.rate_limit import auth_rate_limit
-from app.core.strict_body import validate_body_strictly
+from app.core.startup import EXIT_CONFIG, fail
+from app.core.strict_body import validate_request
 from app.core.tokens import TokenService
+from app.core.versioning import VersioningMiddleware
+from app.documents.documents import StoredDocument
+from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
 from app.projects.controller import ProjectController
@@ -46,6 +56,9 @@ from app.resumes.documents import Resume
 from app.system.controller import SystemController
 from app.time_entries.controller import TimeEntryController
 from app.time_entries.documents import TimeEntry
+from app.worker.documents import Job, PeriodicLease
+from app.worker.loop import Worker
+from app.worker.metrics import JobMetrics
 
 # Every Beanie document, one explicit list, handed to core/db at start-up.
 DOCUMENT_MODELS: list[type[Document]] = [
@@ -55,8 +68,12 @@ DOCUMENT_MODELS: list[type[Document]] = [
     TimeEntry,
     Invoice,
     InvoiceCounter,
+    StoredDocument,
     Contract,
     Resume,
+    Job,
+    PeriodicLease,
+    IdempotencyRecord,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -75,6 +92,9 @@ API_CONTROLLERS: list[Any] = [
 # where a created resource lives, and how long to wait after a 429 or 503.
 EXPOSED_HEADERS = ("X-Request-ID", "ETag", "Location", "Retry-After")
 
+# The inline worker shares the API's event loop: a few jobs at a time keep request latency where it was.
+INLINE_WORKER_CONCURRENCY = 4
+
 
 class Orbix(Litestar):
     """Litestar with a raw-ASGI edge: request ids, headers, logs and metrics for every HTTP request,
@@ -86,7 +106,11 @@ class Orbix(Litestar):
         elif scope["path"] == "/health" and scope["method"] == "GET":
             await answer_health(scope, self._with_cors(scope, send))
         else:
-            await run_with_edge(scope, receive, send, super().__call__, self.state.metrics)  # type: ignore[arg-type]
+            await run_with_edge(scope, receive, send, self._guarded, self.state.metrics)
+
+    @cached_property
+    def _guarded(self) -> Any:
+        return guarded(super().__call__, self.state.settings.request_body_timeout_seconds)
 
     _cors: ProblemCORSMiddleware | None = None
 
@@ -108,15 +132,37 @@ class Orbix(Litestar):
         return self._cors.send_wrapper(send, origin.decode("latin-1"), has_cookie)
 
 
+async def prepare_stored_data() -> None:
+    """Bring data stored under older rules in line before serving: idempotent, run at every connect."""
+    await migrate_invoice_prefixes()
+    await numbering.ensure_unique_numbers()
+
+
+async def _run_inline_worker(database: db.Database, worker: Worker) -> None:
+    await database.until_connected()
+    await worker.run()
+
+
 def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.db = db.Database(settings, DOCUMENT_MODELS, client_factory)
+        app.state.db = db.Database(settings, DOCUMENT_MODELS, client_factory, prepare=prepare_stored_data)
         await app.state.db.start()
         app.state.ai = AIClient(settings)
+        register_jobs(settings)
+        worker = Worker(app.state.job_metrics, concurrency=INLINE_WORKER_CONCURRENCY)
+        inline = None
+        if settings.worker == "inline":
+            inline = asyncio.create_task(_run_inline_worker(app.state.db, worker), name="orbix-inline-worker")
         try:
             yield
         finally:
+            if inline is not None:
+                worker.stop()
+                if not app.state.db.connected:  # still waiting for the database: nothing in hand
+                    inline.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await inline
             await app.state.ai.aclose()
             await app.state.db.close()
 
@@ -139,10 +185,19 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
             "JWT_SECRET is not set: using a random per-process secret; tokens die with the process"
         )
     rate_limit = auth_rate_limit(settings)
+    metrics = Metrics()
     api = Router(
         path="/api",
         route_handlers=API_CONTROLLERS,
-        middleware=[db.RequireDatabase, auth_middleware(), rate_limit.middleware],
+        # Outermost first: no database, no work (503 at once); the user is known before an Idempotency-Key is
+        # looked up (keys are per user); the ETag is set inside, so a kept answer carries it.
+        middleware=[
+            db.RequireDatabase,
+            auth_middleware(),
+            rate_limit.middleware,
+            IdempotencyMiddleware,
+            VersioningMiddleware,
+        ],
         dependencies={
             "current_user": Provide(provide_current_user, sync_to_thread=False),
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
@@ -154,7 +209,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
         lifespan=[_lifespan(settings, client_factory)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
-        before_request=validate_body_strictly,
+        before_request=validate_request,
         cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(
             title="Orbix API",
@@ -172,9 +227,11 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
         state=State(
             {
                 "settings": settings,
-                "metrics": Metrics(),
+                "metrics": metrics,
+                "job_metrics": JobMetrics(metrics.registry),
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
+                "idempotency": IdempotencyStore(),
             }
         ),
         debug=False,
@@ -187,7 +244,7 @@ def _app_from_environment() -> Orbix:
     try:
         return create_app()
     except ConfigError as exc:
-        sys.exit(f"orbix: configuration error: {exc}")
+        fail(f"configuration error: {exc}", EXIT_CONFIG)
 
 
 app = _app_from_environment()

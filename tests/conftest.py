@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 # The environment is set before the app is imported: app.main builds `app` from it at import time.
-for _name in [n for n in os.environ if n.startswith(("AI_", "MONGODB_", "CORS_", "TRUSTED_"))]:
+for _name in [
+    n for n in os.environ if n.startswith(("AI_", "MONGODB_", "CORS_", "TRUSTED_", "WORKER", "WEBHOOK_"))
+]:
     del os.environ[_name]
 os.environ.update(
     {
@@ -15,6 +17,10 @@ os.environ.update(
         "JWT_SECRET": "test-secret-that-is-long-enough-for-hs256-0123456789",
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "console",
+        # Tests run jobs explicitly (the `worker` fixture) or build an app with worker="inline".
+        "WORKER": "off",
+        # Webhook receivers in the tests listen on 127.0.0.1; the SSRF guard is tested with its own settings.
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
     }
 )
 

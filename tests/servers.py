@@ -1,4 +1,5 @@
-"""Real servers in subprocesses (`python -m app` and friends) for the tests that need a socket."""
+"""Real servers on loopback for the tests that need a socket: `python -m app` and friends in subprocesses,
+a free port, and waiting until one serves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -32,8 +34,12 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def wait_healthy(process: subprocess.Popen[bytes], port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+def wait_until_healthy(
+    process: subprocess.Popen, port: int, *, within: float = 30, explain: Callable[[], str] | None = None
+) -> None:
+    """Poll /health until it answers 200; fail with `explain()` (by default, the output of a server that
+    exited) if the process exits or time runs out."""
+    deadline = time.monotonic() + within
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
@@ -41,8 +47,10 @@ def wait_healthy(process: subprocess.Popen[bytes], port: int, timeout: float = 3
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            if explain is not None:
+                raise AssertionError(explain())
             output = process.communicate(timeout=10)[0] if process.poll() is not None else b""
-            raise AssertionError(f"the server did not start: {output.decode(errors='replace')}")
+            raise AssertionError(f"the server did not start: {(output or b'').decode(errors='replace')}")
         time.sleep(0.1)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
@@ -13,6 +14,13 @@ class BusinessProfile(BaseModel):
     company_name: str | None = None
     address: StoredAddress | None = None
     tax_id: str | None = None
+    tax_number: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    iban: str | None = None
+    bic: str | None = None
+    locale: str = "en"
+    e_invoice: str = "none"
     default_currency: str = "USD"
     default_tax_rate: StoredDecimal = Decimal("0")
     payment_terms_days: int = 30
@@ -26,6 +34,8 @@ class User(TimestampedDocument):
     # Bumped by logout and change-password: every token carrying an older `ver` is refused.
     token_version: int = 0
     business: BusinessProfile = Field(default_factory=BusinessProfile)
+    # When current_password was last checked by change-password (newest five, a right guess removed).
+    password_failures: list[datetime] = Field(default_factory=list)
 
     class Settings:
         name = "users"

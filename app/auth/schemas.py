@@ -1,32 +1,33 @@
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.auth.documents import BusinessProfile, User
+from app.core.identifiers import bic, iban
 from app.core.money import check_rate, format_rate
-from app.core.schemas import Address, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
+from app.core.schemas import Address, AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
 from app.core.tokens import IssuedToken
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
 
 Email = Annotated[str, msgspec.Meta(max_length=254, examples=["ada@example.com"])]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="8 to 72 bytes in UTF-8")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 OptionalText = Annotated[str, msgspec.Meta(max_length=200)]
-
-
-def normalize_email(value: str, field: str = "email") -> str:
-    email = value.strip().lower()
-    if not _EMAIL.match(email):
-        raise ValueError(f"{field}: must be an email address")
-    return email
+# Never ending with a digit, so that no two prefixes can make one number (`X1`+`0001` = `X`+`10001`).
+InvoicePrefix = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(?:[A-Za-z0-9\-_/#]{0,15}[A-Za-z\-_/#])?$",
+        description="0-16 of A-Z a-z 0-9 - _ / #, not ending with a digit",
+        examples=["INV-"],
+    ),
+]
 
 
 def check_password(value: str, field: str) -> None:
@@ -39,26 +40,52 @@ def check_password(value: str, field: str) -> None:
         raise ValueError(f"{field}: must not contain NUL characters")
 
 
+Locale = Literal["en", "de", "fr"]
+EInvoice = Literal["none", "factur-x"]
+Phone = Annotated[str, msgspec.Meta(max_length=64)]
+Identifier = Annotated[str, msgspec.Meta(max_length=64)]
+
+
 class BusinessUpdate(BaseStruct):
     """Every field optional: what is sent replaces what is stored, the rest stays."""
 
     company_name: OptionalText | UnsetType | None = UNSET
     address: Address | UnsetType | None = UNSET
-    tax_id: Annotated[str, msgspec.Meta(max_length=64)] | UnsetType | None = UNSET
+    tax_id: Identifier | UnsetType | None = UNSET
+    tax_number: Identifier | UnsetType | None = UNSET
+    email: Email | UnsetType | None = UNSET
+    phone: Phone | UnsetType | None = UNSET
+    iban: (
+        Annotated[str, msgspec.Meta(max_length=64, examples=["DE89370400440532013000"])] | UnsetType | None
+    ) = UNSET
+    bic: Annotated[str, msgspec.Meta(max_length=16, examples=["COBADEFFXXX"])] | UnsetType | None = UNSET
+    locale: Locale | UnsetType = UNSET
+    e_invoice: EInvoice | UnsetType = UNSET
     default_currency: Currency | UnsetType = UNSET
     default_tax_rate: Decimal | UnsetType = UNSET
     payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | UnsetType = UNSET
-    invoice_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9\-_/#]{0,16}$")] | UnsetType = UNSET
+    invoice_prefix: InvoicePrefix | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if self.default_tax_rate is not UNSET:
             check_rate(self.default_tax_rate, "default_tax_rate")
+        if isinstance(self.iban, str):
+            self.iban = iban(self.iban, "business.iban")
+        if isinstance(self.bic, str):
+            self.bic = bic(self.bic, "business.bic")
 
 
 class BusinessOut(ResponseStruct):
     company_name: str | None
-    address: Address | None
+    address: AddressOut | None
     tax_id: str | None
+    tax_number: str | None
+    email: str | None
+    phone: str | None
+    iban: str | None
+    bic: str | None
+    locale: str
+    e_invoice: str
     default_currency: str
     default_tax_rate: RateOut
     payment_terms_days: int
@@ -66,11 +93,17 @@ class BusinessOut(ResponseStruct):
 
     @classmethod
     def from_document(cls, business: BusinessProfile) -> BusinessOut:
-        address = business.address
         return cls(
             company_name=business.company_name,
-            address=Address.from_stored(address),
+            address=AddressOut.from_stored(business.address),
             tax_id=business.tax_id,
+            tax_number=business.tax_number,
+            email=business.email,
+            phone=business.phone,
+            iban=business.iban,
+            bic=business.bic,
+            locale=business.locale,
+            e_invoice=business.e_invoice,
             default_currency=business.default_currency,
             default_tax_rate=format_rate(business.default_tax_rate),
             payment_terms_days=business.payment_terms_days,
@@ -104,7 +137,6 @@ class RegisterIn(BaseStruct):
     name: Name
 
     def __post_init__(self) -> None:
-        self.email = normalize_email(self.email)
         check_password(self.password, "password")
         self.name = not_blank(self.name, "name")
 
@@ -112,9 +144,6 @@ class RegisterIn(BaseStruct):
 class LoginIn(BaseStruct):
     email: Email
     password: Password
-
-    def __post_init__(self) -> None:
-        self.email = self.email.strip().lower()
 
 
 class ProfileUpdate(BaseStruct):

@@ -7,7 +7,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.clients.documents import Client
-from app.core.schemas import Address, BaseStruct, Currency, ResponseStruct, not_blank
+from app.core.schemas import Address, AddressOut, BaseStruct, Currency, ResponseStruct, not_blank
 
 ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Contact = Annotated[str, msgspec.Meta(max_length=254)]
@@ -52,7 +52,7 @@ class ClientOut(ResponseStruct):
     email: str | None
     company: str | None
     phone: str | None
-    address: Address | None
+    address: AddressOut | None
     tax_id: str | None
     currency: str
     payment_terms_days: int
@@ -68,7 +68,7 @@ class ClientOut(ResponseStruct):
             email=client.email,
             company=client.company,
             phone=client.phone,
-            address=Address.from_stored(client.address),
+            address=AddressOut.from_stored(client.address),
             tax_id=client.tax_id,
             currency=client.currency,
             payment_terms_days=client.payment_terms_days,

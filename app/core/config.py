@@ -15,6 +15,9 @@ log = logging.getLogger("orbix.config")
 APP_ENVS = ("development", "test", "production")
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+WORKER_MODES = ("inline", "off")
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = "5s,5m,30m,2h,5h,10h,10h"
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_PRODUCTION_SECRET = 32
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -45,6 +48,15 @@ class Settings:
     log_format: str = "json"
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
     port: int = 8000
+    # The whole request body must arrive within this (a body trickling 1 byte per 5 s is cut off with 408).
+    request_body_timeout_seconds: float = 30.0
+    # granian's header_read_timeout: the request head must arrive within this, and an idle keep-alive
+    # connection is closed after it.
+    http_header_timeout_seconds: float = 10.0
+    worker: str = "inline"
+    worker_metrics_port: int = 9100
+    webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_allow_private_urls: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -69,6 +81,9 @@ class Settings:
                 raise ConfigError("MONGODB_URL: must be set when APP_ENV=production")
         if mongodb_url:
             _check_mongodb_url(mongodb_url)
+        allow_private_urls = env.boolean("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+        if app_env == "production" and allow_private_urls:
+            raise ConfigError("WEBHOOK_ALLOW_PRIVATE_URLS: must not be true when APP_ENV=production")
         ai_base_url = env.text("AI_BASE_URL")
         if ai_base_url and not ai_base_url.startswith(("http://", "https://")):
             raise ConfigError("AI_BASE_URL: must start with http:// or https://")
@@ -94,6 +109,12 @@ class Settings:
             log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS),
             host=env.text("HOST") or "0.0.0.0",  # noqa: S104
             port=env.integer("PORT", 8000, 1, 65535),
+            request_body_timeout_seconds=env.number("REQUEST_BODY_TIMEOUT_SECONDS", 30.0, 0.1, 600.0),
+            http_header_timeout_seconds=env.number("HTTP_HEADER_TIMEOUT_SECONDS", 10.0, 0.1, 600.0),
+            worker=env.choice("WORKER", "inline", WORKER_MODES),
+            worker_metrics_port=env.integer("WORKER_METRICS_PORT", 9100, 1, 65535),
+            webhook_retry_schedule=env.durations("WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),
+            webhook_allow_private_urls=allow_private_urls,
             **secret_kwargs,  # type: ignore[arg-type]
         )
 
@@ -166,6 +187,33 @@ class _Env:
         if value not in allowed:
             raise ConfigError(f"{name}: must be one of {', '.join(allowed)}, got {raw!r}")
         return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("true", "1", "yes"):
+            return True
+        if raw.lower() in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+    def durations(self, name: str, default: str) -> tuple[float, ...]:
+        """`5s,5m,2h,1d`: a comma-separated list of delays, each a positive number and a unit."""
+        raw = self.text(name) or default
+        values = []
+        for item in (part.strip() for part in raw.split(",")):
+            unit = _DURATION_UNITS.get(item[-1:].lower())
+            try:
+                amount = float(item[:-1]) if unit else -1.0
+            except ValueError:
+                amount = -1.0
+            if unit is None or not 0 < amount <= 1e6:
+                raise ConfigError(
+                    f"{name}: expected delays like 5s,5m,2h,1d separated by commas, got {item!r}"
+                )
+            values.append(amount * unit)
+        return tuple(values)
 
     def items(self, name: str) -> tuple[str, ...]:
         raw = self.text(name) or ""

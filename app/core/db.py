@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from beanie import Document, init_beanie
@@ -72,9 +72,15 @@ class Database:
     first ping answers, then binds the documents and creates missing indexes."""
 
     def __init__(
-        self, settings: Settings, models: list[type[Document]], client_factory: ClientFactory = build_client
+        self,
+        settings: Settings,
+        models: list[type[Document]],
+        client_factory: ClientFactory = build_client,
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`prepare` runs once connected, before anything is served: bringing stored data in line."""
         self.settings = settings
+        self._prepare = prepare
         self.models = models
         self.name = settings.mongodb_db
         self.embedded = not settings.mongodb_url
@@ -103,6 +109,12 @@ class Database:
             {self._connecting}, timeout=STARTUP_WAIT_SECONDS if self.settings.mongodb_url else None
         )
 
+    async def until_connected(self) -> None:
+        """Return once the database has answered (at once when it already has)."""
+        if self._connecting is None:
+            raise RuntimeError("start() first")
+        await asyncio.shield(self._connecting)
+
     async def _connect_with_backoff(self) -> None:
         retrying = AsyncRetrying(
             wait=self._wait,
@@ -118,10 +130,12 @@ class Database:
             await database.command("ping")
             await init_beanie(database=database, document_models=self.models, skip_indexes=True)
             await indexes.create_missing(database, self.models)
+            _models[:] = self.models
+            if self._prepare is not None:
+                await self._prepare()
         except BaseException:
             client.close()
             raise
-        _models[:] = self.models
         self.client = client
         log.info("database connected")
 

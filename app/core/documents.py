@@ -7,12 +7,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from beanie import Document, PydanticObjectId
+from beanie import Document, Insert, PydanticObjectId, after_event
 from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 from pydantic import BaseModel, Field, model_validator
 from pymongo import ReturnDocument
 
+from app.core import versioning
 from app.core.clock import utc_now
 from app.core.errors import AppError, InUse, InvalidReference, NotFound
 from app.core.retry import compare_and_set
@@ -33,6 +34,15 @@ class StoredAddress(BaseModel):
 class TimestampedDocument(Document):
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+    # Bumped by every write the API shows (core/versioning.py); a document stored before it existed reads 0.
+    version: int = 0
+
+    def model_post_init(self, context: Any, /) -> None:
+        versioning.saw(self.id, self.version)
+
+    @after_event(Insert)
+    def _inserted(self) -> None:
+        versioning.saw(self.id, self.version)
 
     @model_validator(mode="before")
     @classmethod
@@ -88,6 +98,7 @@ async def get_owned(model: type[D], id_: str, owner_id: OwnerId) -> D:
     document = await model.find_one(owned_filter(owner_id, _id=oid)) if oid else None
     if document is None:
         raise NotFound(f"No {model.__name__.lower()} with id {id_!r}" if oid else "No such resource")
+    versioning.check(document.id, document.version)  # If-Match: 412 before any state rule
     return document
 
 
@@ -124,8 +135,10 @@ async def delete_owned_where(
 
     async def attempt() -> D | None:
         if oid is not None:
-            raw = await collection.find_one_and_delete(to_bson(owned_filter(owner_id, where, _id=oid)))
+            query = versioning.guarded(owned_filter(owner_id, where, _id=oid), oid)
+            raw = await collection.find_one_and_delete(to_bson(query))
             if raw is not None:
+                versioning.met(oid)
                 return model.model_validate(raw)
         error = refuse(await get_owned(model, id_, owner_id))
         if error is not None:
@@ -145,20 +158,25 @@ async def update_owned(
     where: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> D | None:
-    """One atomic `$set` (plus `extra` operators) on the caller's document, filtered by `where` too.
+    """One atomic `$set` (plus `extra` operators, plus the version bump) on the caller's document, filtered
+    by `where` too, and by If-Match's versions when it is the request's guarded target (a miss is then 412).
 
     Returns the updated document, or None when nothing matched (missing, someone else's, or `where` failed).
     """
     oid = id_ if isinstance(id_, ObjectId) else parse_object_id(id_) if id_ else None
     if oid is None:
         return None
-    operation: dict[str, Any] = {"$set": {**fields, "updated_at": utc_now()}, **(extra or {})}
+    operation = versioning.bump({"$set": {**fields, "updated_at": utc_now()}, **(extra or {})})
     raw = await model.get_motor_collection().find_one_and_update(
-        to_bson(owned_filter(owner_id, where or {}, _id=oid)),
+        to_bson(versioning.guarded(owned_filter(owner_id, where or {}, _id=oid), oid)),
         to_bson(operation),
         return_document=ReturnDocument.AFTER,
     )
-    return model.model_validate(raw) if raw is not None else None
+    if raw is None:
+        await versioning.explain_miss(model.get_motor_collection(), owned_filter(owner_id, _id=oid), oid)
+        return None
+    versioning.met(oid)
+    return model.model_validate(raw)
 
 
 async def ensure_unreferenced(
@@ -196,10 +214,16 @@ async def delete_unreferenced(
     marked = None
     if oid is not None:
         # No LIVE filter: a delete that died after its tombstone must not leave the document stuck, so a
-        # retried delete marks it again and finishes (or clears the mark with 409 in_use).
+        # retried delete marks it again and finishes (or clears the mark with 409 in_use). The tombstone is an
+        # internal mark: no version bump; If-Match guards it (a stale one deletes nothing).
+        mine = owned_filter(owner_id, _id=oid)
         marked = await collection.find_one_and_update(
-            owned_filter(owner_id, _id=oid), {"$set": {"deleting": True}}
+            versioning.guarded(mine, oid), {"$set": {"deleting": True}}
         )
+        if marked is None:
+            await versioning.explain_miss(collection, mine, oid)
+        else:
+            versioning.met(oid)
     if marked is None:
         raise NotFound(f"No {what} with id {id_!r}" if oid else "No such resource")
     try:

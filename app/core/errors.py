@@ -18,7 +18,8 @@ from litestar.exceptions import (
 )
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
 
-from app.core.observability import current_request_id
+from app.core.observability import client_disconnected, current_request_id
+from app.core.schemas import CURRENCY_PATTERN
 
 log = logging.getLogger("orbix.errors")
 
@@ -30,6 +31,28 @@ class FieldError(msgspec.Struct):
     message: str
 
 
+class RuleError(msgspec.Struct):
+    """A failed business rule of a generated document (EN 16931 `BR-…`, or `XSD`), where it failed."""
+
+    rule: str
+    message: str
+    location: str
+
+
+ProblemErrors = list[FieldError] | list[RuleError]
+
+
+class ProblemItem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One entry of a problem's `errors`, as sent: `{field, message}` for a request field that failed
+    validation, `{rule, message, location}` for a failed rule of a generated document
+    (`e_invoice_invalid`). One struct: msgspec cannot describe an untagged union of two."""
+
+    field: str | None = None
+    rule: str | None = None
+    message: str
+    location: str | None = None
+
+
 class Problem(msgspec.Struct, omit_defaults=True):
     """RFC 9457 problem details, as every error response carries them."""
 
@@ -39,7 +62,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
     detail: str
     code: str
     request_id: str
-    errors: list[FieldError] | None = None
+    errors: list[ProblemItem] | None = None
 
 
 class AppError(Exception):
@@ -54,7 +77,7 @@ class AppError(Exception):
         self,
         detail: str,
         *,
-        errors: list[FieldError] | None = None,
+        errors: ProblemErrors | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
@@ -139,8 +162,47 @@ class EmailTaken(Conflict):
     code = "email_taken"
 
 
+class RequestTimeout(AppError):
+    """The request body did not arrive within REQUEST_BODY_TIMEOUT_SECONDS."""
+
+    status, code = 408, "request_timeout"
+
+
+class PreconditionFailed(AppError):
+    """If-Match names a version that is no longer current (core/versioning.py)."""
+
+    status, code = 412, "precondition_failed"
+
+
 class PayloadTooLarge(AppError):
     status, code = 413, "payload_too_large"
+
+
+class HeadersTooLarge(AppError):
+    status, code = 431, "headers_too_large"
+
+
+class EInvoiceInvalid(AppError):
+    """Sending would produce an e-invoice that breaks the EN 16931 rules (API.md section 16)."""
+
+    status, code = 422, "e_invoice_invalid"
+
+    @classmethod
+    def rules(cls, errors: list[RuleError]) -> EInvoiceInvalid:
+        names = ", ".join(sorted({error.rule for error in errors}))
+        return cls(f"The e-invoice breaks EN 16931 rule(s) {names}; the invoice stays a draft", errors=errors)
+
+
+class IdempotencyKeyInProgress(Conflict):
+    """A request with this Idempotency-Key is still running (core/idempotency.py)."""
+
+    code = "idempotency_key_in_progress"
+
+
+class IdempotencyKeyReused(AppError):
+    """The Idempotency-Key was used for another method, path or body."""
+
+    status, code = 422, "idempotency_key_reused"
 
 
 class RateLimited(AppError):
@@ -219,7 +281,7 @@ def problem_response(
     code: str,
     detail: str,
     *,
-    errors: list[FieldError] | None = None,
+    errors: ProblemErrors | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     problem = Problem(
@@ -229,8 +291,10 @@ def problem_response(
         detail=detail,
         code=code,
         request_id=current_request_id(),
-        errors=errors,
+        errors=[ProblemItem(**msgspec.structs.asdict(error)) for error in errors] if errors else None,
     )
+    if status == 401:  # RFC 9110: a 401 names the scheme that would be accepted
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return Response(
         content=msgspec.json.encode(problem),
         status_code=status,
@@ -249,6 +313,12 @@ _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 
 
+# Patterns too long to show the caller, by the message msgspec gives for them.
+_PATTERN_MESSAGES = {
+    f"Expected `str` matching regex {CURRENCY_PATTERN!r}": "must be an ISO 4217 currency code in current use",
+}
+
+
 def _join(parent: str, child: str) -> str:
     if parent in ("", "data"):
         return child
@@ -262,6 +332,7 @@ def field_error(key: str, message: str) -> FieldError:
     if found:
         message = found["message"]
         key = _join(key, found["path"].lstrip("."))
+    message = _PATTERN_MESSAGES.get(message, message)
     for pattern, text in ((_UNKNOWN_FIELD, "unknown field"), (_MISSING_FIELD, "field required")):
         named = pattern.match(message)
         if named:
@@ -308,6 +379,8 @@ def _database_down(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
 
 
 def _internal(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if client_disconnected():  # reading a body the client stopped sending: not our error (the edge logs it)
+        return problem_response(500, "internal_error", "The client disconnected")
     log.exception("unhandled error", exc_info=exc)
     return problem_response(500, InternalError.code, "Something went wrong on our side")
 
@@ -321,3 +394,16 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ExecutionTimeout: _database_down,  # MONGODB_TIMEOUT_MS ran out on the server (timeoutMS)
     Exception: _internal,
 }
+
+
+def problem_bytes(error: AppError) -> bytes:
+    """The problem+json body of `error`, for the raw-ASGI edge that answers before Litestar runs."""
+    problem = Problem(
+        type="about:blank",
+        title=HTTPStatus(error.status).phrase,
+        status=error.status,
+        detail=error.detail,
+        code=error.code,
+        request_id=current_request_id(),
+    )
+    return msgspec.json.encode(problem)

@@ -1,4 +1,5 @@
-"""The one compare-and-set retry loop.
+"""Retrying, in one place: the compare-and-set loop of conditional writes, and the delays between attempts
+of work that failed (exponential backoff with jitter) for the background worker.
 
 Every write that depends on what was read (a PATCH recomputing from the stored document, a payment against
 the amount due, a delete that must not take a locked entry) is one conditional update whose filter pins
@@ -10,6 +11,7 @@ single document, far beyond one user's clients, and bounds the work a request ca
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -34,3 +36,24 @@ async def compare_and_set(
     if isinstance(gave_up, str):
         raise Conflict(gave_up)
     raise await gave_up()
+
+
+# ---------------------------------------------------------------- delays between attempts
+#
+# Jitter spreads the retries of many failures that happened together (a receiver or a server that went down
+# for everyone at once), so they do not come back as one thundering herd.
+
+_random = random.SystemRandom()
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float = 0.5) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1 for the first): base * 2^(attempt-1), at most
+    `cap`, then shortened by up to `jitter` (a fraction) at random."""
+    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    return jittered(delay, jitter)
+
+
+def jittered(delay: float, jitter: float = 0.1) -> float:
+    """`delay` shortened by a random fraction of at most `jitter` (never longer: a documented delay is a
+    bound)."""
+    return delay * (1 - jitter * _random.random())

@@ -8,7 +8,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+import pycountry
 from litestar import Response
+
+from app.core.identifiers import country_code
 
 T = TypeVar("T")
 R = TypeVar("R", bound="ResponseStruct")
@@ -21,6 +24,22 @@ class BaseStruct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class ResponseStruct(msgspec.Struct, kw_only=True):
     """Every response body."""
+
+
+class AddressOut(ResponseStruct):
+    """An address as stored, whatever rules its input has gained since (never re-validated on the way out)."""
+
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+    @classmethod
+    def from_stored(cls, address: Any) -> AddressOut | None:
+        """From the stored (pydantic) address of a document, or None."""
+        return cls(**address.model_dump()) if address is not None else None
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):
@@ -43,24 +62,30 @@ ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 
 
+Country = Annotated[
+    str, msgspec.Meta(max_length=8, description="ISO 3166-1 alpha-2, upper-cased", examples=["DE"])
+]
+
+
 class Address(BaseStruct):
-    """A postal address, as the business profile and clients carry it."""
+    """A postal address, as the business profile and clients carry it (input: the country is checked)."""
 
     line1: ShortText | None = None
     line2: ShortText | None = None
     city: ShortText | None = None
     state: ShortText | None = None
     postal_code: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    country: ShortText | None = None
+    country: Country | None = None
 
-    @classmethod
-    def from_stored(cls, stored: Any) -> Address | None:
-        """From the stored form (core.documents.StoredAddress), or None."""
-        return msgspec.convert(stored.model_dump(), cls) if stored is not None else None
+    def __post_init__(self) -> None:
+        if self.country is not None:
+            self.country = country_code(self.country, "address.country")
 
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
-CURRENCY_PATTERN = "^[A-Z]{3}$"
+# ISO 4217 codes in current use, from the maintained iso-codes data pycountry ships (never a hand list).
+CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+CURRENCY_PATTERN = f"^({'|'.join(sorted(CURRENCY_CODES))})$"
 
 ObjectIdStr = Annotated[
     str,
@@ -72,7 +97,7 @@ ObjectIdStr = Annotated[
 ]
 Currency = Annotated[
     str,
-    msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, 3 upper-case letters", examples=["USD"]),
+    msgspec.Meta(pattern=CURRENCY_PATTERN, description="ISO 4217 code in current use", examples=["USD"]),
 ]
 UtcDatetime = Annotated[
     datetime,

@@ -2,15 +2,24 @@ from __future__ import annotations
 
 from datetime import date
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.documents import User
-from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, TooManyPayments, raises
+from app.core.errors import (
+    AlreadyInvoiced,
+    Conflict,
+    EInvoiceInvalid,
+    InvalidReference,
+    InvalidState,
+    TooManyPayments,
+    raises,
+)
 from app.core.pagination import PageParams, id_filter
 from app.core.schemas import Page, created
-from app.invoices import lifecycle, service
+from app.documents.model import Report
+from app.invoices import lifecycle, rendering, service
 from app.invoices.schemas import (
     InvoiceCreate,
     InvoiceFilters,
@@ -67,7 +76,11 @@ class InvoiceController(Controller):
         """One invoice."""
         return InvoiceOut.from_document(await service.get_invoice(current_user, invoice_id))
 
-    @patch("/{invoice_id:str}", operation_id="updateInvoice", opt=raises(InvalidReference, InvalidState))
+    @patch(
+        "/{invoice_id:str}",
+        operation_id="updateInvoice",
+        opt=raises(InvalidReference, InvalidState, Conflict),
+    )
     async def update_invoice(self, invoice_id: str, data: InvoiceUpdate, current_user: User) -> InvoiceOut:
         """Change a draft (else 409 invalid_state); totals are recomputed."""
         return InvoiceOut.from_document(await service.update_invoice(current_user, invoice_id, data))
@@ -77,7 +90,12 @@ class InvoiceController(Controller):
         """Delete a draft and release its time entries (else 409 invalid_state)."""
         await service.delete_invoice(current_user, invoice_id)
 
-    @post("/{invoice_id:str}/send", operation_id="sendInvoice", status_code=200, opt=raises(InvalidState))
+    @post(
+        "/{invoice_id:str}/send",
+        operation_id="sendInvoice",
+        status_code=200,
+        opt=raises(InvalidState, EInvoiceInvalid),
+    )
     async def send_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
         """Finalize a draft with lines: assigns the next number and sets sent_at."""
         return InvoiceOut.from_document(await lifecycle.send_invoice(current_user, invoice_id))
@@ -95,3 +113,37 @@ class InvoiceController(Controller):
     async def void_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
         """Void a draft or a sent invoice without payments; releases its time entries."""
         return InvoiceOut.from_document(await lifecycle.void_invoice(current_user, invoice_id))
+
+    @get(
+        "/{invoice_id:str}/pdf",
+        operation_id="getInvoicePdf",
+        media_type="application/pdf",
+        opt=raises(InvalidState, EInvoiceInvalid),
+    )
+    async def get_pdf(self, invoice_id: str, current_user: User, request: Request) -> Response[bytes]:
+        """The PDF: a draft rendered now and marked DRAFT; a sent invoice's stored document, byte-identical
+        on every download (`ETag` = its SHA-256)."""
+        file = await rendering.pdf(current_user, invoice_id)
+        headers = {"Content-Disposition": f'attachment; filename="{file.filename}"'}
+        if file.etag is None:
+            return Response(file.content, media_type="application/pdf", headers=headers)
+        etag = f'"{file.etag}"'
+        headers["ETag"] = etag
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(b"", status_code=304, headers={"ETag": etag})
+        return Response(file.content, media_type="application/pdf", headers=headers)
+
+    @get("/{invoice_id:str}/e-invoice", operation_id="getInvoiceEInvoice", media_type="application/xml")
+    async def get_e_invoice(self, invoice_id: str, current_user: User) -> Response[bytes]:
+        """The Factur-X (EN 16931 CII) XML: as stored for a sent invoice, built now for a draft."""
+        return Response(await rendering.e_invoice(current_user, invoice_id), media_type="application/xml")
+
+    @post(
+        "/{invoice_id:str}/validate",
+        operation_id="validateInvoice",
+        status_code=200,
+        opt=raises(InvalidState),
+    )
+    async def validate_invoice(self, invoice_id: str, current_user: User) -> Report:
+        """Run the EN 16931 check (XSD and Schematron) that send runs, on a draft."""
+        return await rendering.validate(current_user, invoice_id)

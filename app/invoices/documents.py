@@ -31,6 +31,15 @@ class StoredPayment(BaseModel):
     created_at: datetime = Field(default_factory=utc_now)
 
 
+class DocumentInfo(BaseModel):
+    """The stored PDF of a sent invoice (the bytes live in the documents area's own collection)."""
+
+    sha256: str
+    size: int
+    e_invoice: str
+    rendered_at: datetime
+
+
 class Invoice(OwnedDocument):
     # `number` is null on drafts; assigned at send from InvoiceCounter. `number_slot` is "seq:<n>" once a
     # number is assigned and "draft:<id>" before, so (owner_id, number_slot) can be a plain unique index
@@ -47,6 +56,9 @@ class Invoice(OwnedDocument):
     lines: list[StoredLine] = Field(default_factory=list)
     notes: str = ""
     tax_rate: StoredDecimal
+    # Null on invoices stored before categories existed: read as the default of their rate.
+    tax_category: str | None = None
+    tax_exemption_reason: str | None = None
     discount_rate: StoredDecimal
     subtotal_cents: int = 0
     discount_cents: int = 0
@@ -55,6 +67,7 @@ class Invoice(OwnedDocument):
     amount_paid_cents: int = 0
     amount_due_cents: int = 0
     payments: list[StoredPayment] = Field(default_factory=list)
+    document: DocumentInfo | None = None
     sent_at: datetime | None = None
     paid_at: datetime | None = None
     voided_at: datetime | None = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from app.auth.documents import User
 from app.core.clock import today_utc, utc_now
 from app.core.documents import OwnerId, get_owned, update_owned
@@ -16,8 +18,10 @@ from app.core.errors import InvalidState, NotFound, TooManyPayments, ValidationF
 from app.core.money import from_cents, to_cents
 from app.core.retry import compare_and_set
 from app.core.transitions import DELETED, Lifecycle, Transition
-from app.invoices import numbering
-from app.invoices.documents import Invoice, StoredPayment
+from app.documents import service as documents
+from app.documents.documents import StoredDocument
+from app.invoices import document_data, numbering
+from app.invoices.documents import DocumentInfo, Invoice, StoredPayment
 from app.invoices.schemas import PaymentCreate
 from app.time_entries import claims
 
@@ -91,26 +95,40 @@ async def _move(
 
 
 async def send_invoice(owner: User, invoice_id: str) -> Invoice:
-    """Claim the draft first (one winner), then take the next number: no number is ever skipped."""
+    """Check and render with the number the draft is about to receive (read, not taken), then claim the
+    draft (one winner), take the number, store the document. A 422 leaves the draft as it was and uses no
+    number; a number taken by a racing send meanwhile means one more render with the real one."""
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     require(invoice, "send")
     if not invoice.lines:
         raise refuse(invoice, "send", _GUARDS["send"])
+    prefix = owner.business.invoice_prefix
+    upcoming = numbering.format_number(prefix, await numbering.peek_seq(owner.id))
+    data = await document_data.load(owner, invoice, number=upcoming)
+    rendered = await documents.render_final(data)
     sent = await _move(owner, invoice, "send", {"sent_at": utc_now()}, where={"lines": {"$ne": []}})
     seq = await numbering.next_seq(owner.id)
+    number = numbering.format_number(prefix, seq)
     numbered = await update_owned(
         Invoice,
         sent.id,
         owner.id,
-        {
-            "number": numbering.format_number(owner.business.invoice_prefix, seq),
-            "number_seq": seq,
-            "number_slot": numbering.number_slot(seq),
-        },
+        {"number": number, "number_seq": seq, "number_slot": numbering.number_slot(seq)},
     )
     if numbered is None:  # pragma: no cover - a sent invoice cannot be deleted
         raise NotFound(f"No invoice with id {invoice_id!r}")
-    return await _settle_if_nothing_due(owner, numbered)
+    if number != upcoming:
+        rendered = await documents.render_final(msgspec.structs.replace(data, number=number))
+    stored = await documents.store(owner.id, numbered.id, rendered)
+    return await _settle_if_nothing_due(owner, await attach_document(owner, numbered, stored))
+
+
+async def attach_document(owner: User, invoice: Invoice, stored: StoredDocument) -> Invoice:
+    info = DocumentInfo(
+        sha256=stored.sha256, size=stored.size, e_invoice=stored.e_invoice, rendered_at=stored.rendered_at
+    )
+    attached = await update_owned(Invoice, invoice.id, owner.id, {"document": info})
+    return attached or invoice
 
 
 async def void_invoice(owner: User, invoice_id: str) -> Invoice:

@@ -11,6 +11,7 @@ from app.core.clock import check_date_order, today_utc
 from app.core.money import check_money, check_quantity, check_rate, format_cents, format_rate
 from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, not_blank
 from app.invoices.documents import Invoice, StoredLine, StoredPayment
+from app.invoices.tax_category import TaxCategory, stored_category
 
 MAX_LINES = 200
 
@@ -29,16 +30,20 @@ Quantity = Annotated[
 MoneyIn = Annotated[
     Decimal, msgspec.Meta(description="A string or JSON number, up to 2 places", examples=["19.99"])
 ]
+ExemptionReason = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=300,
+        description="BT-120, printed on the document; refused for S and Z",
+        examples=["Kleinunternehmer gemäß § 19 UStG"],
+    ),
+]
 RateIn = Annotated[Decimal, msgspec.Meta(description="Percent, 0 to 100, 4 places max", examples=["8.875"])]
 
 
-EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-
-
-def _check_day(value: date | UnsetType | None, field: str) -> None:
-    """Sane calendar bounds: keeps `issue_date + payment terms` and BSON datetimes far from overflow."""
-    if isinstance(value, date) and not EARLIEST_DAY <= value <= LATEST_DAY:
-        raise ValueError(f"{field}: must be between {EARLIEST_DAY} and {LATEST_DAY}")
+def _reason(value: str | None) -> str | None:
+    """Trimmed; blank means none."""
+    return (value.strip() or None) if value is not None else None
 
 
 class LineIn(BaseStruct):
@@ -64,18 +69,19 @@ class InvoiceCreate(BaseStruct):
     time_entry_ids: TimeEntryIds = []
     notes: Notes = ""
     tax_rate: RateIn | None = None
+    tax_category: TaxCategory | None = None
+    tax_exemption_reason: ExemptionReason | None = None
     discount_rate: RateIn = Decimal(0)
     issue_date: date | None = None
     due_date: date | None = None
 
     def __post_init__(self) -> None:
+        self.tax_exemption_reason = _reason(self.tax_exemption_reason)
         if len(set(self.time_entry_ids)) != len(self.time_entry_ids):
             raise ValueError("time_entry_ids: must not repeat an id")
         if self.tax_rate is not None:
             check_rate(self.tax_rate, "tax_rate")
         check_rate(self.discount_rate, "discount_rate")
-        _check_day(self.issue_date, "issue_date")
-        _check_day(self.due_date, "due_date")
         check_date_order(
             self.issue_date or (today_utc() if self.due_date else None),
             self.due_date,
@@ -91,17 +97,19 @@ class InvoiceUpdate(BaseStruct):
     lines: Lines | UnsetType = UNSET
     notes: Notes | UnsetType = UNSET
     tax_rate: RateIn | UnsetType = UNSET
+    tax_category: TaxCategory | UnsetType = UNSET
+    tax_exemption_reason: ExemptionReason | UnsetType | None = UNSET
     discount_rate: RateIn | UnsetType = UNSET
     issue_date: date | UnsetType = UNSET
     due_date: date | UnsetType = UNSET
 
     def __post_init__(self) -> None:
+        if self.tax_exemption_reason is not UNSET:
+            self.tax_exemption_reason = _reason(self.tax_exemption_reason)
         if self.tax_rate is not UNSET:
             check_rate(self.tax_rate, "tax_rate")
         if self.discount_rate is not UNSET:
             check_rate(self.discount_rate, "discount_rate")
-        _check_day(self.issue_date, "issue_date")
-        _check_day(self.due_date, "due_date")
         if self.issue_date is not UNSET and self.due_date is not UNSET:
             check_date_order(self.issue_date, self.due_date, "issue_date", "due_date")
 
@@ -114,7 +122,6 @@ class PaymentCreate(BaseStruct):
 
     def __post_init__(self) -> None:
         check_money(self.amount, "amount", positive=True)
-        _check_day(self.paid_on, "paid_on")
 
 
 class InvoiceFilters(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,6 +179,13 @@ class PaymentOut(ResponseStruct):
         )
 
 
+class DocumentOut(ResponseStruct):
+    sha256: str
+    size: int
+    e_invoice: Literal["none", "factur-x"]
+    rendered_at: datetime
+
+
 class InvoiceOut(ResponseStruct):
     id: str
     number: str | None
@@ -185,6 +199,8 @@ class InvoiceOut(ResponseStruct):
     lines: list[LineOut]
     notes: str
     tax_rate: RateOut
+    tax_category: TaxCategory
+    tax_exemption_reason: str | None
     discount_rate: RateOut
     subtotal: MoneyOut
     discount: MoneyOut
@@ -193,6 +209,7 @@ class InvoiceOut(ResponseStruct):
     amount_paid: MoneyOut
     amount_due: MoneyOut
     payments: list[PaymentOut]
+    document: DocumentOut | None
     sent_at: datetime | None
     paid_at: datetime | None
     voided_at: datetime | None
@@ -214,6 +231,8 @@ class InvoiceOut(ResponseStruct):
             lines=[LineOut.from_stored(line) for line in invoice.lines],
             notes=invoice.notes,
             tax_rate=format_rate(invoice.tax_rate),
+            tax_category=stored_category(invoice.tax_category, invoice.tax_rate),
+            tax_exemption_reason=invoice.tax_exemption_reason,
             discount_rate=format_rate(invoice.discount_rate),
             subtotal=format_cents(invoice.subtotal_cents),
             discount=format_cents(invoice.discount_cents),
@@ -222,6 +241,9 @@ class InvoiceOut(ResponseStruct):
             amount_paid=format_cents(invoice.amount_paid_cents),
             amount_due=format_cents(invoice.amount_due_cents),
             payments=[PaymentOut.from_stored(payment) for payment in invoice.payments],
+            document=msgspec.convert(invoice.document.model_dump(), DocumentOut)
+            if invoice.document
+            else None,
             sent_at=invoice.sent_at,
             paid_at=invoice.paid_at,
             voided_at=invoice.voided_at,

@@ -7,7 +7,7 @@ is one conditional update with the expected state in the filter: two racing requ
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from msgspec import UNSET
 
 from app.auth.documents import User
 from app.clients.documents import Client
-from app.core.clock import midnight_utc, today_utc
+from app.core.clock import check_in_range, midnight_utc, today_utc
 from app.core.documents import (
     confirm_moved,
     delete_owned_where,
@@ -34,7 +34,7 @@ from app.core.retry import compare_and_set
 from app.core.schemas import Page
 from app.invoices import time_lines
 from app.invoices.documents import Invoice, StoredLine
-from app.invoices.lifecycle import LIFECYCLE, refusal, refuse, require
+from app.invoices.lifecycle import LIFECYCLE, refuse, require
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -42,6 +42,7 @@ from app.invoices.schemas import (
     InvoiceUpdate,
     LineIn,
 )
+from app.invoices.tax_category import check_tax, default_category, follow_rate, stored_category
 from app.invoices.totals import compute_totals
 from app.projects.documents import Project
 from app.projects.service import project_of_client
@@ -104,7 +105,10 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
     if entry_ids:
         await claims.check_entries(owner.id, client.id, entry_ids)
     issue_date = data.issue_date or today_utc()
+    due_date = data.due_date or _default_due_date(issue_date, client.payment_terms_days)
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
+    tax_category = data.tax_category or default_category(tax_rate)
+    check_tax(tax_category, tax_rate, data.tax_exemption_reason)
     invoice_id = PydanticObjectId()
     try:
         if entry_ids:  # inside the try: a claim cut short (cancelled request) releases what it took
@@ -120,9 +124,11 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             project_id=project.id if project else None,
             currency=client.currency,
             issue_date=issue_date,
-            due_date=data.due_date or issue_date + timedelta(days=client.payment_terms_days),
+            due_date=due_date,
             notes=data.notes,
             tax_rate=tax_rate,
+            tax_category=tax_category.value,
+            tax_exemption_reason=data.tax_exemption_reason,
             discount_rate=data.discount_rate,
             **priced(lines, discount_rate=data.discount_rate, tax_rate=tax_rate),
         )
@@ -134,6 +140,17 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             await claims.release(owner.id, invoice_id)
         raise
     return invoice
+
+
+def _default_due_date(issue_date: date, terms_days: int) -> date:
+    """issue_date + the client's terms, which may not leave the calendar range every date keeps to."""
+    due_date = issue_date + timedelta(days=terms_days)
+    try:
+        return check_in_range(due_date)
+    except ValueError as exc:
+        raise ValidationFailed.field(
+            "due_date", f"the default ({issue_date} + {terms_days} days) {exc}; send a due_date"
+        ) from None
 
 
 async def get_invoice(owner: User, invoice_id: str) -> Invoice:
@@ -184,7 +201,11 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
             await confirm_moved(invoice, fields, {"project_id": Project}, extra={"$inc": {"revision": 1}})
         return updated
 
-    return await compare_and_set(attempt, lambda: refusal(owner, invoice_id, "edit"))
+    # Losing a round means another edit was written: the draft is re-read, and `require` refuses only a real
+    # state change; running out of rounds is a 409 conflict, never invalid_state on a draft.
+    return await compare_and_set(
+        attempt, "The invoice kept changing while this edit ran; fetch it and try again"
+    )
 
 
 async def _project_change(owner: User, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
@@ -207,6 +228,13 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
     if due_date < issue_date:
         raise ValidationFailed.field("due_date", "must be on or after issue_date")
     tax_rate = invoice.tax_rate if data.tax_rate is UNSET else data.tax_rate
+    category = (
+        follow_rate(stored_category(invoice.tax_category, invoice.tax_rate), tax_rate)
+        if data.tax_category is UNSET
+        else data.tax_category
+    )
+    reason = invoice.tax_exemption_reason if data.tax_exemption_reason is UNSET else data.tax_exemption_reason
+    check_tax(category, tax_rate, reason)
     discount_rate = invoice.discount_rate if data.discount_rate is UNSET else data.discount_rate
     lines = invoice.lines
     if data.lines is not UNSET:
@@ -217,6 +245,8 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
         "issue_date": issue_date,
         "due_date": due_date,
         "tax_rate": tax_rate,
+        "tax_category": category.value,
+        "tax_exemption_reason": reason,
         "discount_rate": discount_rate,
         **priced(lines, discount_rate=discount_rate, tax_rate=tax_rate),
     }

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from bson import ObjectId
 
+from app.core import versioning
 from app.core.clock import utc_now
 from app.core.documents import OwnerId, owned_filter
 from app.core.errors import AlreadyInvoiced, FieldError, InvalidReference
 from app.time_entries.documents import TimeEntry
+from app.time_entries.rules import LIFECYCLE, status
 
 
 def _invoiceable(owner_id: OwnerId, client_id: OwnerId) -> dict[str, object]:
@@ -42,7 +44,8 @@ async def check_entries(owner_id: OwnerId, client_id: OwnerId, ids: list[ObjectI
     if errors:
         detail = "; ".join(f"{e.field} {e.message}" for e in errors)
         raise InvalidReference(f"Some time entries cannot be invoiced: {detail}", errors=errors)
-    invoiced = [str(oid) for oid in ids if found[oid].invoice_id is not None]
+    # Every entry is stopped by now (else it has a reason above); one the table will not claim is invoiced.
+    invoiced = [str(oid) for oid in ids if not LIFECYCLE.allows(status(found[oid]), "claim")]
     if invoiced:
         raise _already_invoiced(invoiced)
 
@@ -65,7 +68,7 @@ async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids:
     for oid in sorted(ids):
         result = await entries.update_one(
             {"_id": oid, "invoice_id": None, **_invoiceable(owner_id, client_id)},
-            {"$set": {"invoice_id": invoice_id, "updated_at": now}},
+            versioning.bump({"$set": {"invoice_id": invoice_id, "updated_at": now}}),
         )
         if result.modified_count != 1:
             await release(owner_id, invoice_id)
@@ -77,5 +80,5 @@ async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:
     """Unmark the entries this invoice holds, and only those."""
     await TimeEntry.get_motor_collection().update_many(
         owned_filter(owner_id, invoice_id=invoice_id),
-        {"$set": {"invoice_id": None, "updated_at": utc_now()}},
+        versioning.bump({"$set": {"invoice_id": None, "updated_at": utc_now()}}),
     )

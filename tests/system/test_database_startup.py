@@ -19,7 +19,7 @@ from app.core import db
 from app.core.config import ConfigError, Settings
 from app.main import create_app
 from tests.conftest import PASSWORD, assert_problem, serve
-from tests.servers import PRODUCTION, free_port, server_env, start, stop, wait_healthy
+from tests.servers import PRODUCTION, free_port, server_env, start, stop, wait_until_healthy
 
 REAL = "mongodb://db.invalid:27017/?replicaSet=rs0"
 
@@ -148,7 +148,7 @@ def test_a_server_pointed_at_a_closed_port_serves_health_and_answers_503():
     process = start(PRODUCTION, env)
     try:
         started = time.monotonic()
-        wait_healthy(process, port)
+        wait_until_healthy(process, port)
         assert time.monotonic() - started < 25
         base = f"http://127.0.0.1:{port}"
         assert_problem(httpx.get(f"{base}/ready", timeout=10), 503, "database_unavailable")
@@ -190,7 +190,7 @@ def test_a_second_server_on_a_taken_port_refuses_with_one_line_and_exit_1():
     port = free_port()
     first = start(PRODUCTION, server_env(port))
     try:
-        wait_healthy(first, port)
+        wait_until_healthy(first, port)
         second = subprocess.run(
             PRODUCTION, env=server_env(port, LOG_FORMAT="console"), capture_output=True, text=True, timeout=60
         )
@@ -206,11 +206,11 @@ def test_a_port_freed_by_a_stopped_server_can_be_taken_again():
     """SO_REUSEADDR on the probe: a previous server's connections in TIME_WAIT are no reason to refuse."""
     port = free_port()
     first = start(PRODUCTION, server_env(port))
-    wait_healthy(first, port)
+    wait_until_healthy(first, port)
     httpx.get(f"http://127.0.0.1:{port}/health")
     stop(first)
     again = start(PRODUCTION, server_env(port))
     try:
-        wait_healthy(again, port)
+        wait_until_healthy(again, port)
     finally:
         stop(again)

@@ -267,3 +267,14 @@ def test_venv_with_a_failed_install_is_not_stamped_as_installed(tmp_path):
     result = _ensure_venv(project)
     assert result.returncode != 0
     assert not (project / ".venv" / ".orbix-installed").exists(), result.stderr
+
+
+def test_compose_runs_jobs_in_a_worker_service_of_the_same_image(compose):
+    api, worker = compose["services"]["api"], compose["services"]["worker"]
+    assert api["environment"]["WORKER"] == "off"
+    assert worker["image"] == api["image"]
+    assert worker["command"] == ["python", "-m", "app", "worker"]
+    assert worker["stop_grace_period"] == "35s"
+    assert worker["environment"]["MONGODB_URL"] == api["environment"]["MONGODB_URL"]
+    assert worker["depends_on"]["mongo"]["condition"] == "service_healthy"
+    assert "WORKER_METRICS_PORT" in " ".join(worker["healthcheck"]["test"])

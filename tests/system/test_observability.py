@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD, register, serve
-from tests.servers import PRODUCTION, free_port, server_env, start, wait_healthy
+from tests.servers import PRODUCTION, free_port, server_env, start, wait_until_healthy
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def test_sigterm_lets_an_in_flight_request_finish(server):
     env = server_env(port, BCRYPT_ROUNDS="13", LOG_LEVEL="INFO")
     process = start([part.replace("{port}", str(port)) for part in command], env)
     try:
-        wait_healthy(process, port)
+        wait_until_healthy(process, port)
 
         outcome: dict[str, Any] = {}
 

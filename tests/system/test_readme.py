@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.servers import PRODUCTION, ROOT, free_port, server_env, start, stop, wait_healthy
+from tests.servers import PRODUCTION, ROOT, free_port, server_env, start, stop, wait_until_healthy
 
 README = (ROOT / "README.md").read_text()
 
@@ -34,7 +34,7 @@ def test_the_walkthrough_runs_twice_against_one_server():
     port = free_port()
     server = start(PRODUCTION, server_env(port, BCRYPT_ROUNDS="4", LOG_LEVEL="WARNING"))
     try:
-        wait_healthy(server, port)
+        wait_until_healthy(server, port)
         for _ in range(2):
             run = subprocess.run(
                 [str(ROOT / "scripts" / "walkthrough"), f"http://127.0.0.1:{port}"],

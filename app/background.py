@@ -1,0 +1,10 @@
+"""The composition root of background work: each area that has jobs or periodic tasks registers them here.
+Both the API (WORKER=inline) and `python -m app worker` call it, so every process knows the same kinds."""
+
+from __future__ import annotations
+
+from app.core.config import Settings
+
+
+def register_jobs(settings: Settings) -> None:
+    """Register every area's job handlers and periodic tasks (idempotent)."""

@@ -1,0 +1,136 @@
+"""The invoice PDF: the data formatted for the locale with babel, laid out by the Typst template in
+templates/, compiled by the `typst` package (PDF/A-3b with its own embedded fonts, no system packages).
+
+CPU-bound and holding the GIL while Typst compiles: it runs only in the rendering processes (pool.py).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import typst
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal, format_percent
+from segno import helpers as segno_helpers
+
+from app.documents.model import DocumentData, Party
+
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = TEMPLATES / "invoice.typ"
+EPC_MAX_AMOUNT = Decimal("999999999.99")
+
+
+@cache
+def labels() -> dict[str, dict[str, str]]:
+    return json.loads((TEMPLATES / "labels.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _money(value: Decimal, data: DocumentData) -> str:
+    return format_currency(value, data.currency, locale=data.locale)
+
+
+def _rate(value: Decimal, locale: str) -> str:
+    return format_percent(value / 100, format="#,##0.###%", locale=locale)
+
+
+def _party_rows(party: Party, words: dict[str, str]) -> list[str]:
+    place = " ".join(part for part in (party.postal_code, party.city) if part)
+    rows = [party.line1, party.line2, place, party.state, party.country]
+    if party.vat_id:
+        rows.append(f"{words['vat_id']}: {party.vat_id}")
+    if party.tax_number:
+        rows.append(f"{words['tax_number']}: {party.tax_number}")
+    rows += [party.email, party.phone]
+    return [row for row in rows if row]
+
+
+def epc_qr(data: DocumentData) -> str | None:
+    """EPC069-12 ("GiroCode") SVG for the amount due, the number as the remittance text: only on a final
+    document in EUR with an IBAN and something to pay (a draft is not paid)."""
+    if data.number is None or data.currency != "EUR" or not data.iban:
+        return None
+    if not 0 < data.amount_due <= EPC_MAX_AMOUNT:
+        return None
+    qr = segno_helpers.make_epc_qr(
+        name=data.seller.name[:70],
+        iban=data.iban,
+        bic=data.bic,
+        amount=data.amount_due,
+        text=data.number[:140],
+    )
+    return qr.svg_inline(scale=4, border=0)  # type: ignore[no-any-return]
+
+
+def view(data: DocumentData) -> dict[str, Any]:
+    """Everything the template prints, as locale-formatted strings."""
+    words = labels()[data.locale]
+    locale = data.locale
+
+    def money(value: Decimal) -> str:
+        return _money(value, data)
+
+    totals = [{"label": words["subtotal"], "value": money(data.subtotal), "strong": False}]
+    if data.discount:
+        label = f"{words['discount']} ({_rate(data.discount_rate, locale)})"
+        totals.append({"label": label, "value": f"−{money(data.discount)}", "strong": False})
+    tax_label = f"{words['tax']} ({_rate(data.tax_rate, locale)})"
+    totals += [
+        {"label": tax_label, "value": money(data.tax), "strong": False},
+        {"label": words["total"], "value": money(data.total), "strong": True},
+    ]
+    if data.amount_paid:
+        totals.append({"label": words["paid"], "value": f"−{money(data.amount_paid)}", "strong": False})
+    totals.append({"label": words["due"], "value": money(data.amount_due), "strong": True})
+    due_date = format_date(data.due_date, format="long", locale=locale)
+    bank = [f"{words['iban']}: {format_iban(data.iban)}"] if data.iban else []
+    if data.bic:
+        bank.append(f"{words['bic']}: {data.bic}")
+    exemption = None
+    if data.tax_category != "S" and (data.tax_exemption_reason or data.tax_category != "Z"):
+        exemption = data.tax_exemption_reason or words["exempt"]
+    return {
+        "lang": locale,
+        "draft": data.draft,
+        "labels": words,
+        "title": f"{words['invoice']} {data.number or words['draft']}",
+        "number": data.number or words["draft"],
+        "issue_date": format_date(data.issue_date, format="long", locale=locale),
+        "due_date": due_date,
+        "seller": {"name": data.seller.name, "rows": _party_rows(data.seller, words)},
+        "buyer": {"name": data.buyer.name, "rows": _party_rows(data.buyer, words)},
+        "lines": [
+            {
+                "description": line.description,
+                "quantity": format_decimal(line.quantity, format="#,##0.####", locale=locale),
+                "unit_price": money(line.unit_price),
+                "amount": money(line.amount),
+            }
+            for line in data.lines
+        ],
+        "totals": totals,
+        "exemption": exemption,
+        "terms": words["terms"].format(days=data.payment_terms_days, date=due_date),
+        "bank": bank,
+        "qr": epc_qr(data),
+        "notes": data.notes,
+    }
+
+
+def format_iban(iban: str | None) -> str:
+    return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4)) if iban else ""
+
+
+def render_pdf(data: DocumentData, *, rendered_at: datetime) -> bytes:
+    """A PDF/A-3b; only the machine's embedded Typst fonts are used, so every machine renders alike."""
+    return typst.compile(  # type: ignore[no-any-return]
+        str(TEMPLATE),
+        sys_inputs={"view": json.dumps(view(data))},
+        pdf_standards=["a-3b"],
+        ignore_system_fonts=True,
+        timestamp=int(rendered_at.timestamp()),
+    )

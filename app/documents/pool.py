@@ -1,0 +1,56 @@
+"""The bounded pool of rendering processes: Typst holds the GIL while it compiles and Saxon must stay on
+the thread that started it, so both run in separate processes, never on the event loop's process.
+
+Processes are spawned (not forked: a fork would copy the event loop's threads and a Saxon runtime) on first
+use, at most RENDER_PROCESSES of them; further jobs wait in the executor's queue. A pool whose process died
+is replaced for the next call. The pool lives as long as the process (concurrent.futures joins its workers
+at interpreter exit), not as long as one app: tests build many apps, and each new pool would compile the
+Schematron again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+RENDER_PROCESSES = max(1, min(2, os.cpu_count() or 1))
+
+_executor: ProcessPoolExecutor | None = None
+
+
+def _pool() -> ProcessPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ProcessPoolExecutor(
+            max_workers=RENDER_PROCESSES, mp_context=multiprocessing.get_context("spawn")
+        )
+    return _executor
+
+
+def _job(name: str, *args: Any) -> Any:
+    """Runs in a rendering process: only there are Typst, Saxon, lxml and factur-x imported."""
+    from app.documents import build
+
+    return getattr(build, name)(*args)
+
+
+async def run_job(name: str, *args: Any) -> Any:
+    """`app.documents.build.<name>(*args)` in a rendering process."""
+    return await run(_job, name, *args)
+
+
+async def run(function: Callable[..., T], *args: Any) -> T:
+    global _executor
+    pool = _pool()
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+    except BrokenProcessPool:
+        if _executor is pool:
+            _executor = None
+        raise

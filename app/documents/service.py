@@ -1,0 +1,101 @@
+"""What other areas call: preview a draft, check an e-invoice, render and store a final document once,
+read it back. Rendering and validation run in the process pool, never on the event loop."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import msgspec
+from pymongo.errors import DuplicateKeyError
+
+from app.core.clock import utc_now
+from app.core.documents import OwnerId, owned_filter
+from app.core.errors import EInvoiceInvalid, RuleError
+from app.documents import pool
+from app.documents.documents import StoredDocument
+from app.documents.model import Built, DocumentData, Report
+
+_built = msgspec.json.Decoder(Built)
+_report = msgspec.json.Decoder(Report)
+
+
+def _invalid(report: Report) -> EInvoiceInvalid:
+    return EInvoiceInvalid.rules(
+        [RuleError(rule=e.rule, message=e.message, location=e.location) for e in report.errors]
+    )
+
+
+def _encode(data: DocumentData) -> bytes:
+    return msgspec.json.encode(data)
+
+
+async def preview(data: DocumentData) -> bytes:
+    """A draft's PDF, rendered on demand and never stored."""
+    built = _built.decode(await pool.run_job("document", _encode(data), utc_now()))
+    assert built.pdf is not None  # drafts embed no XML, so nothing can stop them
+    return built.pdf
+
+
+async def check(data: DocumentData) -> Report:
+    return _report.decode(await pool.run_job("check", _encode(data)))
+
+
+async def e_invoice_xml(data: DocumentData) -> bytes:
+    return await pool.run_job("xml", _encode(data))
+
+
+class Rendered(msgspec.Struct, frozen=True, kw_only=True):
+    """A final document, rendered and checked but not stored yet."""
+
+    pdf: bytes
+    xml: bytes | None
+    e_invoice: str
+    rendered_at: datetime
+
+
+async def render_final(data: DocumentData) -> Rendered:
+    """The final PDF (PDF/A-3 with the checked Factur-X XML when enabled); 422 when the XML breaks a rule."""
+    rendered_at = _millis(utc_now())
+    built = _built.decode(await pool.run_job("document", _encode(data), rendered_at))
+    if built.pdf is None:
+        assert built.report is not None
+        raise _invalid(built.report)
+    return Rendered(pdf=built.pdf, xml=built.xml, e_invoice=data.e_invoice, rendered_at=rendered_at)
+
+
+async def stored(owner_id: OwnerId, invoice_id: OwnerId) -> StoredDocument | None:
+    return await StoredDocument.find_one(owned_filter(owner_id, invoice_id=invoice_id))
+
+
+async def store(owner_id: OwnerId, invoice_id: OwnerId, rendered: Rendered) -> StoredDocument:
+    """Kept once per invoice: when one is stored already (a retry, a recovery, a race) that one stays and is
+    returned, so an invoice never has two different documents."""
+    document = StoredDocument(
+        owner_id=owner_id,  # type: ignore[arg-type]
+        invoice_id=invoice_id,  # type: ignore[arg-type]
+        sha256=hashlib.sha256(rendered.pdf).hexdigest(),
+        size=len(rendered.pdf),
+        e_invoice=rendered.e_invoice,
+        rendered_at=rendered.rendered_at,
+        pdf=rendered.pdf,
+        xml=rendered.xml,
+    )
+    try:
+        await document.insert()
+    except DuplicateKeyError:
+        winner = await stored(owner_id, invoice_id)
+        assert winner is not None
+        return winner
+    return document
+
+
+async def ensure_stored(owner_id: OwnerId, invoice_id: OwnerId, data: DocumentData) -> StoredDocument:
+    """The stored document, rendered now if a send was interrupted before it was kept."""
+    existing = await stored(owner_id, invoice_id)
+    return existing if existing is not None else await store(owner_id, invoice_id, await render_final(data))
+
+
+def _millis(moment: datetime) -> datetime:
+    """What BSON keeps, so the value returned now equals the one read back later."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

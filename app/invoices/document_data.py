@@ -1,0 +1,94 @@
+"""An invoice as the documents area prints and e-invoices it: seller from the business profile, buyer
+from the client, amounts as stored. The documents area receives this and never reads invoices' data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.auth.documents import User
+from app.clients.documents import Client
+from app.core.documents import get_owned
+from app.core.money import from_cents
+from app.documents.model import DocumentData, Line, Party
+from app.invoices.documents import Invoice
+from app.invoices.tax_category import stored_category
+
+
+def _address(address: Any) -> dict[str, str | None]:
+    if address is None:
+        return {}
+    return {
+        "line1": address.line1,
+        "line2": address.line2,
+        "city": address.city,
+        "postal_code": address.postal_code,
+        "state": address.state,
+        "country": address.country,
+    }
+
+
+def seller(user: User) -> Party:
+    business = user.business
+    return Party(
+        name=business.company_name or user.name,
+        **_address(business.address),
+        vat_id=business.tax_id,
+        tax_number=business.tax_number,
+        email=business.email or user.email,
+        phone=business.phone,
+    )
+
+
+def buyer(client: Client) -> Party:
+    return Party(
+        name=client.company or client.name,
+        **_address(client.address),
+        vat_id=client.tax_id,
+        email=client.email,
+        phone=client.phone,
+    )
+
+
+def document_data(user: User, client: Client, invoice: Invoice, *, number: str | None) -> DocumentData:
+    """`number` None: a draft preview (marked DRAFT); else the final document with that number."""
+    business = user.business
+    return DocumentData(
+        invoice_id=str(invoice.id),
+        number=number,
+        draft=number is None,
+        locale=business.locale,
+        e_invoice=business.e_invoice,
+        currency=invoice.currency,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        seller=seller(user),
+        buyer=buyer(client),
+        lines=[
+            Line(
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=from_cents(line.unit_price_cents),
+                amount=from_cents(line.amount_cents),
+            )
+            for line in invoice.lines
+        ],
+        notes=invoice.notes,
+        subtotal=from_cents(invoice.subtotal_cents),
+        discount_rate=invoice.discount_rate,
+        discount=from_cents(invoice.discount_cents),
+        tax_rate=invoice.tax_rate,
+        tax_category=stored_category(invoice.tax_category, invoice.tax_rate).value,
+        tax_exemption_reason=invoice.tax_exemption_reason,
+        tax=from_cents(invoice.tax_cents),
+        total=from_cents(invoice.total_cents),
+        amount_paid=from_cents(invoice.amount_paid_cents),
+        amount_due=from_cents(invoice.amount_due_cents),
+        payment_terms_days=(invoice.due_date - invoice.issue_date).days,
+        iban=business.iban,
+        bic=business.bic,
+    )
+
+
+async def load(user: User, invoice: Invoice, *, number: str | None) -> DocumentData:
+    client = await get_owned(Client, str(invoice.client_id), user.id)
+    return document_data(user, client, invoice, number=number)

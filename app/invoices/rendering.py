@@ -1,0 +1,66 @@
+"""The documents of an invoice as the API serves them: the PDF (a draft's rendered on demand, a sent
+one's as stored), the Factur-X XML, and the EN 16931 check of a draft."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.auth.documents import User
+from app.core.documents import get_owned
+from app.core.errors import InvalidState, NotFound
+from app.documents import service as documents
+from app.documents.model import Report
+from app.invoices import document_data, lifecycle, numbering
+from app.invoices.documents import Invoice
+
+
+@dataclass(frozen=True)
+class File:
+    content: bytes
+    filename: str
+    etag: str | None
+
+
+def filename(invoice: Invoice) -> str:
+    """INV-0001.pdf; `/` and `#` (allowed in prefixes) become `-`; a draft is draft-{id}.pdf."""
+    if invoice.number is None:
+        return f"draft-{invoice.id}.pdf"
+    return invoice.number.replace("/", "-").replace("#", "-") + ".pdf"
+
+
+async def _upcoming(owner: User) -> str:
+    return numbering.format_number(owner.business.invoice_prefix, await numbering.peek_seq(owner.id))
+
+
+async def pdf(owner: User, invoice_id: str) -> File:
+    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    if invoice.status == "draft" or invoice.number is None:
+        if invoice.status != "draft":  # sent, but the number step was cut short: recovery finishes it
+            raise InvalidState(f"Invoice {invoice.id} is being sent; try again shortly")
+        data = await document_data.load(owner, invoice, number=None)
+        return File(await documents.preview(data), filename(invoice), None)
+    stored = await documents.stored(owner.id, invoice.id)
+    if stored is None:  # a send interrupted after its number: render and keep the document now
+        data = await document_data.load(owner, invoice, number=invoice.number)
+        stored = await documents.ensure_stored(owner.id, invoice.id, data)
+        await lifecycle.attach_document(owner, invoice, stored)
+    return File(stored.pdf, filename(invoice), stored.sha256)
+
+
+async def validate(owner: User, invoice_id: str) -> Report:
+    """The same check send runs, on a draft, with the number it would receive."""
+    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    lifecycle.require(invoice, "send")
+    return await documents.check(await document_data.load(owner, invoice, number=await _upcoming(owner)))
+
+
+async def e_invoice(owner: User, invoice_id: str) -> bytes:
+    """A sent invoice's stored XML; a draft's built now with the number it would receive."""
+    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    if invoice.status == "draft":
+        data = await document_data.load(owner, invoice, number=await _upcoming(owner))
+        return await documents.e_invoice_xml(data)
+    stored = await documents.stored(owner.id, invoice.id)
+    if stored is None or stored.xml is None:
+        raise NotFound(f"Invoice {invoice.number or invoice.id} has no e-invoice (sent without Factur-X)")
+    return stored.xml

@@ -1,0 +1,188 @@
+"""The queries on the jobs collection. Each state change is one atomic single-document operation, valid on
+MongoDB 7: a claim is one find_one_and_update, so two workers can never both take a job."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.core.clock import utc_now
+from app.worker import registry
+from app.worker.documents import FAILED, PENDING, RUNNING, SUCCEEDED, Job
+
+LOG_KEPT = 50
+
+
+def _jobs() -> Any:
+    return Job.get_motor_collection()
+
+
+async def enqueue(
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    owner_id: ObjectId | None = None,
+    run_at: datetime | None = None,
+    dedupe_key: str | None = None,
+    group: str | None = None,
+) -> ObjectId | None:
+    """Queue a job; returns its id, or None when a job with `dedupe_key` already exists (a no-op)."""
+    now = utc_now()
+    job_id = ObjectId()
+    document: dict[str, Any] = {
+        "_id": job_id,
+        "kind": kind,
+        "payload": payload,
+        "owner_id": owner_id,
+        "status": PENDING,
+        "run_at": run_at or now,
+        "attempts": 0,
+        "lease_until": None,
+        "worker_id": None,
+        "log": [],
+        "last_error": None,
+        "dedupe_key": dedupe_key if dedupe_key is not None else f"id:{job_id}",
+        "group": group,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        result = await _jobs().insert_one(document)
+    except DuplicateKeyError:
+        return None
+    registry.wake_workers()
+    return result.inserted_id
+
+
+async def claim(
+    worker_id: str, kinds: Collection[str], busy_groups: Collection[str], lease_seconds: float
+) -> dict[str, Any] | None:
+    """Take the job due first: a pending one whose time has come, or a running one whose lease expired (its
+    worker died). Returns the job as it was BEFORE the claim (its status says whether it was a re-take), or
+    None when nothing is due."""
+    now = utc_now()
+    query: dict[str, Any] = {
+        "kind": {"$in": list(kinds)},
+        "$or": [
+            {"status": PENDING, "run_at": {"$lte": now}},
+            {"status": RUNNING, "lease_until": {"$lte": now}},
+        ],
+    }
+    if busy_groups:
+        query["group"] = {"$nin": list(busy_groups)}
+    return await _jobs().find_one_and_update(
+        query,
+        {
+            "$set": {
+                "status": RUNNING,
+                "worker_id": worker_id,
+                "lease_until": now + timedelta(seconds=lease_seconds),
+                "updated_at": now,
+            },
+            "$inc": {"attempts": 1},
+        },
+        sort=[("run_at", 1), ("_id", 1)],
+        return_document=ReturnDocument.BEFORE,
+    )
+
+
+def _mine(job_id: ObjectId, worker_id: str) -> dict[str, Any]:
+    """Only the worker holding the lease may change a running job (a re-taken job is its new worker's)."""
+    return {"_id": job_id, "status": RUNNING, "worker_id": worker_id}
+
+
+async def renew_lease(job_id: ObjectId, worker_id: str, lease_seconds: float) -> bool:
+    now = utc_now()
+    result = await _jobs().update_one(
+        _mine(job_id, worker_id),
+        {"$set": {"lease_until": now + timedelta(seconds=lease_seconds), "updated_at": now}},
+    )
+    return bool(result.matched_count)
+
+
+async def finish(
+    job_id: ObjectId,
+    worker_id: str,
+    *,
+    status: str,
+    entry: Mapping[str, Any],
+    run_at: datetime | None = None,
+) -> bool:
+    """Record an attempt and move the job to `status` (succeeded, failed, or pending again at `run_at`)."""
+    now = utc_now()
+    fields: dict[str, Any] = {"status": status, "lease_until": None, "updated_at": now}
+    if status in (SUCCEEDED, FAILED):
+        fields["finished_at"] = now
+    if run_at is not None:
+        fields["run_at"] = run_at
+    if entry.get("error"):
+        fields["last_error"] = entry["error"]
+    result = await _jobs().update_one(
+        _mine(job_id, worker_id),
+        {"$set": fields, "$push": {"log": {"$each": [dict(entry)], "$slice": -LOG_KEPT}}},
+    )
+    return bool(result.matched_count)
+
+
+async def release(job_id: ObjectId, worker_id: str) -> bool:
+    """Give back a job this worker will not finish (shutdown): due now, and the claim does not count."""
+    now = utc_now()
+    result = await _jobs().update_one(
+        _mine(job_id, worker_id),
+        {
+            "$set": {
+                "status": PENDING,
+                "run_at": now,
+                "lease_until": None,
+                "worker_id": None,
+                "updated_at": now,
+            },
+            "$inc": {"attempts": -1},
+        },
+    )
+    return bool(result.matched_count)
+
+
+async def note_lost_attempt(job: Mapping[str, Any], at: datetime) -> None:
+    """A re-taken job: its previous worker's attempt ended without a word (the worker died)."""
+    entry = {
+        "at": at,
+        "outcome": "lease_expired",
+        "duration_ms": None,
+        "error": f"worker {job.get('worker_id')} did not finish within its lease",
+        "worker": job.get("worker_id"),
+    }
+    await _jobs().update_one({"_id": job["_id"]}, {"$push": {"log": {"$each": [entry], "$slice": -LOG_KEPT}}})
+
+
+async def retry_now(dedupe_key: str) -> bool:
+    """One more attempt now for the job with `dedupe_key`, whatever its state, unless a worker holds it."""
+    now = utc_now()
+    result = await _jobs().update_one(
+        {"dedupe_key": dedupe_key, "status": {"$ne": RUNNING}},
+        {"$set": {"status": PENDING, "run_at": now, "updated_at": now}},
+    )
+    if result.matched_count:
+        registry.wake_workers()
+    return bool(result.matched_count)
+
+
+async def pending_counts() -> dict[str, int]:
+    """Jobs waiting to run, by kind (for the orbix_jobs_pending gauge)."""
+    cursor = _jobs().aggregate(
+        [{"$match": {"status": PENDING}}, {"$group": {"_id": "$kind", "n": {"$sum": 1}}}]
+    )
+    return {row["_id"]: row["n"] async for row in cursor}
+
+
+async def get(job_id: ObjectId) -> dict[str, Any] | None:
+    return await _jobs().find_one({"_id": job_id})
+
+
+async def get_by_key(dedupe_key: str) -> dict[str, Any] | None:
+    return await _jobs().find_one({"dedupe_key": dedupe_key})

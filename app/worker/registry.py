@@ -1,0 +1,86 @@
+"""What the worker can run: handlers by job kind and periodic tasks by name. Areas register here;
+the worker knows kinds, never areas."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+PeriodicFn = Callable[[], Awaitable[None]]
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler when retrying cannot help (bad payload, a resource gone): the job fails now."""
+
+
+class RetryAt(Exception):
+    """Raised by a handler that keeps its own retry schedule (webhook deliveries): try again at `when`.
+    The attempt counts as failed with `reason`."""
+
+    def __init__(self, when: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.when = when
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class JobKind:
+    handler: Handler
+    max_attempts: int
+    group_limit: int  # at most this many jobs of one group at a time in one worker
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    every_seconds: float
+    fn: PeriodicFn
+
+
+_kinds: dict[str, JobKind] = {}
+_periodics: dict[str, Periodic] = {}
+_wake: set[asyncio.Event] = set()
+
+
+def register_handler(kind: str, handler: Handler, *, max_attempts: int = 8, group_limit: int = 4) -> None:
+    """`handler(payload)` runs each job of `kind`; registering a kind again replaces its handler."""
+    if max_attempts < 1 or group_limit < 1:
+        raise ValueError("max_attempts and group_limit must be at least 1")
+    _kinds[kind] = JobKind(handler, max_attempts, group_limit)
+
+
+def register_periodic(name: str, every_seconds: float, fn: PeriodicFn) -> None:
+    """`fn()` runs about every `every_seconds` on some worker, never on two at once (a database lease)."""
+    if every_seconds <= 0:
+        raise ValueError("every_seconds must be positive")
+    _periodics[name] = Periodic(name, every_seconds, fn)
+
+
+def kind(name: str) -> JobKind | None:
+    return _kinds.get(name)
+
+
+def kinds() -> list[str]:
+    return sorted(_kinds)
+
+
+def periodics() -> list[Periodic]:
+    return list(_periodics.values())
+
+
+def subscribe_wake(event: asyncio.Event) -> None:
+    _wake.add(event)
+
+
+def unsubscribe_wake(event: asyncio.Event) -> None:
+    _wake.discard(event)
+
+
+def wake_workers() -> None:
+    """A job was enqueued in this process: workers in it look now instead of at their next poll."""
+    for event in _wake:
+        event.set()

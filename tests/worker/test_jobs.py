@@ -1,0 +1,308 @@
+"""The job loop: claim with a lease, run, record every attempt, back off with jitter, fail visibly."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import generate_latest
+
+from app.core.clock import utc_now
+from app.worker import PermanentFailure, enqueue, jobs, register_handler
+from app.worker.documents import Job
+
+
+async def _job(job_id: Any) -> dict[str, Any]:
+    found = await jobs.get(job_id)
+    assert found is not None
+    return found
+
+
+async def _make_due(job_id: Any) -> None:
+    """Time travel: the retry the job waits for is due now."""
+    await Job.get_motor_collection().update_one({"_id": job_id}, {"$set": {"run_at": utc_now()}})
+
+
+async def test_a_job_runs_once_with_its_payload_and_its_attempt_is_recorded(worker):
+    seen: list[dict[str, Any]] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        seen.append(payload)
+
+    register_handler("test.ok", handler)
+    job_id = await enqueue("test.ok", {"n": 1})
+
+    await worker.run_until_idle()
+    await worker.run_until_idle()
+
+    assert seen == [{"n": 1}]
+    job = await _job(job_id)
+    assert job["status"] == "succeeded" and job["attempts"] == 1
+    assert [entry["outcome"] for entry in job["log"]] == ["succeeded"]
+    assert job["log"][0]["error"] is None and job["log"][0]["duration_ms"] >= 0
+    assert job["lease_until"] is None
+
+
+async def test_enqueueing_the_same_dedupe_key_twice_is_a_no_op(worker):
+    seen: list[int] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        seen.append(payload["n"])
+
+    register_handler("test.dedupe", handler)
+    first = await enqueue("test.dedupe", {"n": 1}, dedupe_key="once")
+    second = await enqueue("test.dedupe", {"n": 2}, dedupe_key="once")
+    unkeyed = [await enqueue("test.dedupe", {"n": n}) for n in (3, 4)]  # no key: never deduplicated
+
+    await worker.run_until_idle()
+
+    assert first is not None and second is None and None not in unkeyed
+    assert sorted(seen) == [1, 3, 4]
+
+
+async def test_a_failed_attempt_is_retried_later_with_backoff_then_succeeds(worker):
+    calls: list[int] = []
+
+    async def flaky(payload: dict[str, Any]) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("receiver down")
+
+    register_handler("test.flaky", flaky)
+    job_id = await enqueue("test.flaky", {})
+    before = utc_now()
+    await worker.run_until_idle()
+
+    job = await _job(job_id)
+    assert job["status"] == "pending" and job["attempts"] == 1
+    assert job["log"][0]["outcome"] == "retry" and job["log"][0]["error"] == "ConnectionError: receiver down"
+    delay = (job["run_at"] - before).total_seconds()
+    assert 30 * 0.5 - 1 <= delay <= 30 + 1, delay  # base 30 s, up to half of it taken off as jitter
+    await worker.run_until_idle()
+    assert len(calls) == 1, "a retry ran before its time"
+
+    await _make_due(job_id)
+    await worker.run_until_idle()
+    job = await _job(job_id)
+    assert job["status"] == "succeeded" and job["attempts"] == 2 and len(calls) == 2
+    assert [entry["outcome"] for entry in job["log"]] == ["retry", "succeeded"]
+
+
+async def test_after_the_last_attempt_the_job_is_failed_and_keeps_its_error(worker):
+    async def broken(payload: dict[str, Any]) -> None:
+        raise RuntimeError("still broken")
+
+    register_handler("test.broken", broken, max_attempts=3)
+    job_id = await enqueue("test.broken", {})
+    for _ in range(5):
+        await worker.run_until_idle()
+        await _make_due(job_id)
+
+    job = await _job(job_id)
+    assert job["status"] == "failed" and job["attempts"] == 3
+    assert [entry["outcome"] for entry in job["log"]] == ["retry", "retry", "failed"]
+    assert job["last_error"] == "RuntimeError: still broken"
+    metrics = generate_latest(worker.metrics.registry).decode()
+    assert 'orbix_jobs_total{kind="test.broken",outcome="failed"} 1.0' in metrics
+    assert 'orbix_jobs_total{kind="test.broken",outcome="retry"} 2.0' in metrics
+
+
+async def test_a_permanent_failure_is_not_retried(worker):
+    calls: list[int] = []
+
+    async def refuses(payload: dict[str, Any]) -> None:
+        calls.append(1)
+        raise PermanentFailure("the invoice is gone")
+
+    register_handler("test.permanent", refuses)
+    job_id = await enqueue("test.permanent", {})
+    await worker.run_until_idle()
+    await _make_due(job_id)
+    await worker.run_until_idle()
+
+    job = await _job(job_id)
+    assert job["status"] == "failed" and calls == [1]
+    assert job["last_error"] == "PermanentFailure: the invoice is gone"
+
+
+async def test_a_job_due_later_waits_for_its_time(worker):
+    seen: list[int] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        seen.append(1)
+
+    register_handler("test.later", handler)
+    job_id = await enqueue("test.later", {}, run_at=utc_now() + timedelta(hours=1))
+    await worker.run_until_idle()
+    assert seen == []
+    await _make_due(job_id)
+    await worker.run_until_idle()
+    assert seen == [1]
+
+
+async def test_a_kind_this_worker_does_not_know_stays_pending(worker):
+    job_id = await enqueue("test.nobody-handles-this", {})
+    await worker.run_until_idle()
+    assert (await _job(job_id))["status"] == "pending"
+
+
+async def test_two_workers_over_one_database_run_each_job_once(make_worker):
+    runs: list[int] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        await asyncio.sleep(0)  # let the other worker interleave
+        runs.append(payload["n"])
+
+    register_handler("test.shared", handler)
+    for n in range(60):
+        await enqueue("test.shared", {"n": n})
+    first, second = make_worker(concurrency=4), make_worker(concurrency=4)
+    loops = [asyncio.create_task(w.run()) for w in (first, second)]
+    for _ in range(500):
+        if len(runs) >= 60:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    for w in (first, second):
+        w.stop()
+    await asyncio.gather(*loops)
+
+    assert sorted(runs) == list(range(60)), "a job ran twice or not at all"
+    by_worker = await Job.get_motor_collection().distinct("worker_id", {"kind": "test.shared"})
+    assert set(by_worker) == {first.id, second.id}, "one worker took everything: no real contention"
+
+
+async def test_a_dead_workers_job_is_taken_again_when_its_lease_expires(worker):
+    seen: list[int] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        seen.append(1)
+
+    register_handler("test.lease", handler)
+    job_id = await enqueue("test.lease", {})
+    # A worker claims it and dies: nobody renews or finishes its lease.
+    claimed = await jobs.claim("dead-worker", ["test.lease"], [], lease_seconds=0.2)
+    assert claimed is not None and claimed["_id"] == job_id
+
+    await worker.run_until_idle()
+    assert seen == [], "a leased job was taken before its lease expired"
+
+    await asyncio.sleep(0.25)
+    await worker.run_until_idle()
+    assert seen == [1]
+    job = await _job(job_id)
+    assert job["status"] == "succeeded" and job["attempts"] == 2 and job["worker_id"] == worker.id
+    assert [entry["outcome"] for entry in job["log"]] == ["lease_expired", "succeeded"]
+    # The dead worker coming back cannot overwrite what its successor recorded.
+    late = {"at": utc_now(), "outcome": "failed", "duration_ms": 1, "error": "late", "worker": "dead-worker"}
+    assert not await jobs.finish(job_id, "dead-worker", status="failed", entry=late)
+    assert (await _job(job_id))["status"] == "succeeded"
+
+
+async def test_a_job_whose_workers_keep_dying_fails_after_its_attempts(worker):
+    async def handler(payload: dict[str, Any]) -> None:
+        raise AssertionError("never runs: every worker died")
+
+    register_handler("test.poison", handler, max_attempts=2)
+    job_id = await enqueue("test.poison", {})
+    for _ in range(2):
+        assert await jobs.claim("dying-worker", ["test.poison"], [], lease_seconds=0.01) is not None
+        await asyncio.sleep(0.02)
+
+    await worker.run_until_idle()
+    job = await _job(job_id)
+    assert job["status"] == "failed"
+    assert "kept dying" in job["last_error"]
+
+
+async def test_a_long_job_keeps_its_lease_so_nobody_takes_it_twice(make_worker):
+    runs: list[int] = []
+    release = asyncio.Event()
+
+    async def slow(payload: dict[str, Any]) -> None:
+        runs.append(1)
+        await release.wait()
+
+    register_handler("test.slow", slow)
+    await enqueue("test.slow", {})
+    holder, other = make_worker(lease_seconds=0.15), make_worker(lease_seconds=0.15)
+    running = asyncio.create_task(holder.run())
+    await asyncio.sleep(0.5)  # more than three lease lengths: only renewals keep it
+    await other.run_until_idle()
+    release.set()
+    holder.stop()
+    await running
+    assert runs == [1]
+
+
+async def test_stopping_finishes_a_job_in_hand_within_the_grace_period(make_worker):
+    async def quick(payload: dict[str, Any]) -> None:
+        await asyncio.sleep(0.1)
+
+    register_handler("test.finish", quick)
+    job_id = await enqueue("test.finish", {})
+    worker = make_worker(grace_seconds=5)
+    running = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.05)
+    worker.stop()
+    await running
+    assert (await _job(job_id))["status"] == "succeeded"
+
+
+async def test_stopping_releases_a_job_that_outlasts_the_grace_period(make_worker):
+    started = asyncio.Event()
+
+    async def endless(payload: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    register_handler("test.endless", endless)
+    job_id = await enqueue("test.endless", {})
+    worker = make_worker(grace_seconds=0.1)
+    running = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 5)
+    worker.stop()
+    await asyncio.wait_for(running, 5)
+
+    job = await _job(job_id)
+    assert job["status"] == "pending" and job["worker_id"] is None and job["lease_until"] is None
+    assert job["attempts"] == 0, "a released job's claim must not count as an attempt"
+    assert job["log"] == []
+
+
+async def test_a_slow_group_holds_only_its_own_slots(make_worker):
+    """Jobs of one group (a webhook endpoint) take at most group_limit slots; other jobs still run."""
+    release = asyncio.Event()
+    in_flight: list[int] = []
+    done: list[str] = []
+
+    async def stuck(payload: dict[str, Any]) -> None:
+        in_flight.append(1)
+        await release.wait()
+
+    async def quick(payload: dict[str, Any]) -> None:
+        done.append(payload["name"])
+
+    register_handler("test.stuck", stuck, group_limit=2)
+    register_handler("test.quick", quick)
+    for _ in range(6):
+        await enqueue("test.stuck", {}, group="endpoint-a")
+    for name in ("x", "y", "z"):
+        await enqueue("test.quick", {"name": name}, group=f"endpoint-{name}")
+    worker = make_worker(concurrency=4)
+    running = asyncio.create_task(worker.run())
+    for _ in range(200):
+        if len(done) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert sorted(done) == ["x", "y", "z"]
+    assert len(in_flight) == 2, "one group took more than its share of slots"
+    release.set()
+    for _ in range(200):
+        if len(in_flight) == 6:
+            break
+        await asyncio.sleep(0.01)
+    worker.stop()
+    await running
+    assert len(in_flight) == 6
