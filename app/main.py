@@ -44,10 +44,10 @@ from app.core.strict_body import validate_request
 from app.core.tokens import TokenService
 from app.core.versioning import VersioningMiddleware
 from app.documents.documents import StoredDocument
-from app.invoices import numbering
 from app.events.controller import EventController
 from app.events.documents import Event, EventSequence
 from app.events.relay import relay
+from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
 from app.projects.controller import ProjectController

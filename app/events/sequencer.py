@@ -21,6 +21,7 @@ import asyncio
 import logging
 import os
 import uuid
+import weakref
 from datetime import timedelta
 from typing import Any
 
@@ -116,29 +117,38 @@ async def _number(batch: list[dict[str, Any]], last: int) -> bool:
     return True
 
 
+class _Flight:
+    """The round in progress on one event loop, and the callers waiting for the next one."""
+
+    def __init__(self) -> None:
+        self.waiters: list[asyncio.Future[None]] = []
+        self.task: asyncio.Task[None] | None = None
+
+
 class Sequencer:
     """One per process. `kick()` returns once a round that started after the call has finished, and
     batches concurrent callers into shared rounds (single flight), so a request can wait for its event to be
-    in the feed without every request running its own round."""
+    in the feed without every request running its own round. State is kept per event loop (a test client
+    may run the app on a loop of its own, in another thread)."""
 
     def __init__(self) -> None:
         self.holder = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._waiters: list[asyncio.Future[None]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flight] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def kick(self) -> None:
         loop = asyncio.get_running_loop()
+        flight = self._flights.setdefault(loop, _Flight())
         waiter: asyncio.Future[None] = loop.create_future()
-        if self._task is not None and self._task.get_loop() is not loop:
-            self._task, self._waiters = None, []  # left over from another event loop (tests make one each)
-        self._waiters.append(waiter)
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._drain())
+        flight.waiters.append(waiter)
+        if flight.task is None or flight.task.done():
+            flight.task = loop.create_task(self._drain(flight))
         await asyncio.shield(waiter)
 
-    async def _drain(self) -> None:
-        while self._waiters:
-            waiters, self._waiters = self._waiters, []
+    async def _drain(self, flight: _Flight) -> None:
+        while flight.waiters:
+            waiters, flight.waiters = flight.waiters, []
             try:
                 await sequence_round(self.holder)
             except Exception:  # best effort: the periodic round numbers what this one could not

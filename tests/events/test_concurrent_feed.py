@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.clients.factories import create_client
 from tests.conftest import Account
 from tests.events.helpers import stored_events
-from tests.clients.factories import create_client
 
 WRITERS = 12
 WRITES_EACH = 6

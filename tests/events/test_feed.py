@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
 from tests.events.helpers import poll_all, types_of
-from tests.clients.factories import create_client
 
 
 async def test_a_write_appears_in_the_feed_with_the_object_as_the_api_returned_it(
@@ -103,3 +103,16 @@ async def test_tenancy_is_absolute(client: Any, user: Account, other_user: Accou
     )
     assert_problem(await client.get("/api/events/nope", headers=user.headers), 404, "not_found")
     assert (await client.get("/api/events")).status_code == 401
+
+
+async def test_a_started_timer_is_time_entry_started_not_also_created(client: Any, user: Account) -> None:
+    from tests.projects.factories import create_project
+
+    project = await create_project(client, user.headers)
+    started = await client.post(
+        "/api/time-entries/start", json={"project_id": project["id"]}, headers=user.headers
+    )
+    assert started.status_code == 201, started.text
+    events = await poll_all(client, user.headers, types="time_entry.created,time_entry.started")
+    assert types_of(events) == ["time_entry.started"]
+    assert events[0]["data"]["object"] == started.json()

@@ -16,9 +16,9 @@ from app.events import emit, read_after, sequencer
 from app.events import relay as relay_module
 from app.events.documents import Event
 from app.events.relay import recover_outboxes
+from tests.clients.factories import create_client
 from tests.conftest import Account
 from tests.events.helpers import poll_all, stored_events, types_of
-from tests.clients.factories import create_client
 
 
 class Died(BaseException):
