@@ -29,7 +29,7 @@ from app.clients.controller import ClientController
 from app.clients.documents import Client
 from app.contracts.controller import ContractController
 from app.contracts.documents import Contract
-from app.core import db
+from app.core import db, outbox
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
 from app.core.edge import guarded
@@ -45,6 +45,9 @@ from app.core.strict_body import validate_request
 from app.core.tokens import TokenService
 from app.core.versioning import VersioningMiddleware
 from app.documents.documents import StoredDocument
+from app.events.controller import EventController
+from app.events.documents import Event, EventSequence
+from app.events.relay import relay
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
@@ -74,6 +77,8 @@ DOCUMENT_MODELS: list[type[Document]] = [
     Job,
     PeriodicLease,
     IdempotencyRecord,
+    Event,
+    EventSequence,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -85,6 +90,7 @@ API_CONTROLLERS: list[Any] = [
     ContractController,
     ReportController,
     ResumeController,
+    EventController,
 ]
 
 
@@ -148,6 +154,7 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = db.Database(settings, DOCUMENT_MODELS, client_factory, prepare=prepare_stored_data)
         await app.state.db.start()
+        outbox.install(relay)
         app.state.ai = AIClient(settings)
         register_jobs(settings)
         worker = Worker(app.state.job_metrics, concurrency=INLINE_WORKER_CONCURRENCY)
