@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+from litestar.params import KwargDefinition
 
 from app.core.identifiers import country_code
 
@@ -77,6 +78,13 @@ class AddressOut(ResponseStruct):
     def from_stored(cls, stored: Any) -> AddressOut | None:
         """From the stored form (core.documents.StoredAddress), or None."""
         return msgspec.convert(stored.model_dump(), cls) if stored is not None else None
+
+
+def component(name: str) -> KwargDefinition:
+    """The OpenAPI component name of an annotated type, for generic ones that Litestar would name after
+    their module (`Page_app.clients.schemas.ClientOut_`):
+    `ClientPage = Annotated[Page[ClientOut], component("ClientPage")]`."""
+    return KwargDefinition(schema_component_key=name)
 
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
