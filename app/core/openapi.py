@@ -86,17 +86,13 @@ def components() -> Components:
     )
 
 
-# ---------------------------------------------------------------- what handlers declare
-
-
-# ---------------------------------------------------------------- the document
+# ---------------------------------------------------------------- each operation
 
 
 @dataclass(frozen=True)
 class Declaration:
     """What one handler adds to the shape of its route."""
 
-    under_api: bool
     public: bool
     problems: frozenset[ProblemClass]
     sorts: tuple[str, ...] | None
@@ -113,7 +109,7 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
     if not public:
         problems |= AUTHENTICATED
     sorts = handler.opt.get(SORTS)
-    return Declaration(under_api=under_api, public=public, problems=frozenset(problems), sorts=sorts)
+    return Declaration(public=public, problems=frozenset(problems), sorts=sorts)
 
 
 def operation_codes(operation: Operation, declaration: Declaration) -> dict[int, list[str]]:
@@ -150,6 +146,17 @@ def _problem_response(status: int, codes: list[str]) -> OpenAPIResponse:
         headers=_header_refs(status),
         content={PROBLEM_JSON: OpenAPIMediaType(schema=schema)},
     )
+
+
+def _single_option(schema: Schema | Reference) -> Schema | Reference:
+    """`X | UnsetType` (a PATCH field that may be left out) is documented as a `oneOf` of X alone: just X."""
+    if not isinstance(schema, Schema) or not schema.one_of or len(schema.one_of) != 1:
+        return schema
+    (only,) = schema.one_of
+    if isinstance(only, Reference):
+        return only  # the very object, whose ref Litestar shortens later
+    rest = {k: v for k, v in vars(schema).items() if v is not None and k != "one_of"}
+    return replace(only, **rest)
 
 
 def without_null(schema: Schema | Reference) -> Schema | Reference:
@@ -223,17 +230,6 @@ def document_operations(app: Litestar) -> None:
 
 
 # ---------------------------------------------------------------- schema plugins
-
-
-def _single_option(schema: Schema | Reference) -> Schema | Reference:
-    """`X | UnsetType` (a PATCH field that may be left out) is documented as a `oneOf` of X alone: just X."""
-    if not isinstance(schema, Schema) or not schema.one_of or len(schema.one_of) != 1:
-        return schema
-    (only,) = schema.one_of
-    if isinstance(only, Reference):
-        return only  # the very object, whose ref Litestar shortens later
-    rest = {k: v for k, v in vars(schema).items() if v is not None and k != "one_of"}
-    return replace(only, **rest)
 
 
 class RequestStructSchemaPlugin(StructSchemaPlugin):

@@ -16,7 +16,9 @@ import pytest
 from litestar.testing import TestClient
 
 from app.core.config import Settings
+from app.core.errors import InUse
 from app.main import create_app
+from tests import problem_codes
 
 PUBLIC_API = {("post", "/api/auth/register"), ("post", "/api/auth/login")}
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -152,6 +154,31 @@ def test_shared_enums_are_components(document):
         p for p in query_parameters(document["paths"]["/api/invoices"]["get"]) if p["name"] == "status"
     )
     assert invoice_filter["schema"]["$ref"] == "#/components/schemas/InvoiceStatus"
+    # Any enum used in more than one place (TaxCategory when invoices carry one, ...) is a component too.
+    inline: dict[tuple[str, ...], list[str]] = {}
+    for method, path, operation in operations(document):
+        for parameter in query_parameters(operation):
+            if parameter["name"] != "sort":  # each list's own
+                for where, schema in walk(parameter["schema"], f"{method} {path} ?{parameter['name']}"):
+                    if "enum" in schema:
+                        inline.setdefault(tuple(map(str, schema["enum"])), []).append(where)
+    for name, component in schemas.items():
+        for where, schema in walk(component, name):
+            if "enum" in schema and where != name:
+                inline.setdefault(tuple(map(str, schema["enum"])), []).append(where)
+    shared = {values: places for values, places in inline.items() if len(places) > 1}
+    assert not shared, shared
+
+
+def walk(node: Any, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, object) of every JSON object in `node`."""
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            yield from walk(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, f"{where}/{index}")
 
 
 def test_every_response_declares_x_request_id_and_a_429_retry_after(document):
@@ -202,3 +229,16 @@ async def test_interactive_docs_load_only_what_the_app_itself_serves(client):
     served = await client.get(script)
     assert served.content == (openapi_ui_bundles.redoc.static_path / "redoc.standalone.js").read_bytes()
     assert served.headers["content-type"].startswith("application/javascript")
+
+
+async def test_a_route_answering_a_code_its_operation_does_not_declare_is_caught(client, auth, monkeypatch):
+    """The suite-wide check of tests/problem_codes.py (run after every test) catches an undeclared code."""
+    from app.clients import service
+
+    async def refuse(*_: Any) -> None:
+        raise InUse("A client that nothing references, refused anyway")
+
+    monkeypatch.setattr(service, "get_client", refuse)
+    response = await client.get("/api/clients/6740f0c2a1b2c3d4e5f60718", headers=auth)
+    assert response.status_code == 409
+    assert problem_codes.undeclared() == [("getClient", 409, "in_use")]  # and forgotten: this test passes
