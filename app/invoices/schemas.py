@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -221,7 +221,7 @@ class PaymentOut(ResponseStruct):
 class DocumentOut(ResponseStruct):
     sha256: str
     size: int
-    e_invoice: Literal[none, factur - x]
+    e_invoice: Literal["none", "factur-x"]
     rendered_at: datetime
 
 
