@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from app.auth.schemas import EInvoice
 from app.core.clock import check_date_order, today_utc
 from app.core.money import (
     check_money,
@@ -221,7 +222,7 @@ class PaymentOut(ResponseStruct):
 class DocumentOut(ResponseStruct):
     sha256: str
     size: int
-    e_invoice: Literal["none", "factur-x"]
+    e_invoice: EInvoice
     rendered_at: datetime
 
 
