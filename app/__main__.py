@@ -17,6 +17,7 @@ USAGE = "usage: python -m app [serve|worker]"
 
 def serve(settings: Settings) -> None:
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -31,6 +32,9 @@ def serve(settings: Settings) -> None:
         log_access=False,  # the app writes its own access log line with the request id
         workers_kill_timeout=30,  # SIGTERM: in-flight requests get up to 30 s to finish
         respawn_failed_workers=True,
+        # Slow or idle clients: the request head must arrive within this, and hyper closes a keep-alive
+        # connection that stays idle as long. (The body has its own deadline in the app: core/edge.py.)
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.http_header_timeout_seconds * 1000)),
     ).serve()
 
 

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 from typing import Any
 
 from beanie import Document
@@ -21,16 +22,19 @@ from app.ai.client import AIClient
 from app.auth.controller import AuthController
 from app.auth.documents import User
 from app.auth.middleware import auth_middleware, provide_current_user
+from app.auth.service import migrate_invoice_prefixes
 from app.background import register_jobs
 from app.clients.controller import ClientController
 from app.clients.documents import Client
 from app.contracts.controller import ContractController
 from app.contracts.documents import Contract
-from app.core import db
+from app.core import db, outbox
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
 from app.core.docs_ui import OfflineRedocPlugin
+from app.core.edge import guarded
 from app.core.errors import EXCEPTION_HANDLERS
+from app.core.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.core.openapi import (
     DecimalInputSchemaPlugin,
@@ -41,9 +45,14 @@ from app.core.openapi import (
 from app.core.pagination import provide_page_params
 from app.core.passwords import PasswordHasher
 from app.core.rate_limit import auth_rate_limit
-from app.core.strict_body import validate_body_strictly
+from app.core.strict_body import validate_request
 from app.core.tokens import TokenService
+from app.core.versioning import VersioningMiddleware
 from app.documents.documents import StoredDocument
+from app.events.controller import EventController
+from app.events.documents import Event, EventSequence
+from app.events.relay import relay
+from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
 from app.projects.controller import ProjectController
@@ -71,6 +80,9 @@ DOCUMENT_MODELS: list[type[Document]] = [
     Resume,
     Job,
     PeriodicLease,
+    IdempotencyRecord,
+    Event,
+    EventSequence,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -82,6 +94,7 @@ API_CONTROLLERS: list[Any] = [
     ContractController,
     ReportController,
     ResumeController,
+    EventController,
 ]
 
 
@@ -99,7 +112,11 @@ class Orbix(Litestar):
         elif scope["path"] == "/health" and scope["method"] == "GET":
             await answer_health(scope, send)
         else:
-            await run_with_edge(scope, receive, send, super().__call__, self.state.metrics)  # type: ignore[arg-type]
+            await run_with_edge(scope, receive, send, self._guarded, self.state.metrics)
+
+    @cached_property
+    def _guarded(self) -> Any:
+        return guarded(super().__call__, self.state.settings.request_body_timeout_seconds)
 
     def _create_asgi_handler(self) -> Any:
         """Litestar's own wrapping (exception handling, then CORS), with CORS refusals as problem+json."""
@@ -109,10 +126,18 @@ class Orbix(Litestar):
         return handler
 
 
+async def prepare_stored_data() -> None:
+    """Bring data stored under older rules in line before serving: idempotent, run at every start."""
+    await migrate_invoice_prefixes()
+    await numbering.ensure_unique_numbers()
+
+
 def _lifespan(settings: Settings) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = await db.connect(settings, DOCUMENT_MODELS)
+        await prepare_stored_data()
+        outbox.install(relay)
         app.state.ai = AIClient(settings)
         register_jobs(settings)
         worker = Worker(app.state.job_metrics, concurrency=INLINE_WORKER_CONCURRENCY)
@@ -148,7 +173,9 @@ def create_app(settings: Settings | None = None) -> Orbix:
     api = Router(
         path="/api",
         route_handlers=API_CONTROLLERS,
-        middleware=[auth_middleware(), rate_limit.middleware],
+        # Outermost first: the user is known before an Idempotency-Key is looked up (keys are per user); the
+        # ETag is set inside, so a kept answer carries it.
+        middleware=[auth_middleware(), rate_limit.middleware, IdempotencyMiddleware, VersioningMiddleware],
         dependencies={
             "current_user": Provide(provide_current_user, sync_to_thread=False),
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
@@ -159,7 +186,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
         lifespan=[_lifespan(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
-        before_request=validate_body_strictly,
+        before_request=validate_request,
         cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(
             title="Orbix API",
@@ -179,6 +206,7 @@ def create_app(settings: Settings | None = None) -> Orbix:
                 "job_metrics": JobMetrics(metrics.registry),
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
+                "idempotency": IdempotencyStore(),
             }
         ),
         debug=False,

@@ -8,9 +8,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from app.auth.documents import User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
 from app.auth.service import AuthService
-from app.core.errors import EmailTaken, Unauthorized, ValidationFailed, raises
+from app.core.errors import EmailTaken, RateLimited, Unauthorized, ValidationFailed, raises
 from app.core.rate_limit import RATE_LIMITED
 from app.core.tokens import EXCLUDE_FROM_AUTH
+from app.core.versioning import NAMES_THE_CALLER
 
 
 def provide_auth_service(state: State) -> AuthService:
@@ -41,12 +42,12 @@ class AuthController(Controller):
         """Exchange email and password for a session token."""
         return Session.issued(*await service.login(data))
 
-    @get("/me", operation_id="getMe")
+    @get("/me", operation_id="getMe", opt={NAMES_THE_CALLER: True})
     async def me(self, current_user: User) -> UserOut:
         """The signed-in user."""
         return UserOut.from_document(current_user)
 
-    @patch("/me", operation_id="updateMe")
+    @patch("/me", operation_id="updateMe", opt={NAMES_THE_CALLER: True})
     async def update_me(self, data: ProfileUpdate, current_user: User, service: AuthService) -> UserOut:
         """Change the name or the business profile."""
         return UserOut.from_document(await service.update_profile(current_user, data))
@@ -55,7 +56,7 @@ class AuthController(Controller):
         "/change-password",
         operation_id="changePassword",
         status_code=HTTP_204_NO_CONTENT,
-        opt=raises(ValidationFailed),  # a wrong current password
+        opt=raises(ValidationFailed, RateLimited),  # a wrong current password; too many of them
     )
     async def change_password(self, data: ChangePasswordIn, current_user: User, service: AuthService) -> None:
         """Set a new password; every token issued before stops working."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from beanie import Indexed
@@ -33,6 +34,8 @@ class User(TimestampedDocument):
     # Bumped by logout and change-password: every token carrying an older `ver` is refused.
     token_version: int = 0
     business: BusinessProfile = Field(default_factory=BusinessProfile)
+    # When current_password was last checked by change-password (newest five, a right guess removed).
+    password_failures: list[datetime] = Field(default_factory=list)
 
     class Settings:
         name = "users"

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -15,20 +14,21 @@ from app.core.money import check_rate, format_rate
 from app.core.schemas import Address, AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
 from app.core.tokens import IssuedToken
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
 
 Email = Annotated[str, msgspec.Meta(max_length=254, examples=["ada@example.com"])]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="8 to 72 bytes in UTF-8")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 OptionalText = Annotated[str, msgspec.Meta(max_length=200)]
-
-
-def normalize_email(value: str, field: str = "email") -> str:
-    email = value.strip().lower()
-    if not _EMAIL.match(email):
-        raise ValueError(f"{field}: must be an email address")
-    return email
+# Never ending with a digit, so that no two prefixes can make one number (`X1`+`0001` = `X`+`10001`).
+InvoicePrefix = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(?:[A-Za-z0-9\-_/#]{0,15}[A-Za-z\-_/#])?$",
+        description="0-16 of A-Z a-z 0-9 - _ / #, not ending with a digit",
+        examples=["INV-"],
+    ),
+]
 
 
 def check_password(value: str, field: str) -> None:
@@ -73,13 +73,11 @@ class BusinessUpdate(BaseStruct):
     default_currency: Currency | UnsetType = UNSET
     default_tax_rate: Decimal | UnsetType = UNSET
     payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | UnsetType = UNSET
-    invoice_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9\-_/#]{0,16}$")] | UnsetType = UNSET
+    invoice_prefix: InvoicePrefix | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if self.default_tax_rate is not UNSET:
             check_rate(self.default_tax_rate, "default_tax_rate")
-        if isinstance(self.email, str):
-            self.email = normalize_email(self.email, "business.email")
         if isinstance(self.iban, str):
             self.iban = iban(self.iban, "business.iban")
         if isinstance(self.bic, str):
@@ -148,7 +146,6 @@ class RegisterIn(BaseStruct):
     name: Name
 
     def __post_init__(self) -> None:
-        self.email = normalize_email(self.email)
         check_password(self.password, "password")
         self.name = not_blank(self.name, "name")
 
@@ -156,9 +153,6 @@ class RegisterIn(BaseStruct):
 class LoginIn(BaseStruct):
     email: Email
     password: Password
-
-    def __post_init__(self) -> None:
-        self.email = self.email.strip().lower()
 
 
 class ProfileUpdate(BaseStruct):

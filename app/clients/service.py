@@ -9,8 +9,16 @@ from app.auth.documents import User
 from app.clients.documents import Client
 from app.clients.schemas import ClientCreate, ClientUpdate
 from app.core.db import referencing_models
-from app.core.documents import StoredAddress, delete_unreferenced, get_owned, owned_filter, update_owned
+from app.core.documents import (
+    StoredAddress,
+    delete_unreferenced,
+    get_owned,
+    insert_with_event,
+    owned_filter,
+    update_owned,
+)
 from app.core.errors import NotFound
+from app.core.outbox import pending, publish
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, as_plain, provided_fields
 from app.projects.service import follow_client_currency
@@ -38,7 +46,7 @@ async def create_client(owner: User, data: ClientCreate) -> Client:
     if data.payment_terms_days is None:
         fields["payment_terms_days"] = owner.business.payment_terms_days
     client = Client(owner_id=owner.id, **fields)
-    await client.insert()
+    await insert_with_event(client)
     return client
 
 
@@ -50,11 +58,12 @@ async def update_client(owner: User, client_id: str, data: ClientUpdate) -> Clie
     changes = provided_fields(data)
     if changes.get("address") is not None:
         changes["address"] = StoredAddress(**changes["address"]).model_dump()
-    client = await update_owned(Client, client_id, owner.id, changes)
+    client = await update_owned(Client, client_id, owner.id, changes, event=pending("client.updated"))
     if client is None:
         raise NotFound(f"No client with id {client_id!r}")
     if "currency" in changes:
         await follow_client_currency(client)
+    await publish(client)
     return client
 
 

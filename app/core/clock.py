@@ -51,3 +51,15 @@ def check_date_order(start: date | None, end: date | None, start_field: str, end
     """For __post_init__ validation: `end` may not come before `start` (either may be missing)."""
     if start is not None and end is not None and end < start:
         raise ValueError(f"{end_field}: must be on or after {start_field}")
+
+
+# One calendar range for every date and timestamp the API accepts or computes (API section 1, `dates`).
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def check_in_range(value: date) -> date:
+    """A date, or a timestamp by its UTC day, within EARLIEST_DAY … LATEST_DAY; ValueError otherwise."""
+    day = value.astimezone(UTC).date() if isinstance(value, datetime) else value
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValueError(f"must be between {EARLIEST_DAY} and {LATEST_DAY}")
+    return value

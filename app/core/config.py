@@ -47,6 +47,11 @@ class Settings:
     log_format: str = "json"
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
     port: int = 8000
+    # The whole request body must arrive within this (a body trickling 1 byte per 5 s is cut off with 408).
+    request_body_timeout_seconds: float = 30.0
+    # granian's header_read_timeout: the request head must arrive within this, and an idle keep-alive
+    # connection is closed after it.
+    http_header_timeout_seconds: float = 10.0
     worker: str = "inline"
     worker_metrics_port: int = 9100
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -102,6 +107,8 @@ class Settings:
             log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS),
             host=env.text("HOST") or "0.0.0.0",  # noqa: S104
             port=env.integer("PORT", 8000, 1, 65535),
+            request_body_timeout_seconds=env.number("REQUEST_BODY_TIMEOUT_SECONDS", 30.0, 0.1, 600.0),
+            http_header_timeout_seconds=env.number("HTTP_HEADER_TIMEOUT_SECONDS", 10.0, 0.1, 600.0),
             worker=env.choice("WORKER", "inline", WORKER_MODES),
             worker_metrics_port=env.integer("WORKER_METRICS_PORT", 9100, 1, 65535),
             webhook_retry_schedule=env.durations("WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from beanie import Document, PydanticObjectId
+from beanie import Document, Insert, PydanticObjectId, after_event
 from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 from pydantic import BaseModel, Field, model_validator
 from pymongo import ReturnDocument
 
+from app.core import versioning
 from app.core.clock import utc_now
 from app.core.errors import AppError, InUse, InvalidReference, NotFound
+from app.core.outbox import PendingEvent, pending, publish, with_event, without_event
 from app.core.retry import compare_and_set
 from app.core.schemas import OBJECT_ID_PATTERN
 
@@ -33,6 +35,15 @@ class StoredAddress(BaseModel):
 class TimestampedDocument(Document):
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+    # Bumped by every write the API shows (core/versioning.py); a document stored before it existed reads 0.
+    version: int = 0
+
+    def model_post_init(self, context: Any, /) -> None:
+        versioning.saw(self.id, self.version)
+
+    @after_event(Insert)
+    def _inserted(self) -> None:
+        versioning.saw(self.id, self.version)
 
     @model_validator(mode="before")
     @classmethod
@@ -46,6 +57,11 @@ class TimestampedDocument(Document):
 
 class OwnedDocument(TimestampedDocument):
     owner_id: PydanticObjectId
+    # Pending events, written in the same atomic update as the change they describe (core/outbox.py).
+    outbox: list[PendingEvent] = Field(default_factory=list)
+    # The tombstone of a delete: set with the `*.deleted` event in one write; the relay removes the document
+    # once the event is out. Every owned query skips it (owned_filter). Never in responses.
+    removed: bool = False
 
 
 class ReferencedDocument(OwnedDocument):
@@ -72,10 +88,14 @@ def parse_object_id(value: str) -> ObjectId | None:
     return ObjectId(value) if isinstance(value, str) and _OBJECT_ID.match(value) else None
 
 
+# Not removed by a delete whose tombstone is still waiting for its event to be relayed.
+PRESENT: dict[str, Any] = {"removed": {"$ne": True}}
+
+
 def owned_filter(owner_id: OwnerId, *also: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
     """The one way a query names its owner: every filter of an owned collection starts here.
     `also` carries conditions whose keys are not Python names ("payments.paid_on", "$or")."""
-    query: dict[str, Any] = {"owner_id": owner_id}
+    query: dict[str, Any] = {"owner_id": owner_id, **PRESENT}
     for more in also:
         query.update(more)
     query.update(fields)
@@ -88,6 +108,7 @@ async def get_owned(model: type[D], id_: str, owner_id: OwnerId) -> D:
     document = await model.find_one(owned_filter(owner_id, _id=oid)) if oid else None
     if document is None:
         raise NotFound(f"No {model.__name__.lower()} with id {id_!r}" if oid else "No such resource")
+    versioning.check(document.id, document.version)  # If-Match: 412 before any state rule
     return document
 
 
@@ -124,8 +145,10 @@ async def delete_owned_where(
 
     async def attempt() -> D | None:
         if oid is not None:
-            raw = await collection.find_one_and_delete(to_bson(owned_filter(owner_id, where, _id=oid)))
+            query = versioning.guarded(owned_filter(owner_id, where, _id=oid), oid)
+            raw = await collection.find_one_and_delete(to_bson(query))
             if raw is not None:
+                versioning.met(oid)
                 return model.model_validate(raw)
         error = refuse(await get_owned(model, id_, owner_id))
         if error is not None:
@@ -144,21 +167,31 @@ async def update_owned(
     *,
     where: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    event: Mapping[str, Any] | None = None,
 ) -> D | None:
-    """One atomic `$set` (plus `extra` operators) on the caller's document, filtered by `where` too.
+    """One atomic `$set` (plus `extra` operators, plus the version bump) on the caller's document, filtered
+    by `where` too, and by If-Match's versions when it is the request's guarded target (a miss is then 412).
+    With `event` (core/outbox.pending), the same write appends that pending event to the document's outbox
+    (publish it once the operation stands).
 
     Returns the updated document, or None when nothing matched (missing, someone else's, or `where` failed).
     """
     oid = id_ if isinstance(id_, ObjectId) else parse_object_id(id_) if id_ else None
     if oid is None:
         return None
-    operation: dict[str, Any] = {"$set": {**fields, "updated_at": utc_now()}, **(extra or {})}
+    operation = versioning.bump({"$set": {**fields, "updated_at": utc_now()}, **(extra or {})})
+    if event is not None:
+        operation = with_event(operation, event)
     raw = await model.get_motor_collection().find_one_and_update(
-        to_bson(owned_filter(owner_id, where or {}, _id=oid)),
+        to_bson(versioning.guarded(owned_filter(owner_id, where or {}, _id=oid), oid)),
         to_bson(operation),
         return_document=ReturnDocument.AFTER,
     )
-    return model.model_validate(raw) if raw is not None else None
+    if raw is None:
+        await versioning.explain_miss(model.get_motor_collection(), owned_filter(owner_id, _id=oid), oid)
+        return None
+    versioning.met(oid)
+    return model.model_validate(raw)
 
 
 async def ensure_unreferenced(
@@ -196,10 +229,16 @@ async def delete_unreferenced(
     marked = None
     if oid is not None:
         # No LIVE filter: a delete that died after its tombstone must not leave the document stuck, so a
-        # retried delete marks it again and finishes (or clears the mark with 409 in_use).
+        # retried delete marks it again and finishes (or clears the mark with 409 in_use). The tombstone is an
+        # internal mark: no version bump; If-Match guards it (a stale one deletes nothing).
+        mine = owned_filter(owner_id, _id=oid)
         marked = await collection.find_one_and_update(
-            owned_filter(owner_id, _id=oid), {"$set": {"deleting": True}}
+            versioning.guarded(mine, oid), {"$set": {"deleting": True}}
         )
+        if marked is None:
+            await versioning.explain_miss(collection, mine, oid)
+        else:
+            versioning.met(oid)
     if marked is None:
         raise NotFound(f"No {what} with id {id_!r}" if oid else "No such resource")
     try:
@@ -207,7 +246,34 @@ async def delete_unreferenced(
     except BaseException:
         await collection.update_one(owned_filter(owner_id, _id=oid), {"$unset": {"deleting": ""}})
         raise
-    await collection.delete_one(owned_filter(owner_id, _id=oid))
+    await remove_owned(model, oid, owner_id)
+
+
+async def remove_owned(
+    model: type[D], id_: str | ObjectId | None, owner_id: OwnerId, *, where: Mapping[str, Any] | None = None
+) -> D | None:
+    """Delete the caller's document (if `where` holds too): one atomic write sets the tombstone and appends
+    the `*.deleted` event; the relay then moves the event out and removes the document (the worker's
+    recovery finishes both if this process dies first). Returns the document as it was last, or None."""
+    oid = id_ if isinstance(id_, ObjectId) else parse_object_id(id_) if id_ else None
+    if oid is None:
+        return None
+    event = pending(f"{event_prefix(model)}.deleted")
+    raw = await model.get_motor_collection().find_one_and_update(
+        to_bson(owned_filter(owner_id, where or {}, _id=oid)),
+        to_bson(with_event({"$set": {"removed": True}}, event)),
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is None:
+        return None
+    removed = model.model_validate(raw)
+    await publish(removed)
+    return removed
+
+
+def event_prefix(model: type[Document]) -> str:
+    """The event-type prefix of a document type: Client -> "client", TimeEntry -> "time_entry"."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", model.__name__).lower()
 
 
 async def confirm_parents(owner_id: OwnerId, parents: list[Parent]) -> None:
@@ -217,14 +283,37 @@ async def confirm_parents(owner_id: OwnerId, parents: list[Parent]) -> None:
             raise InvalidReference(f"{field} {str(oid)!r} was deleted meanwhile")
 
 
-async def insert_confirmed(document: OwnedDocument, parents: list[Parent]) -> None:
-    """Insert a document naming `parents`, then confirm them; if one went away, delete it again (400)."""
+async def insert_with_event(document: OwnedDocument, event_type: str | None = None) -> None:
+    """Insert a document carrying its `*.created` (or `event_type`) event in its outbox, and publish it."""
+    await _insert_pending(document, event_type)
+    await publish(document)
+
+
+async def _insert_pending(document: OwnedDocument, event_type: str | None) -> None:
+    event = pending(event_type or f"{event_prefix(type(document))}.created")
+    document.outbox = [PendingEvent.model_validate(event)]
     await document.insert()
+
+
+async def insert_confirmed(
+    document: OwnedDocument,
+    parents: list[Parent],
+    event_type: str | None = None,
+    *,
+    confirm: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Insert a document naming `parents` (with its created event pending), then confirm them (and run
+    `confirm`, for any other condition the insert relied on); if one fails, delete the document again,
+    event and all, and raise; else publish the event."""
+    await _insert_pending(document, event_type)
     try:
         await confirm_parents(document.owner_id, parents)
-    except InvalidReference:
+        if confirm is not None:
+            await confirm()
+    except BaseException:
         await document.get_motor_collection().delete_one({"_id": document.id})
         raise
+    await publish(document)
 
 
 async def confirm_moved(
@@ -234,6 +323,7 @@ async def confirm_moved(
     *,
     restore: tuple[str, ...] = (),
     extra: Mapping[str, Any] | None = None,
+    event: Mapping[str, Any] | None = None,
 ) -> None:
     """After `fields` were written over `current` (the document as read before): confirm each parent field
     of `parents` (field -> model) that now names another document. If one went away, put back `current`'s
@@ -252,5 +342,6 @@ async def confirm_moved(
         written = [field for field in (*parents, *restore) if field in fields]
         previous = {field: getattr(current, field) for field in written}
         still = {field: fields[field] for field in parents if field in fields}
-        await update_owned(type(current), current.id, current.owner_id, previous, where=still, extra=extra)
+        undo = without_event(extra or {}, event["id"]) if event is not None else extra
+        await update_owned(type(current), current.id, current.owner_id, previous, where=still, extra=undo)
         raise

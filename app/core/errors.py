@@ -18,7 +18,8 @@ from litestar.exceptions import (
 )
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
-from app.core.observability import current_request_id
+from app.core.observability import client_disconnected, current_request_id
+from app.core.schemas import CURRENCY_PATTERN
 
 log = logging.getLogger("orbix.errors")
 
@@ -155,8 +156,24 @@ class EmailTaken(Conflict):
     code = "email_taken"
 
 
+class RequestTimeout(AppError):
+    """The request body did not arrive within REQUEST_BODY_TIMEOUT_SECONDS."""
+
+    status, code = 408, "request_timeout"
+
+
+class PreconditionFailed(AppError):
+    """If-Match names a version that is no longer current (core/versioning.py)."""
+
+    status, code = 412, "precondition_failed"
+
+
 class PayloadTooLarge(AppError):
     status, code = 413, "payload_too_large"
+
+
+class HeadersTooLarge(AppError):
+    status, code = 431, "headers_too_large"
 
 
 class EInvoiceInvalid(AppError):
@@ -168,6 +185,18 @@ class EInvoiceInvalid(AppError):
     def rules(cls, errors: list[RuleError]) -> EInvoiceInvalid:
         names = ", ".join(sorted({error.rule for error in errors}))
         return cls(f"The e-invoice breaks EN 16931 rule(s) {names}; the invoice stays a draft", errors=errors)
+
+
+class IdempotencyKeyInProgress(Conflict):
+    """A request with this Idempotency-Key is still running (core/idempotency.py)."""
+
+    code = "idempotency_key_in_progress"
+
+
+class IdempotencyKeyReused(AppError):
+    """The Idempotency-Key was used for another method, path or body."""
+
+    status, code = 422, "idempotency_key_reused"
 
 
 class RateLimited(AppError):
@@ -258,6 +287,8 @@ def problem_response(
         request_id=current_request_id(),
         errors=[ProblemItem(**msgspec.structs.asdict(error)) for error in errors] if errors else None,
     )
+    if status == 401:  # RFC 9110: a 401 names the scheme that would be accepted
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return Response(
         content=msgspec.json.encode(problem),
         status_code=status,
@@ -276,6 +307,12 @@ _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 
 
+# Patterns too long to show the caller, by the message msgspec gives for them.
+_PATTERN_MESSAGES = {
+    f"Expected `str` matching regex {CURRENCY_PATTERN!r}": "must be an ISO 4217 currency code in current use",
+}
+
+
 def _join(parent: str, child: str) -> str:
     if parent in ("", "data"):
         return child
@@ -289,6 +326,7 @@ def field_error(key: str, message: str) -> FieldError:
     if found:
         message = found["message"]
         key = _join(key, found["path"].lstrip("."))
+    message = _PATTERN_MESSAGES.get(message, message)
     for pattern, text in ((_UNKNOWN_FIELD, "unknown field"), (_MISSING_FIELD, "field required")):
         named = pattern.match(message)
         if named:
@@ -335,6 +373,8 @@ def _database_down(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
 
 
 def _internal(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if client_disconnected():  # reading a body the client stopped sending: not our error (the edge logs it)
+        return problem_response(500, "internal_error", "The client disconnected")
     log.exception("unhandled error", exc_info=exc)
     return problem_response(500, InternalError.code, "Something went wrong on our side")
 
@@ -347,3 +387,16 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ConnectionFailure: _database_down,
     Exception: _internal,
 }
+
+
+def problem_bytes(error: AppError) -> bytes:
+    """The problem+json body of `error`, for the raw-ASGI edge that answers before Litestar runs."""
+    problem = Problem(
+        type="about:blank",
+        title=HTTPStatus(error.status).phrase,
+        status=error.status,
+        detail=error.detail,
+        code=error.code,
+        request_id=current_request_id(),
+    )
+    return msgspec.json.encode(problem)

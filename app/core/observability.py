@@ -19,6 +19,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 _request_id: ContextVar[str] = ContextVar("request_id", default="")
+# Per request: whether the client hung up (set by the edge's receive, read by the 500 handler).
+_connection: ContextVar[dict[str, bool] | None] = ContextVar("connection", default=None)
+CLIENT_CLOSED_STATUS = 499  # nginx's "client closed request": counted apart from the server's own errors
 
 access_log = logging.getLogger("orbix.access")
 
@@ -27,6 +30,11 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 def current_request_id() -> str:
     return _request_id.get()
+
+
+def client_disconnected() -> bool:
+    connection = _connection.get()
+    return bool(connection and connection["disconnected"])
 
 
 class _RequestIds:
@@ -153,33 +161,52 @@ async def answer_health(scope: dict[str, Any], send: Any) -> None:
 async def run_with_edge(
     scope: dict[str, Any], receive: Any, send: Any, app: ASGIApp, metrics: Metrics
 ) -> None:
-    """Request id in and out, security headers, one access-log line and the metrics around a request."""
+    """Request id in and out, security headers, one access-log line and the metrics around a request.
+
+    A client that hangs up mid-request is not a server error: it is logged at INFO as
+    `client_disconnected` (no traceback) and counted as status 499."""
     raw_request_id = _incoming_request_id(scope["headers"])
     token = _request_id.set(raw_request_id.decode("ascii"))
+    connection = {"disconnected": False}
+    connection_token = _connection.set(connection)
     started = time.perf_counter()
     status = 500
+    answered = False  # the whole response went out before any hang-up
     extra_headers = [(REQUEST_ID_HEADER, raw_request_id), *_COMMON_HEADERS]
 
+    async def receive_watching() -> dict[str, Any]:
+        message: dict[str, Any] = await receive()
+        if message["type"] == "http.disconnect":
+            connection["disconnected"] = True
+        return message
+
     async def send_with_headers(message: dict[str, Any]) -> None:
-        nonlocal status
+        nonlocal status, answered
         if message["type"] == "http.response.start":
             status = message["status"]
             message["headers"] = [*message.get("headers", ()), *extra_headers]
-        await send(message)
+        elif not message.get("more_body", False) and not connection["disconnected"]:
+            answered = True
+        try:
+            await send(message)
+        except Exception:
+            if not connection["disconnected"]:
+                raise  # nobody is listening any more: the answer has nowhere to go
 
     try:
-        await app(scope, receive, send_with_headers)
+        await app(scope, receive_watching, send_with_headers)
     finally:
         duration = time.perf_counter() - started
         route = scope.get("path_template") or "<unmatched>"
         method = scope["method"]
+        hung_up = connection["disconnected"] and not answered
+        if hung_up:
+            status = CLIENT_CLOSED_STATUS
         metrics.requests.labels(method, route, str(status)).inc()
         metrics.latency.labels(method, route, str(status)).observe(duration)
         access_log.info(
-            "%s %s %s",
-            method,
-            route,
-            status,
+            "client_disconnected" if hung_up else "%s %s %s",
+            *(() if hung_up else (method, route, status)),
             extra={
                 "method": method,
                 "path": route,
@@ -187,4 +214,5 @@ async def run_with_edge(
                 "duration_ms": round(duration * 1000, 2),
             },
         )
+        _connection.reset(connection_token)
         _request_id.reset(token)

@@ -38,20 +38,25 @@ from app.core.errors import (
     PROBLEM_JSON,
     AppError,
     DatabaseUnavailable,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
     InternalError,
     InvalidJson,
     NotFound,
     PayloadTooLarge,
+    PreconditionFailed,
     Problem,
     RateLimited,
     Unauthorized,
     ValidationFailed,
     declared_errors,
 )
+from app.core.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.core.pagination import SORTS, sort_values
 from app.core.rate_limit import RATE_LIMITED
 from app.core.schemas import BaseStruct
 from app.core.tokens import EXCLUDE_FROM_AUTH
+from app.core.versioning import NAMES_THE_CALLER
 
 ProblemClass = type[AppError]  # a named problem class: its status and code
 
@@ -86,6 +91,60 @@ def components() -> Components:
     )
 
 
+# ---------------------------------------------------------------- request headers (API.md section 18)
+
+_IDEMPOTENCY_KEY_PARAMETER = Parameter(
+    name=IDEMPOTENCY_KEY,
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=r"^[\x20-\x7E]+$"),
+    description=(
+        "Makes a retry safe: the first answer (below 500) to this user's request with this key is kept "
+        "for 24 h and replayed with `Idempotent-Replayed: true`. The same key with another method, path or "
+        "body is 422 `idempotency_key_reused`; a repeat while the first still runs is 409 "
+        "`idempotency_key_in_progress`."
+    ),
+)
+_IF_MATCH_PARAMETER = Parameter(
+    name="If-Match",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description=(
+        "The `ETag` you last read (`*` or a list also work): the write happens only while the resource is "
+        "still at that version, else 412 `precondition_failed` (checked before any state rule; nothing is "
+        "written)."
+    ),
+)
+_IF_NONE_MATCH_PARAMETER = Parameter(
+    name="If-None-Match",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description="An `ETag` you hold: 304 without a body while it is still the current one.",
+)
+# What sending each header may answer (an Idempotency-Key that is not 1-255 printable characters is a 400).
+_ERRORS_OF_HEADER: dict[str, frozenset[ProblemClass]] = {
+    IDEMPOTENCY_KEY: frozenset({IdempotencyKeyInProgress, IdempotencyKeyReused, ValidationFailed}),
+    "If-Match": frozenset({PreconditionFailed}),
+}
+
+
+def _request_headers(path: str, handler: HTTPRouteHandler) -> tuple[Parameter, ...]:
+    """The headers an operation honours: Idempotency-Key on every authenticated POST under /api (not
+    register or login), If-Match on the writes of one resource, If-None-Match on its reads."""
+    if not path.startswith("/api/") or handler.opt.get(EXCLUDE_FROM_AUTH):
+        return ()
+    methods = handler.http_methods
+    headers = [_IDEMPOTENCY_KEY_PARAMETER] if "POST" in methods else []
+    if "{" in path or handler.opt.get(NAMES_THE_CALLER):
+        if methods & {"PATCH", "DELETE", "POST"}:
+            headers.append(_IF_MATCH_PARAMETER)
+        if "GET" in methods:
+            headers.append(_IF_NONE_MATCH_PARAMETER)
+    return tuple(headers)
+
+
 # ---------------------------------------------------------------- each operation
 
 
@@ -96,6 +155,7 @@ class Declaration:
     public: bool
     problems: frozenset[ProblemClass]
     sorts: tuple[str, ...] | None
+    headers: tuple[Parameter, ...] = ()
 
 
 def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
@@ -108,8 +168,11 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
     public = not under_api or bool(handler.opt.get(EXCLUDE_FROM_AUTH))
     if not public:
         problems |= AUTHENTICATED
+    headers = _request_headers(path, handler)
+    for header in headers:
+        problems |= _ERRORS_OF_HEADER.get(header.name, frozenset())
     sorts = handler.opt.get(SORTS)
-    return Declaration(public=public, problems=frozenset(problems), sorts=sorts)
+    return Declaration(public=public, problems=frozenset(problems), sorts=sorts, headers=headers)
 
 
 def operation_codes(operation: Operation, declaration: Declaration) -> dict[int, list[str]]:
@@ -191,10 +254,15 @@ def finish(operation: Operation, declaration: Declaration) -> None:
     """Security, parameters and responses as the declaration and the route's shape say."""
     operation.security = [] if declaration.public else [{BEARER: []}]
     operation.parameters = [
-        _finish_parameter(p, declaration) if isinstance(p, Parameter) else p
-        for p in operation.parameters or []
+        *(
+            _finish_parameter(p, declaration) if isinstance(p, Parameter) else p
+            for p in operation.parameters or []
+        ),
+        *declaration.headers,
     ] or None
     responses: dict[str, OpenAPIResponse | Reference] = {}
+    if _IF_NONE_MATCH_PARAMETER in declaration.headers:
+        responses["304"] = OpenAPIResponse(description="Not Modified", headers=_header_refs(304))
     for key, response in (operation.responses or {}).items():
         if int(key) < 400 and isinstance(response, OpenAPIResponse):  # Litestar's own errors are replaced
             response.headers = {**(response.headers or {}), **_header_refs(int(key))}

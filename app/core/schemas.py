@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+import pycountry
 from litestar.params import KwargDefinition
 
 from app.core.identifiers import country_code
@@ -22,6 +23,22 @@ class BaseStruct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class ResponseStruct(msgspec.Struct, kw_only=True):
     """Every response body."""
+
+
+class AddressOut(ResponseStruct):
+    """An address as stored, whatever rules its input has gained since (never re-validated on the way out)."""
+
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+    @classmethod
+    def from_stored(cls, address: Any) -> AddressOut | None:
+        """From the stored (pydantic) address of a document, or None."""
+        return cls(**address.model_dump()) if address is not None else None
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):
@@ -64,22 +81,6 @@ class Address(BaseStruct):
             self.country = country_code(self.country, "address.country")
 
 
-class AddressOut(ResponseStruct):
-    """An address as stored: values saved before a rule existed are shown as they are, never re-checked."""
-
-    line1: str | None = None
-    line2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
-
-    @classmethod
-    def from_stored(cls, stored: Any) -> AddressOut | None:
-        """From the stored form (core.documents.StoredAddress), or None."""
-        return msgspec.convert(stored.model_dump(), cls) if stored is not None else None
-
-
 def component(name: str) -> KwargDefinition:
     """The OpenAPI component name of an annotated type, for generic ones that Litestar would name after
     their module (`Page_app.clients.schemas.ClientOut_`):
@@ -88,7 +89,9 @@ def component(name: str) -> KwargDefinition:
 
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
-CURRENCY_PATTERN = "^[A-Z]{3}$"
+# ISO 4217 codes in current use, from the maintained iso-codes data pycountry ships (never a hand list).
+CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+CURRENCY_PATTERN = f"^({'|'.join(sorted(CURRENCY_CODES))})$"
 
 ObjectIdStr = Annotated[
     str,
@@ -100,7 +103,7 @@ ObjectIdStr = Annotated[
 ]
 Currency = Annotated[
     str,
-    msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, 3 upper-case letters", examples=["USD"]),
+    msgspec.Meta(pattern=CURRENCY_PATTERN, description="ISO 4217 code in current use", examples=["USD"]),
 ]
 UtcDatetime = Annotated[
     datetime,

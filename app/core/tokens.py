@@ -44,6 +44,15 @@ class TokenService:
             )
         except jwt.PyJWTError:
             raise Unauthorized("The token is invalid or expired") from None
-        if not isinstance(claims.get("ver"), int) or not isinstance(claims.get("sub"), str):
+        if not (
+            all(_is_integer(claims.get(name)) for name in ("ver", "iat", "exp"))
+            and isinstance(claims.get("sub"), str)
+            # A correctly signed token may still claim to live longer than this server ever issues.
+            and 0 < claims["exp"] - claims["iat"] <= self._lifetime.total_seconds()
+        ):
             raise Unauthorized("The token is invalid or expired")
         return claims
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

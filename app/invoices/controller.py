@@ -66,7 +66,11 @@ class InvoiceController(Controller):
         """One invoice."""
         return InvoiceOut.from_document(await service.get_invoice(current_user, invoice_id))
 
-    @patch("/{invoice_id:str}", operation_id="updateInvoice", opt=raises(InvalidReference, InvalidState))
+    @patch(
+        "/{invoice_id:str}",
+        operation_id="updateInvoice",
+        opt=raises(InvalidReference, InvalidState, Conflict),
+    )
     async def update_invoice(self, invoice_id: str, data: InvoiceUpdate, current_user: User) -> InvoiceOut:
         """Change a draft (else 409 invalid_state); totals are recomputed."""
         return InvoiceOut.from_document(await service.update_invoice(current_user, invoice_id, data))

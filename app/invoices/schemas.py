@@ -67,15 +67,6 @@ ExemptionReason = Annotated[
 RateIn = Annotated[Decimal, msgspec.Meta(description="Percent, 0 to 100, 4 places max", examples=["8.875"])]
 
 
-EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-
-
-def _check_day(value: date | UnsetType | None, field: str) -> None:
-    """Sane calendar bounds: keeps `issue_date + payment terms` and BSON datetimes far from overflow."""
-    if isinstance(value, date) and not EARLIEST_DAY <= value <= LATEST_DAY:
-        raise ValueError(f"{field}: must be between {EARLIEST_DAY} and {LATEST_DAY}")
-
-
 def _reason(value: str | None) -> str | None:
     """Trimmed; blank means none."""
     return (value.strip() or None) if value is not None else None
@@ -117,8 +108,6 @@ class InvoiceCreate(BaseStruct):
         if self.tax_rate is not None:
             check_rate(self.tax_rate, "tax_rate")
         check_rate(self.discount_rate, "discount_rate")
-        _check_day(self.issue_date, "issue_date")
-        _check_day(self.due_date, "due_date")
         check_date_order(
             self.issue_date or (today_utc() if self.due_date else None),
             self.due_date,
@@ -147,8 +136,6 @@ class InvoiceUpdate(BaseStruct):
             check_rate(self.tax_rate, "tax_rate")
         if self.discount_rate is not UNSET:
             check_rate(self.discount_rate, "discount_rate")
-        _check_day(self.issue_date, "issue_date")
-        _check_day(self.due_date, "due_date")
         if self.issue_date is not UNSET and self.due_date is not UNSET:
             check_date_order(self.issue_date, self.due_date, "issue_date", "due_date")
 
@@ -161,7 +148,6 @@ class PaymentCreate(BaseStruct):
 
     def __post_init__(self) -> None:
         check_money(self.amount, "amount", positive=True)
-        _check_day(self.paid_on, "paid_on")
 
 
 class InvoiceFilters(msgspec.Struct, frozen=True, kw_only=True):

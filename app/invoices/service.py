@@ -7,7 +7,7 @@ is one conditional update with the expected state in the filter: two racing requ
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from msgspec import UNSET
 
 from app.auth.documents import User
 from app.clients.documents import Client
-from app.core.clock import midnight_utc, today_utc
+from app.core.clock import check_in_range, midnight_utc, today_utc
 from app.core.documents import (
     confirm_moved,
     delete_owned_where,
@@ -34,7 +34,7 @@ from app.core.retry import compare_and_set
 from app.core.schemas import Page
 from app.invoices import time_lines
 from app.invoices.documents import Invoice, StoredLine
-from app.invoices.lifecycle import LIFECYCLE, refusal, refuse, require
+from app.invoices.lifecycle import LIFECYCLE, refuse, require
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -102,6 +102,7 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
     if entry_ids:
         await claims.check_entries(owner.id, client.id, entry_ids)
     issue_date = data.issue_date or today_utc()
+    due_date = data.due_date or _default_due_date(issue_date, client.payment_terms_days)
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
     tax_category = data.tax_category or default_category(tax_rate)
     check_tax(tax_category, tax_rate, data.tax_exemption_reason)
@@ -120,7 +121,7 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             project_id=project.id if project else None,
             currency=client.currency,
             issue_date=issue_date,
-            due_date=data.due_date or issue_date + timedelta(days=client.payment_terms_days),
+            due_date=due_date,
             notes=data.notes,
             tax_rate=tax_rate,
             tax_category=tax_category.value,
@@ -136,6 +137,17 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             await claims.release(owner.id, invoice_id)
         raise
     return invoice
+
+
+def _default_due_date(issue_date: date, terms_days: int) -> date:
+    """issue_date + the client's terms, which may not leave the calendar range every date keeps to."""
+    due_date = issue_date + timedelta(days=terms_days)
+    try:
+        return check_in_range(due_date)
+    except ValueError as exc:
+        raise ValidationFailed.field(
+            "due_date", f"the default ({issue_date} + {terms_days} days) {exc}; send a due_date"
+        ) from None
 
 
 async def get_invoice(owner: User, invoice_id: str) -> Invoice:
@@ -186,7 +198,11 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
             await confirm_moved(invoice, fields, {"project_id": Project}, extra={"$inc": {"revision": 1}})
         return updated
 
-    return await compare_and_set(attempt, lambda: refusal(owner, invoice_id, "edit"))
+    # Losing a round means another edit was written: the draft is re-read, and `require` refuses only a real
+    # state change; running out of rounds is a 409 conflict, never invalid_state on a draft.
+    return await compare_and_set(
+        attempt, "The invoice kept changing while this edit ran; fetch it and try again"
+    )
 
 
 async def _project_change(owner: User, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:

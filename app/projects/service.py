@@ -8,6 +8,7 @@ from bson import ObjectId
 
 from app.auth.documents import User
 from app.clients.documents import Client
+from app.core import versioning
 from app.core.clock import utc_now
 from app.core.db import referencing_models
 from app.core.documents import (
@@ -120,7 +121,7 @@ async def follow_client_currency(client: Client) -> None:
     Invoices and contracts keep the currency they were made in."""
     await Project.get_motor_collection().update_many(
         owned_filter(client.owner_id, client_id=client.id, currency={"$ne": client.currency}),
-        {"$set": {"currency": client.currency, "updated_at": utc_now()}},
+        versioning.bump({"$set": {"currency": client.currency, "updated_at": utc_now()}}),
     )
 
 

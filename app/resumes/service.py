@@ -8,7 +8,7 @@ from beanie.odm.utils.encoder import Encoder
 
 from app.ai.client import AIClient
 from app.auth.documents import User
-from app.core.documents import get_owned, owned_filter, update_owned
+from app.core.documents import get_owned, insert_with_event, owned_filter, update_owned
 from app.core.errors import NotFound, UpstreamBadGateway
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, as_plain, provided_fields
@@ -27,7 +27,7 @@ async def create_resume(owner: User, data: ResumeCreate) -> Resume:
     fields = as_plain(data)
     fields["profile"] = StoredProfile(**fields["profile"])
     resume = Resume(owner_id=owner.id, source="manual", model=None, **fields)
-    await resume.insert()
+    await insert_with_event(resume)
     return resume
 
 
@@ -67,7 +67,7 @@ async def generate_resume(owner: User, data: ResumeGenerate, ai: AIClient) -> Re
         source="ai",
         model=completion.model[:200],
     )
-    await resume.insert()
+    await insert_with_event(resume, "resume.generated")
     return resume
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bson import ObjectId
 
+from app.core import versioning
 from app.core.clock import utc_now
 from app.core.documents import OwnerId, owned_filter
 from app.core.errors import AlreadyInvoiced, FieldError, InvalidReference
@@ -67,7 +68,7 @@ async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids:
     for oid in sorted(ids):
         result = await entries.update_one(
             {"_id": oid, "invoice_id": None, **_invoiceable(owner_id, client_id)},
-            {"$set": {"invoice_id": invoice_id, "updated_at": now}},
+            versioning.bump({"$set": {"invoice_id": invoice_id, "updated_at": now}}),
         )
         if result.modified_count != 1:
             await release(owner_id, invoice_id)
@@ -79,5 +80,5 @@ async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:
     """Unmark the entries this invoice holds, and only those."""
     await TimeEntry.get_motor_collection().update_many(
         owned_filter(owner_id, invoice_id=invoice_id),
-        {"$set": {"invoice_id": None, "updated_at": utc_now()}},
+        versioning.bump({"$set": {"invoice_id": None, "updated_at": utc_now()}}),
     )

@@ -119,7 +119,7 @@ async def start_timer(owner: User, data: TimerStart) -> TimeEntry:
         timer_slot=RUNNING_SLOT,
     )
     try:
-        await insert_confirmed(entry, _parents(project))
+        await insert_confirmed(entry, _parents(project), "time_entry.started")
     except DuplicateKeyError:
         raise TimerRunning("A timer is already running; stop it first") from None
     return entry

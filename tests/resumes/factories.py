@@ -16,7 +16,7 @@ PROFILE: dict[str, Any] = {
         {
             "company": "Babbage & Co",
             "title": "Analyst",
-            "start_date": "1842-01-01",
+            "start_date": "1942-01-01",
             "end_date": None,
             "highlights": ["Wrote the first published program", "Notes A to G"],
         }
@@ -25,8 +25,8 @@ PROFILE: dict[str, Any] = {
         {
             "institution": "Home tutoring",
             "degree": "Mathematics",
-            "start_date": "1830-09-01",
-            "end_date": "1835-06-30",
+            "start_date": "1930-09-01",
+            "end_date": "1935-06-30",
         }
     ],
 }

@@ -86,12 +86,12 @@ def _experience(**changes):
         ({"title": "T", "profile": _profile(skills=[""])}, "profile.skills[0]"),
         ({"title": "T", "profile": _profile(experience=[{}] * 51)}, "profile.experience"),
         ({"title": "T", "profile": _experience(highlights=["h"] * 21)}, "profile.experience[0].highlights"),
-        ({"title": "T", "profile": _experience(start_date="1842-13-01")}, "profile.experience[0].start_date"),
+        ({"title": "T", "profile": _experience(start_date="1942-13-01")}, "profile.experience[0].start_date"),
         (
             {"title": "T", "profile": _experience(start_date="2020-01-01T00:00:00Z")},
             "profile.experience[0].start_date",
         ),
-        ({"title": "T", "profile": _experience(end_date="1841-12-31")}, "profile.experience[0].end_date"),
+        ({"title": "T", "profile": _experience(end_date="1941-12-31")}, "profile.experience[0].end_date"),
         (
             {"title": "T", "profile": _profile(education=[{"degree": "x" * 201}])},
             "profile.education[0].degree",

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from bson import ObjectId
 
 from app.core.config import Settings
+from app.core.schemas import CURRENCY_PATTERN
 from app.main import create_app
 from tests.conftest import PASSWORD
 
@@ -242,7 +243,7 @@ def sample(schema: Mapping[str, Any], name: str = "") -> Any:
             return "2026-03-02T11:30:00Z" if later else "2026-03-02T09:00:00Z"
         if pattern == _OBJECT_ID_PATTERN:
             return new_id()
-        if pattern == "^[A-Z]{3}$":
+        if pattern == CURRENCY_PATTERN:
             return "USD"
         if "email" in name:
             return "sample@example.com"

@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD, register, serve
+from tests.servers import free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,12 +123,6 @@ async def test_metrics_fold_unknown_paths_into_one_label(client):
 # ---------------------------------------------------------------- graceful shutdown (real servers)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 SERVERS = {
     # the production entry: granian's Server API in app/__main__.py, HOST/PORT from the environment
     "production": ([sys.executable, "-m", "app"], b"Granian shutdown completed"),
@@ -156,7 +150,7 @@ def test_sigterm_lets_an_in_flight_request_finish(server):
     command, shutdown_line = SERVERS[server]
     if not Path(command[0]).exists():
         pytest.skip(f"{server} is not installed in this environment")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "AI_"))}
     env.update({"HOST": "127.0.0.1", "PORT": str(port), "BCRYPT_ROUNDS": "13", "LOG_LEVEL": "INFO"})
     process = subprocess.Popen(
@@ -167,15 +161,7 @@ def test_sigterm_lets_an_in_flight_request_finish(server):
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+        wait_until_healthy(process, port, within=30, explain=lambda: "the server did not start")
 
         outcome: dict[str, Any] = {}
 

@@ -20,6 +20,7 @@ from app.core.config import ConfigError, Settings
 from app.core.retry import backoff_delay, jittered
 from app.worker import enqueue, register_handler, register_periodic
 from tests.conftest import serve
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,12 +139,6 @@ def test_worker_settings_are_read_and_checked():
 # ---------------------------------------------------------------- real processes
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(port: int) -> dict[str, str]:
     return {
         **os.environ,
@@ -172,7 +167,7 @@ def _wait_for_metrics(port: int, process: subprocess.Popen[Any]) -> str:
 
 
 def test_python_m_app_worker_serves_metrics_and_stops_on_sigterm():
-    port = _free_port()
+    port = free_port()
     process = _start([sys.executable, "-m", "app", "worker"], port)
     try:
         metrics = _wait_for_metrics(port, process)
@@ -192,7 +187,7 @@ def test_python_m_app_worker_serves_metrics_and_stops_on_sigterm():
 def test_sigterm_lets_the_job_in_hand_finish_then_the_process_exits():
     """A real worker process (tests/worker/slow_worker.py: serve_worker with one slow job) gets SIGTERM while
     the job runs: it finishes the job, records it, and exits well within 30 s."""
-    process = _start([sys.executable, str(Path(__file__).with_name("slow_worker.py"))], _free_port())
+    process = _start([sys.executable, str(Path(__file__).with_name("slow_worker.py"))], free_port())
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "job started"

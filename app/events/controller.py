@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from app.auth.documents import User
+from app.core.errors import ValidationFailed
+from app.events import service
+from app.events.schemas import EventOut, EventPage
+from app.events.types import EVENT_TYPES
+
+
+def _types(types: str | None) -> list[str] | None:
+    if not types:
+        return None
+    wanted = [name.strip() for name in types.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in EVENT_TYPES]
+    if unknown:
+        raise ValidationFailed.field("types", f"unknown event types: {', '.join(unknown)}")
+    return wanted
+
+
+class EventController(Controller):
+    path = "/events"
+    tags = ["events"]
+
+    @get("/", operation_id="listEvents")
+    async def list_events(
+        self,
+        current_user: User,
+        after: str | None = Parameter(
+            default=None,
+            max_length=64,
+            description="The id of the last event seen; omit to start at the oldest",
+        ),
+        types: str | None = Parameter(
+            default=None,
+            max_length=2000,
+            description="Comma-separated event types, e.g. invoice.paid,invoice.sent",
+        ),
+        limit: int = Parameter(default=20, ge=1, le=100, description="Page size, 1–100"),
+    ) -> EventPage:
+        """The caller's events, oldest first. Poll with the id of the last event seen as `after`: every event
+        comes exactly once and in order."""
+        events, has_more = await service.read_page(
+            after, limit, owner_id=current_user.id, types=_types(types)
+        )
+        return EventPage(items=[EventOut.from_document(e) for e in events], has_more=has_more)
+
+    @get("/{event_id:str}", operation_id="getEvent")
+    async def get_event(self, event_id: str, current_user: User) -> EventOut:
+        """One of the caller's events."""
+        return EventOut.from_document(await service.get_event(current_user.id, event_id))

@@ -1,0 +1,47 @@
+"""The events collection and the sequencer's one state document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from beanie import Document, PydanticObjectId
+from pymongo import ASCENDING, IndexModel
+
+KEEP_SECONDS = 30 * 24 * 3600  # events are kept 30 days (API.md section 15)
+
+
+class Event(Document):
+    """One event. `seq` is absent until the sequencer numbers it (gap-free, in feed order); `pending` is set
+    until then. Readers only ever see numbered events up to the published watermark."""
+
+    owner_id: PydanticObjectId
+    type: str
+    created_at: datetime
+    data: dict[str, Any]
+    seq: int | None = None
+    pending: bool | None = None
+
+    class Settings:
+        name = "events"
+        indexes = [
+            # Sparse: unsequenced events carry no seq at all (never null), so they do not collide.
+            IndexModel([("seq", ASCENDING)], name="events_seq_unique", unique=True, sparse=True),
+            IndexModel([("owner_id", ASCENDING), ("seq", ASCENDING)], name="events_owner_seq"),
+            IndexModel(
+                [("pending", ASCENDING), ("created_at", ASCENDING)], name="events_pending", sparse=True
+            ),
+            IndexModel([("created_at", ASCENDING)], name="events_ttl_30d", expireAfterSeconds=KEEP_SECONDS),
+        ]
+
+
+class EventSequence(Document):
+    """The sequencer's state (one document, `_id` "events"): who holds the lease until when, and the
+    published watermark: every seq up to it exists, so readers never read past it."""
+
+    holder: str | None = None
+    lease_until: datetime | None = None
+    published: int = 0
+
+    class Settings:
+        name = "event_sequence"

@@ -1,0 +1,83 @@
+"""The relay: moves a document's pending events to the events collection, then sequences them.
+
+Idempotent at every step, so the request that made the change and the worker's recovery may both run it,
+and either may die anywhere: the insert is keyed by the event id (a second insert is a duplicate, skipped),
+the pull removes only the ids just copied, and a tombstoned document is removed only once its outbox is
+empty. The object in an event is the document as the relay finds it: the state right after the change, or
+a later one if another write to the same document came first (the last event of a document always carries
+its current state). A document's events keep the order of its outbox, which is the order of its writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from beanie import Document
+from pymongo.errors import DuplicateKeyError
+
+from app.core.clock import utc_now
+from app.core.outbox import OUTBOX, PendingEvent
+from app.events.documents import Event
+from app.events.sequencer import SEQUENCER
+from app.events.sources import source_of, sources
+
+log = logging.getLogger("orbix.events")
+
+TICK = timedelta(milliseconds=1)
+# Recovery leaves pending events alone this long: the request that wrote them may still be finishing.
+RECOVERY_GRACE = timedelta(seconds=60)
+
+
+async def copy_to_events(document: Document) -> list[Any]:
+    """Insert `document`'s pending events into the events collection (unsequenced); their ids."""
+    source = source_of(type(document))
+    entries: list[PendingEvent] = list(getattr(document, OUTBOX, []))
+    snapshot = {"object": source.snapshot(document)}
+    events = Event.get_motor_collection()
+    previous = None
+    for entry in entries:
+        # Strictly increasing within a document, so the sequencer keeps its writes' order.
+        created = entry.at if previous is None or entry.at > previous else previous + TICK
+        previous = created
+        try:
+            await events.insert_one(
+                {
+                    "_id": entry.id,
+                    "owner_id": document.owner_id,  # type: ignore[attr-defined]
+                    "type": entry.type,
+                    "created_at": created,
+                    "data": snapshot,
+                    "pending": True,
+                }
+            )
+        except DuplicateKeyError:
+            pass  # already copied by another relay
+    return [entry.id for entry in entries]
+
+
+async def relay(document: Document) -> None:
+    """Copy, then pull from the document, then remove it if it is a tombstone, then sequence."""
+    collection = type(document).get_motor_collection()
+    ids = await copy_to_events(document)
+    if ids:
+        await collection.update_one({"_id": document.id}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}})
+    if getattr(document, "removed", False):
+        await collection.delete_one({"_id": document.id, "removed": True, f"{OUTBOX}.0": {"$exists": False}})
+    await SEQUENCER.kick()
+
+
+async def recover_outboxes(grace: timedelta = RECOVERY_GRACE) -> int:
+    """The worker's safety net: relay what requests left behind (they died, or their relay failed).
+    Returns how many documents it relayed."""
+    cutoff = utc_now() - grace
+    count = 0
+    for source in sources():
+        collection = source.model.get_motor_collection()
+        query = {"$or": [{f"{OUTBOX}.at": {"$lte": cutoff}}, {"removed": True}]}
+        async for raw in collection.find(query):
+            await relay(source.model.model_validate(raw))
+            count += 1
+    await SEQUENCER.run()
+    return count

@@ -1,0 +1,92 @@
+"""The feed: sequenced events in order, read with a cursor; and events not tied to a document write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bson import ObjectId
+
+from app.core.clock import utc_now
+from app.core.documents import OwnerId, parse_object_id
+from app.core.errors import NotFound, ValidationFailed
+from app.events.documents import Event
+from app.events.sequencer import SEQUENCER, published
+from app.events.types import EVENT_TYPES
+
+
+def _visible(owner_id: OwnerId, watermark: int) -> dict[str, Any]:
+    """Sequenced events up to the watermark (all written before it was), of one owner or of all."""
+    query: dict[str, Any] = {"seq": {"$lte": watermark}}
+    if owner_id is not None:
+        query["owner_id"] = owner_id
+    return query
+
+
+async def _cursor_seq(after: str, owner_id: OwnerId, watermark: int) -> int:
+    oid = parse_object_id(after)
+    found = None
+    if oid is not None:
+        found = await Event.get_motor_collection().find_one(
+            {"_id": oid, **_visible(owner_id, watermark)}, {"seq": 1}
+        )
+    if found is None:
+        raise ValidationFailed.field("after", "names no event that is kept (events are kept 30 days)")
+    return int(found["seq"])
+
+
+async def read_page(
+    after: str | None, limit: int, *, owner_id: OwnerId = None, types: Sequence[str] | None = None
+) -> tuple[list[Event], bool]:
+    """Up to `limit` events after the event `after` (from the oldest kept one without it), in feed order,
+    and whether more follow. 400 when `after` names no kept event (of this owner, when one is given)."""
+    watermark = await published()
+    query = _visible(owner_id, watermark)
+    if after is not None:
+        query["seq"]["$gt"] = await _cursor_seq(after, owner_id, watermark)
+    if types:
+        query["type"] = {"$in": list(types)}
+    raw = await Event.get_motor_collection().find(query).sort("seq", 1).limit(limit + 1).to_list(limit + 1)
+    events = [Event.model_validate(item) for item in raw[:limit]]
+    return events, len(raw) > limit
+
+
+async def read_after(
+    after: str | None, limit: int, *, owner_id: OwnerId = None, types: Sequence[str] | None = None
+) -> list[Event]:
+    """Events after `after` in feed order (owner_id None: every user's), for cursors such as the webhook
+    fan-out. A cursor that reads them one page after another never skips or repeats one."""
+    events, _ = await read_page(after, limit, owner_id=owner_id, types=types)
+    return events
+
+
+async def get_event(owner_id: OwnerId, event_id: str) -> Event:
+    oid = parse_object_id(event_id)
+    found = None
+    if oid is not None:
+        found = await Event.get_motor_collection().find_one(
+            {"_id": oid, **_visible(owner_id, await published())}
+        )
+    if found is None:
+        raise NotFound(f"No event with id {event_id!r}" if oid else "No such resource")
+    return Event.model_validate(found)
+
+
+async def emit(owner_id: OwnerId, type: str, obj: dict[str, Any]) -> ObjectId:
+    """Record an event that no document write carries (e.g. webhook_endpoint.disabled): one insert, so it
+    exists exactly when this call succeeded; then sequence it. Returns the event id."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    event_id = ObjectId()
+    await Event.get_motor_collection().insert_one(
+        {
+            "_id": event_id,
+            "owner_id": owner_id,
+            "type": type,
+            "created_at": utc_now(),
+            "data": {"object": obj},
+            "pending": True,
+        }
+    )
+    await SEQUENCER.kick()
+    return event_id

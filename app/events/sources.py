@@ -1,0 +1,53 @@
+"""The document types that carry an outbox, with the event-type prefix and the API shape of each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import msgspec
+from beanie import Document
+
+
+@dataclass(frozen=True)
+class Source:
+    model: type[Document]
+    prefix: str  # "client" -> client.created, client.updated, ...
+    to_api: Callable[[Any], msgspec.Struct]  # the resource as the API returns it
+
+    def snapshot(self, document: Document) -> dict[str, Any]:
+        return msgspec.to_builtins(self.to_api(document))  # type: ignore[no-any-return]
+
+
+@cache
+def sources() -> tuple[Source, ...]:
+    from app.clients.documents import Client
+    from app.clients.schemas import ClientOut
+    from app.contracts.documents import Contract
+    from app.contracts.schemas import ContractOut
+    from app.invoices.documents import Invoice
+    from app.invoices.schemas import InvoiceOut
+    from app.projects.documents import Project
+    from app.projects.schemas import ProjectOut
+    from app.resumes.documents import Resume
+    from app.resumes.schemas import ResumeOut
+    from app.time_entries.documents import TimeEntry
+    from app.time_entries.schemas import TimeEntryOut
+
+    return (
+        Source(Client, "client", ClientOut.from_document),
+        Source(Project, "project", ProjectOut.from_document),
+        Source(TimeEntry, "time_entry", TimeEntryOut.from_document),
+        Source(Invoice, "invoice", InvoiceOut.from_document),
+        Source(Contract, "contract", ContractOut.from_document),
+        Source(Resume, "resume", ResumeOut.from_document),
+    )
+
+
+def source_of(model: type[Document]) -> Source:
+    for source in sources():
+        if issubclass(model, source.model):
+            return source
+    raise LookupError(f"{model.__name__} carries no outbox")

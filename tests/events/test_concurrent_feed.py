@@ -1,0 +1,98 @@
+"""The hard part of the feed: a client polling with the last id it saw, while many requests write at once,
+receives every event exactly once and in order (API.md section 15). Writers and the poller run through the
+app in one event loop on the yielding store, so their database calls interleave as on a network driver."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from tests.clients.factories import create_client
+from tests.conftest import Account
+from tests.events.helpers import stored_events
+
+WRITERS = 12
+WRITES_EACH = 6
+
+
+@pytest.fixture
+def jittery_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes take a random time, as on a network: what one writer started first may commit last."""
+    import mongomock_motor
+
+    rng = random.Random(1234)
+    for name in ("insert_one", "update_one", "find_one_and_update"):
+        original = getattr(mongomock_motor.AsyncMongoMockCollection, name)
+
+        async def jittered(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            await asyncio.sleep(rng.random() / 500)
+            return await _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, name, jittered)
+
+
+async def _writer(http: Any, headers: dict[str, str], seed: int) -> int:
+    """Creates a client and edits it a few times; returns how many writes committed."""
+    rng = random.Random(seed)
+    created = await create_client(http, headers, name=f"writer {seed}")
+    for step in range(WRITES_EACH - 1):
+        await asyncio.sleep(rng.random() / 1000)
+        response = await http.patch(
+            f"/api/clients/{created['id']}", json={"notes": f"{step}"}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+    return WRITES_EACH
+
+
+async def _poller(http: Any, headers: dict[str, str], done: asyncio.Event) -> list[dict[str, Any]]:
+    """Polls with the last id seen until the writers are done and one more poll comes back empty."""
+    seen: list[dict[str, Any]] = []
+    after: str | None = None
+    finished = False
+    for _ in range(100_000):
+        params = {"limit": 7, **({"after": after} if after else {})}
+        response = await http.get("/api/events", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        seen += items
+        if items:
+            after = items[-1]["id"]
+        elif finished:
+            return seen
+        finished = done.is_set()
+        await asyncio.sleep(0)
+    raise AssertionError("the poller never caught up")
+
+
+async def test_a_poller_sees_every_event_once_and_in_order_while_many_requests_write(
+    client: Any, user: Account, other_user: Account, jittery_store: None
+) -> None:
+    done = asyncio.Event()
+    poller = asyncio.create_task(_poller(client, user.headers, done))
+    writes = await asyncio.gather(
+        *(_writer(client, (user if i % 3 else other_user).headers, i) for i in range(WRITERS))
+    )
+    done.set()
+    seen = await poller
+
+    mine = await stored_events(owner_id=_oid(user.id))
+    ids = [event["id"] for event in seen]
+    assert len(ids) == len(set(ids)), "an event was delivered twice"
+    assert ids == [str(event["_id"]) for event in mine], "the poller's sequence differs from the feed"
+    assert len(ids) == sum(w for i, w in enumerate(writes) if i % 3), "an event was skipped or invented"
+    # one writer's events keep the order of its writes
+    for name in {e["data"]["object"]["name"] for e in seen}:
+        notes = [e["data"]["object"]["notes"] for e in seen if e["data"]["object"]["name"] == name]
+        assert notes == ["", *[str(i) for i in range(WRITES_EACH - 1)]]
+    # the sequence numbers are gap-free across both users
+    everyone = await stored_events()
+    assert [event["seq"] for event in everyone] == list(range(1, len(everyone) + 1))
+
+
+def _oid(value: str) -> Any:
+    from bson import ObjectId
+
+    return ObjectId(value)
