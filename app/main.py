@@ -17,7 +17,6 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from app.ai.client import AIClient
 from app.auth.controller import AuthController
@@ -32,11 +31,17 @@ from app.contracts.documents import Contract
 from app.core import db, outbox
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
+from app.core.docs_ui import OfflineRedocPlugin
 from app.core.edge import guarded
 from app.core.errors import EXCEPTION_HANDLERS
 from app.core.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore
 from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
-from app.core.openapi import DecimalInputSchemaPlugin, RequestStructSchemaPlugin, document_errors
+from app.core.openapi import (
+    DecimalInputSchemaPlugin,
+    RequestStructSchemaPlugin,
+    components,
+    document_operations,
+)
 from app.core.pagination import provide_page_params
 from app.core.passwords import PasswordHasher
 from app.core.rate_limit import auth_rate_limit
@@ -209,7 +214,6 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
             "current_user": Provide(provide_current_user, sync_to_thread=False),
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
         },
-        security=[{"BearerToken": []}],
     )
     app = Orbix(
         route_handlers=[SystemController, api],
@@ -223,11 +227,9 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
             version="0.1.0",
             description="The back office of a freelancer or a small agency: one JSON API.",
             path="/schema",
-            components=Components(
-                security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
-                }
-            ),
+            components=components(),
+            use_handler_docstrings=True,
+            render_plugins=[OfflineRedocPlugin()],
         ),
         logging_config=None,
         plugins=[RequestStructSchemaPlugin(), DecimalInputSchemaPlugin()],
@@ -243,7 +245,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
         ),
         debug=False,
     )
-    document_errors(app)
+    document_operations(app)
     return app
 
 

@@ -24,7 +24,7 @@ os.environ.update(
     }
 )
 
-from collections.abc import AsyncIterator, Callable  # noqa: E402
+from collections.abc import AsyncIterator, Callable, Iterator  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
 from typing import Any  # noqa: E402
@@ -35,7 +35,8 @@ from asgi_lifespan import LifespanManager  # noqa: E402
 from litestar import Litestar  # noqa: E402
 
 from app.core.config import Settings  # noqa: E402
-from app.main import create_app  # noqa: E402
+from app.main import Orbix, create_app  # noqa: E402
+from tests import problem_codes  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
@@ -73,6 +74,19 @@ def _yield_like_a_network_driver() -> None:
 
 
 _yield_like_a_network_driver()
+Orbix.__call__ = problem_codes.record(Orbix.__call__)  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _problem_codes_are_declared() -> Iterator[None]:
+    """Every problem this test saw the app answer is one /schema/openapi.json declares for that operation."""
+    problem_codes.start()
+    yield
+    missing = problem_codes.undeclared()
+    if missing:
+        pytest.fail(
+            f"problem codes answered but not in the OpenAPI document (operation, status, code): {missing}"
+        )
 
 
 @dataclass

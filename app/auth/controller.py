@@ -27,7 +27,6 @@ class AuthController(Controller):
         "/register",
         operation_id="register",
         opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **raises(EmailTaken)},
-        security=[],
     )
     async def register(self, data: RegisterIn, service: AuthService) -> Session:
         """Create an account and return a session token."""
@@ -38,7 +37,6 @@ class AuthController(Controller):
         operation_id="login",
         status_code=HTTP_200_OK,
         opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **raises(Unauthorized)},  # wrong credentials
-        security=[],
     )
     async def login(self, data: LoginIn, service: AuthService) -> Session:
         """Exchange email and password for a session token."""

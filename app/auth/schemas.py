@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Literal
 
 import msgspec
@@ -41,7 +42,15 @@ def check_password(value: str, field: str) -> None:
 
 
 Locale = Literal["en", "de", "fr"]
-EInvoice = Literal["none", "factur-x"]
+
+
+class EInvoice(StrEnum):
+    """Whether sent invoices embed a Factur-X (EN 16931) e-invoice."""
+
+    NONE = "none"
+    FACTUR_X = "factur-x"
+
+
 Phone = Annotated[str, msgspec.Meta(max_length=64)]
 Identifier = Annotated[str, msgspec.Meta(max_length=64)]
 

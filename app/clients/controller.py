@@ -5,17 +5,17 @@ from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.clients import service
-from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
+from app.clients.schemas import ClientCreate, ClientOut, ClientPage, ClientUpdate
 from app.core.errors import InUse, raises
-from app.core.pagination import PageParams
-from app.core.schemas import Page, created
+from app.core.pagination import PageParams, sorted_by
+from app.core.schemas import created
 
 
 class ClientController(Controller):
     path = "/clients"
     tags = ["clients"]
 
-    @get("/", operation_id="listClients")
+    @get("/", operation_id="listClients", opt=sorted_by(service.SORTS))
     async def list_clients(
         self,
         current_user: User,
@@ -23,7 +23,7 @@ class ClientController(Controller):
         q: str | None = Parameter(
             default=None, max_length=200, description="Substring of name, company or email"
         ),
-    ) -> Page[ClientOut]:
+    ) -> ClientPage:
         """The caller's clients. Sort by `name` or `created_at`."""
         return (await service.list_clients(current_user, page, q)).map(ClientOut.from_document)
 

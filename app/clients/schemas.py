@@ -7,7 +7,16 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.clients.documents import Client
-from app.core.schemas import Address, AddressOut, BaseStruct, Currency, ResponseStruct, not_blank
+from app.core.schemas import (
+    Address,
+    AddressOut,
+    BaseStruct,
+    Currency,
+    Page,
+    ResponseStruct,
+    component,
+    not_blank,
+)
 
 ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Contact = Annotated[str, msgspec.Meta(max_length=254)]
@@ -76,3 +85,6 @@ class ClientOut(ResponseStruct):
             created_at=client.created_at,
             updated_at=client.updated_at,
         )
+
+
+ClientPage = Annotated[Page[ClientOut], component("ClientPage")]

@@ -5,17 +5,24 @@ from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.contracts import service
-from app.contracts.schemas import ContractCreate, ContractOut, ContractSign, ContractStatus, ContractUpdate
+from app.contracts.schemas import (
+    ContractCreate,
+    ContractOut,
+    ContractPage,
+    ContractSign,
+    ContractStatus,
+    ContractUpdate,
+)
 from app.core.errors import Conflict, InvalidReference, InvalidState, raises
-from app.core.pagination import PageParams, id_filter
-from app.core.schemas import Page, created
+from app.core.pagination import PageParams, id_filter, sorted_by
+from app.core.schemas import created
 
 
 class ContractController(Controller):
     path = "/contracts"
     tags = ["contracts"]
 
-    @get("/", operation_id="listContracts")
+    @get("/", operation_id="listContracts", opt=sorted_by(service.SORTS))
     async def list_contracts(
         self,
         current_user: User,
@@ -23,7 +30,7 @@ class ContractController(Controller):
         status: ContractStatus | None = Parameter(default=None, description="Only contracts in this status"),
         client_id: str | None = id_filter("client"),
         project_id: str | None = id_filter("project"),
-    ) -> Page[ContractOut]:
+    ) -> ContractPage:
         """The caller's contracts. Sort by `created_at`, `title` or `start_date`."""
         listed = await service.list_contracts(current_user, page, status, client_id, project_id)
         return listed.map(ContractOut.from_document)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -10,12 +11,29 @@ from msgspec import UNSET, UnsetType
 from app.contracts.documents import Contract
 from app.core.clock import check_date_order
 from app.core.money import check_money, format_cents
-from app.core.schemas import BaseStruct, Currency, MoneyOut, ObjectIdStr, ResponseStruct, not_blank
+from app.core.schemas import (
+    BaseStruct,
+    Currency,
+    MoneyOut,
+    ObjectIdStr,
+    Page,
+    ResponseStruct,
+    component,
+    not_blank,
+)
 
 ContractTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ContractBody = Annotated[str, msgspec.Meta(max_length=100_000, description="Markdown")]
 SignerName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-ContractStatus = Literal["draft", "sent", "signed", "cancelled"]
+
+
+class ContractStatus(StrEnum):
+    """draft → sent → signed, or cancelled."""
+
+    DRAFT = "draft"
+    SENT = "sent"
+    SIGNED = "signed"
+    CANCELLED = "cancelled"
 
 
 class ContractCreate(BaseStruct):
@@ -99,3 +117,6 @@ class ContractOut(ResponseStruct):
             created_at=contract.created_at,
             updated_at=contract.updated_at,
         )
+
+
+ContractPage = Annotated[Page[ContractOut], component("ContractPage")]

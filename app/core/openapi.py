@@ -1,8 +1,15 @@
-"""Documents the error responses every operation can give, as RFC 9457 problem details."""
+"""The OpenAPI document as client generators read it.
+
+Handlers declare in their `opt` what the document cannot see in their signatures: the named errors they
+raise (`raises(InvalidState)`, core/errors.py) and, for a list, the sort fields it accepts
+(`sorted_by(SORTS)`, core/pagination.py: the very mapping the service sorts with). `document_operations`
+turns that, and each route's shape (auth, parameters, body), into every operation's security, its `sort`
+enum, and per error status the problem `code`s it can return.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
@@ -12,36 +19,79 @@ from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Operation, Parameter, Schema
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Parameter,
+    Reference,
+    Schema,
+    SecurityScheme,
+)
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
 from app.core.errors import (
-    ERRORS_OPT,
     PROBLEM_JSON,
     AppError,
+    DatabaseUnavailable,
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
+    InternalError,
+    InvalidJson,
+    NotFound,
+    PayloadTooLarge,
     PreconditionFailed,
     Problem,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
     declared_errors,
 )
 from app.core.idempotency import HEADER as IDEMPOTENCY_KEY
+from app.core.pagination import SORTS, sort_values
 from app.core.rate_limit import RATE_LIMITED
 from app.core.schemas import BaseStruct
 from app.core.tokens import EXCLUDE_FROM_AUTH
 from app.core.versioning import NAMES_THE_CALLER
 
+ProblemClass = type[AppError]  # a named problem class: its status and code
 
-def _problem(status: int) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=Problem,
-        generate_examples=False,
-        description=HTTPStatus(status).phrase,
-        media_type=PROBLEM_JSON,
+BEARER = "BearerToken"
+REQUEST_ID = "X-Request-ID"
+RETRY_AFTER = "Retry-After"
+
+# What the shape of a route implies, whatever its handler does.
+ANY_OPERATION: frozenset[ProblemClass] = frozenset({InternalError})
+UNDER_API: frozenset[ProblemClass] = frozenset({DatabaseUnavailable})
+AUTHENTICATED: frozenset[ProblemClass] = frozenset({Unauthorized})
+WITH_BODY: frozenset[ProblemClass] = frozenset({ValidationFailed, InvalidJson, PayloadTooLarge})
+WITH_QUERY: frozenset[ProblemClass] = frozenset({ValidationFailed})
+WITH_PATH_ID: frozenset[ProblemClass] = frozenset({NotFound})  # a malformed, missing or someone else's id
+LIMITED: frozenset[ProblemClass] = frozenset({RateLimited})
+
+
+def components() -> Components:
+    """The shared pieces every operation refers to: the bearer scheme and the response headers."""
+    return Components(
+        security_schemes={BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")},
+        headers={
+            REQUEST_ID: OpenAPIHeader(
+                description="The client's own X-Request-ID when it sent a sane one, else a new one; "
+                "the problem's `request_id` on errors",
+                schema=Schema(type=OpenAPIType.STRING),
+            ),
+            RETRY_AFTER: OpenAPIHeader(
+                description="Seconds to wait before trying again", schema=Schema(type=OpenAPIType.INTEGER)
+            ),
+        },
     )
 
+
+# ---------------------------------------------------------------- request headers (API.md section 18)
 
 _IDEMPOTENCY_KEY_PARAMETER = Parameter(
     name=IDEMPOTENCY_KEY,
@@ -55,8 +105,6 @@ _IDEMPOTENCY_KEY_PARAMETER = Parameter(
         "`idempotency_key_in_progress`."
     ),
 )
-
-
 _IF_MATCH_PARAMETER = Parameter(
     name="If-Match",
     param_in="header",
@@ -75,13 +123,18 @@ _IF_NONE_MATCH_PARAMETER = Parameter(
     schema=Schema(type=OpenAPIType.STRING),
     description="An `ETag` you hold: 304 without a body while it is still the current one.",
 )
+# What sending each header may answer (an Idempotency-Key that is not 1-255 printable characters is a 400).
+_ERRORS_OF_HEADER: dict[str, frozenset[ProblemClass]] = {
+    IDEMPOTENCY_KEY: frozenset({IdempotencyKeyInProgress, IdempotencyKeyReused, ValidationFailed}),
+    "If-Match": frozenset({PreconditionFailed}),
+}
 
 
-def _request_headers(path: str, handler: HTTPRouteHandler) -> list[Parameter]:
-    """The headers of API.md §18 an operation honours: Idempotency-Key on every authenticated POST under /api
-    (not register or login), If-Match on the writes of one resource, If-None-Match on its reads."""
+def _request_headers(path: str, handler: HTTPRouteHandler) -> tuple[Parameter, ...]:
+    """The headers an operation honours: Idempotency-Key on every authenticated POST under /api (not
+    register or login), If-Match on the writes of one resource, If-None-Match on its reads."""
     if not path.startswith("/api/") or handler.opt.get(EXCLUDE_FROM_AUTH):
-        return []
+        return ()
     methods = handler.http_methods
     headers = [_IDEMPOTENCY_KEY_PARAMETER] if "POST" in methods else []
     if "{" in path or handler.opt.get(NAMES_THE_CALLER):
@@ -89,58 +142,162 @@ def _request_headers(path: str, handler: HTTPRouteHandler) -> list[Parameter]:
             headers.append(_IF_MATCH_PARAMETER)
         if "GET" in methods:
             headers.append(_IF_NONE_MATCH_PARAMETER)
-    return headers
+    return tuple(headers)
 
 
-def _operation_with(headers: list[Parameter]) -> type[Operation]:
-    """An Operation class that declares `headers` beside the parameters Litestar finds."""
+# ---------------------------------------------------------------- each operation
 
+
+@dataclass(frozen=True)
+class Declaration:
+    """What one handler adds to the shape of its route."""
+
+    public: bool
+    problems: frozenset[ProblemClass]
+    sorts: tuple[str, ...] | None
+    headers: tuple[Parameter, ...] = ()
+
+
+def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
+    under_api = path.startswith("/api/")
+    problems = set(ANY_OPERATION) | set(declared_errors(handler.opt))
+    if under_api:
+        problems |= UNDER_API
+    if handler.opt.get(RATE_LIMITED):
+        problems |= LIMITED
+    public = not under_api or bool(handler.opt.get(EXCLUDE_FROM_AUTH))
+    if not public:
+        problems |= AUTHENTICATED
+    headers = _request_headers(path, handler)
+    for header in headers:
+        problems |= _ERRORS_OF_HEADER.get(header.name, frozenset())
+    sorts = handler.opt.get(SORTS)
+    return Declaration(public=public, problems=frozenset(problems), sorts=sorts, headers=headers)
+
+
+def operation_codes(operation: Operation, declaration: Declaration) -> dict[int, list[str]]:
+    """Per error status, the problem codes this operation can return, from its declaration and its shape."""
+    problems = set(declaration.problems)
+    places = {p.param_in for p in operation.parameters or [] if isinstance(p, Parameter)}
+    if "query" in places:
+        problems |= WITH_QUERY
+    if "path" in places:
+        problems |= WITH_PATH_ID
+    if operation.request_body is not None:
+        problems |= WITH_BODY
+    by_status: dict[int, list[str]] = {}
+    for status, code in sorted({(problem.status, problem.code) for problem in problems}):
+        by_status.setdefault(status, []).append(code)
+    return by_status
+
+
+def _header_refs(status: int) -> dict[str, OpenAPIHeader | Reference]:
+    names = [REQUEST_ID, RETRY_AFTER] if status == 429 else [REQUEST_ID]
+    return {name: Reference(ref=f"#/components/headers/{name}") for name in names}
+
+
+def _problem_response(status: int, codes: list[str]) -> OpenAPIResponse:
+    code = Schema(type=OpenAPIType.STRING, enum=list(codes))
+    schema = Schema(
+        all_of=[
+            Reference(ref="#/components/schemas/Problem"),
+            Schema(type=OpenAPIType.OBJECT, properties={"code": code}, required=["code"]),
+        ]
+    )
+    return OpenAPIResponse(
+        description=HTTPStatus(status).phrase,
+        headers=_header_refs(status),
+        content={PROBLEM_JSON: OpenAPIMediaType(schema=schema)},
+    )
+
+
+def _single_option(schema: Schema | Reference) -> Schema | Reference:
+    """`X | UnsetType` (a PATCH field that may be left out) is documented as a `oneOf` of X alone: just X."""
+    if not isinstance(schema, Schema) or not schema.one_of or len(schema.one_of) != 1:
+        return schema
+    (only,) = schema.one_of
+    if isinstance(only, Reference):
+        return only  # the very object, whose ref Litestar shortens later
+    rest = {k: v for k, v in vars(schema).items() if v is not None and k != "one_of"}
+    return replace(only, **rest)
+
+
+def without_null(schema: Schema | Reference) -> Schema | Reference:
+    """An optional query parameter is absent, never `null`: drop null from its schema (generators would send
+    the string "null")."""
+    if not isinstance(schema, Schema):
+        return schema
+    if schema.one_of:
+        options = [s for s in schema.one_of if not (isinstance(s, Schema) and s.type == OpenAPIType.NULL)]
+        single = _single_option(replace(schema, one_of=options))
+        if not isinstance(single, Schema):
+            return single
+        schema = single
+    if isinstance(schema.type, list):
+        kinds = [t for t in schema.type if t != OpenAPIType.NULL]
+        schema = replace(schema, type=kinds[0] if len(kinds) == 1 else kinds)
+    if schema.enum:
+        schema = replace(schema, enum=[v for v in schema.enum if v is not None])
+    return schema
+
+
+def _finish_parameter(parameter: Parameter, declaration: Declaration) -> Parameter:
+    if parameter.param_in != "query" or parameter.schema is None:
+        return parameter
+    schema = without_null(parameter.schema)
+    if parameter.name == "sort" and declaration.sorts is not None and isinstance(schema, Schema):
+        schema = replace(schema, enum=sort_values(declaration.sorts), max_length=None)
+    return replace(parameter, schema=schema)
+
+
+def finish(operation: Operation, declaration: Declaration) -> None:
+    """Security, parameters and responses as the declaration and the route's shape say."""
+    operation.security = [] if declaration.public else [{BEARER: []}]
+    operation.parameters = [
+        *(
+            _finish_parameter(p, declaration) if isinstance(p, Parameter) else p
+            for p in operation.parameters or []
+        ),
+        *declaration.headers,
+    ] or None
+    responses: dict[str, OpenAPIResponse | Reference] = {}
+    if _IF_NONE_MATCH_PARAMETER in declaration.headers:
+        responses["304"] = OpenAPIResponse(description="Not Modified", headers=_header_refs(304))
+    for key, response in (operation.responses or {}).items():
+        if int(key) < 400 and isinstance(response, OpenAPIResponse):  # Litestar's own errors are replaced
+            response.headers = {**(response.headers or {}), **_header_refs(int(key))}
+            responses[key] = response
+    for status, codes in operation_codes(operation, declaration).items():
+        responses[str(status)] = _problem_response(status, codes)
+    operation.responses = responses
+
+
+def _operation_class(declaration: Declaration) -> type[Operation]:
     @dataclass
-    class WithHeaders(Operation):
+    class DocumentedOperation(Operation):
         def __post_init__(self) -> None:
-            self.parameters = [*(self.parameters or []), *headers]
+            finish(self, declaration)
 
-    return WithHeaders
-
-
-_ERRORS_OF_HEADER: dict[str, tuple[type[AppError], ...]] = {
-    IDEMPOTENCY_KEY: (IdempotencyKeyInProgress, IdempotencyKeyReused),
-    "If-Match": (PreconditionFailed,),
-}
+    return DocumentedOperation
 
 
-def _error_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
-    statuses = {500, *(error.status for error in declared_errors(handler.opt))}
-    if path.startswith("/api/"):
-        statuses |= {400, 404, 405, 409, 503}  # 503: database_unavailable
-        if not handler.opt.get(EXCLUDE_FROM_AUTH):
-            statuses.add(401)
-        if handler.parsed_data_field is not None:
-            statuses.add(413)
-        if handler.opt.get(RATE_LIMITED):
-            statuses.add(429)
-    return statuses
-
-
-def document_errors(app: Litestar) -> None:
-    """Declare the problem-details responses every operation can give, on the route handlers themselves,
-    so Litestar writes them into the schema when (and only when) the schema is first asked for."""
+def document_operations(app: Litestar) -> None:
+    """Hand each route handler what its operation needs; Litestar applies it when (and only when) the
+    document is first asked for. The 500 problem response also registers the `Problem` component."""
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             if not isinstance(handler, HTTPRouteHandler):
                 continue
-            headers = _request_headers(route.path, handler)
-            if headers:
-                handler.operation_class = _operation_with(headers)
-                declared = declared_errors(handler.opt)
-                added = {e for h in headers for e in _ERRORS_OF_HEADER.get(h.name, ()) if e not in declared}
-                handler.opt[ERRORS_OPT] = (*declared, *sorted(added, key=lambda e: e.code))
-            responses = dict(handler.responses or {})
-            if _IF_NONE_MATCH_PARAMETER in headers:
-                responses.setdefault(304, ResponseSpec(data_container=None, description="Not Modified"))
-            for status in _error_statuses(route.path, handler):
-                responses.setdefault(status, _problem(status))
-            handler.responses = responses
+            handler.operation_class = _operation_class(_declaration(route.path, handler))
+            handler.responses = {
+                **(handler.responses or {}),
+                500: ResponseSpec(
+                    data_container=Problem, generate_examples=False, description="", media_type=PROBLEM_JSON
+                ),
+            }
+
+
+# ---------------------------------------------------------------- schema plugins
 
 
 class RequestStructSchemaPlugin(StructSchemaPlugin):
@@ -152,6 +309,8 @@ class RequestStructSchemaPlugin(StructSchemaPlugin):
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
         schema.additional_properties = False
+        if schema.properties:
+            schema.properties = {name: _single_option(sub) for name, sub in schema.properties.items()}
         return schema
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -17,6 +17,7 @@ D = TypeVar("D", bound=Document)
 T = TypeVar("T")
 
 DEFAULT_SORT = "-created_at"
+SORTS = "sorts"  # the handler `opt` key sorted_by() fills
 
 # Every list's sortable fields, by document: (model, {API name: stored field}). Each stored field needs an
 # (owner_id, field, _id) index (core/indexes.sort_indexes); a test reads this to check that it has one.
@@ -56,6 +57,17 @@ def id_filter(resource: str) -> Any:
 def id_filters(**ids: str | None) -> dict[str, ObjectId]:
     """The id filters a list was given (`client_id=...`), as ObjectIds; id_filter has checked their form."""
     return {field: ObjectId(value) for field, value in ids.items() if value is not None}
+
+
+def sorted_by(fields: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """A list handler's `opt` entry naming its sort fields, for the OpenAPI `sort` enum: the very mapping its
+    service passes to `paginate`. `@get("/", opt=sorted_by(service.SORTS))`."""
+    return {SORTS: tuple(fields)}
+
+
+def sort_values(fields: Iterable[str]) -> list[str]:
+    """`name` -> `name`, `-name`: every value a list's `sort` parameter accepts."""
+    return [value for field in sorted(fields) for value in (field, f"-{field}")]
 
 
 def sort_spec(sort: str, allowed: Mapping[str, str]) -> list[tuple[str, SortDirection]]:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import msgspec
 import pycountry
 from litestar import Response
+from litestar.params import KwargDefinition
 
 from app.core.identifiers import country_code
 
@@ -80,6 +81,13 @@ class Address(BaseStruct):
     def __post_init__(self) -> None:
         if self.country is not None:
             self.country = country_code(self.country, "address.country")
+
+
+def component(name: str) -> KwargDefinition:
+    """The OpenAPI component name of an annotated type, for generic ones that Litestar would name after
+    their module (`Page_app.clients.schemas.ClientOut_`):
+    `ClientPage = Annotated[Page[ClientOut], component("ClientPage")]`."""
+    return KwargDefinition(schema_component_key=name)
 
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"

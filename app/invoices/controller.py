@@ -16,14 +16,15 @@ from app.core.errors import (
     TooManyPayments,
     raises,
 )
-from app.core.pagination import PageParams, id_filter
-from app.core.schemas import Page, created
+from app.core.pagination import PageParams, id_filter, sorted_by
+from app.core.schemas import created
 from app.documents.model import Report
 from app.invoices import lifecycle, rendering, service
 from app.invoices.schemas import (
     InvoiceCreate,
     InvoiceFilters,
     InvoiceOut,
+    InvoicePage,
     InvoiceStatus,
     InvoiceUpdate,
     PaymentCreate,
@@ -57,10 +58,10 @@ class InvoiceController(Controller):
         "filters": Provide(provide_invoice_filters, sync_to_thread=False),
     }
 
-    @get("/", operation_id="listInvoices")
+    @get("/", operation_id="listInvoices", opt=sorted_by(service.SORTS))
     async def list_invoices(
         self, current_user: User, page: PageParams, filters: InvoiceFilters
-    ) -> Page[InvoiceOut]:
+    ) -> InvoicePage:
         """The caller's invoices. Sorts: `issue_date`, `due_date`, `total`, `number`, `created_at`."""
         return (await service.list_invoices(current_user, page, filters)).map(InvoiceOut.from_document)
 

@@ -2,20 +2,46 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from app.auth.schemas import EInvoice
 from app.core.clock import check_date_order, today_utc
-from app.core.money import check_money, check_quantity, check_rate, format_cents, format_rate
-from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, not_blank
+from app.core.money import (
+    check_money,
+    check_quantity,
+    check_rate,
+    format_cents,
+    format_rate,
+)
+from app.core.schemas import (
+    BaseStruct,
+    MoneyOut,
+    ObjectIdStr,
+    Page,
+    RateOut,
+    ResponseStruct,
+    component,
+    not_blank,
+)
 from app.invoices.documents import Invoice, StoredLine, StoredPayment
 from app.invoices.tax_category import TaxCategory, stored_category
 
 MAX_LINES = 200
 
-InvoiceStatus = Literal["draft", "sent", "paid", "void"]
+
+class InvoiceStatus(StrEnum):
+    """Where an invoice is in its lifecycle: draft → sent → paid, or void."""
+
+    DRAFT = "draft"
+    SENT = "sent"
+    PAID = "paid"
+    VOID = "void"
+
+
 LineDescription = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Notes = Annotated[str, msgspec.Meta(max_length=10_000)]
 TimeEntryIds = Annotated[
@@ -182,7 +208,7 @@ class PaymentOut(ResponseStruct):
 class DocumentOut(ResponseStruct):
     sha256: str
     size: int
-    e_invoice: Literal["none", "factur-x"]
+    e_invoice: EInvoice
     rendered_at: datetime
 
 
@@ -250,3 +276,6 @@ class InvoiceOut(ResponseStruct):
             created_at=invoice.created_at,
             updated_at=invoice.updated_at,
         )
+
+
+InvoicePage = Annotated[Page[InvoiceOut], component("InvoicePage")]

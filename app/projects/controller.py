@@ -1,32 +1,35 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.core.errors import InUse, InvalidReference, raises
-from app.core.pagination import PageParams, id_filter
-from app.core.schemas import Page, created
+from app.core.pagination import PageParams, id_filter, sorted_by
+from app.core.schemas import created
 from app.projects import service
-from app.projects.schemas import ProjectCreate, ProjectDetailOut, ProjectOut, ProjectUpdate
+from app.projects.schemas import (
+    ProjectCreate,
+    ProjectDetailOut,
+    ProjectOut,
+    ProjectPage,
+    ProjectStatus,
+    ProjectUpdate,
+)
 
 
 class ProjectController(Controller):
     path = "/projects"
     tags = ["projects"]
 
-    @get("/", operation_id="listProjects")
+    @get("/", operation_id="listProjects", opt=sorted_by(service.SORTS))
     async def list_projects(
         self,
         current_user: User,
         page: PageParams,
         client_id: str | None = id_filter("client"),
-        status: Literal["active", "completed", "archived"] | None = Parameter(
-            default=None, description="Status"
-        ),
-    ) -> Page[ProjectOut]:
+        status: ProjectStatus | None = Parameter(default=None, description="Only projects in this status"),
+    ) -> ProjectPage:
         """The caller's projects. Sort by `name`, `status`, `hourly_rate`, `created_at` or `updated_at`."""
         listed = await service.list_projects(current_user, page, client_id, status)
         return listed.map(ProjectOut.from_document)

@@ -2,17 +2,36 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.core.money import check_decimal, check_money, format_cents, format_rate
-from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, ResponseStruct, Text, not_blank
+from app.core.schemas import (
+    BaseStruct,
+    MoneyOut,
+    ObjectIdStr,
+    Page,
+    ResponseStruct,
+    Text,
+    component,
+    not_blank,
+)
 from app.projects.documents import Project
 
 ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-ProjectStatus = Literal["active", "completed", "archived"]
+
+
+class ProjectStatus(StrEnum):
+    """Only active projects accept new time."""
+
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    ARCHIVED = "archived"
+
+
 MAX_BUDGET_HOURS = Decimal(1_000_000)
 HoursOut = Annotated[str, msgspec.Meta(description="Hours as a decimal string", examples=["120", "37.5"])]
 
@@ -25,7 +44,7 @@ class ProjectCreate(BaseStruct):
     client_id: ObjectIdStr
     name: ProjectName
     description: Text = ""
-    status: ProjectStatus = "active"
+    status: ProjectStatus = ProjectStatus.ACTIVE
     hourly_rate: Decimal = Decimal("0.00")
     budget_hours: Decimal | None = None
 
@@ -70,6 +89,9 @@ class ProjectOut(ResponseStruct):
     @classmethod
     def from_document(cls, project: Project) -> ProjectOut:
         return cls(**_fields(project))
+
+
+ProjectPage = Annotated[Page[ProjectOut], component("ProjectPage")]
 
 
 class ProjectDetailOut(ProjectOut):

@@ -5,18 +5,18 @@ from litestar.datastructures import State
 
 from app.auth.documents import User
 from app.core.errors import UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable, raises
-from app.core.pagination import PageParams
-from app.core.schemas import Page, created
+from app.core.pagination import PageParams, sorted_by
+from app.core.schemas import created
 from app.resumes import service
-from app.resumes.schemas import ResumeCreate, ResumeGenerate, ResumeOut, ResumeUpdate
+from app.resumes.schemas import ResumeCreate, ResumeGenerate, ResumeOut, ResumePage, ResumeUpdate
 
 
 class ResumeController(Controller):
     path = "/resumes"
     tags = ["resumes"]
 
-    @get("/", operation_id="listResumes")
-    async def list_resumes(self, current_user: User, page: PageParams) -> Page[ResumeOut]:
+    @get("/", operation_id="listResumes", opt=sorted_by(service.SORTS))
+    async def list_resumes(self, current_user: User, page: PageParams) -> ResumePage:
         """The caller's resumes. Sort by `created_at`, `updated_at` or `title`."""
         return (await service.list_resumes(current_user, page)).map(ResumeOut.from_document)
 

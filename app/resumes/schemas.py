@@ -7,7 +7,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.core.clock import check_date_order
-from app.core.schemas import BaseStruct, ResponseStruct, not_blank
+from app.core.schemas import BaseStruct, Page, ResponseStruct, component, not_blank
 from app.resumes.documents import Resume
 
 MAX_CONTENT = 100_000
@@ -132,3 +132,6 @@ class ResumeOut(ResponseStruct):
             created_at=resume.created_at,
             updated_at=resume.updated_at,
         )
+
+
+ResumePage = Annotated[Page[ResumeOut], component("ResumePage")]

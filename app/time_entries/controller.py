@@ -6,13 +6,14 @@ from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, TimerRunning, raises
-from app.core.pagination import PageParams, id_filter
-from app.core.schemas import Page, created
+from app.core.pagination import PageParams, id_filter, sorted_by
+from app.core.schemas import created
 from app.time_entries import service
 from app.time_entries.schemas import (
     TimeEntryCreate,
     TimeEntryFilters,
     TimeEntryOut,
+    TimeEntryPage,
     TimeEntryUpdate,
     TimerStart,
 )
@@ -57,10 +58,10 @@ class TimeEntryController(Controller):
         "filters": Provide(provide_filters, sync_to_thread=False),
     }
 
-    @get("/", operation_id="listTimeEntries")
+    @get("/", operation_id="listTimeEntries", opt=sorted_by(service.SORTS))
     async def list_entries(
         self, current_user: User, page: PageParams, filters: TimeEntryFilters
-    ) -> Page[TimeEntryOut]:
+    ) -> TimeEntryPage:
         """The caller's time entries. Sort by `started_at`, `created_at` or `duration_seconds`."""
         return (await service.list_entries(current_user, page, filters)).map(TimeEntryOut.from_document)
 

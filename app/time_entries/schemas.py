@@ -2,12 +2,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.core.money import check_money, format_cents
-from app.core.schemas import BaseStruct, MoneyOut, ObjectIdStr, ResponseStruct, Text, UtcDatetime
+from app.core.schemas import (
+    BaseStruct,
+    MoneyOut,
+    ObjectIdStr,
+    Page,
+    ResponseStruct,
+    Text,
+    UtcDatetime,
+    component,
+)
 from app.time_entries.documents import TimeEntry
 from app.time_entries.rules import check_instant, span_error
 
@@ -103,3 +113,6 @@ class TimeEntryOut(ResponseStruct):
             created_at=entry.created_at,
             updated_at=entry.updated_at,
         )
+
+
+TimeEntryPage = Annotated[Page[TimeEntryOut], component("TimeEntryPage")]
