@@ -4,6 +4,7 @@ a free port, and waiting until one serves."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +32,10 @@ def server_env(port: int, **changes: str) -> dict[str, str]:
 
 
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """In its own process group, so that stop() can also reach what it forked."""
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def wait_until_healthy(
@@ -61,5 +65,5 @@ def stop(process: subprocess.Popen[bytes]) -> bytes:
     try:
         return process.communicate(timeout=30)[0]
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)  # granian's workers too, which would keep the output open
         return process.communicate()[0]

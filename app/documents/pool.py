@@ -3,15 +3,19 @@ the thread that started it, so both run in separate processes, never on the even
 
 Processes are spawned (not forked: a fork would copy the event loop's threads and a Saxon runtime) on first
 use, at most RENDER_PROCESSES of them; further jobs wait in the executor's queue. A pool whose process died
-is replaced for the next call. The pool lives as long as the process (concurrent.futures joins its workers
-at interpreter exit), not as long as one app: tests build many apps, and each new pool would compile the
-Schematron again.
+is replaced for the next call. The pool lives as long as the process, not as long as one app: tests build
+many apps, and each new pool would compile the Schematron again. It is shut down when the process exits,
+also when that process is granian's forked worker: such a process ends through multiprocessing, which
+runs its finalizers and then joins every child, but not concurrent.futures' own exit hook, so an idle pool
+left running would make that join (and the server's SIGTERM) wait forever. Its finalizer runs before the
+call queue's own (exit priority 10), which would otherwise stop the queue before the shutdown reaches it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.util
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +33,9 @@ def _pool() -> ProcessPoolExecutor:
     if _executor is None:
         _executor = ProcessPoolExecutor(
             max_workers=RENDER_PROCESSES, mp_context=multiprocessing.get_context("spawn")
+        )
+        multiprocessing.util.Finalize(
+            _executor, _executor.shutdown, kwargs={"cancel_futures": True}, exitpriority=100
         )
     return _executor
 
