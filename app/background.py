@@ -4,7 +4,9 @@ Both the API (WORKER=inline) and `python -m app worker` call it, so every proces
 from __future__ import annotations
 
 from app.core.config import Settings
+from app.mail import delivery as mail
 
 
 def register_jobs(settings: Settings) -> None:
     """Register every area's job handlers and periodic tasks (idempotent)."""
+    mail.register(settings)

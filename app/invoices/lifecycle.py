@@ -35,6 +35,7 @@ LIFECYCLE = Lifecycle(
         "void": Transition(("draft", "sent"), "void"),
         "pay": Transition(("sent",)),
         "settle": Transition(("sent",), "paid"),
+        "email": Transition(("sent", "paid")),  # mail/ queues the stored document; the status stays
     }
 )
 _REFUSALS = {
@@ -43,6 +44,7 @@ _REFUSALS = {
     "send": "only drafts can be sent",
     "pay": "only sent invoices take payments",
     "void": "only drafts and sent invoices without payments can be voided",
+    "email": "only sent or paid invoices can be e-mailed",
 }
 # Why an action the status allows was still refused (its extra condition failed).
 _GUARDS = {"send": "it has no lines", "void": "it has payments"}
