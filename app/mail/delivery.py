@@ -68,6 +68,8 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             raise await _failed(record, f"invoice {invoice.number} was {invoice.status} before it went out")
         if invoice.number is None:  # its send is being finished by the recovery
             raise await _later(record, "the invoice is still being sent")
+        if not settings.smtp_configured:  # the API that queued it has SMTP_HOST; this worker does not
+            raise await _later(record, "SMTP_HOST is not set in the worker's environment")
         stored = await rendering.stored_document(user, invoice)
         message = build_message(settings, user, record, stored.pdf, rendering.filename(invoice))
         try:
