@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.core.documents import ReferencedDocument, StoredAddress
+from app.core.documents import DELETING_INDEX, ReferencedDocument, StoredAddress
+from app.core.outbox import OUTBOX_INDEX
 
 
 class Client(ReferencedDocument):
@@ -21,4 +22,6 @@ class Client(ReferencedDocument):
         indexes = [
             IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("name", ASCENDING)]),
+            DELETING_INDEX,
+            OUTBOX_INDEX,
         ]

@@ -6,6 +6,7 @@ from beanie import PydanticObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.documents import OwnedDocument
+from app.core.outbox import OUTBOX_INDEX
 
 CONTRACT_STATUSES = ("draft", "sent", "signed", "cancelled")
 
@@ -31,4 +32,5 @@ class Contract(OwnedDocument):
             IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("project_id", ASCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("status", ASCENDING)]),
+            OUTBOX_INDEX,
         ]

@@ -9,6 +9,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from app.core.clock import utc_now
 from app.core.documents import OwnedDocument
 from app.core.money import StoredDecimal
+from app.core.outbox import OUTBOX_INDEX
 
 INVOICE_STATUSES = ("draft", "sent", "paid", "void")
 
@@ -68,6 +69,9 @@ class Invoice(OwnedDocument):
     payments: list[StoredPayment] = Field(default_factory=list)
     document: DocumentInfo | None = None
     sent_at: datetime | None = None
+    # Set by the claim of a send, cleared once the send is complete (number and document): the worker's
+    # recovery finishes every send whose `sending_at` is old. Never in responses.
+    sending_at: datetime | None = None
     paid_at: datetime | None = None
     voided_at: datetime | None = None
     # Bumped by every edit of a draft: a PATCH recomputes totals from what it read and writes only if
@@ -87,6 +91,8 @@ class Invoice(OwnedDocument):
             IndexModel([("owner_id", ASCENDING), ("total_cents", DESCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("number_seq", DESCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("payments.paid_on", ASCENDING)]),
+            IndexModel([("sending_at", ASCENDING)], name="sending_at", sparse=True),
+            OUTBOX_INDEX,
         ]
 
 
@@ -95,6 +101,8 @@ class InvoiceCounter(Document):
 
     owner_id: PydanticObjectId
     seq: int = 0
+    # The invoice that took `seq` and may not carry it yet (invoices/numbering.py).
+    holder: PydanticObjectId | None = None
 
     class Settings:
         name = "invoice_counters"

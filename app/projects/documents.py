@@ -3,8 +3,9 @@ from __future__ import annotations
 from beanie import PydanticObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.core.documents import ReferencedDocument
+from app.core.documents import DELETING_INDEX, ReferencedDocument
 from app.core.money import StoredDecimal
+from app.core.outbox import OUTBOX_INDEX
 
 PROJECT_STATUSES = ("active", "completed", "archived")
 
@@ -24,4 +25,6 @@ class Project(ReferencedDocument):
             IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("status", ASCENDING)]),
+            DELETING_INDEX,
+            OUTBOX_INDEX,
         ]

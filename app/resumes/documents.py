@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.documents import OwnedDocument
+from app.core.outbox import OUTBOX_INDEX
 
 
 class StoredExperience(BaseModel):
@@ -49,4 +50,5 @@ class Resume(OwnedDocument):
             IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("updated_at", DESCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("title", ASCENDING)]),
+            OUTBOX_INDEX,
         ]

@@ -6,6 +6,7 @@ from beanie import PydanticObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.documents import OwnedDocument
+from app.core.outbox import OUTBOX_INDEX
 
 RUNNING_SLOT = "running"
 
@@ -35,4 +36,5 @@ class TimeEntry(OwnedDocument):
             IndexModel([("owner_id", ASCENDING), ("project_id", ASCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("client_id", ASCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("invoice_id", ASCENDING)]),
+            OUTBOX_INDEX,
         ]
