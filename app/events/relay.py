@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
 from app.core.outbox import OUTBOX, PendingEvent
-from app.events.documents import Event
+from app.events.documents import events_collection
 from app.events.sequencer import SEQUENCER
 from app.events.sources import source_of, sources
 
@@ -35,7 +35,7 @@ async def copy_to_events(document: Document) -> list[Any]:
     source = source_of(type(document))
     entries: list[PendingEvent] = list(getattr(document, OUTBOX, []))
     snapshot = {"object": source.snapshot(document)}
-    events = Event.get_motor_collection()
+    events = events_collection()
     previous = None
     for entry in entries:
         # Strictly increasing within a document, so the sequencer keeps its writes' order.
