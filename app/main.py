@@ -56,6 +56,8 @@ from app.events.relay import relay
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
+from app.mail.controller import InvoiceEmailController
+from app.mail.documents import EmailRecord
 from app.projects.controller import ProjectController
 from app.projects.documents import Project
 from app.reports.controller import ReportController
@@ -77,6 +79,7 @@ DOCUMENT_MODELS: list[type[Document]] = [
     Invoice,
     InvoiceCounter,
     StoredDocument,
+    EmailRecord,
     Contract,
     Resume,
     Job,
@@ -92,6 +95,7 @@ API_CONTROLLERS: list[Any] = [
     ProjectController,
     TimeEntryController,
     InvoiceController,
+    InvoiceEmailController,
     ContractController,
     ReportController,
     ResumeController,

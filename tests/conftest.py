@@ -6,7 +6,9 @@ import os
 
 # The environment is set before the app is imported: app.main builds `app` from it at import time.
 for _name in [
-    n for n in os.environ if n.startswith(("AI_", "MONGODB_", "CORS_", "TRUSTED_", "WORKER", "WEBHOOK_"))
+    n
+    for n in os.environ
+    if n.startswith(("AI_", "MONGODB_", "CORS_", "TRUSTED_", "WORKER", "WEBHOOK_", "SMTP_"))
 ]:
     del os.environ[_name]
 os.environ.update(

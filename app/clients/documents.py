@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from app.core.documents import ReferencedDocument, StoredAddress
+from app.core.documents import DELETING_INDEX, ReferencedDocument, StoredAddress
 from app.core.indexes import sort_indexes
+from app.core.outbox import OUTBOX_INDEX
 
 
 class Client(ReferencedDocument):
@@ -17,4 +18,8 @@ class Client(ReferencedDocument):
 
     class Settings:
         name = "clients"
-        indexes = sort_indexes("name", "created_at")
+        indexes = [
+            *sort_indexes("name", "created_at"),
+            DELETING_INDEX,
+            OUTBOX_INDEX,
+        ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from app.auth.documents import User
@@ -10,6 +11,7 @@ from app.clients.documents import Client
 from app.clients.schemas import ClientCreate, ClientUpdate
 from app.core.db import referencing_models
 from app.core.documents import (
+    PRESENT,
     StoredAddress,
     delete_unreferenced,
     get_owned,
@@ -18,7 +20,7 @@ from app.core.documents import (
     update_owned,
 )
 from app.core.errors import NotFound
-from app.core.outbox import pending, publish
+from app.core.outbox import OUTBOX, pending, publish
 from app.core.pagination import PageParams, paginate, sortable
 from app.core.schemas import Page, as_plain, provided_fields
 from app.projects.service import follow_client_currency
@@ -61,14 +63,26 @@ async def update_client(owner: User, client_id: str, data: ClientUpdate) -> Clie
     client = await update_owned(Client, client_id, owner.id, changes, event=pending("client.updated"))
     if client is None:
         raise NotFound(f"No client with id {client_id!r}")
-    if "currency" in changes:
-        await follow_client_currency(client)
-    await publish(client)
+    await finish_update(client)
     return client
+
+
+async def finish_update(client: Client) -> None:
+    """The steps after a client update's write, each idempotent (the worker's recovery runs them again for a
+    client whose event is still pending): its projects follow its currency, then its event leaves."""
+    await follow_client_currency(client)
+    await publish(client)
 
 
 async def delete_client(owner: User, client_id: str) -> None:
     await delete_unreferenced(Client, client_id, owner.id, client_references())
+
+
+async def recover_updates(cutoff: datetime) -> None:
+    """For the worker's recovery: finish every client write whose event is older than `cutoff` and still
+    pending (its request died before its projects followed the currency, or before publishing)."""
+    async for raw in Client.get_motor_collection().find({f"{OUTBOX}.at": {"$lte": cutoff}, **PRESENT}):
+        await finish_update(Client.model_validate(raw))
 
 
 def client_references() -> list[tuple[Any, str]]:

@@ -6,6 +6,7 @@ from beanie import PydanticObjectId
 
 from app.core.documents import OwnedDocument
 from app.core.indexes import owner_index, sort_indexes
+from app.core.outbox import OUTBOX_INDEX
 
 CONTRACT_STATUSES = ("draft", "sent", "signed", "cancelled")
 
@@ -31,4 +32,5 @@ class Contract(OwnedDocument):
             owner_index("owner_client", "client_id"),
             owner_index("owner_project", "project_id"),
             owner_index("owner_status", "status"),
+            OUTBOX_INDEX,
         ]

@@ -22,6 +22,7 @@ from app.core.documents import (
 )
 from app.core.errors import InvalidReference, InvalidState, ValidationFailed
 from app.core.money import to_cents
+from app.core.outbox import pending, publish
 from app.core.pagination import PageParams, id_filters, paginate, sortable
 from app.core.retry import compare_and_set
 from app.core.schemas import Page, provided_fields
@@ -142,17 +143,25 @@ async def update_contract(owner: User, contract_id: str, data: ContractUpdate) -
         refused = _refusal(current, "edit")
         if refused:
             raise refused
+        event = pending("contract.updated")
         updated = await update_owned(
-            Contract, current.id, owner.id, fields, where={**LIFECYCLE.where("edit"), **unchanged}
+            Contract,
+            current.id,
+            owner.id,
+            fields,
+            where={**LIFECYCLE.where("edit"), **unchanged},
+            event=event,
         )
         if updated is not None:
             parents = {"client_id": Client, "project_id": Project}
-            await confirm_moved(current, fields, parents, restore=("currency",))
+            await confirm_moved(current, fields, parents, restore=("currency",), event=event)
         return updated
 
-    return await compare_and_set(
+    updated = await compare_and_set(
         attempt, "The contract changed while it was being edited; fetch it and try again"
     )
+    await publish(updated)
+    return updated
 
 
 async def delete_contract(owner: User, contract_id: str) -> None:
@@ -163,15 +172,19 @@ async def delete_contract(owner: User, contract_id: str) -> None:
 
 
 async def _move(owner: User, contract_id: str, action: str, stamps: dict[str, Any]) -> Contract:
-    """Apply one transition of LIFECYCLE atomically; on a miss, re-read to tell 404 from 409."""
+    """Apply one transition of LIFECYCLE atomically, with its event (`contract.sent` for "send", ...); on a
+    miss, re-read to tell 404 from 409."""
+    target = LIFECYCLE.target(action)
     updated = await update_owned(
         Contract,
         contract_id,
         owner.id,
-        {"status": LIFECYCLE.target(action), **stamps},
+        {"status": target, **stamps},
         where=LIFECYCLE.where(action),
+        event=pending(f"contract.{target}"),
     )
     if updated is not None:
+        await publish(updated)
         return updated
     current = await get_owned(Contract, contract_id, owner.id)
     raise _refusal(current, action) or InvalidState(f"Contract {current.id} changed meanwhile; try again")

@@ -10,6 +10,8 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from app.core.text import normalize_email
+
 log = logging.getLogger("orbix.config")
 
 APP_ENVS = ("development", "test", "production")
@@ -57,6 +59,13 @@ class Settings:
     worker_metrics_port: int = 9100
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     webhook_allow_private_urls: bool = False
+    smtp_host: str | None = None  # unset: e-mail answers 503 email_unavailable
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = True
+    smtp_from: str | None = None  # the envelope sender and From address; required with smtp_host
+    smtp_timeout_seconds: float = 30.0
 
     @property
     def is_production(self) -> bool:
@@ -65,6 +74,10 @@ class Settings:
     @property
     def ai_configured(self) -> bool:
         return bool(self.ai_base_url and self.ai_model)
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host and self.smtp_from)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +100,7 @@ class Settings:
         ai_base_url = env.text("AI_BASE_URL")
         if ai_base_url and not ai_base_url.startswith(("http://", "https://")):
             raise ConfigError("AI_BASE_URL: must start with http:// or https://")
+        smtp = _smtp_settings(env, production=app_env == "production")
         secret_kwargs: dict[str, object] = {}
         if jwt_secret:
             secret_kwargs = {"jwt_secret": jwt_secret, "jwt_secret_generated": False}
@@ -115,8 +129,44 @@ class Settings:
             worker_metrics_port=env.integer("WORKER_METRICS_PORT", 9100, 1, 65535),
             webhook_retry_schedule=env.durations("WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),
             webhook_allow_private_urls=allow_private_urls,
+            **smtp,  # type: ignore[arg-type]
             **secret_kwargs,  # type: ignore[arg-type]
         )
+
+
+SMTPS_PORT = 465  # implicit TLS from the first byte; every other port speaks plain SMTP, then STARTTLS
+
+
+def _smtp_settings(env: _Env, *, production: bool) -> dict[str, object]:
+    """SMTP_*: all optional (no host: e-mail is off), but a host needs a From address, and credentials
+    never cross the network in clear in production."""
+    host, sender = env.text("SMTP_HOST"), env.text("SMTP_FROM")
+    username, password = env.text("SMTP_USERNAME"), env.text("SMTP_PASSWORD")
+    port = env.integer("SMTP_PORT", 587, 1, 65535)
+    starttls = env.boolean("SMTP_STARTTLS", True)
+    if host and not sender:
+        raise ConfigError("SMTP_FROM: must be set when SMTP_HOST is (the address invoices are sent from)")
+    if sender:
+        try:
+            sender = normalize_email(sender)
+        except ValueError:
+            raise ConfigError(f"SMTP_FROM: expected an e-mail address, got {sender!r}") from None
+    if bool(username) != bool(password):
+        raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD: set both or neither")
+    if production and username and not starttls and port != SMTPS_PORT:
+        raise ConfigError(
+            "SMTP_STARTTLS: must be true when SMTP_USERNAME is set and APP_ENV=production"
+            " (the password would cross the network in clear), or use SMTP_PORT=465"
+        )
+    return {
+        "smtp_host": host,
+        "smtp_port": port,
+        "smtp_username": username,
+        "smtp_password": password,
+        "smtp_starttls": starttls,
+        "smtp_from": sender,
+        "smtp_timeout_seconds": env.number("SMTP_TIMEOUT_SECONDS", 30.0, 0.1, 600.0),
+    }
 
 
 def _check_mongodb_url(url: str) -> None:

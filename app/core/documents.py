@@ -11,12 +11,12 @@ from beanie import Document, Insert, PydanticObjectId, after_event
 from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 from pydantic import BaseModel, Field, model_validator
-from pymongo import ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from app.core import versioning
 from app.core.clock import utc_now
 from app.core.errors import AppError, InUse, InvalidReference, NotFound
-from app.core.outbox import PendingEvent, pending, publish, with_event, without_event
+from app.core.outbox import OUTBOX, PendingEvent, pending, publish, with_event, without_event
 from app.core.retry import compare_and_set
 from app.core.schemas import OBJECT_ID_PATTERN
 
@@ -65,10 +65,20 @@ class OwnedDocument(TimestampedDocument):
 
 
 class ReferencedDocument(OwnedDocument):
-    """A document others name by id (clients, projects). `deleting` is the tombstone a delete sets before it
-    checks for references; a document carrying it is no longer a valid reference. Never in responses."""
+    """A document others name by id (clients, projects). `deleting` is the mark a delete sets (with the
+    moment, `deleting_at`) before it checks for references; a document carrying it is no longer a valid
+    reference. A mark whose request died is cleared by the worker's recovery (clear_stale_marks). Never in
+    responses."""
 
     deleting: bool = False
+    deleting_at: datetime | None = None
+
+
+# Clears a delete's mark (the delete was refused, or its request died).
+UNMARK = {"deleting": "", "deleting_at": ""}
+# Every referenced type carries it, so recovery finds marks left behind without a scan (sparse: a cleared
+# mark is unset, so the index holds only documents being deleted).
+DELETING_INDEX = IndexModel([("deleting_at", ASCENDING)], name="deleting_at", sparse=True)
 
 
 D = TypeVar("D", bound=OwnedDocument)
@@ -137,26 +147,42 @@ async def delete_owned_where(
     where: Mapping[str, Any],
     refuse: Callable[[D], AppError | None],
 ) -> D:
-    """Delete the caller's document if it matches `where`, in one find_one_and_delete; returns what was
-    deleted. On a miss, re-read to tell why: 404 if it is gone, `refuse(document)` if that names the rule it
-    breaks (409), else it changed meanwhile and the delete is tried again (core/retry)."""
+    """Delete the caller's document if it matches `where`: one find_one_and_update sets the tombstone and
+    appends the `*.deleted` event (remove_owned); returns the document as it was last. On a miss, re-read to
+    tell why: 404 if it is gone, `refuse(document)` if that names the rule it breaks (409), else it changed
+    meanwhile and the delete is tried again (core/retry). The event is then published (it leaves, then the
+    tombstone goes; the worker's recovery finishes both if this process dies first)."""
     oid = parse_object_id(id_)
-    collection = model.get_motor_collection()
 
     async def attempt() -> D | None:
         if oid is not None:
-            query = versioning.guarded(owned_filter(owner_id, where, _id=oid), oid)
-            raw = await collection.find_one_and_delete(to_bson(query))
-            if raw is not None:
-                versioning.met(oid)
-                return model.model_validate(raw)
+            removed = await _tombstone(model, oid, owner_id, where)
+            if removed is not None:
+                return removed
         error = refuse(await get_owned(model, id_, owner_id))
         if error is not None:
             raise error
         return None
 
     what = re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).lower()  # TimeEntry -> "time entry"
-    return await compare_and_set(attempt, f"The {what} kept changing while being deleted; try again")
+    removed = await compare_and_set(attempt, f"The {what} kept changing while being deleted; try again")
+    await publish(removed)
+    return removed
+
+
+async def _tombstone(model: type[D], oid: ObjectId, owner_id: OwnerId, where: Mapping[str, Any]) -> D | None:
+    """Mark the document removed with its `*.deleted` event, in one write guarded by If-Match."""
+    query = versioning.guarded(owned_filter(owner_id, where, _id=oid), oid)
+    event = pending(f"{event_prefix(model)}.deleted")
+    raw = await model.get_motor_collection().find_one_and_update(
+        to_bson(query),
+        to_bson(with_event({"$set": {"removed": True}}, event)),
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is None:
+        return None
+    versioning.met(oid)
+    return model.model_validate(raw)
 
 
 async def update_owned(
@@ -233,7 +259,7 @@ async def delete_unreferenced(
         # internal mark: no version bump; If-Match guards it (a stale one deletes nothing).
         mine = owned_filter(owner_id, _id=oid)
         marked = await collection.find_one_and_update(
-            versioning.guarded(mine, oid), {"$set": {"deleting": True}}
+            versioning.guarded(mine, oid), {"$set": {"deleting": True, "deleting_at": utc_now()}}
         )
         if marked is None:
             await versioning.explain_miss(collection, mine, oid)
@@ -244,30 +270,18 @@ async def delete_unreferenced(
     try:
         await ensure_unreferenced(what, oid, owner_id, references)
     except BaseException:
-        await collection.update_one(owned_filter(owner_id, _id=oid), {"$unset": {"deleting": ""}})
+        await collection.update_one(owned_filter(owner_id, _id=oid), {"$unset": UNMARK})
         raise
     await remove_owned(model, oid, owner_id)
 
 
-async def remove_owned(
-    model: type[D], id_: str | ObjectId | None, owner_id: OwnerId, *, where: Mapping[str, Any] | None = None
-) -> D | None:
-    """Delete the caller's document (if `where` holds too): one atomic write sets the tombstone and appends
-    the `*.deleted` event; the relay then moves the event out and removes the document (the worker's
-    recovery finishes both if this process dies first). Returns the document as it was last, or None."""
-    oid = id_ if isinstance(id_, ObjectId) else parse_object_id(id_) if id_ else None
-    if oid is None:
-        return None
-    event = pending(f"{event_prefix(model)}.deleted")
-    raw = await model.get_motor_collection().find_one_and_update(
-        to_bson(owned_filter(owner_id, where or {}, _id=oid)),
-        to_bson(with_event({"$set": {"removed": True}}, event)),
-        return_document=ReturnDocument.AFTER,
-    )
-    if raw is None:
-        return None
-    removed = model.model_validate(raw)
-    await publish(removed)
+async def remove_owned(model: type[D], oid: ObjectId, owner_id: OwnerId) -> D | None:
+    """Delete the caller's document: the tombstone and its `*.deleted` event in one write, then publish (the
+    relay copies the event out, then removes the document; the worker's recovery finishes both if this
+    process dies first). Returns the document as it was last, or None."""
+    removed = await _tombstone(model, oid, owner_id, {})
+    if removed is not None:
+        await publish(removed)
     return removed
 
 
@@ -314,6 +328,40 @@ async def insert_confirmed(
         await document.get_motor_collection().delete_one({"_id": document.id})
         raise
     await publish(document)
+
+
+# ---------------------------------------------------------------- recovery (the worker runs these)
+
+
+async def clear_stale_marks(model: type[ReferencedDocument], cutoff: datetime) -> int:
+    """Clear the delete marks older than `cutoff` whose request died before it deleted the document or
+    cleared its mark: undone, the document is a valid reference again (its delete may simply be retried).
+    A mark followed by the tombstone is the relay's to finish. Returns how many were cleared."""
+    result = await model.get_motor_collection().update_many(
+        {"deleting_at": {"$lte": cutoff}, **PRESENT}, {"$unset": UNMARK}
+    )
+    return int(result.modified_count)
+
+
+async def confirm_inserted(
+    model: type[OwnedDocument], parents: Mapping[str, type[Document]], cutoff: datetime
+) -> int:
+    """Finish insert-then-confirm for documents whose request died in between: a document whose insert
+    event (`*.created`/`*.started`, older than `cutoff`) is still pending has its parents (field -> model)
+    confirmed now; if one went away, the document is deleted with its unpublished event (the insert never
+    stood). Returns how many were deleted."""
+    inserted = {"type": {"$regex": r"\.(created|started)$"}, "at": {"$lte": cutoff}}
+    collection = model.get_motor_collection()
+    deleted = 0
+    async for raw in collection.find({OUTBOX: {"$elemMatch": inserted}, **PRESENT}):
+        named: list[Parent] = [(parents[f], raw.get(f), f) for f in parents if f in model.model_fields]  # type: ignore[misc]
+        try:
+            await confirm_parents(raw["owner_id"], named)
+        except InvalidReference:
+            event_ids = [entry["id"] for entry in raw[OUTBOX]]
+            result = await collection.delete_one({"_id": raw["_id"], f"{OUTBOX}.id": {"$all": event_ids}})
+            deleted += result.deleted_count
+    return deleted
 
 
 async def confirm_moved(

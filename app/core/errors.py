@@ -228,6 +228,12 @@ class DatabaseUnavailable(AppError):
     status, code = 503, "database_unavailable"
 
 
+class EmailUnavailable(AppError):
+    """No SMTP server is configured (SMTP_HOST), so no e-mail can be queued."""
+
+    status, code = 503, "email_unavailable"
+
+
 class UpstreamTimeout(AppError):
     status, code = 504, "ai_timeout"
 

@@ -35,6 +35,8 @@ class PendingEvent(BaseModel):
     id: PydanticObjectId
     type: str
     at: datetime
+    # Set on a time entry's claim by an invoice not inserted yet: the event leaves only once it stands.
+    claim: PydanticObjectId | None = None
 
 
 def pending(event_type: str) -> dict[str, Any]:

@@ -16,8 +16,9 @@ MULTILINE_FIELDS = frozenset(
     {"notes", "body", "content", "description", "message", "job_description", "summary", "highlights"}
 )
 EXEMPT_FIELDS = frozenset({"password", "current_password", "new_password"})
-# Every field of this name holds an address, wherever it sits (account, client, resume, business profile).
-EMAIL_FIELDS = frozenset({"email"})
+# Every field of this name holds an address (or a list of them), wherever it sits (account, client, resume,
+# business profile, an invoice e-mail's recipients).
+EMAIL_FIELDS = frozenset({"email", "to", "cc"})
 
 _INVISIBLE = "\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200d\ufeff"
 _FORBIDDEN = re.compile(f"[\x00-\x1f{_INVISIBLE}]")

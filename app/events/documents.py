@@ -6,9 +6,32 @@ from datetime import datetime
 from typing import Any
 
 from beanie import Document, PydanticObjectId
+from mongomock_motor import AsyncMongoMockCollection
 from pymongo import ASCENDING, IndexModel
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 
 KEEP_SECONDS = 30 * 24 * 3600  # events are kept 30 days (API.md section 15)
+
+
+def events_collection() -> Any:
+    return _majority(Event.get_motor_collection())
+
+
+def sequence_collection() -> Any:
+    return _majority(EventSequence.get_motor_collection())
+
+
+def _majority(collection: Any) -> Any:
+    """The feed's collections read and write with "majority" on a MongoDB server: a reader sees only numbers
+    and a watermark that a failover cannot roll back (the default read concern, "local", could show ones that
+    a new primary never had, and a cursor past them would skip). The embedded store is one node (and its
+    collections pose as Motor's but have no async `with_options`): as is."""
+    if not isinstance(collection, AsyncMongoMockCollection):
+        return collection.with_options(
+            read_concern=ReadConcern("majority"), write_concern=WriteConcern("majority")
+        )
+    return collection
 
 
 class Event(Document):
@@ -29,7 +52,9 @@ class Event(Document):
             IndexModel([("seq", ASCENDING)], name="events_seq_unique", unique=True, sparse=True),
             IndexModel([("owner_id", ASCENDING), ("seq", ASCENDING)], name="events_owner_seq"),
             IndexModel(
-                [("pending", ASCENDING), ("created_at", ASCENDING)], name="events_pending", sparse=True
+                [("created_at", ASCENDING)],
+                name="events_unnumbered",
+                partialFilterExpression={"pending": True},  # only events not numbered yet
             ),
             IndexModel([("created_at", ASCENDING)], name="events_ttl_30d", expireAfterSeconds=KEEP_SECONDS),
         ]

@@ -11,7 +11,7 @@ its current state). A document's events keep the order of its outbox, which is t
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import Document
@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
 from app.core.outbox import OUTBOX, PendingEvent
-from app.events.documents import Event
+from app.events.documents import events_collection
 from app.events.sequencer import SEQUENCER
 from app.events.sources import source_of, sources
 
@@ -35,7 +35,7 @@ async def copy_to_events(document: Document) -> list[Any]:
     source = source_of(type(document))
     entries: list[PendingEvent] = list(getattr(document, OUTBOX, []))
     snapshot = {"object": source.snapshot(document)}
-    events = Event.get_motor_collection()
+    events = events_collection()
     previous = None
     for entry in entries:
         # Strictly increasing within a document, so the sequencer keeps its writes' order.
@@ -58,24 +58,26 @@ async def copy_to_events(document: Document) -> list[Any]:
 
 
 async def relay(document: Document) -> None:
-    """Copy, then pull from the document, then remove it if it is a tombstone, then sequence."""
+    """Copy, then pull the copied events from the document (a tombstone is removed instead: its events
+    are out, and a crash before the removal leaves them pending, so recovery finds it again), then
+    sequence."""
     collection = type(document).get_motor_collection()
     ids = await copy_to_events(document)
-    if ids:
-        await collection.update_one({"_id": document.id}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}})
     if getattr(document, "removed", False):
-        await collection.delete_one({"_id": document.id, "removed": True, f"{OUTBOX}.0": {"$exists": False}})
+        await collection.delete_one({"_id": document.id, "removed": True})
+    elif ids:
+        await collection.update_one({"_id": document.id}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}})
     await SEQUENCER.kick()
 
 
-async def recover_outboxes(grace: timedelta = RECOVERY_GRACE) -> int:
-    """The worker's safety net: relay what requests left behind (they died, or their relay failed).
-    Returns how many documents it relayed."""
-    cutoff = utc_now() - grace
+async def recover_outboxes(cutoff: datetime | None = None) -> int:
+    """The worker's safety net: relay the events older than `cutoff` (default: RECOVERY_GRACE ago) that
+    requests left behind (they died, or their relay failed). Returns how many documents it relayed."""
+    cutoff = cutoff or utc_now() - RECOVERY_GRACE
     count = 0
     for source in sources():
         collection = source.model.get_motor_collection()
-        query = {"$or": [{f"{OUTBOX}.at": {"$lte": cutoff}}, {"removed": True}]}
+        query = {f"{OUTBOX}.at": {"$lte": cutoff}}
         async for raw in collection.find(query):
             await relay(source.model.model_validate(raw))
             count += 1

@@ -29,7 +29,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
-from app.events.documents import Event, EventSequence
+from app.events.documents import events_collection, sequence_collection
 
 log = logging.getLogger("orbix.events")
 
@@ -39,11 +39,11 @@ BATCH = 500
 
 
 def _events() -> Any:
-    return Event.get_motor_collection()
+    return events_collection()
 
 
 def _state() -> Any:
-    return EventSequence.get_motor_collection()
+    return sequence_collection()
 
 
 async def published() -> int:

@@ -10,7 +10,7 @@ from bson import ObjectId
 from app.core.clock import utc_now
 from app.core.documents import OwnerId, parse_object_id
 from app.core.errors import NotFound, ValidationFailed
-from app.events.documents import Event
+from app.events.documents import Event, events_collection
 from app.events.sequencer import SEQUENCER, published
 from app.events.types import EVENT_TYPES
 
@@ -27,9 +27,7 @@ async def _cursor_seq(after: str, owner_id: OwnerId, watermark: int) -> int:
     oid = parse_object_id(after)
     found = None
     if oid is not None:
-        found = await Event.get_motor_collection().find_one(
-            {"_id": oid, **_visible(owner_id, watermark)}, {"seq": 1}
-        )
+        found = await events_collection().find_one({"_id": oid, **_visible(owner_id, watermark)}, {"seq": 1})
     if found is None:
         raise ValidationFailed.field("after", "names no event that is kept (events are kept 30 days)")
     return int(found["seq"])
@@ -46,7 +44,7 @@ async def read_page(
         query["seq"]["$gt"] = await _cursor_seq(after, owner_id, watermark)
     if types:
         query["type"] = {"$in": list(types)}
-    raw = await Event.get_motor_collection().find(query).sort("seq", 1).limit(limit + 1).to_list(limit + 1)
+    raw = await events_collection().find(query).sort("seq", 1).limit(limit + 1).to_list(limit + 1)
     events = [Event.model_validate(item) for item in raw[:limit]]
     return events, len(raw) > limit
 
@@ -64,9 +62,7 @@ async def get_event(owner_id: OwnerId, event_id: str) -> Event:
     oid = parse_object_id(event_id)
     found = None
     if oid is not None:
-        found = await Event.get_motor_collection().find_one(
-            {"_id": oid, **_visible(owner_id, await published())}
-        )
+        found = await events_collection().find_one({"_id": oid, **_visible(owner_id, await published())})
     if found is None:
         raise NotFound(f"No event with id {event_id!r}" if oid else "No such resource")
     return Event.model_validate(found)
@@ -78,7 +74,7 @@ async def emit(owner_id: OwnerId, type: str, obj: dict[str, Any]) -> ObjectId:
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     event_id = ObjectId()
-    await Event.get_motor_collection().insert_one(
+    await events_collection().insert_one(
         {
             "_id": event_id,
             "owner_id": owner_id,

@@ -10,6 +10,7 @@ from app.core.clock import utc_now
 from app.core.documents import OwnedDocument
 from app.core.indexes import owner_index, sort_indexes
 from app.core.money import StoredDecimal
+from app.core.outbox import OUTBOX_INDEX
 
 INVOICE_STATUSES = ("draft", "sent", "paid", "void")
 
@@ -69,6 +70,9 @@ class Invoice(OwnedDocument):
     payments: list[StoredPayment] = Field(default_factory=list)
     document: DocumentInfo | None = None
     sent_at: datetime | None = None
+    # Set by the claim of a send, cleared once the send is complete (number and document): the worker's
+    # recovery finishes every send whose `sending_at` is old. Never in responses.
+    sending_at: datetime | None = None
     paid_at: datetime | None = None
     voided_at: datetime | None = None
     # Bumped by every edit of a draft: a PATCH recomputes totals from what it read and writes only if
@@ -84,6 +88,8 @@ class Invoice(OwnedDocument):
             owner_index("owner_client", "client_id"),
             owner_index("owner_project", "project_id"),
             owner_index("owner_paid_on", "payments.paid_on"),
+            IndexModel([("sending_at", ASCENDING)], name="sending_at", sparse=True),
+            OUTBOX_INDEX,
         ]
 
 
@@ -92,6 +98,8 @@ class InvoiceCounter(Document):
 
     owner_id: PydanticObjectId
     seq: int = 0
+    # The invoice that took `seq` and may not carry it yet (invoices/numbering.py).
+    holder: PydanticObjectId | None = None
 
     class Settings:
         name = "invoice_counters"

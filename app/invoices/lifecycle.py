@@ -13,13 +13,15 @@ import msgspec
 
 from app.auth.documents import User
 from app.core.clock import today_utc, utc_now
-from app.core.documents import OwnerId, get_owned, update_owned
-from app.core.errors import InvalidState, NotFound, TooManyPayments, ValidationFailed
+from app.core.documents import OwnerId, get_owned, owned_filter, update_owned
+from app.core.errors import Conflict, InvalidState, NotFound, TooManyPayments, ValidationFailed
 from app.core.money import from_cents, to_cents
+from app.core.outbox import pending, publish
 from app.core.retry import compare_and_set
 from app.core.transitions import DELETED, Lifecycle, Transition
 from app.documents import service as documents
 from app.documents.documents import StoredDocument
+from app.documents.model import DocumentData
 from app.invoices import document_data, numbering
 from app.invoices.documents import DocumentInfo, Invoice, StoredPayment
 from app.invoices.schemas import PaymentCreate
@@ -35,14 +37,17 @@ LIFECYCLE = Lifecycle(
         "void": Transition(("draft", "sent"), "void"),
         "pay": Transition(("sent",)),
         "settle": Transition(("sent",), "paid"),
+        "email": Transition(("sent", "paid")),  # mail/ queues the stored document; the status stays
     }
 )
+SEND_ROUNDS = 1000  # each lost round means another send took the counter: bounded by the concurrent sends
 _REFUSALS = {
     "edit": "only drafts can be edited",
     "delete": "only drafts can be deleted",
     "send": "only drafts can be sent",
     "pay": "only sent invoices take payments",
     "void": "only drafts and sent invoices without payments can be voided",
+    "email": "only sent or paid invoices can be e-mailed",
 }
 # Why an action the status allows was still refused (its extra condition failed).
 _GUARDS = {"send": "it has no lines", "void": "it has payments"}
@@ -78,9 +83,15 @@ async def refusal(owner: User, invoice_id: str | OwnerId, action: str) -> Invali
 
 
 async def _move(
-    owner: User, invoice: Invoice, action: str, fields: dict[str, Any], where: dict[str, Any] | None = None
+    owner: User,
+    invoice: Invoice,
+    action: str,
+    fields: dict[str, Any],
+    where: dict[str, Any] | None = None,
+    event: str | None = None,
 ) -> Invoice:
-    """Apply `action` atomically: the status filter comes from the transition table."""
+    """Apply `action` atomically (with `event` pending, when given): the status filter comes from the
+    transition table."""
     target = require(invoice, action)
     moved = await update_owned(
         Invoice,
@@ -88,6 +99,7 @@ async def _move(
         owner.id,
         {"status": target, **fields},
         where={**LIFECYCLE.where(action), **(where or {})},
+        event=pending(event) if event else None,
     )
     if moved is None:
         raise await refusal(owner, invoice.id, action)
@@ -96,54 +108,127 @@ async def _move(
 
 async def send_invoice(owner: User, invoice_id: str) -> Invoice:
     """Check and render with the number the draft is about to receive (read, not taken), then claim the
-    draft (one winner), take the number, store the document. A 422 leaves the draft as it was and uses no
+    draft (one winner) and finish the send (finish_send). A 422 leaves the draft as it was and uses no
     number; a number taken by a racing send meanwhile means one more render with the real one."""
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     require(invoice, "send")
     if not invoice.lines:
         raise refuse(invoice, "send", _GUARDS["send"])
-    prefix = owner.business.invoice_prefix
-    upcoming = numbering.format_number(prefix, await numbering.peek_seq(owner.id))
+    upcoming = numbering.format_number(owner.business.invoice_prefix, await numbering.peek_seq(owner.id))
     data = await document_data.load(owner, invoice, number=upcoming)
     rendered = await documents.render_final(data)
-    sent = await _move(owner, invoice, "send", {"sent_at": utc_now()}, where={"lines": {"$ne": []}})
-    seq = await numbering.next_seq(owner.id)
-    number = numbering.format_number(prefix, seq)
-    numbered = await update_owned(
-        Invoice,
-        sent.id,
-        owner.id,
-        {"number": number, "number_seq": seq, "number_slot": numbering.number_slot(seq)},
-    )
-    if numbered is None:  # pragma: no cover - a sent invoice cannot be deleted
+    now = utc_now()
+    claimed = {"sent_at": now, "sending_at": now}
+    sent = await _move(owner, invoice, "send", claimed, where={"lines": {"$ne": []}})
+    return await finish_send(owner, sent.id, Prepared(upcoming, data, rendered))
+
+
+class Prepared(msgspec.Struct, frozen=True):
+    """What the request rendered before its claim, with the number it expected."""
+
+    number: str
+    data: DocumentData
+    rendered: documents.Rendered
+
+
+async def finish_send(owner: User, invoice_id: OwnerId, prepared: Prepared | None = None) -> Invoice:
+    """The steps of a send after its claim, each idempotent, so the request and the worker's recovery may
+    both run them and either may die anywhere: take the number (take_number), store the document and attach
+    it while clearing `sending_at`, then publish the `invoice.sent` event that the number's write carries."""
+    await take_number(owner, invoice_id)
+    invoice = await _sending(owner, invoice_id)
+    if invoice.status != "void" and invoice.document is None:  # voided meanwhile: a number, no document
+        assert invoice.number is not None
+        if prepared is not None and prepared.number == invoice.number:
+            stored = await documents.store(owner.id, invoice.id, prepared.rendered)
+        else:
+            data = (
+                prepared.data
+                if prepared is not None
+                else await document_data.load(owner, invoice, number=None)
+            )
+            data = msgspec.structs.replace(data, number=invoice.number)
+            stored = await documents.ensure_stored(owner.id, invoice.id, data)
+        invoice = await attach_document(owner, invoice, stored)
+    elif invoice.sending_at is not None:
+        done = {"$unset": {"sending_at": ""}}
+        invoice = await update_owned(Invoice, invoice.id, owner.id, {}, extra=done) or invoice
+    await publish(invoice)
+    return invoice
+
+
+async def _sending(owner: User, invoice_id: OwnerId) -> Invoice:
+    """The invoice being sent, read without the request's preconditions (its claim already met them)."""
+    raw = await Invoice.get_motor_collection().find_one(owned_filter(owner.id, _id=invoice_id))
+    if raw is None:  # pragma: no cover - a sent invoice cannot be deleted
         raise NotFound(f"No invoice with id {invoice_id!r}")
-    if number != upcoming:
-        rendered = await documents.render_final(msgspec.structs.replace(data, number=number))
-    stored = await documents.store(owner.id, numbered.id, rendered)
-    return await _settle_if_nothing_due(owner, await attach_document(owner, numbered, stored))
+    return Invoice.model_validate(raw)
+
+
+async def take_number(owner: User, invoice_id: OwnerId) -> None:
+    """Give the claimed invoice its number, if it has none: hold the counter's next number for it (or the
+    one it holds already), write it on the invoice with the `invoice.sent` event (and `paid` when nothing is
+    due: a zero-total invoice), free the counter. A counter held by another invoice (its send died, or runs
+    now) is first finished for that one: no number is skipped or given twice."""
+    for _ in range(SEND_ROUNDS):
+        invoice = await _sending(owner, invoice_id)
+        if invoice.number is None:
+            seq = await numbering.reserve(owner.id, invoice.id)
+            if seq is None:  # another send holds the counter: give that one its number first
+                other = await numbering.holder(owner.id)
+                if other is not None and other != invoice.id:
+                    await take_number(owner, other)
+                continue
+            if not await _number(owner, invoice, seq):
+                continue  # the invoice changed meanwhile (a payment cannot land yet; a void can): again
+        await numbering.release(owner.id, invoice.id)
+        return
+    raise Conflict("Another invoice was being numbered; try again")
+
+
+async def _number(owner: User, invoice: Invoice, seq: int) -> bool:
+    fields: dict[str, Any] = {
+        "number": numbering.format_number(owner.business.invoice_prefix, seq),
+        "number_seq": seq,
+        "number_slot": numbering.number_slot(seq),
+    }
+    where: dict[str, Any] = {"number": None, "status": invoice.status}
+    if LIFECYCLE.allows(invoice.status, "settle") and invoice.amount_due_cents == 0:
+        fields.update(status=LIFECYCLE.target("settle"), paid_at=utc_now())  # nothing can ever be paid on it
+    numbered = await update_owned(
+        Invoice, invoice.id, owner.id, fields, where=where, event=pending("invoice.sent")
+    )
+    return numbered is not None
 
 
 async def attach_document(owner: User, invoice: Invoice, stored: StoredDocument) -> Invoice:
+    """Record the stored document on the invoice; the send is then complete (`sending_at` cleared)."""
     info = DocumentInfo(
         sha256=stored.sha256, size=stored.size, e_invoice=stored.e_invoice, rendered_at=stored.rendered_at
     )
-    attached = await update_owned(Invoice, invoice.id, owner.id, {"document": info})
+    done = {"$unset": {"sending_at": ""}}
+    attached = await update_owned(Invoice, invoice.id, owner.id, {"document": info}, extra=done)
     return attached or invoice
 
 
 async def void_invoice(owner: User, invoice_id: str) -> Invoice:
+    """Void, then release its time entries (if this dies in between, the worker's recovery releases them)."""
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     require(invoice, "void")
     if invoice.amount_paid_cents:
         raise refuse(invoice, "void", _GUARDS["void"])
-    voided = await _move(owner, invoice, "void", {"voided_at": utc_now()}, where={"amount_paid_cents": 0})
+    stamp, unpaid = {"voided_at": utc_now()}, {"amount_paid_cents": 0}
+    voided = await _move(owner, invoice, "void", stamp, where=unpaid, event="invoice.voided")
+    await publish(voided)
+    await claims.publish_claims(owner.id, voided.id)  # its claims stood (a crash may have left them pending)
     await claims.release(owner.id, voided.id)
     return voided
 
 
 async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invoice:
     """One $push + $inc guarded by the status and by amount_due; the payment that clears the amount due
-    also sets `paid` in that same write, so no crash can leave a sent invoice with nothing due."""
+    also sets `paid` in that same write (event `invoice.paid`, else `invoice.payment_recorded`), so no crash
+    can leave a sent invoice with nothing due."""
     cents = to_cents(data.amount)
     payment = StoredPayment(
         amount_cents=cents, paid_on=data.paid_on or today_utc(), method=data.method, note=data.note
@@ -161,7 +246,10 @@ async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invo
             raise TooManyPayments(
                 f"{_label(invoice)} already has {MAX_PAYMENTS} payments, the most one invoice keeps"
             )
-        for fields, amount_due in ((settle, {"$eq": cents}), ({}, {"$gt": cents})):
+        for fields, amount_due, event in (
+            (settle, {"$eq": cents}, "invoice.paid"),
+            ({}, {"$gt": cents}, "invoice.payment_recorded"),
+        ):
             paid = await update_owned(
                 Invoice,
                 invoice.id,
@@ -177,26 +265,15 @@ async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invo
                     "$push": {"payments": payment},
                     "$inc": {"amount_paid_cents": cents, "amount_due_cents": -cents},
                 },
+                event=pending(event),
             )
             if paid is not None:
                 return paid
         return None
 
-    return await compare_and_set(attempt, "The invoice changed while the payment was recorded; try again")
-
-
-async def _settle_if_nothing_due(owner: User, invoice: Invoice) -> Invoice:
-    """sent -> paid once amount_due is 0 (the last payment, or a zero-total invoice at send)."""
-    if not LIFECYCLE.allows(invoice.status, "settle") or invoice.amount_due_cents > 0:
-        return invoice
-    settled = await update_owned(
-        Invoice,
-        invoice.id,
-        owner.id,
-        {"status": LIFECYCLE.target("settle"), "paid_at": utc_now()},
-        where={**LIFECYCLE.where("settle"), "amount_due_cents": 0},
-    )
-    return settled or await get_owned(Invoice, str(invoice.id), owner.id)
+    paid = await compare_and_set(attempt, "The invoice changed while the payment was recorded; try again")
+    await publish(paid)
+    return paid
 
 
 def _overpaid(invoice: Invoice) -> ValidationFailed:

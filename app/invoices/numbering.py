@@ -1,14 +1,21 @@
-"""Invoice numbers: a per-user counter bumped atomically, only after a draft was claimed for sending."""
+"""Invoice numbers: a per-user counter, held by one sending invoice at a time until it carries its number.
+
+Taking a number and writing it on the invoice are two writes to two documents. So the counter remembers who
+took its current number (`holder`) until the invoice carries it: `$inc` and `holder` are set in one atomic
+update, and only while no other invoice holds it. Whoever finds the counter held (the next send, or the
+worker's recovery after a crash) finishes the holder's numbering first: writes the held number on it (if it
+does not carry it yet) and frees the counter. A number is therefore never skipped, never given twice.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.core.documents import OwnerId, owned_filter
-from app.core.retry import compare_and_set
 from app.invoices.documents import Invoice, InvoiceCounter
 
 log = logging.getLogger("orbix.invoices")
@@ -31,27 +38,48 @@ def number_slot(seq: int) -> str:
     return f"seq:{seq}"
 
 
-async def next_seq(owner_id: OwnerId) -> int:
-    """The owner's next sequence number: one atomic $inc on the counter document (created on first use).
+def _counters() -> Any:
+    return InvoiceCounter.get_motor_collection()
 
-    Two first-ever upserts racing on MongoDB can make one fail on the unique owner_id index; the retry
-    then finds the document and increments it.
+
+async def holder(owner_id: OwnerId) -> Any:
+    """The invoice that took the owner's current number and may not carry it yet, or None."""
+    counter = await _counters().find_one({"owner_id": owner_id}, {"holder": 1})
+    return counter.get("holder") if counter else None
+
+
+async def reserve(owner_id: OwnerId, invoice_id: OwnerId) -> int | None:
+    """The number held for `invoice_id`: the one it holds already, else the next one (one atomic `$inc` that
+    also records the holder, made only while nobody holds the counter; the counter is created on first
+    use). None while another invoice holds it.
+
+    Two first-ever upserts racing can make one fail on the unique owner_id index: that is "held" too, and
+    so is an upsert whose filter missed because the counter is held (its insert hits the same index).
     """
-    counters = InvoiceCounter.get_motor_collection()
+    counter = await _counters().find_one({"owner_id": owner_id})
+    if counter is not None and counter.get("holder") is not None:
+        return int(counter["seq"]) if counter["holder"] == invoice_id else None
+    try:
+        taken = await _counters().find_one_and_update(
+            {"owner_id": owner_id, "holder": None},
+            {"$inc": {"seq": 1}, "$set": {"holder": invoice_id}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    except DuplicateKeyError:
+        return None
+    return int(taken["seq"])
 
-    async def attempt() -> int | None:
-        try:
-            counter = await counters.find_one_and_update(
-                owned_filter(owner_id),
-                {"$inc": {"seq": 1}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:
-            return None
-        return int(counter["seq"])
 
-    return await compare_and_set(attempt, "Could not take the next invoice number; try again")
+async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:
+    """Free the counter once `invoice_id` carries its number (a no-op if it does not hold it)."""
+    await _counters().update_one({"owner_id": owner_id, "holder": invoice_id}, {"$set": {"holder": None}})
+
+
+async def held_counters() -> list[tuple[Any, Any]]:
+    """(owner_id, invoice id) of every counter held now: for the worker's recovery."""
+    held = _counters().find({"holder": {"$ne": None}}, {"owner_id": 1, "holder": 1})
+    return [(counter["owner_id"], counter["holder"]) async for counter in held]
 
 
 async def ensure_unique_numbers() -> bool:

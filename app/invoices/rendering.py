@@ -9,6 +9,7 @@ from app.auth.documents import User
 from app.core.documents import get_owned
 from app.core.errors import InvalidState, NotFound
 from app.documents import service as documents
+from app.documents.documents import StoredDocument
 from app.documents.model import Report
 from app.invoices import document_data, lifecycle, numbering
 from app.invoices.documents import Invoice
@@ -39,12 +40,20 @@ async def pdf(owner: User, invoice_id: str) -> File:
             raise InvalidState(f"Invoice {invoice.id} is being sent; try again shortly")
         data = await document_data.load(owner, invoice, number=None)
         return File(await documents.preview(data), filename(invoice), None)
+    stored = await stored_document(owner, invoice)
+    return File(stored.pdf, filename(invoice), stored.sha256)
+
+
+async def stored_document(owner: User, invoice: Invoice) -> StoredDocument:
+    """A numbered invoice's stored document (what downloads and e-mails carry), rendered and kept now if its
+    send was interrupted after the number and before the document."""
+    assert invoice.number is not None
     stored = await documents.stored(owner.id, invoice.id)
-    if stored is None:  # a send interrupted after its number: render and keep the document now
+    if stored is None:
         data = await document_data.load(owner, invoice, number=invoice.number)
         stored = await documents.ensure_stored(owner.id, invoice.id, data)
         await lifecycle.attach_document(owner, invoice, stored)
-    return File(stored.pdf, filename(invoice), stored.sha256)
+    return stored
 
 
 async def validate(owner: User, invoice_id: str) -> Report:

@@ -17,8 +17,9 @@ from msgspec import UNSET
 
 from app.auth.documents import User
 from app.clients.documents import Client
-from app.core.clock import check_in_range, midnight_utc, today_utc
+from app.core.clock import check_in_range, midnight_utc, today_utc, utc_now
 from app.core.documents import (
+    Parent,
     confirm_moved,
     delete_owned_where,
     get_owned,
@@ -29,6 +30,7 @@ from app.core.documents import (
 )
 from app.core.errors import ValidationFailed
 from app.core.money import MAX_AMOUNT, from_cents, to_cents
+from app.core.outbox import pending, publish
 from app.core.pagination import PageParams, id_filters, paginate, sortable
 from app.core.retry import compare_and_set
 from app.core.schemas import Page
@@ -110,6 +112,7 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
     tax_category = data.tax_category or default_category(tax_rate)
     check_tax(tax_category, tax_rate, data.tax_exemption_reason)
     invoice_id = PydanticObjectId()
+    since = utc_now()
     try:
         if entry_ids:  # inside the try: a claim cut short (cancelled request) releases what it took
             await claims.claim(owner.id, client.id, invoice_id, entry_ids)
@@ -132,13 +135,22 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             discount_rate=data.discount_rate,
             **priced(lines, discount_rate=data.discount_rate, tax_rate=tax_rate),
         )
-        await insert_confirmed(
-            invoice, [(Client, invoice.client_id, "client_id"), (Project, invoice.project_id, "project_id")]
-        )
+
+        async def claims_stand() -> None:
+            if entry_ids:
+                await claims.confirm_claims(owner.id, invoice_id, len(entry_ids), since)
+
+        parents: list[Parent] = [
+            (Client, invoice.client_id, "client_id"),
+            (Project, invoice.project_id, "project_id"),
+        ]
+        await insert_confirmed(invoice, parents, confirm=claims_stand)
     except BaseException:
         if entry_ids:
             await claims.release(owner.id, invoice_id)
         raise
+    if entry_ids:  # the invoice stands: its entries' events leave (or the worker's recovery sends them)
+        await claims.publish_claims(owner.id, invoice_id)
     return invoice
 
 
@@ -189,6 +201,7 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
         project_fields = await _project_change(owner, invoice, data)
         require(invoice, "edit")
         fields = {**project_fields, **_edited_fields(invoice, data)}
+        event = pending("invoice.updated")
         updated = await update_owned(
             Invoice,
             invoice.id,
@@ -196,16 +209,20 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
             fields,
             where={**LIFECYCLE.where("edit"), "revision": invoice.revision},
             extra={"$inc": {"revision": 1}},
+            event=event,
         )
         if updated is not None:
-            await confirm_moved(invoice, fields, {"project_id": Project}, extra={"$inc": {"revision": 1}})
+            revision = {"$inc": {"revision": 1}}
+            await confirm_moved(invoice, fields, {"project_id": Project}, extra=revision, event=event)
         return updated
 
     # Losing a round means another edit was written: the draft is re-read, and `require` refuses only a real
     # state change; running out of rounds is a 409 conflict, never invalid_state on a draft.
-    return await compare_and_set(
+    updated = await compare_and_set(
         attempt, "The invoice kept changing while this edit ran; fetch it and try again"
     )
+    await publish(updated)
+    return updated
 
 
 async def _project_change(owner: User, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
@@ -253,7 +270,8 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
 
 
 async def delete_invoice(owner: User, invoice_id: str) -> None:
-    """A draft only; its time entries are released."""
+    """A draft only; its time entries are released (if this dies in between, the worker's recovery releases
+    them: their invoice is gone)."""
     deleted = await delete_owned_where(
         Invoice,
         invoice_id,
@@ -261,4 +279,5 @@ async def delete_invoice(owner: User, invoice_id: str) -> None:
         LIFECYCLE.where("delete"),
         lambda invoice: None if LIFECYCLE.allows(invoice.status, "delete") else refuse(invoice, "delete"),
     )
+    await claims.publish_claims(owner.id, deleted.id)  # its claims stood (a crash may have left them pending)
     await claims.release(owner.id, deleted.id)

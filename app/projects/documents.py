@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from beanie import PydanticObjectId
 
-from app.core.documents import ReferencedDocument
+from app.core.documents import DELETING_INDEX, ReferencedDocument
 from app.core.indexes import owner_index, sort_indexes
 from app.core.money import StoredDecimal
+from app.core.outbox import OUTBOX_INDEX
 
 PROJECT_STATUSES = ("active", "completed", "archived")
 
@@ -23,4 +24,6 @@ class Project(ReferencedDocument):
         indexes = [
             *sort_indexes("name", "status", "hourly_rate_cents", "created_at", "updated_at"),
             owner_index("owner_client", "client_id"),
+            DELETING_INDEX,
+            OUTBOX_INDEX,
         ]

@@ -8,8 +8,6 @@ from bson import ObjectId
 
 from app.auth.documents import User
 from app.clients.documents import Client
-from app.core import versioning
-from app.core.clock import utc_now
 from app.core.db import referencing_models
 from app.core.documents import (
     confirm_moved,
@@ -23,6 +21,7 @@ from app.core.documents import (
 )
 from app.core.errors import InvalidReference, InvalidState, NotFound
 from app.core.money import to_cents
+from app.core.outbox import pending, publish
 from app.core.pagination import PageParams, id_filters, paginate, sortable
 from app.core.schemas import Page, provided_fields
 from app.projects.documents import Project
@@ -96,11 +95,13 @@ async def update_project(owner: User, project_id: str, data: ProjectUpdate) -> P
     if "hourly_rate" in changes:
         changes["hourly_rate_cents"] = to_cents(changes.pop("hourly_rate"))
     before = await _client_change(owner, project_id, changes) if "client_id" in changes else None
-    project = await update_owned(Project, project_id, owner.id, changes)
+    event = pending("project.updated")
+    project = await update_owned(Project, project_id, owner.id, changes, event=event)
     if project is None:
         raise NotFound(f"No project with id {project_id!r}")
     if before is not None:
-        await confirm_moved(before, changes, {"client_id": Client}, restore=("currency",))
+        await confirm_moved(before, changes, {"client_id": Client}, restore=("currency",), event=event)
+    await publish(project)
     return project
 
 
@@ -120,12 +121,21 @@ async def delete_project(owner: User, project_id: str) -> None:
 
 
 async def follow_client_currency(client: Client) -> None:
-    """A project's currency is its client's (API.md §6): a new client currency moves its projects too.
-    Invoices and contracts keep the currency they were made in."""
-    await Project.get_motor_collection().update_many(
-        owned_filter(client.owner_id, client_id=client.id, currency={"$ne": client.currency}),
-        versioning.bump({"$set": {"currency": client.currency, "updated_at": utc_now()}}),
-    )
+    """A project's currency is its client's (API.md §6): a new client currency moves its projects too, one
+    conditional write each with its `project.updated` event (so running it again, after a crash, moves only
+    the projects not moved yet). Invoices and contracts keep the currency they were made in."""
+    behind = owned_filter(client.owner_id, client_id=client.id, currency={"$ne": client.currency})
+    for project in await Project.find(behind).to_list():
+        moved = await update_owned(
+            Project,
+            project.id,
+            client.owner_id,
+            {"currency": client.currency},
+            where={"client_id": client.id, "currency": {"$ne": client.currency}},
+            event=pending("project.updated"),
+        )
+        if moved is not None:
+            await publish(moved)
 
 
 async def project_for_time(owner: User, project_id: str) -> Project:

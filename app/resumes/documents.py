@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from app.core.documents import OwnedDocument
 from app.core.indexes import sort_indexes
+from app.core.outbox import OUTBOX_INDEX
 
 
 class StoredExperience(BaseModel):
@@ -45,4 +46,7 @@ class Resume(OwnedDocument):
 
     class Settings:
         name = "resumes"
-        indexes = sort_indexes("created_at", "title", "updated_at")
+        indexes = [
+            *sort_indexes("created_at", "title", "updated_at"),
+            OUTBOX_INDEX,
+        ]

@@ -8,8 +8,9 @@ from beanie.odm.utils.encoder import Encoder
 
 from app.ai.client import AIClient
 from app.auth.documents import User
-from app.core.documents import get_owned, insert_with_event, owned_filter, update_owned
+from app.core.documents import delete_owned_where, get_owned, insert_with_event, owned_filter, update_owned
 from app.core.errors import NotFound, UpstreamBadGateway
+from app.core.outbox import pending, publish
 from app.core.pagination import PageParams, paginate, sortable
 from app.core.schemas import Page, as_plain, provided_fields
 from app.resumes.documents import Resume, StoredProfile
@@ -39,15 +40,15 @@ async def update_resume(owner: User, resume_id: str, data: ResumeUpdate) -> Resu
     changes: dict[str, Any] = provided_fields(data)
     if "profile" in changes:  # replaced whole; dates become BSON datetimes as Beanie stores them
         changes["profile"] = Encoder().encode(StoredProfile(**changes["profile"]))
-    resume = await update_owned(Resume, resume_id, owner.id, changes)
+    resume = await update_owned(Resume, resume_id, owner.id, changes, event=pending("resume.updated"))
     if resume is None:
         raise NotFound(f"No resume with id {resume_id!r}")
+    await publish(resume)
     return resume
 
 
 async def delete_resume(owner: User, resume_id: str) -> None:
-    resume = await get_owned(Resume, resume_id, owner.id)
-    await resume.delete()
+    await delete_owned_where(Resume, resume_id, owner.id, {}, lambda resume: None)
 
 
 async def generate_resume(owner: User, data: ResumeGenerate, ai: AIClient) -> Resume:

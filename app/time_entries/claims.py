@@ -5,12 +5,16 @@ The invoices area calls these; only this area writes the time_entries collection
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 from bson import ObjectId
 
 from app.core import versioning
 from app.core.clock import utc_now
-from app.core.documents import OwnerId, owned_filter
-from app.core.errors import AlreadyInvoiced, FieldError, InvalidReference
+from app.core.documents import PRESENT, OwnerId, owned_filter, update_owned
+from app.core.errors import AlreadyInvoiced, Conflict, FieldError, InvalidReference
+from app.core.outbox import OUTBOX, pending, publish, with_event
 from app.time_entries.documents import TimeEntry
 from app.time_entries.rules import LIFECYCLE, status
 
@@ -55,20 +59,30 @@ def _already_invoiced(ids: list[str] | None = None) -> AlreadyInvoiced:
     return AlreadyInvoiced(f"Some time entries are already on an invoice{which}")
 
 
+# A request that claimed entries must have its invoice inserted within CLAIM_DEADLINE, else it undoes its
+# work; the worker's recovery releases a claim only once it is older than RECOVERY_GRACE (well above the
+# deadline, to absorb clock skew between processes), so the two never both act on one claim.
+CLAIM_DEADLINE = timedelta(seconds=30)
+RECOVERY_GRACE = timedelta(seconds=120)
+
+
 async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids: list[ObjectId]) -> None:
     """Mark every entry with `invoice_id`, or none of them (409 already_invoiced).
 
     MongoDB's update_many is atomic per document only, so two overlapping update_many claims can each take
     part of the set and both fail. Instead each entry is claimed by its own conditional update, in ascending
     id order for every caller: of two claims sharing entries, the one that takes the first shared entry gets
-    them all, and the other stops there and releases what it took.
+    them all, and the other stops there and releases what it took. Each claim carries the entry's
+    `time_entry.updated` event, pending (marked with the claim) until the invoice stands (publish_claims);
+    a claim undone before that takes its event back with it.
     """
     entries = TimeEntry.get_motor_collection()
     now = utc_now()
     for oid in sorted(ids):
+        event = {**pending("time_entry.updated"), "claim": invoice_id}
         result = await entries.update_one(
             {"_id": oid, "invoice_id": None, **_invoiceable(owner_id, client_id)},
-            versioning.bump({"$set": {"invoice_id": invoice_id, "updated_at": now}}),
+            with_event(versioning.bump({"$set": {"invoice_id": invoice_id, "updated_at": now}}), event),
         )
         if result.modified_count != 1:
             await release(owner_id, invoice_id)
@@ -76,9 +90,71 @@ async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids:
             raise _already_invoiced()
 
 
-async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:
-    """Unmark the entries this invoice holds, and only those."""
-    await TimeEntry.get_motor_collection().update_many(
-        owned_filter(owner_id, invoice_id=invoice_id),
-        versioning.bump({"$set": {"invoice_id": None, "updated_at": utc_now()}}),
+async def confirm_claims(owner_id: OwnerId, invoice_id: OwnerId, count: int, since: datetime) -> None:
+    """After the invoice was inserted: its claims all still stand (recovery has not released them) and the
+    request is within CLAIM_DEADLINE of its first claim (so recovery will not release them later). Else 409,
+    and the caller undoes the invoice and its claims."""
+    held = await TimeEntry.get_motor_collection().count_documents(
+        owned_filter(owner_id, invoice_id=invoice_id)
     )
+    if held != count or utc_now() - since > CLAIM_DEADLINE:
+        raise Conflict("Invoicing the time entries took too long; try again")
+
+
+async def publish_claims(owner_id: OwnerId, invoice_id: OwnerId) -> None:
+    """The invoice stands: the claimed entries' events leave."""
+    for entry in await TimeEntry.find(owned_filter(owner_id, invoice_id=invoice_id)).to_list():
+        await publish(entry)
+
+
+async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:
+    """Unmark the entries this invoice holds, and only those, one conditional write each (a release cut
+    short is finished by running it again). A claim whose event is still pending never stood: it is undone
+    with its event. A claim that stood is released with a new `time_entry.updated` event."""
+    collection = TimeEntry.get_motor_collection()
+    for entry in await TimeEntry.find(owned_filter(owner_id, invoice_id=invoice_id)).to_list():
+        undone = await collection.update_one(
+            {"_id": entry.id, "invoice_id": invoice_id, f"{OUTBOX}.claim": invoice_id},
+            versioning.bump(
+                {
+                    "$set": {"invoice_id": None, "updated_at": utc_now()},
+                    "$pull": {OUTBOX: {"claim": invoice_id}},
+                }
+            ),
+        )
+        if undone.modified_count:
+            continue
+        released = await update_owned(
+            TimeEntry,
+            entry.id,
+            owner_id,
+            {"invoice_id": None},
+            where={"invoice_id": invoice_id},
+            event=pending("time_entry.updated"),
+        )
+        if released is not None:
+            await publish(released)
+
+
+# ---------------------------------------------------------------- for the worker's recovery
+
+
+async def unconfirmed_claims(cutoff: datetime) -> list[tuple[Any, Any]]:
+    """(owner_id, invoice id) of claims older than `cutoff` whose event is still pending: their request died
+    between claiming and publishing (or is past its deadline)."""
+    query = {OUTBOX: {"$elemMatch": {"claim": {"$ne": None}, "at": {"$lte": cutoff}}}}
+    found = TimeEntry.get_motor_collection().find(query, {"owner_id": 1, "invoice_id": 1})
+    return list(dict.fromkeys([(raw["owner_id"], raw["invoice_id"]) async for raw in found]))
+
+
+async def claiming_invoices(cutoff: datetime) -> list[tuple[Any, Any]]:
+    """(owner_id, invoice id) of every invoice that holds entries claimed before `cutoff`."""
+    query = {"invoice_id": {"$ne": None}, "updated_at": {"$lte": cutoff}, **PRESENT}
+    rows = (
+        await TimeEntry.get_motor_collection()
+        .aggregate(
+            [{"$match": query}, {"$group": {"_id": {"owner_id": "$owner_id", "invoice_id": "$invoice_id"}}}]
+        )
+        .to_list(None)
+    )
+    return [(row["_id"]["owner_id"], row["_id"]["invoice_id"]) for row in rows]

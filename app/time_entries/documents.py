@@ -6,6 +6,7 @@ from beanie import PydanticObjectId
 
 from app.core.documents import OwnedDocument
 from app.core.indexes import owner_index, sort_indexes
+from app.core.outbox import OUTBOX_INDEX
 
 RUNNING_SLOT = "running"
 
@@ -34,4 +35,5 @@ class TimeEntry(OwnedDocument):
             owner_index("owner_project", "project_id"),
             owner_index("owner_client", "client_id"),
             owner_index("owner_invoice", "invoice_id"),
+            OUTBOX_INDEX,
         ]

@@ -30,6 +30,7 @@ from app.core.documents import (
 )
 from app.core.errors import AlreadyInvoiced, InvalidState, TimerRunning, ValidationFailed
 from app.core.money import to_cents
+from app.core.outbox import pending, publish
 from app.core.pagination import PageParams, id_filters, paginate, sortable
 from app.core.retry import compare_and_set
 from app.core.schemas import Page, provided_fields
@@ -147,10 +148,13 @@ async def stop_timer(owner: User, entry_id: str) -> TimeEntry:
                 "timer_slot": str(entry.id),
             },
             where={"timer_slot": RUNNING_SLOT, "started_at": started},
+            event=pending("time_entry.stopped"),
         )
         return stopped
 
-    return await compare_and_set(attempt, "The time entry kept changing while being stopped; try again")
+    stopped = await compare_and_set(attempt, "The time entry kept changing while being stopped; try again")
+    await publish(stopped)
+    return stopped
 
 
 async def get_entry(owner: User, entry_id: str) -> TimeEntry:
@@ -166,14 +170,17 @@ async def update_entry(owner: User, entry_id: str, data: TimeEntryUpdate) -> Tim
     async def attempt() -> TimeEntry | None:
         entry = await get_owned(TimeEntry, entry_id, owner.id)  # gone: 404; else (re-)check
         fields, where = _merge(entry, changes, project)
+        event = pending("time_entry.updated")
         updated = await update_owned(
-            TimeEntry, entry.id, owner.id, fields, where={"invoice_id": None, **where}
+            TimeEntry, entry.id, owner.id, fields, where={"invoice_id": None, **where}, event=event
         )
         if updated is not None:
-            await confirm_moved(entry, fields, {"project_id": Project, "client_id": Client})
+            await confirm_moved(entry, fields, {"project_id": Project, "client_id": Client}, event=event)
         return updated
 
-    return await compare_and_set(attempt, "The time entry kept changing while being updated; try again")
+    updated = await compare_and_set(attempt, "The time entry kept changing while being updated; try again")
+    await publish(updated)
+    return updated
 
 
 async def _target_project(owner: User, entry: TimeEntry, project_id: str | None) -> Project | None:

@@ -96,3 +96,29 @@ def _oid(value: str) -> Any:
     from bson import ObjectId
 
     return ObjectId(value)
+
+
+async def test_concurrent_sends_take_consecutive_numbers_and_each_gives_one_sent_event(
+    client: Any, user: Account, jittery_store: None
+) -> None:
+    """Many sends at once contend for the held counter (invoices/numbering.py) while a poller reads: every
+    invoice gets its own number, 1..n without gaps, and the poller sees one `invoice.sent` for each."""
+    from tests.invoices.factories import create_invoice
+
+    drafts = [await create_invoice(client, user.headers) for _ in range(8)]
+    done = asyncio.Event()
+    poller = asyncio.create_task(_poller(client, user.headers, done))
+    responses = await asyncio.gather(
+        *(client.post(f"/api/invoices/{draft['id']}/send", headers=user.headers) for draft in drafts)
+    )
+    done.set()
+    seen = await poller
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    numbers = sorted(int(r.json()["number"][-4:]) for r in responses)
+    assert numbers == list(range(1, len(drafts) + 1))
+    sent = [e for e in seen if e["type"] == "invoice.sent"]
+    assert sorted(e["data"]["object"]["id"] for e in sent) == sorted(d["id"] for d in drafts)
+    assert all(e["data"]["object"]["number"] for e in sent)
+    ids = [e["id"] for e in seen]
+    assert len(ids) == len(set(ids))
+    assert ids == [str(e["_id"]) for e in await stored_events(owner_id=_oid(user.id))]

@@ -116,3 +116,16 @@ async def test_a_started_timer_is_time_entry_started_not_also_created(client: An
     events = await poll_all(client, user.headers, types="time_entry.created,time_entry.started")
     assert types_of(events) == ["time_entry.started"]
     assert events[0]["data"]["object"] == started.json()
+
+
+def test_the_feed_reads_and_writes_with_majority_on_a_mongodb_server() -> None:
+    """Numbers and the watermark a reader sees can never be rolled back by a failover (README, Events)."""
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    from app.events.documents import _majority
+
+    server = AsyncIOMotorClient("mongodb://127.0.0.1:9", connect=False)
+    collection = _majority(server.orbix.events)
+    assert collection.read_concern.level == "majority"
+    assert collection.write_concern.document == {"w": "majority"}
+    server.close()

@@ -275,14 +275,20 @@ async def test_add_payment_that_clears_the_due_settles_in_the_same_write(client,
 
     sent = await create_sent_invoice(client, auth)  # 100.00 due
 
-    async def crash(*args, **kwargs):
-        raise RuntimeError("the process died between two writes")
+    writes = []
+    one_write = lifecycle.update_owned
 
-    monkeypatch.setattr(lifecycle, "_settle_if_nothing_due", crash)
+    async def counted(*args, **kwargs):
+        writes.append(args[3])
+        return await one_write(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "update_owned", counted)
     part = await client.post(f"/api/invoices/{sent['id']}/payments", json={"amount": "40.00"}, headers=auth)
     assert part.status_code == 201 and part.json()["status"] == "sent"
     final = await client.post(f"/api/invoices/{sent['id']}/payments", json={"amount": "60.00"}, headers=auth)
     assert final.status_code == 201, final.text
+    # the part payment missed "clears it" then wrote; the clearing one wrote `paid` with its first write
+    assert [fields.get("status") for fields in writes] == ["paid", None, "paid"]
     body = final.json()
     assert (body["status"], body["amount_due"], body["amount_paid"]) == ("paid", "0.00", "100.00")
     assert body["paid_at"] is not None

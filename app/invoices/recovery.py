@@ -1,0 +1,59 @@
+"""The worker's recovery of invoice operations a crash cut short (API.md section 14). Each step it runs is
+the same idempotent step the request runs, so it may overlap a request still in flight."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.auth.documents import User
+from app.core.documents import PRESENT
+from app.invoices import lifecycle, numbering
+from app.invoices.documents import Invoice
+from app.time_entries import claims
+
+
+async def recover_invoices(cutoff: datetime) -> None:
+    await _finish_sends(cutoff)
+    await _settle_claims(cutoff)
+    await _release_orphaned_claims(cutoff)
+
+
+async def _finish_sends(cutoff: datetime) -> None:
+    """A send that claimed its draft but died before it was complete is finished: the number held for it
+    (or the next one), the document, the event. A counter still held is finished for its holder."""
+    stuck = Invoice.get_motor_collection().find({"sending_at": {"$lte": cutoff}}, {"owner_id": 1})
+    for raw in [raw async for raw in stuck]:
+        await lifecycle.finish_send(await _owner(raw["owner_id"]), raw["_id"])
+    for owner_id, invoice_id in await numbering.held_counters():
+        await lifecycle.take_number(await _owner(owner_id), invoice_id)
+
+
+async def _settle_claims(cutoff: datetime) -> None:
+    """Entries claimed by an invoicing request that died (or ran past its deadline): their events leave if
+    the invoice stands, else the claims are undone with their events."""
+    for owner_id, invoice_id in await claims.unconfirmed_claims(cutoff):
+        if await _standing(invoice_id):
+            await claims.publish_claims(owner_id, invoice_id)
+        else:
+            await claims.release(owner_id, invoice_id)
+
+
+async def _release_orphaned_claims(cutoff: datetime) -> None:
+    """Entries still claimed by an invoice that is void or deleted (the void or delete died before
+    releasing them, or the invoice was never inserted) are released."""
+    for owner_id, invoice_id in await claims.claiming_invoices(cutoff):
+        if not await _standing(invoice_id):
+            await claims.release(owner_id, invoice_id)
+
+
+async def _standing(invoice_id: Any) -> bool:
+    """The invoice exists, is not being deleted and is not void: it may hold time entries."""
+    query = {"_id": invoice_id, **PRESENT, "status": {"$ne": "void"}}
+    return await Invoice.get_motor_collection().find_one(query, {"_id": 1}) is not None
+
+
+async def _owner(owner_id: Any) -> User:
+    user = await User.get(owner_id)
+    assert user is not None, f"invoice owner {owner_id} is gone"
+    return user

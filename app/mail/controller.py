@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from litestar import Controller, Request, get, post
+
+from app.auth.documents import User
+from app.core.errors import EmailUnavailable, InvalidState, raises
+from app.core.pagination import PageParams
+from app.core.schemas import Page
+from app.mail import service
+from app.mail.schemas import EmailCreate, EmailOut, EmailQueued
+
+
+class InvoiceEmailController(Controller):
+    path = "/invoices"
+    tags = ["invoices"]
+
+    @post(
+        "/{invoice_id:str}/email",
+        operation_id="emailInvoice",
+        status_code=202,
+        opt=raises(InvalidState, EmailUnavailable),
+    )
+    async def email_invoice(
+        self, invoice_id: str, data: EmailCreate, current_user: User, request: Request
+    ) -> EmailQueued:
+        """Queue the invoice's stored PDF for e-mail (sent or paid invoices); the worker delivers it.
+        `to` defaults to the client's e-mail; at most 10 recipients in `to` and `cc` together."""
+        record = await service.queue_email(request.app.state.settings, current_user, invoice_id, data)
+        return EmailQueued.from_document(record)
+
+    @get("/{invoice_id:str}/emails", operation_id="listInvoiceEmails")
+    async def list_emails(self, invoice_id: str, current_user: User, page: PageParams) -> Page[EmailOut]:
+        """The invoice's e-mails and how their delivery went. Sort: `created_at` (default newest first)."""
+        return (await service.list_emails(current_user, invoice_id, page)).map(EmailOut.from_document)

@@ -1,0 +1,172 @@
+"""The worker side of invoice e-mails: build the message (the stored PDF attached, From the business through
+SMTP_FROM, Reply-To the business), hand it to the SMTP server, and record what the server said.
+
+A temporary failure (a 4xx reply, a refused or dropped connection, a timeout) leaves the e-mail `queued`
+and is retried with the worker's backoff; a permanent one (a 5xx reply) ends it as `failed` with the
+server's reply, and so does a temporary one that lasts for MAX_ATTEMPTS attempts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+import aiosmtplib
+from pymongo import ReturnDocument
+
+from app.auth.documents import User
+from app.core import versioning
+from app.core.clock import as_utc, utc_now
+from app.core.config import SMTPS_PORT, Settings
+from app.core.documents import owned_filter, parse_object_id
+from app.invoices import rendering
+from app.invoices.documents import Invoice
+from app.invoices.lifecycle import LIFECYCLE
+from app.mail import service
+from app.mail.documents import FAILED, QUEUED, SENT, EmailRecord
+from app.mail.texts import sender_name
+from app.worker import PermanentFailure, register_handler, register_periodic
+
+# 5 s doubling, capped at an hour: 12 attempts span about two hours (greylisting asks for minutes).
+MAX_ATTEMPTS = 12
+REQUEUE_EVERY_SECONDS = 30.0
+REPLY_LIMIT = 500
+
+
+class TemporaryFailure(Exception):
+    """The SMTP server could not take the e-mail now: the worker tries again after its backoff."""
+
+
+def register(settings: Settings) -> None:
+    # The job itself allows a few more claims than the e-mail's attempts, so that the handler, not the
+    # worker, decides when to give up (a claim whose worker died counts for the job too).
+    register_handler(service.JOB_KIND, handler(settings), max_attempts=MAX_ATTEMPTS + 2)
+    register_periodic(f"{service.JOB_KIND}.requeue", REQUEUE_EVERY_SECONDS, service.requeue_unenqueued)
+
+
+def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    async def deliver(payload: dict[str, Any]) -> None:
+        owner_id = parse_object_id(payload.get("owner_id", ""))
+        record_id = parse_object_id(payload.get("email_id", ""))
+        if owner_id is None or record_id is None:
+            raise PermanentFailure(f"malformed payload {payload!r}")
+        record = await _start_attempt(owner_id, record_id)
+        if record is None:
+            if await EmailRecord.find_one(owned_filter(owner_id, _id=record_id)) is None:
+                raise PermanentFailure("no such e-mail")
+            return  # sent or given up already: a repeated job must not send it twice
+        if record.attempts > MAX_ATTEMPTS:  # attempts cut short by crashes used up the rest
+            raise await _failed(record, f"no attempt finished ({record.last_error or 'the worker stopped'})")
+        user = await User.find_one({"_id": owner_id})
+        invoice = await Invoice.find_one(owned_filter(owner_id, _id=record.invoice_id))
+        if user is None or invoice is None:
+            raise await _failed(record, "the invoice no longer exists")
+        if not LIFECYCLE.allows(invoice.status, "email"):
+            raise await _failed(record, f"invoice {invoice.number} was {invoice.status} before it went out")
+        if invoice.number is None:  # its send is being finished by the recovery
+            raise await _later(record, "the invoice is still being sent")
+        if not settings.smtp_configured:  # the API that queued it has SMTP_HOST; this worker does not
+            raise await _later(record, "SMTP_HOST is not set in the worker's environment")
+        stored = await rendering.stored_document(user, invoice)
+        message = build_message(settings, user, record, stored.pdf, rendering.filename(invoice))
+        try:
+            refused, _ = await aiosmtplib.send(
+                message,
+                sender=settings.smtp_from,
+                recipients=[*record.to, *record.cc],
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                use_tls=settings.smtp_port == SMTPS_PORT,
+                start_tls=settings.smtp_starttls and settings.smtp_port != SMTPS_PORT,
+                timeout=settings.smtp_timeout_seconds,
+            )
+        except (aiosmtplib.SMTPException, OSError) as error:
+            reply = describe(error)
+            if is_permanent(error) or record.attempts >= MAX_ATTEMPTS:
+                raise await _failed(record, reply) from error
+            raise await _later(record, reply) from error
+        # Accepted for some recipients and refused for others: it went out; the refusals are the last error.
+        partly = _refusals((address, reply.code, reply.message) for address, reply in refused.items())
+        await _finish(record, SENT, f"refused for {partly}" if partly else None)
+
+    return deliver
+
+
+def build_message(
+    settings: Settings, user: User, record: EmailRecord, pdf: bytes, filename: str
+) -> EmailMessage:
+    assert settings.smtp_from is not None
+    local, _, domain = settings.smtp_from.partition("@")
+    message = EmailMessage()
+    message["From"] = Address(display_name=sender_name(user), username=local, domain=domain)
+    message["Reply-To"] = user.business.email or user.email
+    message["To"] = ", ".join(record.to)
+    if record.cc:
+        message["Cc"] = ", ".join(record.cc)
+    message["Subject"] = record.subject
+    message["Date"] = format_datetime(as_utc(record.created_at))
+    message["Message-ID"] = record.message_id
+    message.set_content(record.message)
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+    return message
+
+
+def describe(error: BaseException) -> str:
+    """What the server answered (`550 5.1.1 …`), or what went wrong on the way to it."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        text = _refusals((refused.recipient, refused.code, refused.message) for refused in error.recipients)
+    elif isinstance(error, aiosmtplib.SMTPResponseException):
+        text = f"{error.code} {error.message}"
+    else:
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text[:REPLY_LIMIT]
+
+
+def _refusals(replies: Iterable[tuple[str, int, str]]) -> str:
+    return "; ".join(f"{address}: {code} {message}" for address, code, message in replies)
+
+
+def is_permanent(error: BaseException) -> bool:
+    """A 5xx reply (for every recipient, when they were refused one by one) will not change on a retry."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return bool(error.recipients) and all(refused.code >= 500 for refused in error.recipients)
+    return isinstance(error, aiosmtplib.SMTPResponseException) and error.code >= 500
+
+
+# ---------------------------------------------------------------- the record
+
+
+async def _start_attempt(owner_id: Any, record_id: Any) -> EmailRecord | None:
+    """Count the attempt before it runs (one cut short by a crash counts too); None unless still queued."""
+    raw = await EmailRecord.get_motor_collection().find_one_and_update(
+        owned_filter(owner_id, _id=record_id, status=QUEUED),
+        versioning.bump({"$inc": {"attempts": 1}, "$set": {"updated_at": utc_now()}}),
+        return_document=ReturnDocument.AFTER,
+    )
+    return EmailRecord.model_validate(raw) if raw is not None else None
+
+
+async def _finish(record: EmailRecord, status: str, error: str | None) -> None:
+    fields: dict[str, Any] = {"status": status, "last_error": error, "updated_at": utc_now()}
+    if status == SENT:
+        fields["sent_at"] = utc_now()
+    await EmailRecord.get_motor_collection().update_one(
+        owned_filter(record.owner_id, _id=record.id, status=QUEUED), versioning.bump({"$set": fields})
+    )
+
+
+async def _failed(record: EmailRecord, reason: str) -> PermanentFailure:
+    """Record the end of the e-mail; the caller raises what this returns (the job fails now)."""
+    await _finish(record, FAILED, reason)
+    return PermanentFailure(reason)
+
+
+async def _later(record: EmailRecord, reason: str) -> TemporaryFailure:
+    """Record a failed attempt; the caller raises what this returns (the worker retries after a backoff)."""
+    await _finish(record, QUEUED, reason)
+    return TemporaryFailure(reason)

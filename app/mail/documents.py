@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from beanie import PydanticObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.core.documents import OwnedDocument
+
+QUEUED, SENT, FAILED = "queued", "sent", "failed"
+
+
+class EmailRecord(OwnedDocument):
+    """One e-mail of an invoice: what was asked, each attempt's outcome, and the SMTP server's last reply."""
+
+    invoice_id: PydanticObjectId
+    to: list[str]
+    cc: list[str]
+    subject: str
+    message: str
+    # Fixed when the e-mail is requested, so every attempt sends the same message (receivers drop repeats).
+    message_id: str
+    status: str = QUEUED
+    attempts: int = 0  # SMTP attempts started (counted before each, so one cut short by a crash counts too)
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    # False until the worker job that delivers it exists: the recovery enqueues (again) what it finds here.
+    enqueued: bool = False
+
+    class Settings:
+        name = "invoice_emails"
+        indexes = [
+            IndexModel(
+                [("owner_id", ASCENDING), ("invoice_id", ASCENDING), ("created_at", DESCENDING)],
+                name="owner_invoice_created",
+            ),
+            IndexModel([("enqueued", ASCENDING), ("created_at", ASCENDING)], name="enqueued_created"),
+        ]

@@ -1,0 +1,115 @@
+"""Invoice e-mails on the API side: queue one (a record, then its worker job), list them, and the recovery
+that enqueues the job of a record whose request stopped between the two.
+
+Queueing is two writes. The record comes first and is the commitment: once it exists the e-mail will be
+sent, because its job is enqueued under a key derived from the record id (a second enqueue is a no-op) and
+the recovery enqueues every record not yet marked `enqueued`. So a crash after the record loses nothing, a
+crash before it wrote nothing, and a recovery racing the request still yields one job.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from beanie import PydanticObjectId
+
+from app.auth.documents import User
+from app.clients.documents import Client
+from app.core.config import Settings
+from app.core.documents import get_owned, owned_filter
+from app.core.errors import EmailUnavailable, InvalidState, ValidationFailed
+from app.core.pagination import PageParams, paginate
+from app.core.schemas import Page
+from app.core.text import normalize_email
+from app.invoices.documents import Invoice
+from app.invoices.lifecycle import require
+from app.mail import texts
+from app.mail.documents import EmailRecord
+from app.mail.schemas import EmailCreate
+from app.worker import enqueue
+
+log = logging.getLogger("orbix.mail")
+
+JOB_KIND = "invoice_email"
+SORTS = {"created_at": "created_at"}
+REQUEUE_BATCH = 100
+
+
+async def queue_email(settings: Settings, owner: User, invoice_id: str, data: EmailCreate) -> EmailRecord:
+    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    require(invoice, "email")
+    if invoice.number is None:  # sent, but the number step was cut short: recovery finishes it
+        raise InvalidState(f"Invoice {invoice.id} is being sent; try again shortly")
+    if not settings.smtp_configured:
+        raise EmailUnavailable("E-mail is not configured on this server (SMTP_HOST is not set)")
+    to = _unique(data.to if data.to is not None else [await _client_address(owner, invoice)])
+    subject, message = texts.defaults(owner, invoice)
+    record_id = PydanticObjectId()
+    record = EmailRecord(
+        id=record_id,
+        owner_id=owner.id,
+        invoice_id=invoice.id,
+        to=to,
+        cc=[address for address in _unique(data.cc) if address not in to],
+        subject=data.subject or subject,
+        message=data.message or message,
+        message_id=_message_id(settings, record_id),
+    )
+    await record.insert()
+    try:
+        await _enqueue(record)
+    except Exception:  # the e-mail is committed with its record: the recovery enqueues it
+        log.warning("invoice e-mail %s: job not enqueued yet; the recovery will", record.id, exc_info=True)
+    return record
+
+
+async def list_emails(owner: User, invoice_id: str, params: PageParams) -> Page[EmailRecord]:
+    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    return await paginate(EmailRecord, owned_filter(owner.id, invoice_id=invoice.id), params, SORTS)
+
+
+async def requeue_unenqueued() -> None:
+    """The recovery (a periodic worker task): enqueue the job of every record whose request stopped before
+    marking it enqueued. Safe while such a request is still running: the job's key makes it one job."""
+    cursor = EmailRecord.find({"enqueued": False}).sort("created_at").limit(REQUEUE_BATCH)
+    async for record in cursor:
+        await _enqueue(record)
+
+
+async def _enqueue(record: EmailRecord) -> None:
+    await enqueue(
+        JOB_KIND,
+        {"email_id": str(record.id), "owner_id": str(record.owner_id)},
+        owner_id=record.owner_id,
+        dedupe_key=f"{JOB_KIND}:{record.id}",
+        group="smtp",  # bounds the SMTP connections one worker holds at once
+    )
+    await _mark_enqueued(record)
+
+
+async def _mark_enqueued(record: EmailRecord) -> None:
+    await EmailRecord.get_motor_collection().update_one(
+        owned_filter(record.owner_id, _id=record.id), {"$set": {"enqueued": True}}
+    )
+
+
+async def _client_address(owner: User, invoice: Invoice) -> str:
+    client = await Client.find_one(owned_filter(owner.id, _id=invoice.client_id))
+    if client is None or not client.email:
+        raise ValidationFailed.field("to", "the client has no e-mail address: name the recipients in `to`")
+    try:
+        return normalize_email(client.email)
+    except ValueError:  # stored before addresses were checked
+        raise ValidationFailed.field(
+            "to", f"the client's e-mail {client.email!r} is not a valid address: name the recipients in `to`"
+        ) from None
+
+
+def _unique(addresses: list[str]) -> list[str]:
+    return list(dict.fromkeys(addresses))
+
+
+def _message_id(settings: Settings, record_id: PydanticObjectId) -> str:
+    """Stable per record: every attempt sends the same Message-ID, so a receiver can drop a repeat."""
+    assert settings.smtp_from is not None
+    return f"<{record_id}.invoice@{settings.smtp_from.rpartition('@')[2]}>"

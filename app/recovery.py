@@ -1,0 +1,41 @@
+"""The worker's recovery (API.md section 14): finish or undo every multi-step write a crash cut short, then
+relay every event left behind. Each area exports the steps for its own collections; this composition root
+runs them in order, all against one cutoff: work younger than RECOVERY_GRACE is left alone, because the
+request that started it may still be running (and each step is idempotent, so overlapping one is harmless).
+
+Order matters: inserts whose parent vanished are deleted first (their claims become orphans), then invoice
+sends, claims and releases, then client currency cascades, and last the outboxes, so no event leaves for a
+change that the steps before undid.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from app.clients.documents import Client
+from app.clients.service import recover_updates
+from app.contracts.documents import Contract
+from app.core.clock import utc_now
+from app.core.documents import clear_stale_marks, confirm_inserted
+from app.events.relay import recover_outboxes
+from app.invoices.documents import Invoice
+from app.invoices.recovery import recover_invoices
+from app.projects.documents import Project
+from app.time_entries import claims
+from app.time_entries.documents import TimeEntry
+
+RECOVERY_GRACE = claims.RECOVERY_GRACE
+EVERY_SECONDS = 60.0
+PARENTS = {"client_id": Client, "project_id": Project}
+
+
+async def recover(cutoff: datetime | None = None) -> None:
+    """One pass over everything older than `cutoff` (default: RECOVERY_GRACE ago)."""
+    cutoff = cutoff or utc_now() - RECOVERY_GRACE
+    for model in (Project, TimeEntry, Invoice, Contract):
+        await confirm_inserted(model, PARENTS, cutoff)
+    for referenced in (Client, Project):
+        await clear_stale_marks(referenced, cutoff)
+    await recover_invoices(cutoff)
+    await recover_updates(cutoff)
+    await recover_outboxes(cutoff)
