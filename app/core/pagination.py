@@ -19,14 +19,17 @@ T = TypeVar("T")
 DEFAULT_SORT = "-created_at"
 SORTS = "sorts"  # the handler `opt` key sorted_by() fills
 
-# Every list's sortable fields, by document: (model, {API name: stored field}). Each stored field needs an
-# (owner_id, field, _id) index (core/indexes.sort_indexes); a test reads this to check that it has one.
-SORTABLE: list[tuple[type[Document], Mapping[str, str]]] = []
+# Every list's sortable fields, by document: (model, {API name: stored field}, scope). Each stored field needs
+# an (owner_id, *scope, field, _id) index (core/indexes.sort_indexes); a test reads this to check that it has
+# one. `scope` names the fields a list always filters on by equality (an invoice's e-mails: invoice_id).
+SORTABLE: list[tuple[type[Document], Mapping[str, str], tuple[str, ...]]] = []
 
 
-def sortable(model: type[Document], sorts: Mapping[str, str]) -> Mapping[str, str]:
+def sortable(
+    model: type[Document], sorts: Mapping[str, str], scope: tuple[str, ...] = ()
+) -> Mapping[str, str]:
     """Declare a list's sorts (API name -> stored field) for `model`; returns them for paginate()."""
-    SORTABLE.append((model, sorts))
+    SORTABLE.append((model, sorts, scope))
     return sorts
 
 

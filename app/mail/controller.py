@@ -4,10 +4,9 @@ from litestar import Controller, Request, get, post
 
 from app.auth.documents import User
 from app.core.errors import EmailUnavailable, InvalidState, raises
-from app.core.pagination import PageParams
-from app.core.schemas import Page
+from app.core.pagination import PageParams, sorted_by
 from app.mail import service
-from app.mail.schemas import EmailCreate, EmailOut, EmailQueued
+from app.mail.schemas import EmailCreate, EmailOut, EmailPage, EmailQueued
 
 
 class InvoiceEmailController(Controller):
@@ -28,7 +27,7 @@ class InvoiceEmailController(Controller):
         record = await service.queue_email(request.app.state.settings, current_user, invoice_id, data)
         return EmailQueued.from_document(record)
 
-    @get("/{invoice_id:str}/emails", operation_id="listInvoiceEmails")
-    async def list_emails(self, invoice_id: str, current_user: User, page: PageParams) -> Page[EmailOut]:
+    @get("/{invoice_id:str}/emails", operation_id="listInvoiceEmails", opt=sorted_by(service.SORTS))
+    async def list_emails(self, invoice_id: str, current_user: User, page: PageParams) -> EmailPage:
         """The invoice's e-mails and how their delivery went. Sort: `created_at` (default newest first)."""
         return (await service.list_emails(current_user, invoice_id, page)).map(EmailOut.from_document)

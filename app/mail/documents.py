@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from beanie import PydanticObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
 from app.core.documents import OwnedDocument
+from app.core.indexes import owner_index
 
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
 
@@ -30,9 +31,7 @@ class EmailRecord(OwnedDocument):
     class Settings:
         name = "invoice_emails"
         indexes = [
-            IndexModel(
-                [("owner_id", ASCENDING), ("invoice_id", ASCENDING), ("created_at", DESCENDING)],
-                name="owner_invoice_created",
-            ),
+            # An invoice's e-mails, sorted by created_at either way (the list always filters on the invoice).
+            owner_index("owner_invoice_sort_created_at", "invoice_id", "created_at", "_id"),
             IndexModel([("enqueued", ASCENDING), ("created_at", ASCENDING)], name="enqueued_created"),
         ]

@@ -1,16 +1,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 import msgspec
 
-from app.core.schemas import BaseStruct, ResponseStruct
+from app.core.schemas import BaseStruct, Page, ResponseStruct, component
 from app.mail.documents import EmailRecord
 
 MAX_RECIPIENTS = 10
 Address = Annotated[str, msgspec.Meta(max_length=254, examples=["ap@client.example"])]
-EmailStatus = Literal["queued", "sent", "failed"]
+
+
+class EmailStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class EmailCreate(BaseStruct):
@@ -39,7 +45,7 @@ class EmailQueued(ResponseStruct):
             id=str(record.id),
             invoice_id=str(record.invoice_id),
             to=record.to,
-            status=record.status,  # type: ignore[arg-type]
+            status=EmailStatus(record.status),
             created_at=record.created_at,
         )
 
@@ -64,9 +70,12 @@ class EmailOut(ResponseStruct):
             to=record.to,
             cc=record.cc,
             subject=record.subject,
-            status=record.status,  # type: ignore[arg-type]
+            status=EmailStatus(record.status),
             attempts=record.attempts,
             last_error=record.last_error,
             sent_at=record.sent_at,
             created_at=record.created_at,
         )
+
+
+EmailPage = Annotated[Page[EmailOut], component("EmailPage")]

@@ -18,7 +18,7 @@ from app.clients.documents import Client
 from app.core.config import Settings
 from app.core.documents import get_owned, owned_filter
 from app.core.errors import EmailUnavailable, InvalidState, ValidationFailed
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams, paginate, sortable
 from app.core.schemas import Page
 from app.core.text import normalize_email
 from app.invoices.documents import Invoice
@@ -31,7 +31,7 @@ from app.worker import enqueue
 log = logging.getLogger("orbix.mail")
 
 JOB_KIND = "invoice_email"
-SORTS = {"created_at": "created_at"}
+SORTS = sortable(EmailRecord, {"created_at": "created_at"}, scope=("invoice_id",))
 REQUEUE_BATCH = 100
 
 

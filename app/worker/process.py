@@ -7,7 +7,6 @@ another worker, and the process exits within 30 s (compose's stop_grace_period i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -43,23 +42,26 @@ async def serve_worker(
             f"WORKER_METRICS_PORT: cannot listen on {settings.host}:{settings.worker_metrics_port}"
             f" ({exc.strerror})"
         ) from None
-    database = db.Database(settings, models)
-    await database.start()
-    register_jobs(settings)
-    # The database may answer after the worker starts: a SIGTERM during that wait ends it too.
-    waiting = asyncio.ensure_future(database.until_connected())
+    stop_requested = asyncio.Event()
 
     def stop() -> None:
-        waiting.cancel()
+        stop_requested.set()
         worker.stop()
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
+    database = db.Database(settings, models)
+    await database.start()
+    register_jobs(settings)
+    # The database may answer after the worker starts: a SIGTERM during that wait ends it too.
+    waiting = asyncio.ensure_future(database.until_connected())
+    stopping = asyncio.ensure_future(stop_requested.wait())
+    await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (waiting, stopping):
+        task.cancel()
     try:
-        with contextlib.suppress(asyncio.CancelledError):
-            await waiting
-        if database.connected:
+        if database.connected:  # a stop already requested makes run() return at once
             await worker.run()
     finally:
         server.shutdown()
