@@ -41,7 +41,9 @@ async def test_a_periodic_task_runs_on_one_worker_at_a_time(make_worker):
     register_periodic("test.tick", 0.01, tick)
     workers = [make_worker(poll_seconds=0.005) for _ in range(3)]
     loops = [asyncio.create_task(w.run()) for w in workers]
-    await asyncio.sleep(0.4)
+    deadline = time.monotonic() + 10  # a loaded machine may run the loops slowly: wait for runs, not a fixed time
+    while runs < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     for w in workers:
         w.stop()
     await asyncio.gather(*loops)
