@@ -72,6 +72,9 @@ class Invoice(OwnedDocument):
     # Set by the claim of a send, cleared once the send is complete (number and document): the worker's
     # recovery finishes every send whose `sending_at` is old. Never in responses.
     sending_at: datetime | None = None
+    # Set by a void, cleared once its time entries are released: recovery releases them if the void died
+    # first. (A deleted invoice's tombstone plays this part.) Never in responses.
+    releasing_at: datetime | None = None
     paid_at: datetime | None = None
     voided_at: datetime | None = None
     # Bumped by every edit of a draft: a PATCH recomputes totals from what it read and writes only if
@@ -92,6 +95,7 @@ class Invoice(OwnedDocument):
             IndexModel([("owner_id", ASCENDING), ("number_seq", DESCENDING)]),
             IndexModel([("owner_id", ASCENDING), ("payments.paid_on", ASCENDING)]),
             IndexModel([("sending_at", ASCENDING)], name="sending_at", sparse=True),
+            IndexModel([("releasing_at", ASCENDING)], name="releasing_at", sparse=True),
             OUTBOX_INDEX,
         ]
 
