@@ -146,12 +146,16 @@ async def delete_owned_where(
     owner_id: OwnerId,
     where: Mapping[str, Any],
     refuse: Callable[[D], AppError | None],
+    *,
+    before_publish: Callable[[D], Awaitable[None]] | None = None,
 ) -> D:
     """Delete the caller's document if it matches `where`: one find_one_and_update sets the tombstone and
     appends the `*.deleted` event (remove_owned); returns the document as it was last. On a miss, re-read to
     tell why: 404 if it is gone, `refuse(document)` if that names the rule it breaks (409), else it changed
-    meanwhile and the delete is tried again (core/retry). The event is then published (it leaves, then the
-    tombstone goes; the worker's recovery finishes both if this process dies first)."""
+    meanwhile and the delete is tried again (core/retry). Then `before_publish(document)` runs (what the
+    delete must finish while the tombstone still marks it: its recovery finds it by the pending event), and
+    the event is published (it leaves, then the tombstone goes; the worker's recovery finishes both if this
+    process dies first)."""
     oid = parse_object_id(id_)
 
     async def attempt() -> D | None:
@@ -166,6 +170,8 @@ async def delete_owned_where(
 
     what = re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).lower()  # TimeEntry -> "time entry"
     removed = await compare_and_set(attempt, f"The {what} kept changing while being deleted; try again")
+    if before_publish is not None:
+        await before_publish(removed)
     await publish(removed)
     return removed
 

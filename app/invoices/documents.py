@@ -73,6 +73,9 @@ class Invoice(OwnedDocument):
     # Set by the claim of a send, cleared once the send is complete (number and document): the worker's
     # recovery finishes every send whose `sending_at` is old. Never in responses.
     sending_at: datetime | None = None
+    # Set by a void, cleared once its time entries are released: recovery releases them if the void died
+    # first. (A deleted invoice's tombstone plays this part.) Never in responses.
+    releasing_at: datetime | None = None
     paid_at: datetime | None = None
     voided_at: datetime | None = None
     # Bumped by every edit of a draft: a PATCH recomputes totals from what it read and writes only if
@@ -89,6 +92,7 @@ class Invoice(OwnedDocument):
             owner_index("owner_project", "project_id"),
             owner_index("owner_paid_on", "payments.paid_on"),
             IndexModel([("sending_at", ASCENDING)], name="sending_at", sparse=True),
+            IndexModel([("releasing_at", ASCENDING)], name="releasing_at", sparse=True),
             OUTBOX_INDEX,
         ]
 

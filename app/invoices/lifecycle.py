@@ -212,17 +212,29 @@ async def attach_document(owner: User, invoice: Invoice, stored: StoredDocument)
 
 
 async def void_invoice(owner: User, invoice_id: str) -> Invoice:
-    """Void, then release its time entries (if this dies in between, the worker's recovery releases them)."""
+    """Void (marked `releasing_at` in the same write), then release its time entries (if this dies in
+    between, the worker's recovery releases them: release_entries)."""
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     require(invoice, "void")
     if invoice.amount_paid_cents:
         raise refuse(invoice, "void", _GUARDS["void"])
-    stamp, unpaid = {"voided_at": utc_now()}, {"amount_paid_cents": 0}
+    now = utc_now()
+    stamp, unpaid = {"voided_at": now, "releasing_at": now}, {"amount_paid_cents": 0}
     voided = await _move(owner, invoice, "void", stamp, where=unpaid, event="invoice.voided")
     await publish(voided)
-    await claims.publish_claims(owner.id, voided.id)  # its claims stood (a crash may have left them pending)
-    await claims.release(owner.id, voided.id)
+    await release_entries(owner.id, voided.id)
     return voided
+
+
+async def release_entries(owner_id: OwnerId, invoice_id: OwnerId) -> None:
+    """Free the time entries of an invoice that was voided or deleted, then clear its `releasing_at` mark (an
+    internal mark: no version, no event). Idempotent: the request and the worker's recovery may both run it.
+    Its claims stood, so any claim event a crash left pending leaves first."""
+    await claims.publish_claims(owner_id, invoice_id)
+    await claims.release(owner_id, invoice_id)
+    await Invoice.get_motor_collection().update_one(
+        {"_id": invoice_id, "owner_id": owner_id}, {"$unset": {"releasing_at": ""}}
+    )
 
 
 async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invoice:

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.auth.documents import User
 from app.core.documents import PRESENT
+from app.core.outbox import OUTBOX
 from app.invoices import lifecycle, numbering
 from app.invoices.documents import Invoice
 from app.time_entries import claims
@@ -16,7 +17,7 @@ from app.time_entries import claims
 async def recover_invoices(cutoff: datetime) -> None:
     await _finish_sends(cutoff)
     await _settle_claims(cutoff)
-    await _release_orphaned_claims(cutoff)
+    await _finish_releases(cutoff)
 
 
 async def _finish_sends(cutoff: datetime) -> None:
@@ -39,12 +40,16 @@ async def _settle_claims(cutoff: datetime) -> None:
             await claims.release(owner_id, invoice_id)
 
 
-async def _release_orphaned_claims(cutoff: datetime) -> None:
-    """Entries still claimed by an invoice that is void or deleted (the void or delete died before
-    releasing them, or the invoice was never inserted) are released."""
-    for owner_id, invoice_id in await claims.claiming_invoices(cutoff):
-        if not await _standing(invoice_id):
-            await claims.release(owner_id, invoice_id)
+async def _finish_releases(cutoff: datetime) -> None:
+    """Entries still claimed by a void invoice (still marked `releasing_at`) or by a deleted one (its
+    tombstone still waits for its event to leave) are released: the void or delete died before releasing
+    them. A tombstone is taken whatever its age (releasing twice is harmless), so the relay that runs after
+    this never removes one whose entries are still claimed."""
+    tombstone = {"removed": True, f"{OUTBOX}.at": {"$exists": True}}
+    query = {"$or": [{"releasing_at": {"$lte": cutoff}}, tombstone]}
+    found = Invoice.get_motor_collection().find(query, {"owner_id": 1})
+    for raw in [raw async for raw in found]:
+        await lifecycle.release_entries(raw["owner_id"], raw["_id"])
 
 
 async def _standing(invoice_id: Any) -> bool:

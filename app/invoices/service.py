@@ -36,7 +36,7 @@ from app.core.retry import compare_and_set
 from app.core.schemas import Page
 from app.invoices import time_lines
 from app.invoices.documents import Invoice, StoredLine
-from app.invoices.lifecycle import LIFECYCLE, refuse, require
+from app.invoices.lifecycle import LIFECYCLE, refuse, release_entries, require
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -270,14 +270,13 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
 
 
 async def delete_invoice(owner: User, invoice_id: str) -> None:
-    """A draft only; its time entries are released (if this dies in between, the worker's recovery releases
-    them: their invoice is gone)."""
-    deleted = await delete_owned_where(
+    """A draft only: tombstoned with its event, then its time entries are released, then the event leaves
+    and the tombstone goes (if this dies in between, recovery releases them first: release_entries)."""
+    await delete_owned_where(
         Invoice,
         invoice_id,
         owner.id,
         LIFECYCLE.where("delete"),
         lambda invoice: None if LIFECYCLE.allows(invoice.status, "delete") else refuse(invoice, "delete"),
+        before_publish=lambda deleted: release_entries(owner.id, deleted.id),
     )
-    await claims.publish_claims(owner.id, deleted.id)  # its claims stood (a crash may have left them pending)
-    await claims.release(owner.id, deleted.id)

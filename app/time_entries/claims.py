@@ -12,7 +12,7 @@ from bson import ObjectId
 
 from app.core import versioning
 from app.core.clock import utc_now
-from app.core.documents import PRESENT, OwnerId, owned_filter, update_owned
+from app.core.documents import OwnerId, owned_filter, update_owned
 from app.core.errors import AlreadyInvoiced, Conflict, FieldError, InvalidReference
 from app.core.outbox import OUTBOX, pending, publish, with_event
 from app.time_entries.documents import TimeEntry
@@ -145,16 +145,3 @@ async def unconfirmed_claims(cutoff: datetime) -> list[tuple[Any, Any]]:
     query = {OUTBOX: {"$elemMatch": {"claim": {"$ne": None}, "at": {"$lte": cutoff}}}}
     found = TimeEntry.get_motor_collection().find(query, {"owner_id": 1, "invoice_id": 1})
     return list(dict.fromkeys([(raw["owner_id"], raw["invoice_id"]) async for raw in found]))
-
-
-async def claiming_invoices(cutoff: datetime) -> list[tuple[Any, Any]]:
-    """(owner_id, invoice id) of every invoice that holds entries claimed before `cutoff`."""
-    query = {"invoice_id": {"$ne": None}, "updated_at": {"$lte": cutoff}, **PRESENT}
-    rows = (
-        await TimeEntry.get_motor_collection()
-        .aggregate(
-            [{"$match": query}, {"$group": {"_id": {"owner_id": "$owner_id", "invoice_id": "$invoice_id"}}}]
-        )
-        .to_list(None)
-    )
-    return [(row["_id"]["owner_id"], row["_id"]["invoice_id"]) for row in rows]

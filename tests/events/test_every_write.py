@@ -125,9 +125,10 @@ async def test_a_deleted_draft_invoice_releases_its_entries(client: Any, user: A
     invoice = await _ok(await client.post("/api/invoices", json=body, headers=h), 201)
     await feed.since()
     await _ok(await client.delete(f"/api/invoices/{invoice['id']}", headers=h), 204)
-    deleted, released = await feed.objects()
-    assert (deleted["id"], deleted["status"]) == (invoice["id"], "draft")
+    # the entries are released while the tombstone still stands, then the invoice's event leaves
+    released, deleted = await feed.objects()
     assert (released["id"], released["invoice_id"]) == (entry["id"], None)
+    assert (deleted["id"], deleted["status"]) == (invoice["id"], "draft")
 
 
 async def test_contracts(client: Any, user: Account) -> None:
@@ -166,3 +167,33 @@ async def test_resumes(client: Any, user: Account) -> None:
     assert [e["type"] for e in events] == ["resume.created", "resume.updated", "resume.deleted"]
     assert events[1]["data"]["object"] == updated
     assert (await client.get(f"/api/resumes/{resume['id']}", headers=h)).status_code == 404
+
+
+async def test_a_move_undone_because_its_new_parent_went_away_takes_its_event_back(
+    client: Any, user: Account, monkeypatch: Any
+) -> None:
+    """confirm_moved: the write stood for a moment, then was undone in one update that also pulled its
+    pending event, so the feed never shows a change that did not stand."""
+    from bson import ObjectId
+
+    from app.core import documents
+    from app.core.errors import InvalidReference
+    from app.time_entries.documents import TimeEntry
+
+    feed, h = Feed(client, user), user.headers
+    project = await create_project(client, h)
+    other = await create_project(client, h, project["client_id"])
+    entry = await create_time_entry(client, h, project["id"])
+    await feed.since()
+
+    async def the_new_project_was_deleted_meanwhile(*args: Any) -> None:
+        raise InvalidReference("project_id was deleted meanwhile")
+
+    monkeypatch.setattr(documents, "confirm_parents", the_new_project_was_deleted_meanwhile)
+    moved = await client.patch(
+        f"/api/time-entries/{entry['id']}", json={"project_id": other["id"]}, headers=h
+    )
+    assert moved.status_code == 400, moved.text
+    assert await feed.since() == []
+    stored = await TimeEntry.get_motor_collection().find_one({"_id": ObjectId(entry["id"])})
+    assert stored["project_id"] == ObjectId(project["id"]) and stored["outbox"] == []
