@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ async def test_a_periodic_task_runs_on_one_worker_at_a_time(make_worker):
     running = 0
     most = 0
     runs = 0
+    enough = asyncio.Event()
 
     async def tick() -> None:
         nonlocal running, most, runs
@@ -37,13 +39,15 @@ async def test_a_periodic_task_runs_on_one_worker_at_a_time(make_worker):
         await asyncio.sleep(0.03)
         running -= 1
         runs += 1
+        if runs >= 3:
+            enough.set()
 
     register_periodic("test.tick", 0.01, tick)
     workers = [make_worker(poll_seconds=0.005) for _ in range(3)]
     loops = [asyncio.create_task(w.run()) for w in workers]
-    deadline = time.monotonic() + 10  # a loaded machine may run the loops slowly: wait for runs, not a fixed time
-    while runs < 3 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    # A loaded machine may run the loops slowly: wait for three runs (up to 10 s), not a fixed time.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(enough.wait(), 10)
     for w in workers:
         w.stop()
     await asyncio.gather(*loops)
