@@ -19,7 +19,7 @@ from app.core.documents import (
     owned_filter,
     update_owned,
 )
-from app.core.errors import InvalidReference, InvalidState, NotFound
+from app.core.errors import Conflict, InvalidReference, InvalidState, NotFound
 from app.core.money import to_cents
 from app.core.outbox import pending, publish
 from app.core.pagination import PageParams, id_filters, paginate, sortable
@@ -40,6 +40,7 @@ SORTS = sortable(
 )
 # New time may be logged on active and completed projects (late entries happen); archived ones are frozen.
 ACCEPTS_TIME = ("active", "completed")
+CASCADE_ROUNDS = 20  # each extra round means another currency change landed meanwhile
 
 
 async def list_projects(
@@ -123,19 +124,32 @@ async def delete_project(owner: User, project_id: str) -> None:
 async def follow_client_currency(client: Client) -> None:
     """A project's currency is its client's (API.md §6): a new client currency moves its projects too, one
     conditional write each with its `project.updated` event (so running it again, after a crash, moves only
-    the projects not moved yet). Invoices and contracts keep the currency they were made in."""
-    behind = owned_filter(client.owner_id, client_id=client.id, currency={"$ne": client.currency})
-    for project in await Project.find(behind).to_list():
-        moved = await update_owned(
-            Project,
-            project.id,
-            client.owner_id,
-            {"currency": client.currency},
-            where={"client_id": client.id, "currency": {"$ne": client.currency}},
-            event=pending("project.updated"),
-        )
-        if moved is not None:
-            await publish(moved)
+    the projects not moved yet). Invoices and contracts keep the currency they were made in.
+
+    Two currency changes of one client may cascade at once, and the slower one could write its older
+    currency over the newer; so each pass re-reads the client, and the cascade ends only when the client
+    still has the currency its last pass wrote (the last cascade to end leaves its projects current)."""
+    for _ in range(CASCADE_ROUNDS):
+        current = await Client.find_one(owned_filter(client.owner_id, _id=client.id))
+        if current is None:
+            return
+        currency = current.currency
+        behind = owned_filter(client.owner_id, client_id=client.id, currency={"$ne": currency})
+        for project in await Project.find(behind).to_list():
+            moved = await update_owned(
+                Project,
+                project.id,
+                client.owner_id,
+                {"currency": currency},
+                where={"client_id": client.id, "currency": {"$ne": currency}},
+                event=pending("project.updated"),
+            )
+            if moved is not None:
+                await publish(moved)
+        still = await Client.find_one(owned_filter(client.owner_id, _id=client.id, currency=currency))
+        if still is not None:
+            return
+    raise Conflict("The client's currency kept changing while its projects followed it; try again")
 
 
 async def project_for_time(owner: User, project_id: str) -> Project:

@@ -122,3 +122,25 @@ async def test_concurrent_sends_take_consecutive_numbers_and_each_gives_one_sent
     ids = [e["id"] for e in seen]
     assert len(ids) == len(set(ids))
     assert ids == [str(e["_id"]) for e in await stored_events(owner_id=_oid(user.id))]
+
+
+async def test_concurrent_currency_changes_leave_every_project_in_the_clients_last_currency(
+    client: Any, user: Account, jittery_store: None
+) -> None:
+    """Two cascades at once: the slower must not leave projects in the currency the client no longer has."""
+    from tests.projects.factories import create_project
+
+    acme = await create_client(client, user.headers, currency="USD")
+    projects = [await create_project(client, user.headers, acme["id"]) for _ in range(4)]
+    for _ in range(3):
+        responses = await asyncio.gather(
+            *(
+                client.patch(f"/api/clients/{acme['id']}", json={"currency": code}, headers=user.headers)
+                for code in ("EUR", "GBP", "CHF")
+            )
+        )
+        assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+        final = (await client.get(f"/api/clients/{acme['id']}", headers=user.headers)).json()["currency"]
+        for project in projects:
+            got = (await client.get(f"/api/projects/{project['id']}", headers=user.headers)).json()
+            assert got["currency"] == final
