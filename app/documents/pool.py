@@ -24,6 +24,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 RENDER_PROCESSES = max(1, min(2, os.cpu_count() or 1))
+# Rendering processes run at a lower CPU priority than the API: when renders take every core, the scheduler
+# still gives the event loop its turn first, so other requests are not held up behind a batch of PDFs.
+RENDER_NICENESS = 10
 
 _executor: ProcessPoolExecutor | None = None
 
@@ -32,12 +35,18 @@ def _pool() -> ProcessPoolExecutor:
     global _executor
     if _executor is None:
         _executor = ProcessPoolExecutor(
-            max_workers=RENDER_PROCESSES, mp_context=multiprocessing.get_context("spawn")
+            max_workers=RENDER_PROCESSES,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_lower_priority,
         )
         multiprocessing.util.Finalize(
             _executor, _executor.shutdown, kwargs={"cancel_futures": True}, exitpriority=100
         )
     return _executor
+
+
+def _lower_priority() -> None:
+    os.nice(RENDER_NICENESS)
 
 
 def _job(name: str, *args: Any) -> Any:

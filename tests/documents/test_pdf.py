@@ -103,3 +103,8 @@ async def test_rendering_runs_in_another_process():
     """Typst holds the GIL while it compiles and Saxon is bound to its thread: both run in the spawned pool,
     never in the event loop's process (the latency it buys is measured by scripts/bench_documents.py)."""
     assert await pool.run(os.getpid) != os.getpid()
+
+
+async def test_rendering_processes_yield_the_cpu_to_the_api():
+    """A batch of renders on every core must not starve the event loop: the pool runs at a lower priority."""
+    assert await pool.run(os.nice, 0) == os.nice(0) + pool.RENDER_NICENESS
