@@ -125,7 +125,7 @@ class Orbix(Litestar):
 
     @cached_property
     def _guarded(self) -> Any:
-        return guarded(super().__call__, self.state.settings.request_body_timeout_seconds)
+        return guarded(super().__call__, self.state.settings.request_body_timeout_seconds)  # type: ignore[arg-type]
 
     _cors: ProblemCORSMiddleware | None = None
 

@@ -271,7 +271,7 @@ async def delete_unreferenced(
             await versioning.explain_miss(collection, mine, oid)
         else:
             versioning.met(oid)
-    if marked is None:
+    if marked is None or oid is None:
         raise NotFound(f"No {what} with id {id_!r}" if oid else "No such resource")
     try:
         await ensure_unreferenced(what, oid, owner_id, references)
@@ -360,7 +360,7 @@ async def confirm_inserted(
     collection = model.get_motor_collection()
     deleted = 0
     async for raw in collection.find({OUTBOX: {"$elemMatch": inserted}, **PRESENT}):
-        named: list[Parent] = [(parents[f], raw.get(f), f) for f in parents if f in model.model_fields]  # type: ignore[misc]
+        named: list[Parent] = [(parents[f], raw.get(f), f) for f in parents if f in model.model_fields]
         try:
             await confirm_parents(raw["owner_id"], named)
         except InvalidReference:

@@ -59,7 +59,7 @@ def _with_body_deadline(receive: Any, timeout: float) -> Any:
     async def receive_in_time() -> dict[str, Any]:
         nonlocal deadline, body_done
         if body_done:
-            return await receive()  # type: ignore[no-any-return]
+            return await receive()
         loop = asyncio.get_running_loop()
         if deadline is None:
             deadline = loop.time() + timeout

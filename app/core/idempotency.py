@@ -260,7 +260,7 @@ class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         raw_key = _header(scope, _HEADER_NAME) if scope["type"] == "http" else None
         user = scope.get("user")
         if raw_key is None or scope["method"] != "POST" or user is None:

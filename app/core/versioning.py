@@ -73,7 +73,7 @@ def version_filter(oid: Any) -> dict[str, Any]:
     if state is None or not state.applies_to(oid):
         return {}
     assert state.expected is not None
-    versions: list[int | None] = sorted(state.expected)
+    versions: list[int | None] = [*sorted(state.expected)]
     if 0 in state.expected:
         versions.append(None)  # a document stored before versions existed
     return {VERSION: {"$in": versions}}
@@ -178,7 +178,7 @@ def _target(scope: dict[str, Any]) -> ObjectId | None:
     handler = scope.get("route_handler")
     user = scope.get("user")
     if handler is not None and handler.opt.get(NAMES_THE_CALLER) and user is not None:
-        return user.id  # type: ignore[no-any-return]
+        return user.id
     return None
 
 
@@ -202,7 +202,7 @@ class VersioningMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -17,7 +17,7 @@ def embed(pdf: bytes, xml: bytes, data: DocumentData) -> bytes:
         "title": f"{data.seller.name}: Invoice {data.number}",
         "subject": f"Factur-X invoice {data.number} of {data.issue_date.isoformat()} by {data.seller.name}",
     }
-    return generate_from_binary(  # type: ignore[no-any-return]
+    return generate_from_binary(
         pdf,
         xml,
         flavor="factur-x",

@@ -72,8 +72,8 @@ async def store(owner_id: OwnerId, invoice_id: OwnerId, rendered: Rendered) -> S
     """Kept once per invoice: when one is stored already (a retry, a recovery, a race) that one stays and is
     returned, so an invoice never has two different documents."""
     document = StoredDocument(
-        owner_id=owner_id,  # type: ignore[arg-type]
-        invoice_id=invoice_id,  # type: ignore[arg-type]
+        owner_id=owner_id,
+        invoice_id=invoice_id,
         sha256=hashlib.sha256(rendered.pdf).hexdigest(),
         size=len(rendered.pdf),
         e_invoice=rendered.e_invoice,

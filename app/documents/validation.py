@@ -49,7 +49,7 @@ class _Saxon:
         if threading.get_ident() != self.owner:
             raise RuntimeError("the Saxon runtime may only be used by the thread that created it")
         node = self.processor.parse_xml(xml_text=xml.decode("utf-8"))
-        return self.executable.transform_to_string(xdm_node=node).encode("utf-8")  # type: ignore[no-any-return]
+        return self.executable.transform_to_string(xdm_node=node).encode("utf-8")
 
 
 _saxon: _Saxon | None = None
@@ -87,7 +87,8 @@ def _finding(assertion: Any) -> Finding:
 def check_schematron(xml: bytes) -> tuple[list[Finding], list[Finding]]:
     """(errors, warnings): assertions flagged `warning` do not block."""
     report = etree.fromstring(_schematron().svrl(xml))
-    errors, warnings = [], []
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
     for assertion in report.iter(f"{SVRL}failed-assert", f"{SVRL}successful-report"):
         (warnings if assertion.get("flag") == "warning" else errors).append(_finding(assertion))
     return errors, warnings

@@ -45,7 +45,7 @@ async def copy_to_events(document: Document) -> list[Any]:
             await events.insert_one(
                 {
                     "_id": entry.id,
-                    "owner_id": document.owner_id,  # type: ignore[attr-defined]
+                    "owner_id": document.owner_id,
                     "type": entry.type,
                     "created_at": created,
                     "data": snapshot,

@@ -18,7 +18,7 @@ class Source:
     to_api: Callable[[Any], msgspec.Struct]  # the resource as the API returns it
 
     def snapshot(self, document: Document) -> dict[str, Any]:
-        return msgspec.to_builtins(self.to_api(document))  # type: ignore[no-any-return]
+        return msgspec.to_builtins(self.to_api(document))
 
 
 @cache
