@@ -6,6 +6,7 @@ from __future__ import annotations
 from app import recovery
 from app.core.config import Settings
 from app.mail import delivery as mail
+from app.webhooks import jobs as webhooks
 from app.worker import register_periodic
 
 
@@ -13,3 +14,4 @@ def register_jobs(settings: Settings) -> None:
     """Register every area's job handlers and periodic tasks (idempotent)."""
     mail.register(settings)
     register_periodic("recovery", recovery.EVERY_SECONDS, recovery.recover)
+    webhooks.register(settings)

@@ -66,6 +66,8 @@ from app.resumes.documents import Resume
 from app.system.controller import SystemController
 from app.time_entries.controller import TimeEntryController
 from app.time_entries.documents import TimeEntry
+from app.webhooks.controller import WebhookEndpointController
+from app.webhooks.documents import FanoutCursor, WebhookDelivery, WebhookEndpoint
 from app.worker.documents import Job, PeriodicLease
 from app.worker.loop import Worker
 from app.worker.metrics import JobMetrics
@@ -87,6 +89,9 @@ DOCUMENT_MODELS: list[type[Document]] = [
     IdempotencyRecord,
     Event,
     EventSequence,
+    WebhookEndpoint,
+    WebhookDelivery,
+    FanoutCursor,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -100,6 +105,7 @@ API_CONTROLLERS: list[Any] = [
     ReportController,
     ResumeController,
     EventController,
+    WebhookEndpointController,
 ]
 
 

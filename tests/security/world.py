@@ -51,6 +51,8 @@ CREATE_BODIES: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, str]], di
     ),
     "contracts": (("clients",), lambda ids: {"client_id": ids["clients"], "title": "Services agreement"}),
     "resumes": ((), lambda ids: {"title": "Ada's CV"}),
+    # Loopback: the tests allow private webhook URLs (WEBHOOK_ALLOW_PRIVATE_URLS=true in conftest).
+    "webhook-endpoints": ((), lambda ids: {"url": "http://127.0.0.1:9/hooks", "events": ["*"]}),
 }
 
 

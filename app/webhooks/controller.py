@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from app.auth.documents import User
+from app.core.errors import Conflict, raises
+from app.core.pagination import PageParams
+from app.core.schemas import Page
+from app.webhooks import service
+from app.webhooks.schemas import (
+    WebhookDeliveryOut,
+    WebhookEndpointCreate,
+    WebhookEndpointOut,
+    WebhookEndpointUpdate,
+    WebhookEndpointWithSecret,
+)
+
+DeliveryStatus = Literal["pending", "succeeded", "failed"]
+
+
+class WebhookEndpointController(Controller):
+    path = "/webhook-endpoints"
+    tags = ["webhooks"]
+
+    @get("/", operation_id="listWebhookEndpoints")
+    async def list_endpoints(self, current_user: User, page: PageParams) -> Page[WebhookEndpointOut]:
+        """The caller's webhook endpoints (never their secrets). Sort by `created_at`."""
+        return await service.list_endpoints(current_user, page)
+
+    @post("/", operation_id="createWebhookEndpoint")
+    async def create_endpoint(
+        self, data: WebhookEndpointCreate, current_user: User, state: State
+    ) -> WebhookEndpointWithSecret:
+        """Subscribe a URL to event types (or `["*"]`). The response is the only one that shows the secret,
+        besides rotate-secret: keep it to verify signatures."""
+        endpoint = await service.create_endpoint(current_user, data, state.settings)
+        return WebhookEndpointWithSecret.with_secret(endpoint)
+
+    @get("/{endpoint_id:str}", operation_id="getWebhookEndpoint")
+    async def get_endpoint(self, endpoint_id: str, current_user: User) -> WebhookEndpointOut:
+        """One webhook endpoint (without its secret)."""
+        return WebhookEndpointOut.from_document(await service.get_endpoint(current_user, endpoint_id))
+
+    @patch("/{endpoint_id:str}", operation_id="updateWebhookEndpoint")
+    async def update_endpoint(
+        self, endpoint_id: str, data: WebhookEndpointUpdate, current_user: User, state: State
+    ) -> WebhookEndpointOut:
+        """Change the URL, the event types, the description, or enable/disable the endpoint."""
+        endpoint = await service.update_endpoint(current_user, endpoint_id, data, state.settings)
+        return WebhookEndpointOut.from_document(endpoint)
+
+    @delete("/{endpoint_id:str}", operation_id="deleteWebhookEndpoint")
+    async def delete_endpoint(self, endpoint_id: str, current_user: User) -> None:
+        """Delete the endpoint and its delivery log; nothing more is sent to it."""
+        await service.delete_endpoint(current_user, endpoint_id)
+
+    @post("/{endpoint_id:str}/rotate-secret", operation_id="rotateWebhookSecret", status_code=200)
+    async def rotate_secret(self, endpoint_id: str, current_user: User) -> WebhookEndpointWithSecret:
+        """Replace the signing secret and show the new one (once)."""
+        return WebhookEndpointWithSecret.with_secret(await service.rotate_secret(current_user, endpoint_id))
+
+    @get("/{endpoint_id:str}/deliveries", operation_id="listWebhookDeliveries")
+    async def list_deliveries(
+        self,
+        endpoint_id: str,
+        current_user: User,
+        page: PageParams,
+        status: DeliveryStatus | None = Parameter(default=None, description="Only deliveries in this state"),
+    ) -> Page[WebhookDeliveryOut]:
+        """The endpoint's deliveries, newest first, each with every attempt."""
+        return await service.list_deliveries(current_user, endpoint_id, page, status)
+
+    @post(
+        "/{endpoint_id:str}/deliveries/{delivery_id:str}/retry",
+        operation_id="retryWebhookDelivery",
+        status_code=200,
+        opt=raises(Conflict),
+    )
+    async def retry_delivery(
+        self, endpoint_id: str, delivery_id: str, current_user: User
+    ) -> WebhookDeliveryOut:
+        """Queue one more attempt now."""
+        delivery = await service.retry_delivery(current_user, endpoint_id, delivery_id)
+        return WebhookDeliveryOut.from_document(delivery)

@@ -1,0 +1,122 @@
+"""Webhook endpoints and their delivery logs: every query starts from the owner."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+from app.auth.documents import User
+from app.core.clock import utc_now
+from app.core.config import Settings
+from app.core.documents import get_owned, owned_filter, update_owned
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.pagination import PageParams, paginate
+from app.core.schemas import Page, provided_fields
+from app.webhooks import jobs
+from app.webhooks.documents import WebhookDelivery, WebhookEndpoint
+from app.webhooks.schemas import (
+    WebhookDeliveryOut,
+    WebhookEndpointCreate,
+    WebhookEndpointOut,
+    WebhookEndpointUpdate,
+)
+from app.webhooks.url_guard import UnsafeUrl, check_url
+
+SORTS = {"created_at": "created_at"}
+SECRET_BYTES = 32
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+async def _checked_url(url: str, settings: Settings) -> str:
+    try:
+        await check_url(
+            url, https_only=settings.is_production, allow_private=settings.webhook_allow_private_urls
+        )
+    except UnsafeUrl as exc:
+        raise ValidationFailed.field("url", str(exc)) from None
+    return url
+
+
+async def list_endpoints(owner: User, params: PageParams) -> Page[WebhookEndpointOut]:
+    return await paginate(
+        WebhookEndpoint, owned_filter(owner.id), params, SORTS, WebhookEndpointOut.from_document
+    )
+
+
+async def create_endpoint(owner: User, data: WebhookEndpointCreate, settings: Settings) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(
+        owner_id=owner.id,
+        url=await _checked_url(data.url, settings),
+        events=data.events,
+        description=data.description,
+        secret=new_secret(),
+    )
+    await endpoint.insert()
+    return endpoint
+
+
+async def get_endpoint(owner: User, endpoint_id: str) -> WebhookEndpoint:
+    return await get_owned(WebhookEndpoint, endpoint_id, owner.id)
+
+
+async def update_endpoint(
+    owner: User, endpoint_id: str, data: WebhookEndpointUpdate, settings: Settings
+) -> WebhookEndpoint:
+    await get_endpoint(owner, endpoint_id)  # 404 before the URL is looked at
+    changes = provided_fields(data)
+    if "url" in changes:
+        changes["url"] = await _checked_url(changes["url"], settings)
+    if changes.get("enabled") is True:
+        changes["failing_since"] = None  # a re-enabled endpoint gets a fresh 5 days
+    return await _updated(owner, endpoint_id, changes)
+
+
+async def rotate_secret(owner: User, endpoint_id: str) -> WebhookEndpoint:
+    """A new secret; deliveries from now on are signed with it."""
+    return await _updated(owner, endpoint_id, {"secret": new_secret()})
+
+
+async def _updated(owner: User, endpoint_id: str, changes: dict[str, Any]) -> WebhookEndpoint:
+    endpoint = await update_owned(WebhookEndpoint, endpoint_id, owner.id, changes)
+    if endpoint is None:
+        raise NotFound(f"No webhookendpoint with id {endpoint_id!r}")
+    return endpoint
+
+
+async def delete_endpoint(owner: User, endpoint_id: str) -> None:
+    """The endpoint and its delivery log; queued attempts find their delivery gone and stop."""
+    endpoint = await get_endpoint(owner, endpoint_id)
+    await WebhookEndpoint.get_motor_collection().delete_one(owned_filter(owner.id, _id=endpoint.id))
+    await WebhookDelivery.get_motor_collection().delete_many(owned_filter(owner.id, endpoint_id=endpoint.id))
+
+
+async def list_deliveries(
+    owner: User, endpoint_id: str, params: PageParams, status: str | None
+) -> Page[WebhookDeliveryOut]:
+    endpoint = await get_endpoint(owner, endpoint_id)
+    query = owned_filter(owner.id, endpoint_id=endpoint.id)
+    if status is not None:
+        query["status"] = status
+    return await paginate(WebhookDelivery, query, params, SORTS, WebhookDeliveryOut.from_document)
+
+
+async def retry_delivery(owner: User, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+    """One more attempt now, whatever the delivery's state (409 while an attempt is under way)."""
+    endpoint = await get_endpoint(owner, endpoint_id)
+    delivery = await get_owned(WebhookDelivery, delivery_id, owner.id)
+    if delivery.endpoint_id != endpoint.id:
+        raise NotFound(f"No webhookdelivery with id {delivery_id!r}")
+    # Pending first, then the job: the attempt it runs finds the delivery pending (else it does nothing).
+    wanted = await update_owned(
+        WebhookDelivery, delivery.id, owner.id, {"status": "pending", "next_attempt_at": utc_now()}
+    )
+    if wanted is None:
+        raise NotFound(f"No webhookdelivery with id {delivery_id!r}")
+    if not await jobs.attempt_now(wanted):
+        raise Conflict("An attempt of this delivery is under way; its result will show in the log")
+    return wanted
