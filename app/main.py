@@ -28,7 +28,7 @@ from app.clients.controller import ClientController
 from app.clients.documents import Client
 from app.contracts.controller import ContractController
 from app.contracts.documents import Contract
-from app.core import db, outbox
+from app.core import db
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
 from app.core.docs_ui import OfflineRedocPlugin
@@ -52,7 +52,6 @@ from app.core.versioning import VersioningMiddleware
 from app.documents.documents import StoredDocument
 from app.events.controller import EventController
 from app.events.documents import Event, EventSequence
-from app.events.relay import relay
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.documents import Invoice, InvoiceCounter
@@ -169,7 +168,6 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = db.Database(settings, DOCUMENT_MODELS, client_factory, prepare=prepare_stored_data)
         await app.state.db.start()
-        outbox.install(relay)
         app.state.ai = AIClient(settings)
         register_jobs(settings)
         worker = Worker(app.state.job_metrics, concurrency=INLINE_WORKER_CONCURRENCY)

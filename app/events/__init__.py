@@ -1,5 +1,5 @@
 """Events: written with the change they describe (core/outbox.py), relayed, sequenced, read as a feed."""
 
-from app.events.service import emit, read_after
+from app.events.service import emit, read_after, read_since
 
-__all__ = ["emit", "read_after"]
+__all__ = ["emit", "read_after", "read_since"]

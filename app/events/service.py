@@ -58,6 +58,16 @@ async def read_after(
     return events
 
 
+async def read_since(seq: int, limit: int) -> list[Event]:
+    """Every user's events numbered after `seq`, in feed order, up to the published watermark: a consumer
+    that keeps the last `seq` it handled (the webhook fan-out) never skips or repeats one, and its cursor
+    stays valid when that event expires."""
+    watermark = await published()
+    query = {"seq": {"$gt": seq, "$lte": watermark}}
+    raw = await events_collection().find(query).sort("seq", 1).limit(limit).to_list(limit)
+    return [Event.model_validate(item) for item in raw]
+
+
 async def get_event(owner_id: OwnerId, event_id: str) -> Event:
     oid = parse_object_id(event_id)
     found = None

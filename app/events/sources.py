@@ -35,6 +35,8 @@ def sources() -> tuple[Source, ...]:
     from app.resumes.schemas import ResumeOut
     from app.time_entries.documents import TimeEntry
     from app.time_entries.schemas import TimeEntryOut
+    from app.webhooks.documents import WebhookEndpoint
+    from app.webhooks.schemas import WebhookEndpointOut
 
     return (
         Source(Client, "client", ClientOut.from_document),
@@ -43,6 +45,7 @@ def sources() -> tuple[Source, ...]:
         Source(Invoice, "invoice", InvoiceOut.from_document),
         Source(Contract, "contract", ContractOut.from_document),
         Source(Resume, "resume", ResumeOut.from_document),
+        Source(WebhookEndpoint, "webhook_endpoint", WebhookEndpointOut.from_document),  # only .disabled
     )
 
 

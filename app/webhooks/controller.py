@@ -29,7 +29,7 @@ class WebhookEndpointController(Controller):
     @get("/", operation_id="listWebhookEndpoints")
     async def list_endpoints(self, current_user: User, page: PageParams) -> Page[WebhookEndpointOut]:
         """The caller's webhook endpoints (never their secrets). Sort by `created_at`."""
-        return await service.list_endpoints(current_user, page)
+        return (await service.list_endpoints(current_user, page)).map(WebhookEndpointOut.from_document)
 
     @post("/", operation_id="createWebhookEndpoint")
     async def create_endpoint(
@@ -72,7 +72,8 @@ class WebhookEndpointController(Controller):
         status: DeliveryStatus | None = Parameter(default=None, description="Only deliveries in this state"),
     ) -> Page[WebhookDeliveryOut]:
         """The endpoint's deliveries, newest first, each with every attempt."""
-        return await service.list_deliveries(current_user, endpoint_id, page, status)
+        deliveries = await service.list_deliveries(current_user, endpoint_id, page, status)
+        return deliveries.map(WebhookDeliveryOut.from_document)
 
     @post(
         "/{endpoint_id:str}/deliveries/{delivery_id:str}/retry",

@@ -11,6 +11,8 @@ from pydantic import Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.documents import OwnedDocument
+from app.core.outbox import OUTBOX_INDEX
+from app.events.documents import KEEP_SECONDS
 
 
 class WebhookEndpoint(OwnedDocument):
@@ -27,8 +29,9 @@ class WebhookEndpoint(OwnedDocument):
     class Settings:
         name = "webhook_endpoints"
         indexes = [
-            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("owner_id", ASCENDING), ("enabled", ASCENDING)]),
+            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)], name="owner_created"),
+            IndexModel([("owner_id", ASCENDING), ("enabled", ASCENDING)], name="owner_enabled"),
+            OUTBOX_INDEX,  # webhook_endpoint.disabled travels in the endpoint's outbox
         ]
 
 
@@ -44,17 +47,28 @@ class WebhookDelivery(OwnedDocument):
     class Settings:
         name = "webhook_deliveries"
         indexes = [
-            # One delivery per (endpoint, event): the fan-out may run an event twice, never deliver it twice.
-            IndexModel([("endpoint_id", ASCENDING), ("event_id", ASCENDING)], unique=True),
-            IndexModel([("owner_id", ASCENDING), ("endpoint_id", ASCENDING), ("created_at", DESCENDING)]),
+            # One delivery per (endpoint, event): the fan-out may see an event twice, never deliver it twice.
+            IndexModel(
+                [("endpoint_id", ASCENDING), ("event_id", ASCENDING)],
+                name="endpoint_event_unique",
+                unique=True,
+            ),
+            IndexModel(
+                [("owner_id", ASCENDING), ("endpoint_id", ASCENDING), ("created_at", DESCENDING)],
+                name="owner_endpoint_created",
+            ),
+            # The delivery log is kept as long as the events it delivers.
+            IndexModel(
+                [("created_at", ASCENDING)], name="deliveries_ttl_30d", expireAfterSeconds=KEEP_SECONDS
+            ),
         ]
 
 
 class FanoutCursor(Document):
-    """`_id` "webhooks": the id of the last event the fan-out turned into deliveries."""
+    """`_id` "webhooks": the feed position (`seq`) of the last event the fan-out turned into deliveries."""
 
     id: str  # type: ignore[assignment]
-    after: str | None = None
+    seq: int = 0
 
     class Settings:
         name = "webhook_fanout"

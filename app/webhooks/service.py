@@ -15,12 +15,7 @@ from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, provided_fields
 from app.webhooks import jobs
 from app.webhooks.documents import WebhookDelivery, WebhookEndpoint
-from app.webhooks.schemas import (
-    WebhookDeliveryOut,
-    WebhookEndpointCreate,
-    WebhookEndpointOut,
-    WebhookEndpointUpdate,
-)
+from app.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from app.webhooks.url_guard import UnsafeUrl, check_url
 
 SORTS = {"created_at": "created_at"}
@@ -42,10 +37,8 @@ async def _checked_url(url: str, settings: Settings) -> str:
     return url
 
 
-async def list_endpoints(owner: User, params: PageParams) -> Page[WebhookEndpointOut]:
-    return await paginate(
-        WebhookEndpoint, owned_filter(owner.id), params, SORTS, WebhookEndpointOut.from_document
-    )
+async def list_endpoints(owner: User, params: PageParams) -> Page[WebhookEndpoint]:
+    return await paginate(WebhookEndpoint, owned_filter(owner.id), params, SORTS)
 
 
 async def create_endpoint(owner: User, data: WebhookEndpointCreate, settings: Settings) -> WebhookEndpoint:
@@ -97,12 +90,12 @@ async def delete_endpoint(owner: User, endpoint_id: str) -> None:
 
 async def list_deliveries(
     owner: User, endpoint_id: str, params: PageParams, status: str | None
-) -> Page[WebhookDeliveryOut]:
+) -> Page[WebhookDelivery]:
     endpoint = await get_endpoint(owner, endpoint_id)
     query = owned_filter(owner.id, endpoint_id=endpoint.id)
     if status is not None:
         query["status"] = status
-    return await paginate(WebhookDelivery, query, params, SORTS, WebhookDeliveryOut.from_document)
+    return await paginate(WebhookDelivery, query, params, SORTS)
 
 
 async def retry_delivery(owner: User, endpoint_id: str, delivery_id: str) -> WebhookDelivery:

@@ -1,34 +1,5 @@
-"""Workers over the test database and a clean job registry (as tests/worker), for the webhook tests."""
+"""The webhook tests run jobs the way the worker tests do: the same fixtures."""
 
-from __future__ import annotations
+from tests.worker.conftest import clean_registry, make_worker, worker
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
-
-import pytest
-
-from app.worker.loop import Worker
-from tests.jobs import kept_registry, new_worker
-
-
-@pytest.fixture(autouse=True)
-def clean_registry() -> Iterator[None]:
-    """Each test starts from and leaves the app's own job kinds and periodic tasks."""
-    with kept_registry():
-        yield
-
-
-@pytest.fixture
-def make_worker(client: Any) -> Callable[..., Worker]:
-    """Workers over the test's database (the `client` fixture ran the app's lifespan); fast backoff."""
-
-    def build(**options: Any) -> Worker:
-        options.setdefault("backoff_base_seconds", 30.0)
-        return new_worker(**options)
-
-    return build
-
-
-@pytest.fixture
-async def worker(make_worker: Callable[..., Worker]) -> AsyncIterator[Worker]:
-    yield make_worker()
+__all__ = ["clean_registry", "make_worker", "worker"]

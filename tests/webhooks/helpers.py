@@ -1,4 +1,4 @@
-"""Builders for the webhook tests: endpoints over HTTP, events handed to the fan-out's delivery step."""
+"""Builders for the webhook tests: endpoints over HTTP, events written to the feed and fanned out."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from bson import ObjectId
 
 from app.core.clock import utc_now
-from app.webhooks.jobs import deliver_event
+from app.events import emit
+from app.webhooks.fanout import fan_out
 from app.worker.documents import Job
 
 
@@ -22,11 +23,12 @@ async def create_endpoint(
 
 
 async def an_event(owner_id: str, event_type: str = "invoice.paid", **obj: Any) -> str:
-    """An event of `owner_id` turned into deliveries, as the fan-out does for each event of the feed."""
-    event_id = str(ObjectId())
-    data = {"object": {"id": str(ObjectId()), "number": "INV-0001", **obj}}
-    await deliver_event(ObjectId(owner_id), event_id, event_type, utc_now(), data)
-    return event_id
+    """An event of `owner_id` in the feed, then one fan-out pass (as the worker's periodic task runs it)."""
+    event_id = await emit(
+        ObjectId(owner_id), event_type, {"id": str(ObjectId()), "number": "INV-0001", **obj}
+    )
+    await fan_out()
+    return str(event_id)
 
 
 async def deliveries(

@@ -12,11 +12,13 @@ from standardwebhooks import Webhook
 
 from app.core.clock import utc_now
 from app.webhooks.delivery import Sender
-from app.webhooks.documents import WebhookEndpoint
-from app.webhooks.jobs import DELIVER, PER_ENDPOINT_CONCURRENCY, DeliveryJob, deliver_event
+from app.webhooks.documents import FanoutCursor, WebhookEndpoint
+from app.webhooks.fanout import fan_out
+from app.webhooks.jobs import DELIVER, PER_ENDPOINT_CONCURRENCY, DeliveryJob
 from app.worker import register_handler
 from app.worker.documents import Job
 from tests.conftest import assert_problem, register, serve
+from tests.events.helpers import poll_all
 from tests.webhooks.helpers import an_event, create_endpoint, deliveries, make_retries_due
 from tests.webhooks.receiver import Receiver, closed_port
 
@@ -196,8 +198,9 @@ async def test_two_workers_deliver_each_event_once_per_endpoint(client, user, ma
     await create_endpoint(client, user.headers, first_receiver.url)
     await create_endpoint(client, user.headers, second_receiver.url)
     event_ids = [await an_event(user.id) for _ in range(15)]
-    for event_id in event_ids[:5]:  # the fan-out seeing an event again creates nothing new
-        await deliver_event(ObjectId(user.id), event_id, "invoice.paid", utc_now(), {"object": {}})
+    # The fan-out seeing the events again (its cursor lost) creates nothing new.
+    await FanoutCursor.get_motor_collection().delete_many({})
+    await fan_out()
     workers = [make_worker(concurrency=3), make_worker(concurrency=3)]
     loops = [asyncio.create_task(w.run()) for w in workers]
     for _ in range(500):
@@ -233,8 +236,9 @@ async def test_rotating_the_secret_signs_later_deliveries_with_the_new_one(clien
         Webhook(endpoint["secret"]).verify(request.body, request.headers)
 
 
-async def test_an_endpoint_failing_for_five_days_is_disabled(client, user, worker):
+async def test_an_endpoint_failing_for_five_days_is_disabled_with_its_event(client, user, worker, receiver):
     endpoint = await create_endpoint(client, user.headers, f"http://127.0.0.1:{closed_port()}/hooks")
+    watcher = await create_endpoint(client, user.headers, receiver.url, ["webhook_endpoint.disabled"])
     await an_event(user.id)
     await worker.run_until_idle()
     stored = await WebhookEndpoint.get_motor_collection().find_one({"_id": ObjectId(endpoint["id"])})
@@ -259,6 +263,22 @@ async def test_an_endpoint_failing_for_five_days_is_disabled(client, user, worke
     await worker.run_until_idle()
     shown = (await client.get(f"/api/webhook-endpoints/{endpoint['id']}", headers=user.headers)).json()
     assert shown["enabled"] is False
+    [event] = await poll_all(client, user.headers, types="webhook_endpoint.disabled")
+    assert event["data"]["object"]["id"] == endpoint["id"] and event["data"]["object"]["enabled"] is False
+    assert "secret" not in event["data"]["object"]
+    await fan_out()  # the fan-out's next run (its periodic lease says it ran a moment ago)
+    await worker.run_until_idle()
+    [announced] = receiver.requests  # the owner's other endpoint that subscribes to it is told
+    assert Webhook(watcher["secret"]).verify(announced.body, announced.headers)["id"] == event["id"]
+
+    await an_event(user.id)  # a disabled endpoint gets no new deliveries, and is not disabled twice
+    await make_retries_due()
+    await worker.run_until_idle()
+    assert len(await poll_all(client, user.headers, types="webhook_endpoint.disabled")) == 1
+    [delivery] = await deliveries(client, user.headers, endpoint["id"])
+    assert (
+        delivery["status"] == "failed" and delivery["attempts"][-1]["error"] == "endpoint disabled: not sent"
+    )
 
     enabled = await client.patch(
         f"/api/webhook-endpoints/{endpoint['id']}", json={"enabled": True}, headers=user.headers
