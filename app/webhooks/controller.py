@@ -1,44 +1,43 @@
 from __future__ import annotations
 
-from typing import Literal
-
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
 from app.auth.documents import User
 from app.core.errors import Conflict, raises
-from app.core.pagination import PageParams
-from app.core.schemas import Page
+from app.core.pagination import PageParams, sorted_by
+from app.core.schemas import created
 from app.webhooks import service
 from app.webhooks.schemas import (
+    DeliveryStatus,
     WebhookDeliveryOut,
+    WebhookDeliveryPage,
     WebhookEndpointCreate,
     WebhookEndpointOut,
+    WebhookEndpointPage,
     WebhookEndpointUpdate,
     WebhookEndpointWithSecret,
 )
-
-DeliveryStatus = Literal["pending", "succeeded", "failed"]
 
 
 class WebhookEndpointController(Controller):
     path = "/webhook-endpoints"
     tags = ["webhooks"]
 
-    @get("/", operation_id="listWebhookEndpoints")
-    async def list_endpoints(self, current_user: User, page: PageParams) -> Page[WebhookEndpointOut]:
+    @get("/", operation_id="listWebhookEndpoints", opt=sorted_by(service.SORTS))
+    async def list_endpoints(self, current_user: User, page: PageParams) -> WebhookEndpointPage:
         """The caller's webhook endpoints (never their secrets). Sort by `created_at`."""
         return (await service.list_endpoints(current_user, page)).map(WebhookEndpointOut.from_document)
 
     @post("/", operation_id="createWebhookEndpoint")
     async def create_endpoint(
         self, data: WebhookEndpointCreate, current_user: User, state: State
-    ) -> WebhookEndpointWithSecret:
+    ) -> Response[WebhookEndpointWithSecret]:
         """Subscribe a URL to event types (or `["*"]`). The response is the only one that shows the secret,
         besides rotate-secret: keep it to verify signatures."""
         endpoint = await service.create_endpoint(current_user, data, state.settings)
-        return WebhookEndpointWithSecret.with_secret(endpoint)
+        return created(WebhookEndpointWithSecret.with_secret(endpoint), "/api/webhook-endpoints")
 
     @get("/{endpoint_id:str}", operation_id="getWebhookEndpoint")
     async def get_endpoint(self, endpoint_id: str, current_user: User) -> WebhookEndpointOut:
@@ -63,14 +62,14 @@ class WebhookEndpointController(Controller):
         """Replace the signing secret and show the new one (once)."""
         return WebhookEndpointWithSecret.with_secret(await service.rotate_secret(current_user, endpoint_id))
 
-    @get("/{endpoint_id:str}/deliveries", operation_id="listWebhookDeliveries")
+    @get("/{endpoint_id:str}/deliveries", operation_id="listWebhookDeliveries", opt=sorted_by(service.SORTS))
     async def list_deliveries(
         self,
         endpoint_id: str,
         current_user: User,
         page: PageParams,
         status: DeliveryStatus | None = Parameter(default=None, description="Only deliveries in this state"),
-    ) -> Page[WebhookDeliveryOut]:
+    ) -> WebhookDeliveryPage:
         """The endpoint's deliveries, newest first, each with every attempt."""
         deliveries = await service.list_deliveries(current_user, endpoint_id, page, status)
         return deliveries.map(WebhookDeliveryOut.from_document)

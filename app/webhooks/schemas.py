@@ -1,17 +1,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.core.schemas import BaseStruct, ResponseStruct
+from app.core.schemas import BaseStruct, Page, ResponseStruct, component
 from app.events.types import EVENT_TYPES
 from app.webhooks.documents import WebhookDelivery, WebhookEndpoint
 
 ALL_EVENTS = "*"
-DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
 
 Url = Annotated[
     str,
@@ -106,7 +113,7 @@ class WebhookDeliveryOut(ResponseStruct):
     id: str
     event_id: str
     event_type: str
-    status: str
+    status: DeliveryStatus
     attempts: list[DeliveryAttempt]
     next_attempt_at: datetime | None
     created_at: datetime
@@ -117,8 +124,12 @@ class WebhookDeliveryOut(ResponseStruct):
             id=str(delivery.id),
             event_id=delivery.event_id,
             event_type=delivery.event_type,
-            status=delivery.status,
+            status=DeliveryStatus(delivery.status),
             attempts=[msgspec.convert(attempt, DeliveryAttempt) for attempt in delivery.attempts],
             next_attempt_at=delivery.next_attempt_at,
             created_at=delivery.created_at,
         )
+
+
+WebhookEndpointPage = Annotated[Page[WebhookEndpointOut], component("WebhookEndpointPage")]
+WebhookDeliveryPage = Annotated[Page[WebhookDeliveryOut], component("WebhookDeliveryPage")]

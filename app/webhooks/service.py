@@ -94,7 +94,7 @@ async def list_deliveries(
     endpoint = await get_endpoint(owner, endpoint_id)
     query = owned_filter(owner.id, endpoint_id=endpoint.id)
     if status is not None:
-        query["status"] = status
+        query["status"] = str(status)
     return await paginate(WebhookDelivery, query, params, SORTS)
 
 

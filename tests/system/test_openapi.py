@@ -66,9 +66,12 @@ async def test_each_list_sort_parameter_is_an_enum_of_exactly_the_values_the_lis
     client, auth, document
 ):
     assert len(lists(document)) >= 6
-    invoice = await create_invoice(client, auth)  # for the lists under one invoice
+    invoice = await create_invoice(client, auth)  # for the lists under one invoice (or one webhook endpoint)
+    endpoint = await client.post(
+        "/api/webhook-endpoints", json={"url": "http://127.0.0.1:9/hooks", "events": ["*"]}, headers=auth
+    )
     for listed, operation in lists(document):
-        path = listed.replace("{invoice_id}", invoice["id"])
+        path = listed.replace("{invoice_id}", invoice["id"]).replace("{endpoint_id}", endpoint.json()["id"])
         sort = next(p for p in query_parameters(operation) if p["name"] == "sort")
         values = sort["schema"]["enum"]
         fields = sorted({v.removeprefix("-") for v in values})
