@@ -5,7 +5,8 @@ For each server (uvicorn, granian), one worker each:
     requests/s, p50, p99 and the ratio Orbix/raw; X-Request-ID and nosniff are checked on Orbix's answer;
   * Orbix GET /health while 20 logins at bcrypt cost 12 run concurrently, against its p99 without them;
   * an authenticated GET /api/invoices?limit=20 (GET /api/clients?limit=20 when the schema has no invoices)
-    and POST /api/clients on the embedded store.
+    and POST /api/clients on the embedded store;
+  * then scripts/bench_floor.py: Orbix's CPU per request against a bare floor app on the same store.
 Prints a Markdown table (the one in docs/benchmarks.md). Every server is stopped on exit, whatever happens.
 """
 
@@ -451,7 +452,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")))
     parser.add_argument("--seed", type=int, default=40, help="invoices (or clients) made before the list run")
     parser.add_argument("--target", type=float, default=0.85)
-    parser.add_argument("--skip", default="", help="comma list: health,orbix")
+    parser.add_argument("--skip", default="", help="comma list: health,orbix,floor")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed; install it with: apt-get install -y wrk", file=sys.stderr)
@@ -490,6 +491,10 @@ def main() -> int:
             orbix_scenarios(server, args, work, work, report)
     print()
     print(markdown(report, args))
+    if "floor" not in skip:
+        # Orbix against its floor, CPU per request in-process (scripts/bench_floor.py; issue #14).
+        print(flush=True)
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_floor.py")], check=True)
     return 0
 
 
