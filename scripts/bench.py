@@ -159,6 +159,22 @@ class Server:
         stop_process(self.process)
 
 
+def session_cpu_seconds(session: int) -> float:
+    """User + system CPU of every live process of a server's session (granian's workers are children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # fields after the name: state ppid pgrp session ... utime stime
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         try:
@@ -388,6 +404,21 @@ def orbix_scenarios(server: str, args: argparse.Namespace, log_dir: Path, work: 
         report.add(
             Row(server, f"Orbix GET /health, {LOGIN_CONCURRENCY} logins in flight", loaded, login_note)
         )
+
+        # The server's CPU per request (all its processes): /api/auth/me against /health, same server.
+        cpu_ms = {}
+        for path in ("/health", "/api/auth/me"):
+            wrk(f"{process.base}{path}", 1, args.connections, headers=auth)
+            before = session_cpu_seconds(process.process.pid)
+            result = wrk(f"{process.base}{path}", args.seconds, args.connections, headers=auth)
+            cpu_ms[path] = (
+                (session_cpu_seconds(process.process.pid) - before) * 1000 / max(result.requests, 1)
+            )
+            note = f"server CPU {cpu_ms[path]:.3f} ms/request"
+            if path != "/health":
+                multiple = cpu_ms[path] / cpu_ms["/health"]
+                note += f"; x{multiple:.1f} /health's (target <= 3: {'met' if multiple <= 3 else 'MISSED'})"
+            report.add(Row(server, f"Orbix GET {path}, CPU per request", result, note))
 
         # Authenticated reads and writes on the embedded store.
         if "/api/invoices" in paths:

@@ -58,5 +58,6 @@ def auth_rate_limit(settings: Settings) -> RateLimitConfig:
 RATE_LIMITED = "rate_limited"
 
 
-def _is_rate_limited_route(request: Request[Any, Any, Any]) -> bool:
+async def _is_rate_limited_route(request: Request[Any, Any, Any]) -> bool:
+    # async: Litestar runs a sync check in a worker thread, a thread hop on every request of the API.
     return bool(request.route_handler.opt.get(RATE_LIMITED))

@@ -3,6 +3,7 @@ unprotected /api route besides register and login."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -183,3 +184,42 @@ async def test_every_route_but_register_and_login_requires_a_valid_token(client,
             if response.status_code != 401 or response.json().get("code") != "unauthorized":
                 offenders.append(f"{op} with {headers or 'no token'}: {response.status_code}")
     assert not offenders, offenders
+
+
+async def test_a_token_revoked_through_one_process_is_refused_by_another_on_its_next_request(settings):
+    """Two API processes on one store: the user lookup is per request, nothing cached may outlive a logout."""
+    from mongomock_motor import AsyncMongoMockClient
+
+    from app.main import create_app
+    from tests.conftest import register, serve
+
+    store = AsyncMongoMockClient(tz_aware=True)
+    one = create_app(settings, client_factory=lambda _: (store, True))
+    two = create_app(settings, client_factory=lambda _: (store, True))
+    async with serve(one) as first, serve(two) as second:
+        await _wait_ready(first)
+        await _wait_ready(second)
+        account = await register(first, "twice@example.com")
+        assert (await _me(second, account.token)).status_code == 200  # warmed: any cache would hold it now
+        assert (await first.post("/api/auth/logout", headers=account.headers)).status_code == 204
+        problem = assert_problem(await _me(second, account.token), 401, "unauthorized")
+        assert problem["detail"] == FORGED_DETAIL
+
+
+async def _wait_ready(client: Any) -> None:
+    for _ in range(200):
+        if (await client.get("/ready")).status_code == 200:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the app did not get ready")
+
+
+async def test_a_user_stored_before_token_versions_existed_keeps_its_version_0_tokens(client, user):
+    from bson import ObjectId
+
+    from app.auth.documents import User
+
+    await User.get_motor_collection().update_one(
+        {"_id": ObjectId(user.id)}, {"$unset": {"token_version": ""}}
+    )
+    assert (await _me(client, user.token)).status_code == 200
