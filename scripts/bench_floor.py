@@ -7,7 +7,8 @@ called through the same minimal ASGI driver, one request at a time, so the drive
 
 For each route: process CPU time (time.process_time) over `--requests` calls after a warm-up, divided by
 the count; Orbix/floor is the app's own multiple. `GET /api/auth/me` is also compared with Orbix's /health
-(the issue's target: at most 3x). Everything is printed at each `--scales` (invoices per user).
+(in-process; the issue's 3x target is judged on server CPU by scripts/bench.py). Everything is printed at
+each `--scales` (invoices per user).
 
 `POST /api/clients`' floor performs the writes Orbix's create does: the client with its pending event in
 its outbox, the event's insert into the events collection, the pull from the outbox, and a sequencing round
@@ -201,6 +202,7 @@ async def seed(orbix: Asgi, token: str, invoices: int) -> tuple[str, str]:
         invoice_id = msgspec.json.decode(made.body)["id"]
     collection = Invoice.get_motor_collection()
     template = await collection.find_one({"_id": ObjectId(invoice_id)})
+    assert template is not None
     copies = []
     for n in range(invoices - 40):
         copy = dict(template, _id=ObjectId(), created_at=datetime.now(UTC))
@@ -221,7 +223,7 @@ ROUTES = (
     ("GET", "/api/auth/me"),
     ("POST", "/api/clients"),
 )
-TARGETS = {"POST /api/clients": 1.5, "GET /api/auth/me": None}
+TARGETS = {"POST /api/clients": 1.5}  # the reads: 1.3; /api/auth/me is judged against /health
 
 
 async def one_scale(invoices: int, requests: int) -> list[tuple[str, float, float, str]]:
@@ -248,6 +250,7 @@ async def one_scale(invoices: int, requests: int) -> list[tuple[str, float, floa
         token = msgspec.json.decode(registered.body)["access_token"]
         _, invoice_id = await seed(orbix, token, invoices)
         user = await User.find_one({"email": email})
+        assert user is not None and user.id is not None
         floor = Floor(User.get_motor_collection().database, user.id)
         health = await cpu_per_request(orbix, "GET", "/health", "", b"", requests * 4)
         body = b'{"name":"Bench client","currency":"EUR"}'
@@ -262,7 +265,9 @@ async def one_scale(invoices: int, requests: int) -> list[tuple[str, float, floa
             orbix_ms, floor_ms = orbix_ms / 2, floor_ms / 2
             name = f"{method} {route}"
             if name == "GET /api/auth/me":
-                note = f"/health {health:.3f} ms; me/health {orbix_ms / health:.1f}x (target <= 3x)"
+                # In-process /health is the edge's fast path with no HTTP server around it: the target
+                # (<= 3x /health) is judged on server CPU by scripts/bench.py, where /health costs a parse.
+                note = f"in-process /health {health:.3f} ms; see the server CPU rows"
             else:
                 target = TARGETS.get(name, 1.3)
                 met = "met" if orbix_ms / floor_ms <= target else "MISSED"
