@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-# At most 2, and one core fewer than the machine has: the API process keeps a core to itself while renders queue.
+# At most 2, and one fewer than the cores: the API process keeps a core to itself while renders queue.
 RENDER_PROCESSES = max(1, min(2, (os.cpu_count() or 1) - 1))
 # Rendering processes run at a lower CPU priority than the API: when renders take every core, the scheduler
 # still gives the event loop its turn first, so other requests are not held up behind a batch of PDFs.
