@@ -140,8 +140,14 @@ class Worker:
                 self._group_limits[group] = spec.group_limit
             task = asyncio.create_task(self._run_job(job), name=f"job:{job['_id']}")
             self._tasks[task] = group
-            task.add_done_callback(self._tasks.pop)
+            task.add_done_callback(self._job_done)
         return claimed
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        """A slot (and maybe its group) is free: look for the next due job now, not at the next poll (with
+        a full queue, waiting for the poll capped throughput at one group's limit per poll interval)."""
+        self._tasks.pop(task)
+        self._wake.set()
 
     async def _run_job(self, before: dict[str, Any]) -> None:
         """Run one claimed job (`before` is the job as it was before the claim) and record the attempt."""
