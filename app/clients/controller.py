@@ -25,7 +25,7 @@ class ClientController(Controller):
         ),
     ) -> ClientPage:
         """The caller's clients. Sort by `name` or `created_at`."""
-        return (await service.list_clients(current_user, page, q)).map(ClientOut.from_document)
+        return await service.list_clients(current_user, page, q)
 
     @post("/", operation_id="createClient")
     async def create_client(self, data: ClientCreate, current_user: User) -> Response[ClientOut]:

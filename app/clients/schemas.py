@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -16,6 +16,7 @@ from app.core.schemas import (
     ResponseStruct,
     component,
     not_blank,
+    stored_fields,
 )
 
 ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -68,6 +69,39 @@ class ClientOut(ResponseStruct):
     notes: str
     created_at: datetime
     updated_at: datetime
+
+    STORED: ClassVar[dict[str, Literal[1]]] = stored_fields(
+        "name",
+        "email",
+        "company",
+        "phone",
+        "address",
+        "tax_id",
+        "currency",
+        "payment_terms_days",
+        "notes",
+        "created_at",
+        "updated_at",
+    )
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> ClientOut:
+        """What from_document gives, from the driver's document (a missing optional field reads as the Client
+        model's default)."""
+        return cls(
+            id=str(raw["_id"]),
+            name=raw["name"],
+            email=raw.get("email"),
+            company=raw.get("company"),
+            phone=raw.get("phone"),
+            address=AddressOut.from_raw(raw.get("address")),
+            tax_id=raw.get("tax_id"),
+            currency=raw["currency"],
+            payment_terms_days=raw["payment_terms_days"],
+            notes=raw.get("notes", ""),
+            created_at=raw["created_at"],
+            updated_at=raw["updated_at"],
+        )
 
     @classmethod
     def from_document(cls, client: Client) -> ClientOut:

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.auth.documents import User
 from app.clients.documents import Client
-from app.clients.schemas import ClientCreate, ClientUpdate
+from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from app.core.db import referencing_models
 from app.core.documents import (
     PRESENT,
@@ -21,7 +21,7 @@ from app.core.documents import (
 )
 from app.core.errors import NotFound
 from app.core.outbox import OUTBOX, pending, publish
-from app.core.pagination import PageParams, paginate, sortable
+from app.core.pagination import PageParams, paginate_raw, sortable
 from app.core.schemas import Page, as_plain, provided_fields
 from app.projects.service import follow_client_currency
 
@@ -34,12 +34,12 @@ def _stored_address(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-async def list_clients(owner: User, params: PageParams, q: str | None) -> Page[Client]:
+async def list_clients(owner: User, params: PageParams, q: str | None) -> Page[ClientOut]:
     query = owned_filter(owner.id)
     if q:
         pattern = {"$regex": re.escape(q), "$options": "i"}
         query["$or"] = [{"name": pattern}, {"company": pattern}, {"email": pattern}]
-    return await paginate(Client, query, params, SORTS)
+    return await paginate_raw(Client, query, params, SORTS, ClientOut)
 
 
 async def create_client(owner: User, data: ClientCreate) -> Client:

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, overload
 
 from bson.decimal128 import Decimal128
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, TypeAdapter
 
 CENT = Decimal("0.01")
 HOURS_PLACES = Decimal("0.01")
@@ -80,6 +80,13 @@ def from_cents(cents: int) -> Decimal:
 
 # The field type for non-money decimals on Beanie documents: written as Decimal128, read back as Decimal.
 StoredDecimal = Annotated[Decimal, BeforeValidator(from_storage)]
+_AS_PYDANTIC_READS: TypeAdapter[Decimal] = TypeAdapter(StoredDecimal)
+
+
+def stored_decimal(value: Any) -> Decimal:
+    """A StoredDecimal read raw from the driver, as the models read it: Decimal128 -> Decimal, anything else
+    (not written by this code, but possible in a hand-edited document) as pydantic reads it."""
+    return value.to_decimal() if isinstance(value, Decimal128) else _AS_PYDANTIC_READS.validate_python(value)
 
 
 def _places(value: Decimal) -> int:

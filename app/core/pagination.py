@@ -10,11 +10,13 @@ from beanie import Document, SortDirection
 from bson import ObjectId
 from litestar.params import Parameter
 
+from app.core.documents import to_bson
 from app.core.errors import ValidationFailed
-from app.core.schemas import OBJECT_ID_PATTERN, Page
+from app.core.schemas import OBJECT_ID_PATTERN, Page, StoredView
 
 D = TypeVar("D", bound=Document)
 T = TypeVar("T")
+V = TypeVar("V", bound=StoredView)
 
 DEFAULT_SORT = "-created_at"
 SORTS = "sorts"  # the handler `opt` key sorted_by() fills
@@ -96,3 +98,21 @@ async def paginate(
     total = await model.find(dict(query)).count()
     documents = await found.sort(order).skip(params.offset).limit(params.limit).to_list()
     return Page(items=documents, total=total, limit=params.limit, offset=params.offset)
+
+
+async def paginate_raw(
+    model: type[Document],
+    query: Mapping[str, Any],
+    params: PageParams,
+    allowed_sorts: Mapping[str, str],
+    view: type[V],
+) -> Page[V]:
+    """paginate()'s page, the same query, sort, count and window on `model`'s collection, read without the
+    model: the driver's documents, projected to `view.STORED`, straight into `view` (the lean read path)."""
+    order = [(field, int(direction)) for field, direction in sort_spec(params.sort, allowed_sorts)]
+    collection = model.get_motor_collection()
+    where = to_bson(query)  # as Beanie encodes a find's filter (dates, decimals, ids)
+    total = await collection.count_documents(where)
+    found = collection.find(where, view.STORED).sort(order).skip(params.offset).limit(params.limit)
+    items = [view.from_raw(raw) for raw in await found.to_list(None)]
+    return Page(items=items, total=total, limit=params.limit, offset=params.offset)

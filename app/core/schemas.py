@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 
 import msgspec
 import pycountry
@@ -27,6 +27,22 @@ class ResponseStruct(msgspec.Struct, kw_only=True):
     """Every response body."""
 
 
+class StoredView(Protocol):
+    """A response struct read straight from the driver's documents (the lean read path): `STORED` is the
+    projection of the stored fields it needs, `from_raw` builds it from a document so projected. It must give
+    exactly what `from_document` gives from the model of the same document (tests compare the two)."""
+
+    STORED: ClassVar[dict[str, Literal[1]]]
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> Self: ...
+
+
+def stored_fields(*names: str) -> dict[str, Literal[1]]:
+    """A projection of `names` (plus `_id`, which MongoDB always returns) and `version`, for a StoredView."""
+    return dict.fromkeys((*names, "version"), 1)
+
+
 class AddressOut(ResponseStruct):
     """An address as stored, whatever rules its input has gained since (never re-validated on the way out)."""
 
@@ -41,6 +57,11 @@ class AddressOut(ResponseStruct):
     def from_stored(cls, address: Any) -> AddressOut | None:
         """From the stored (pydantic) address of a document, or None."""
         return cls(**address.model_dump()) if address is not None else None
+
+    @classmethod
+    def from_raw(cls, address: dict[str, Any] | None) -> AddressOut | None:
+        """From a stored address as the driver returns it, or None."""
+        return msgspec.convert(address, cls) if address is not None else None
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):

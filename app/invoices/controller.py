@@ -63,7 +63,7 @@ class InvoiceController(Controller):
         self, current_user: User, page: PageParams, filters: InvoiceFilters
     ) -> InvoicePage:
         """The caller's invoices. Sorts: `issue_date`, `due_date`, `total`, `number`, `created_at`."""
-        return (await service.list_invoices(current_user, page, filters)).map(InvoiceOut.from_document)
+        return await service.list_invoices(current_user, page, filters)
 
     @post("/", operation_id="createInvoice", opt=raises(InvalidReference, AlreadyInvoiced))
     async def create_invoice(self, data: InvoiceCreate, current_user: User) -> Response[InvoiceOut]:
@@ -75,7 +75,7 @@ class InvoiceController(Controller):
     @get("/{invoice_id:str}", operation_id="getInvoice")
     async def get_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
         """One invoice."""
-        return InvoiceOut.from_document(await service.get_invoice(current_user, invoice_id))
+        return await service.get_invoice(current_user, invoice_id)
 
     @patch(
         "/{invoice_id:str}",

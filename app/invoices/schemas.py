@@ -3,19 +3,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.auth.schemas import EInvoice
-from app.core.clock import check_date_order, today_utc
+from app.core.clock import check_date_order, stored_date, today_utc
 from app.core.money import (
     check_money,
     check_quantity,
     check_rate,
     format_cents,
     format_rate,
+    stored_decimal,
 )
 from app.core.schemas import (
     BaseStruct,
@@ -26,6 +27,7 @@ from app.core.schemas import (
     ResponseStruct,
     component,
     not_blank,
+    stored_fields,
 )
 from app.invoices.documents import Invoice, StoredLine, StoredPayment
 from app.invoices.tax_category import TaxCategory, stored_category
@@ -184,6 +186,18 @@ class LineOut(ResponseStruct):
             time_entry_id=str(line.time_entry_id) if line.time_entry_id else None,
         )
 
+    @classmethod
+    def from_raw(cls, line: dict[str, Any]) -> LineOut:
+        """from_stored, from the driver's document."""
+        entry = line.get("time_entry_id")
+        return cls(
+            description=line["description"],
+            quantity=format_quantity(stored_decimal(line["quantity"])),
+            unit_price=format_cents(line["unit_price_cents"]),
+            amount=format_cents(line["amount_cents"]),
+            time_entry_id=str(entry) if entry else None,
+        )
+
 
 class PaymentOut(ResponseStruct):
     id: str
@@ -202,6 +216,18 @@ class PaymentOut(ResponseStruct):
             method=payment.method,
             note=payment.note,
             created_at=payment.created_at,
+        )
+
+    @classmethod
+    def from_raw(cls, payment: dict[str, Any]) -> PaymentOut:
+        """from_stored, from the driver's document."""
+        return cls(
+            id=str(payment["id"]),
+            amount=format_cents(payment["amount_cents"]),
+            paid_on=stored_date(payment["paid_on"]),
+            method=payment.get("method"),
+            note=payment.get("note"),
+            created_at=payment["created_at"],
         )
 
 
@@ -241,6 +267,75 @@ class InvoiceOut(ResponseStruct):
     voided_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+    STORED: ClassVar[dict[str, Literal[1]]] = stored_fields(
+        "number",
+        "client_id",
+        "project_id",
+        "status",
+        "currency",
+        "issue_date",
+        "due_date",
+        "lines",
+        "notes",
+        "tax_rate",
+        "tax_category",
+        "tax_exemption_reason",
+        "discount_rate",
+        "subtotal_cents",
+        "discount_cents",
+        "tax_cents",
+        "total_cents",
+        "amount_paid_cents",
+        "amount_due_cents",
+        "payments",
+        "document",
+        "sent_at",
+        "paid_at",
+        "voided_at",
+        "created_at",
+        "updated_at",
+    )
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> InvoiceOut:
+        """What from_document gives, from the driver's document (a missing optional field reads as the Invoice
+        model's default; dates and decimals as the model reads them)."""
+        status = raw.get("status", "draft")
+        due_date = stored_date(raw["due_date"])
+        tax_rate = stored_decimal(raw["tax_rate"])
+        project_id = raw.get("project_id")
+        document = raw.get("document")
+        return cls(
+            id=str(raw["_id"]),
+            number=raw.get("number"),
+            client_id=str(raw["client_id"]),
+            project_id=str(project_id) if project_id else None,
+            status=status,
+            is_overdue=status == "sent" and due_date < today_utc(),
+            currency=raw["currency"],
+            issue_date=stored_date(raw["issue_date"]),
+            due_date=due_date,
+            lines=[LineOut.from_raw(line) for line in raw.get("lines", ())],
+            notes=raw.get("notes", ""),
+            tax_rate=format_rate(tax_rate),
+            tax_category=stored_category(raw.get("tax_category"), tax_rate),
+            tax_exemption_reason=raw.get("tax_exemption_reason"),
+            discount_rate=format_rate(stored_decimal(raw["discount_rate"])),
+            subtotal=format_cents(raw.get("subtotal_cents", 0)),
+            discount=format_cents(raw.get("discount_cents", 0)),
+            tax=format_cents(raw.get("tax_cents", 0)),
+            total=format_cents(raw.get("total_cents", 0)),
+            amount_paid=format_cents(raw.get("amount_paid_cents", 0)),
+            amount_due=format_cents(raw.get("amount_due_cents", 0)),
+            payments=[PaymentOut.from_raw(payment) for payment in raw.get("payments", ())],
+            document=msgspec.convert(document, DocumentOut) if document else None,
+            sent_at=raw.get("sent_at"),
+            paid_at=raw.get("paid_at"),
+            voided_at=raw.get("voided_at"),
+            created_at=raw["created_at"],
+            updated_at=raw["updated_at"],
+        )
 
     @classmethod
     def from_document(cls, invoice: Invoice) -> InvoiceOut:

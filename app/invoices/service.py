@@ -23,6 +23,7 @@ from app.core.documents import (
     confirm_moved,
     delete_owned_where,
     get_owned,
+    get_owned_view,
     get_referenced,
     insert_confirmed,
     owned_filter,
@@ -31,7 +32,7 @@ from app.core.documents import (
 from app.core.errors import ValidationFailed
 from app.core.money import MAX_AMOUNT, from_cents, to_cents
 from app.core.outbox import pending, publish
-from app.core.pagination import PageParams, id_filters, paginate, sortable
+from app.core.pagination import PageParams, id_filters, paginate_raw, sortable
 from app.core.retry import compare_and_set
 from app.core.schemas import Page
 from app.invoices import time_lines
@@ -41,6 +42,7 @@ from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
     InvoiceFilters,
+    InvoiceOut,
     InvoiceUpdate,
     LineIn,
 )
@@ -165,11 +167,11 @@ def _default_due_date(issue_date: date, terms_days: int) -> date:
         ) from None
 
 
-async def get_invoice(owner: User, invoice_id: str) -> Invoice:
-    return await get_owned(Invoice, invoice_id, owner.id)
+async def get_invoice(owner: User, invoice_id: str) -> InvoiceOut:
+    return await get_owned_view(Invoice, invoice_id, owner.id, InvoiceOut)
 
 
-async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters) -> Page[Invoice]:
+async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters) -> Page[InvoiceOut]:
     query = owned_filter(owner.id, id_filters(client_id=filters.client_id, project_id=filters.project_id))
     if filters.status:
         query["status"] = filters.status
@@ -186,7 +188,7 @@ async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters
         query["$or"] = [{"status": {"$ne": "sent"}}, {"due_date": {"$gte": today}}]
     if filters.q:
         query["number"] = {"$regex": re.escape(filters.q), "$options": "i"}
-    return await paginate(Invoice, query, params, SORTS)
+    return await paginate_raw(Invoice, query, params, SORTS, InvoiceOut)
 
 
 # ---------------------------------------------------------------- draft edits
