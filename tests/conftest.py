@@ -36,6 +36,7 @@ import pytest  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402
 from litestar import Litestar  # noqa: E402
 
+from app.core import embedded_store  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.main import Orbix, create_app  # noqa: E402
 from tests import problem_codes  # noqa: E402
@@ -43,39 +44,7 @@ from tests import problem_codes  # noqa: E402
 PASSWORD = "correct horse battery"
 
 
-def _yield_like_a_network_driver() -> None:
-    """mongomock-motor runs each operation synchronously and never yields to the event loop, so two
-    requests could never interleave between a read and a write. A real driver yields at every round
-    trip; so does the embedded store in the tests, which is what makes the concurrency tests able to fail.
-    """
-    import asyncio
-    import functools
-    import inspect
-
-    import mongomock_motor
-
-    def yielding(method: Any) -> Any:
-        @functools.wraps(method)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            await asyncio.sleep(0)
-            return await method(*args, **kwargs)
-
-        return wrapper
-
-    for cls in (
-        mongomock_motor.AsyncMongoMockCollection,
-        mongomock_motor.AsyncMongoMockDatabase,
-        mongomock_motor.AsyncCursor,
-        mongomock_motor.AsyncCommandCursor,
-        mongomock_motor.AsyncLatentCommandCursor,
-    ):
-        for klass in cls.__mro__[:-1]:  # the public classes are subclasses of the ones holding the methods
-            for name, member in list(vars(klass).items()):
-                if inspect.iscoroutinefunction(member) and not name.startswith("__"):
-                    setattr(klass, name, yielding(member))
-
-
-_yield_like_a_network_driver()
+embedded_store.install()  # the embedded store as the app runs it: fast paths, a yield per operation
 Orbix.__call__ = problem_codes.record(Orbix.__call__)  # type: ignore[method-assign]
 
 

@@ -59,12 +59,12 @@ def build_client(settings: Settings) -> tuple[Any, bool]:
             serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
         )
         return client, False
-    from mongomock_motor import AsyncMongoMockClient
+    from app.core import embedded_store
 
     log.warning(
         "MONGODB_URL is not set: using the embedded in-memory store; nothing persists across restarts"
     )
-    return AsyncMongoMockClient(tz_aware=True), True
+    return embedded_store.build_client(), True
 
 
 class Database:

@@ -55,38 +55,60 @@ async def enqueue(
         result = await _jobs().insert_one(document)
     except DuplicateKeyError:
         return None
-    registry.wake_workers()
+    registry.wake_workers(registry.DueJob(job_id, group) if document["run_at"] <= now else None)
     return result.inserted_id
 
 
-async def claim(
-    worker_id: str, kinds: Collection[str], busy_groups: Collection[str], lease_seconds: float
-) -> dict[str, Any] | None:
-    """Take the job due first: a pending one whose time has come, or a running one whose lease expired (its
-    worker died). Returns the job as it was BEFORE the claim (its status says whether it was a re-take), or
-    None when nothing is due."""
-    now = utc_now()
-    query: dict[str, Any] = {
+def _due(kinds: Collection[str], now: datetime) -> dict[str, Any]:
+    """A job a worker may take now: pending and due, or running under a lease that expired (its worker
+    died)."""
+    return {
         "kind": {"$in": list(kinds)},
         "$or": [
             {"status": PENDING, "run_at": {"$lte": now}},
             {"status": RUNNING, "lease_until": {"$lte": now}},
         ],
     }
+
+
+def _claimed(worker_id: str, now: datetime, lease_seconds: float) -> dict[str, Any]:
+    return {
+        "$set": {
+            "status": RUNNING,
+            "worker_id": worker_id,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+            "updated_at": now,
+        },
+        "$inc": {"attempts": 1},
+    }
+
+
+async def claim(
+    worker_id: str, kinds: Collection[str], busy_groups: Collection[str], lease_seconds: float
+) -> dict[str, Any] | None:
+    """Take the job due first (a scan of the due jobs, in run_at order). Returns the job as it was BEFORE
+    the claim (its status says whether it was a re-take), or None when nothing is due."""
+    now = utc_now()
+    query = _due(kinds, now)
     if busy_groups:
         query["group"] = {"$nin": list(busy_groups)}
     return await _jobs().find_one_and_update(
         query,
-        {
-            "$set": {
-                "status": RUNNING,
-                "worker_id": worker_id,
-                "lease_until": now + timedelta(seconds=lease_seconds),
-                "updated_at": now,
-            },
-            "$inc": {"attempts": 1},
-        },
+        _claimed(worker_id, now, lease_seconds),
         sort=[("run_at", 1), ("_id", 1)],
+        return_document=ReturnDocument.BEFORE,
+    )
+
+
+async def claim_by_id(
+    job_id: ObjectId, worker_id: str, kinds: Collection[str], lease_seconds: float
+) -> dict[str, Any] | None:
+    """Take this job if it is still due (another worker may have taken it meanwhile: then None). The same
+    single atomic update as `claim`, found by its id instead of by a scan."""
+    now = utc_now()
+    return await _jobs().find_one_and_update(
+        {"_id": job_id, **_due(kinds, now)},
+        _claimed(worker_id, now, lease_seconds),
         return_document=ReturnDocument.BEFORE,
     )
 
@@ -172,12 +194,10 @@ async def retry_now(dedupe_key: str) -> bool:
     return bool(result.matched_count)
 
 
-async def pending_counts() -> dict[str, int]:
-    """Jobs waiting to run, by kind (for the orbix_jobs_pending gauge)."""
-    cursor = _jobs().aggregate(
-        [{"$match": {"status": PENDING}}, {"$group": {"_id": "$kind", "n": {"$sum": 1}}}]
-    )
-    return {row["_id"]: row["n"] async for row in cursor}
+async def pending_counts(kinds: Collection[str]) -> dict[str, int]:
+    """Jobs waiting to run, by kind (for the orbix_jobs_pending gauge): one indexed count per kind (an
+    aggregation would do the same on MongoDB, but the embedded store copies every job to run one)."""
+    return {kind: await _jobs().count_documents({"status": PENDING, "kind": kind}) for kind in kinds}
 
 
 async def get(job_id: ObjectId) -> dict[str, Any] | None:

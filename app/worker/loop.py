@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import time
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 from datetime import timedelta
 from typing import Any
 
@@ -25,11 +25,14 @@ from app.core.retry import backoff_delay
 from app.worker import jobs, registry
 from app.worker.documents import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
 from app.worker.metrics import JobMetrics
-from app.worker.registry import PermanentFailure, RetryAt
+from app.worker.registry import DueJob, PermanentFailure, RetryAt
 
 log = logging.getLogger("orbix.worker")
 
 ERROR_TEXT_LIMIT = 500
+# Jobs enqueued in this process and due now, remembered so they are claimed by id; beyond this many, the
+# scan finds the rest.
+HINTS_KEPT = 10_000
 
 
 def _error_text(exc: BaseException) -> str:
@@ -66,12 +69,17 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._metrics_at = 0.0
+        # Due jobs enqueued in this process, by group, in order: claimed by id (a claim by scan walks the
+        # due jobs, and with a backlog in a busy group that walk is the whole backlog, every time).
+        self._hints: OrderedDict[str | None, deque[Any]] = OrderedDict()
+        self._hint_count = 0
+        self._scanned_at = float("-inf")
 
     # ------------------------------------------------------------ running
 
     async def run(self) -> None:
         """Until stop(): claim and run jobs and periodic tasks. On stop, finish or release what is in hand."""
-        registry.subscribe_wake(self._wake)
+        registry.subscribe_wake(self._woken)
         log.info("worker started", extra={"worker": self.id, "concurrency": self.concurrency})
         try:
             while not self._stopping:
@@ -90,7 +98,7 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
         finally:
-            registry.unsubscribe_wake(self._wake)
+            registry.unsubscribe_wake(self._woken)
             await self._finish_in_hand()
             log.info("worker stopped", extra={"worker": self.id})
 
@@ -126,11 +134,47 @@ class Worker:
         in_flight = Counter(group for group in self._tasks.values() if group is not None)
         return [group for group, n in in_flight.items() if n >= self._group_limits.get(group, 1)]
 
+    def _woken(self, due: DueJob | None) -> None:
+        if due is not None and self._hint_count < HINTS_KEPT:
+            self._hints.setdefault(due.group, deque()).append(due.id)
+            self._hint_count += 1
+        self._wake.set()
+
+    async def _claim_hinted(self, kinds: list[str]) -> dict[str, Any] | None:
+        """Claim the oldest remembered job of a group that has a free slot; None when there is none. A
+        remembered job another worker took meanwhile is forgotten."""
+        busy = set(self._busy_groups())
+        for group, waiting in list(self._hints.items()):
+            if group in busy:
+                continue
+            while waiting:
+                job_id = waiting.popleft()
+                self._hint_count -= 1
+                job = await jobs.claim_by_id(job_id, self.id, kinds, self.lease_seconds)
+                if job is not None:
+                    if not waiting:
+                        del self._hints[group]
+                    else:
+                        self._hints.move_to_end(group)  # the other groups' turn next
+                    return job
+            del self._hints[group]
+        return None
+
+    def _scan_due(self) -> bool:
+        """Whether to look for due jobs by a scan: always when nothing is remembered, else once per poll
+        (jobs enqueued by other processes, retries that came due, leases that expired)."""
+        return not self._hint_count or time.monotonic() - self._scanned_at >= self.poll_seconds
+
     async def _fill_slots(self) -> int:
         claimed = 0
         kinds = registry.kinds()
         while kinds and not self._stopping and len(self._tasks) < self.concurrency:
-            job = await jobs.claim(self.id, kinds, self._busy_groups(), self.lease_seconds)
+            job = await self._claim_hinted(kinds)
+            if job is None:
+                if not self._scan_due():
+                    break
+                self._scanned_at = time.monotonic()
+                job = await jobs.claim(self.id, kinds, self._busy_groups(), self.lease_seconds)
             if job is None:
                 break
             claimed += 1
@@ -227,7 +271,8 @@ class Worker:
         now = time.monotonic()
         if force or now >= self._metrics_at:
             self._metrics_at = now + self.metrics_every_seconds
-            self.metrics.set_pending(await jobs.pending_counts(), registry.kinds())
+            kinds = registry.kinds()
+            self.metrics.set_pending(await jobs.pending_counts(kinds), kinds)
 
     # ------------------------------------------------------------ periodic tasks
 

@@ -3,7 +3,6 @@ the worker knows kinds, never areas."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,9 +40,19 @@ class Periodic:
     fn: PeriodicFn
 
 
+@dataclass(frozen=True)
+class DueJob:
+    """A job enqueued in this process, due now: a worker here can claim it by id, without a scan."""
+
+    id: Any
+    group: str | None
+
+
+Wake = Callable[[DueJob | None], None]
+
 _kinds: dict[str, JobKind] = {}
 _periodics: dict[str, Periodic] = {}
-_wake: set[asyncio.Event] = set()
+_wake: set[Wake] = set()
 
 
 def register_handler(kind: str, handler: Handler, *, max_attempts: int = 8, group_limit: int = 4) -> None:
@@ -72,15 +81,16 @@ def periodics() -> list[Periodic]:
     return list(_periodics.values())
 
 
-def subscribe_wake(event: asyncio.Event) -> None:
-    _wake.add(event)
+def subscribe_wake(wake: Wake) -> None:
+    _wake.add(wake)
 
 
-def unsubscribe_wake(event: asyncio.Event) -> None:
-    _wake.discard(event)
+def unsubscribe_wake(wake: Wake) -> None:
+    _wake.discard(wake)
 
 
-def wake_workers() -> None:
-    """A job was enqueued in this process: workers in it look now instead of at their next poll."""
-    for event in _wake:
-        event.set()
+def wake_workers(due: DueJob | None = None) -> None:
+    """Work was queued in this process: workers in it look now instead of at their next poll; `due` names
+    the job when it is due now."""
+    for wake in list(_wake):
+        wake(due)

@@ -306,3 +306,73 @@ async def test_a_slow_group_holds_only_its_own_slots(make_worker):
     worker.stop()
     await running
     assert len(in_flight) == 6
+
+
+async def test_jobs_enqueued_in_this_process_are_claimed_by_id_not_by_a_scan_each(make_worker, monkeypatch):
+    """A backlog in one busy group: each free slot takes the next remembered job by its id; the scan of due
+    jobs (which walks the backlog) runs about once per poll, not once per job."""
+    scans: list[int] = []
+    by_id: list[int] = []
+    scan, claim_by_id = jobs.claim, jobs.claim_by_id
+
+    async def counted_scan(*args: Any, **kwargs: Any) -> Any:
+        scans.append(1)
+        return await scan(*args, **kwargs)
+
+    async def counted_by_id(*args: Any, **kwargs: Any) -> Any:
+        by_id.append(1)
+        return await claim_by_id(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "claim", counted_scan)
+    monkeypatch.setattr(jobs, "claim_by_id", counted_by_id)
+    runs: list[int] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        await asyncio.sleep(0.001)
+        runs.append(payload["n"])
+
+    register_handler("test.backlog", handler, group_limit=2)
+    worker = make_worker(concurrency=8, poll_seconds=5.0)
+    running = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.01)  # the worker found nothing and waits
+    for n in range(80):
+        await enqueue("test.backlog", {"n": n}, group="endpoint-a")
+    for _ in range(500):
+        if len(runs) == 80:
+            break
+        await asyncio.sleep(0.01)
+    worker.stop()
+    await running
+
+    assert sorted(runs) == list(range(80))
+    assert len(by_id) >= 80
+    assert len(scans) <= 4, f"{len(scans)} scans for 80 jobs"
+
+
+async def test_two_workers_remembering_the_same_jobs_run_each_once(make_worker):
+    """Both workers of a process hear of every job; the claim by id is the same atomic update as the scan's,
+    so one of them gets it and the other forgets it."""
+    runs: list[int] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+        runs.append(payload["n"])
+
+    register_handler("test.heard", handler)
+    first, second = make_worker(concurrency=4), make_worker(concurrency=4)
+    loops = [asyncio.create_task(w.run()) for w in (first, second)]
+    await asyncio.sleep(0.01)
+    for n in range(60):
+        await enqueue("test.heard", {"n": n})
+    for _ in range(500):
+        if len(runs) >= 60:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    for w in (first, second):
+        w.stop()
+    await asyncio.gather(*loops)
+
+    assert sorted(runs) == list(range(60)), "a job ran twice or not at all"
+    by_worker = await Job.get_motor_collection().distinct("worker_id", {"kind": "test.heard"})
+    assert set(by_worker) == {first.id, second.id}, "one worker took everything: no real contention"

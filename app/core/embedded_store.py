@@ -1,0 +1,337 @@
+"""The embedded store (mongomock-motor) with the fast paths it lacks, so that its scans stay short enough not
+to stall the event loop it runs on.
+
+mongomock has no indexes: every find, update and unique-index check walks the whole collection and runs its
+general query interpreter on each document (3-20 µs a document). With a few thousand jobs or events, one
+claim or feed read held the loop for 20-50 ms. The first three changes alter no result; the last only
+when an expired document disappears:
+
+- a filter with an `_id` equality looks the document up by key (the store is a dict keyed by `_id`);
+- a filter made only of the common operators (equality, `$in`, `$nin`, `$ne`, `$lt`/`$lte`/`$gt`/`$gte`,
+  `$exists`, `$and`/`$or`/`$nor`) on scalar values is compiled once per query into a Python predicate.
+  Any document whose queried field holds an array or an embedded document (where MongoDB's matching rules
+  are subtle), and any filter with another operator, is matched by mongomock's own interpreter, so results
+  are exactly mongomock's (tests/unit/test_embedded_store_fast_paths.py compares the two on generated
+  filters);
+- the unique-index check after a write compares the indexed fields directly in the plain case;
+- TTL indexes are swept at most once a second, as MongoDB sweeps them in the background (every 60 s).
+
+And every operation yields to the event loop once, as a network driver does at each round trip.
+
+Only the embedded store is changed; a real MongoDB uses its indexes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import operator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import mongomock
+from bson import Decimal128, ObjectId
+from mongomock import filtering
+from mongomock.collection import Collection
+from mongomock.store import CollectionStore
+from pymongo.errors import DuplicateKeyError
+from sentinels import NOTHING
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+# Scalars whose comparisons follow Python's own (as mongomock's interpreter does for them).
+_SCALARS = (str, int, float, bool, ObjectId, datetime, Decimal128, type(None))
+_ORDERINGS = {"$lt": operator.lt, "$lte": operator.le, "$gt": operator.gt, "$gte": operator.ge}
+_KEY_LOOKUP_TYPES = (ObjectId, str, int)
+TTL_SWEEP = timedelta(seconds=1)
+
+
+class _NotSimple(Exception):
+    """This filter, or this document's value, is outside the fast path: use mongomock's interpreter."""
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, _SCALARS)
+
+
+def _getter(key: str) -> Callable[[dict[str, Any]], Any]:
+    """The value at a (dotted) key through embedded documents; NOTHING when missing. An array or a scalar on
+    the way, or an array or a document at the end, raises _NotSimple (MongoDB's rules for those are the
+    interpreter's job)."""
+    parts = key.split(".")
+    if any(part.isdigit() or part.startswith("$") for part in parts):
+        raise _NotSimple(key)
+
+    def get(document: dict[str, Any]) -> Any:
+        value: Any = document
+        for part in parts:
+            if value is NOTHING:  # a missing parent: the field is missing
+                return NOTHING
+            if not isinstance(value, dict):  # an array or a scalar parent: the interpreter's rules
+                raise _NotSimple(key)
+            value = value.get(part, NOTHING)
+        if value is NOTHING or _scalar(value):
+            return value
+        raise _NotSimple(key)
+
+    return get
+
+
+def _compare_type(value: Any) -> int:
+    return filtering._get_compare_type(value)  # mongomock's BSON type brackets
+
+
+def _condition(op: str, wanted: Any) -> Callable[[Any], bool]:
+    """One operator applied to a field's scalar value (or NOTHING), exactly as mongomock applies it."""
+    if op == "$eq":
+        if not _scalar(wanted):
+            raise _NotSimple(op)
+        if wanted is None:
+            return lambda value: value is NOTHING or value is None
+        return lambda value: value is not NOTHING and value == wanted
+    if op == "$ne":
+        equal = _condition("$eq", wanted)
+        return lambda value: not equal(value)
+    if op in ("$in", "$nin"):
+        if not isinstance(wanted, list | tuple) or not all(_scalar(item) for item in wanted):
+            raise _NotSimple(op)
+        choices = list(wanted)
+        with_null = None in choices
+
+        def within(value: Any) -> bool:
+            return with_null if value is NOTHING else value in choices
+
+        return within if op == "$in" else (lambda value: not within(value))
+    if op in _ORDERINGS:
+        if not _scalar(wanted):
+            raise _NotSimple(op)
+        try:
+            compare, bracket = _ORDERINGS[op], _compare_type(wanted)
+        except NotImplementedError as exc:  # a type mongomock cannot order: it raises per document
+            raise _NotSimple(op) from exc
+        if wanted is None:
+            return lambda value: value is not NOTHING and _compare_type(value) == bracket and compare(0, 0)
+        return lambda value: (
+            value is not NOTHING and _compare_type(value) == bracket and compare(value, wanted)
+        )
+    if op == "$exists":
+        present = bool(wanted)
+        return lambda value: (value is not NOTHING) == present
+    raise _NotSimple(op)
+
+
+def _field(key: str, search: Any) -> Predicate:
+    get = _getter(key)
+    if isinstance(search, dict):
+        if not search or not all(op.startswith("$") for op in search):
+            raise _NotSimple(key)  # an embedded document as the value: whole-document equality
+        conditions = [_condition(op, wanted) for op, wanted in search.items()]
+        return lambda document: all(condition(get(document)) for condition in conditions)
+    equal = _condition("$eq", search)
+    return lambda document: equal(get(document))
+
+
+def _logical(op: str, branches: list[Predicate]) -> Predicate:
+    if op == "$and":
+        return lambda document: all(branch(document) for branch in branches)
+    if op == "$or":
+        return lambda document: any(branch(document) for branch in branches)
+    return lambda document: not any(branch(document) for branch in branches)  # $nor
+
+
+def compile_filter(search_filter: dict[str, Any]) -> Predicate:
+    """A predicate equal to mongomock's `filter_applies(search_filter, document)`, or _NotSimple."""
+    if not isinstance(search_filter, dict):
+        raise _NotSimple("not a document")
+    parts: list[Predicate] = []
+    for key, search in search_filter.items():
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(search, list) or not search:
+                raise _NotSimple(key)  # mongomock raises the right error itself
+            parts.append(_logical(key, [compile_filter(branch) for branch in search]))
+        elif key.startswith("$"):
+            raise _NotSimple(key)
+        else:
+            parts.append(_field(key, search))
+    if len(parts) == 1:
+        return parts[0]
+    return lambda document: all(part(document) for part in parts)
+
+
+def _matcher(search_filter: dict[str, Any]) -> Predicate:
+    try:
+        compiled = compile_filter(search_filter)
+    except _NotSimple:
+        return lambda document: filtering.filter_applies(search_filter, document)
+
+    def match(document: dict[str, Any]) -> bool:
+        try:
+            return compiled(document)
+        except _NotSimple:  # an array or an embedded document in this document's queried field
+            return filtering.filter_applies(search_filter, document)
+
+    return match
+
+
+def _by_key(store: Any, search_filter: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The one document an `_id` equality can match, looked up by key; None when the filter has none."""
+    if not isinstance(search_filter, dict):
+        return None
+    key = search_filter.get("_id", NOTHING)
+    if not isinstance(key, _KEY_LOOKUP_TYPES) or isinstance(key, bool):
+        return None
+    store._remove_expired_documents()
+    with store._rwlock.reader():
+        found = store._documents.get(key)
+    return [] if found is None else [found]
+
+
+def _iter_documents(self: Collection, search_filter: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if self._store.is_empty:
+        filtering.filter_applies(search_filter, {})  # validates the filter, as mongomock does
+    candidates = _by_key(self._store, search_filter)
+    if candidates is None:
+        candidates = list(self._store.documents)
+    match = _matcher(search_filter)
+    return (document for document in candidates if match(document))
+
+
+def _ensure_uniques(self: Collection, new_data: dict[str, Any]) -> None:
+    """mongomock's unique-index check after a write, without its filter machinery in the plain case (an
+    index on top-level fields, no partial filter, not sparse, scalar values everywhere; otherwise, and for
+    any document holding an array or a document in an indexed field, mongomock's own check runs).
+
+    A write that leaves a document's indexed values as they were when last checked cannot make a twin (no
+    other document holds them: its own write would have been refused), so it is not checked again: most
+    updates (a job's state, a delivery's attempts) never touch a unique field."""
+    store = self._store
+    store._remove_expired_documents()
+    document_id = new_data.get("_id")
+    seen: dict[tuple[str, Any], tuple[Any, ...]] = store.__dict__.setdefault("_unique_values_seen", {})
+    checked: list[tuple[tuple[str, Any], tuple[Any, ...]]] = []
+    for name, index in store.indexes.items():
+        if not index.get("unique"):
+            continue
+        keys = [key for key, _ in index["key"]]
+        plain = not index.get("sparse") and index.get("partialFilterExpression") is None
+        if not plain or any("." in key for key in keys):
+            return _mongomock_ensure_uniques(self, new_data)
+        wanted = tuple(new_data.get(key) for key in keys)  # a missing field is indexed as null
+        if not all(_scalar(value) for value in wanted):
+            return _mongomock_ensure_uniques(self, new_data)
+        memo = (name, document_id)
+        if isinstance(document_id, _KEY_LOOKUP_TYPES) and seen.get(memo) == wanted:
+            continue
+        same = 0
+        with store._rwlock.reader():
+            for document in store._documents.values():
+                for key, value in zip(keys, wanted, strict=True):
+                    held = document.get(key)
+                    if isinstance(held, list | tuple | dict):
+                        return _mongomock_ensure_uniques(self, new_data)
+                    if held != value:
+                        break
+                else:
+                    same += 1
+        if same > 1:
+            raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+        checked.append((memo, wanted))
+    if isinstance(document_id, _KEY_LOOKUP_TYPES):
+        seen.update(checked)
+    return None
+
+
+def _remove_expired_documents(store: CollectionStore) -> None:
+    """mongomock checks every document against its TTL indexes on every read; like mongod's TTL monitor
+    (which runs every 60 s, so expired documents stay visible a while on MongoDB too), sweep at most once
+    per TTL_SWEEP_SECONDS of the store's clock."""
+    if not store._ttl_indexes:
+        return
+    now = mongomock.utcnow()  # type: ignore[attr-defined]
+    last = getattr(store, "_swept_at", None)
+    if last is not None and timedelta(0) <= now - last < TTL_SWEEP:
+        return
+    store._swept_at = now  # type: ignore[attr-defined]
+    _mongomock_remove_expired_documents(store)
+
+
+def _forget_unique_values(store: CollectionStore, document_id: Any = NOTHING) -> None:
+    """A deleted document (or a dropped collection) is not a checked one: a new document under its `_id`
+    is checked in full."""
+    seen = store.__dict__.get("_unique_values_seen")
+    if not seen:
+        return
+    if document_id is NOTHING:
+        seen.clear()
+    else:
+        for name in store.indexes:
+            seen.pop((name, document_id), None)
+
+
+def _delete_document(store: CollectionStore, key: Any) -> None:
+    _mongomock_delitem(store, key)
+    _forget_unique_values(store, key)
+
+
+def _drop(store: CollectionStore) -> None:
+    _mongomock_drop(store)
+    _forget_unique_values(store)
+
+
+_mongomock_ensure_uniques = Collection._ensure_uniques
+_mongomock_delitem = CollectionStore.__delitem__
+_mongomock_drop = CollectionStore.drop
+_mongomock_remove_expired_documents = CollectionStore._remove_expired_documents
+
+
+def _yield_like_a_network_driver() -> None:
+    """mongomock-motor runs each operation synchronously and never yields to the event loop, so a task
+    doing many operations in a row (the webhook fan-out of a batch of events) held the loop for all of them,
+    and two requests could never interleave between a read and a write. A real driver yields at every round
+    trip; so does the embedded store (which is also what lets the concurrency tests fail)."""
+    import mongomock_motor
+
+    def yielding(method: Any) -> Any:
+        @functools.wraps(method)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)
+            return await method(*args, **kwargs)
+
+        return wrapper
+
+    for cls in (
+        mongomock_motor.AsyncMongoMockCollection,
+        mongomock_motor.AsyncMongoMockDatabase,
+        mongomock_motor.AsyncCursor,
+        mongomock_motor.AsyncCommandCursor,
+        mongomock_motor.AsyncLatentCommandCursor,
+    ):
+        for klass in cls.__mro__[:-1]:  # the public classes are subclasses of the ones holding the methods
+            for name, member in list(vars(klass).items()):
+                if inspect.iscoroutinefunction(member) and not name.startswith("__"):
+                    setattr(klass, name, yielding(member))
+
+
+_installed = False
+
+
+def install() -> None:
+    """Put the fast paths in place (once per process; before the first client is built)."""
+    global _installed
+    if not _installed:
+        _yield_like_a_network_driver()
+        Collection._iter_documents = _iter_documents  # type: ignore[method-assign]
+        Collection._ensure_uniques = _ensure_uniques  # type: ignore[method-assign]
+        CollectionStore._remove_expired_documents = _remove_expired_documents  # type: ignore[method-assign]
+        CollectionStore.__delitem__ = _delete_document  # type: ignore[method-assign]
+        CollectionStore.drop = _drop  # type: ignore[method-assign]
+        _installed = True
+
+
+def build_client() -> Any:
+    from mongomock_motor import AsyncMongoMockClient
+
+    install()
+    return AsyncMongoMockClient(tz_aware=True)

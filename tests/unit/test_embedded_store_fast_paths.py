@@ -1,0 +1,212 @@
+"""The embedded store's fast paths give exactly mongomock's answers: a compiled filter matches the documents
+mongomock's interpreter matches (or raises what it raises), on thousands of generated filters and documents,
+and an `_id` lookup finds what a scan finds."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from bson import Decimal128, ObjectId
+from mongomock import filtering
+from sentinels import NOTHING
+
+from app.core import embedded_store
+
+OIDS = [ObjectId("5f0000000000000000000001"), ObjectId("5f0000000000000000000002")]
+SCALARS: list[Any] = [
+    None, True, False, 0, 1, 1.0, 2, -1, 2.5, "a", "b", "", "1", *OIDS,
+    datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC), Decimal128("1.5"),
+]  # fmt: skip
+COMPOSITES: list[Any] = [[1, 2], ["a"], [], [None], {"b": 1}, {"b": None}, {"c": "a"}, {}]
+FIELDS = ["a", "b", "n.a", "a.b", "_id"]
+OPERATORS = ["$eq", "$ne", "$in", "$nin", "$lt", "$lte", "$gt", "$gte", "$exists"]
+
+
+def _value(rng: random.Random, composite_share: float = 0.2) -> Any:
+    return rng.choice(COMPOSITES if rng.random() < composite_share else SCALARS)
+
+
+def _document(rng: random.Random) -> dict[str, Any]:
+    document: dict[str, Any] = {"_id": rng.choice([*OIDS, "x", 7])}
+    for key in ("a", "b"):
+        if rng.random() < 0.8:
+            document[key] = _value(rng)
+    if rng.random() < 0.5:
+        document["n"] = rng.choice([{"a": _value(rng)}, {}, None, 3, [{"a": 1}]])
+    return document
+
+
+def _condition(rng: random.Random) -> Any:
+    if rng.random() < 0.3:
+        return _value(rng, 0.1)  # a plain value: equality
+    conditions: dict[str, Any] = {}
+    for _ in range(rng.choice([1, 1, 2])):
+        op = rng.choice(OPERATORS)
+        if op in ("$in", "$nin"):
+            conditions[op] = [_value(rng, 0.05) for _ in range(rng.randint(0, 3))]
+        elif op == "$exists":
+            conditions[op] = rng.choice([True, False, 0, 1])
+        else:
+            conditions[op] = _value(rng, 0.05)
+    return conditions
+
+
+def _filter(rng: random.Random, depth: int = 0) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for _ in range(rng.randint(1, 3)):
+        if depth < 2 and rng.random() < 0.25:
+            result[rng.choice(["$and", "$or", "$nor"])] = [
+                _filter(rng, depth + 1) for _ in range(rng.randint(1, 3))
+            ]
+        else:
+            result[rng.choice(FIELDS)] = _condition(rng)
+    return result
+
+
+def _outcome(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:  # the interpreter's own errors (e.g. comparing Decimal128) must be the same
+        return type(exc)
+
+
+def test_compiled_filters_match_exactly_what_the_interpreter_matches() -> None:
+    rng = random.Random(20261127)
+    documents = [_document(rng) for _ in range(60)]
+    compiled = 0
+    for _ in range(3000):
+        search = _filter(rng)
+        match = embedded_store._matcher(search)
+        try:
+            embedded_store.compile_filter(search)
+            compiled += 1
+        except embedded_store._NotSimple:
+            pass
+        for document in documents:
+            expected = _outcome(filtering.filter_applies, search, document)
+            got = _outcome(match, document)
+            assert got == expected, (search, document)
+    assert compiled > 1500  # most generated filters take the fast path, so the comparison tests it
+
+
+@pytest.mark.parametrize(
+    ("search", "document", "expected"),
+    [
+        ({"a": None}, {"_id": 1}, True),  # null matches a missing field
+        ({"a": {"$ne": None}}, {"_id": 1}, False),
+        ({"a": {"$in": [None, 2]}}, {"_id": 1}, True),
+        ({"a": {"$nin": [2]}}, {"_id": 1}, True),
+        ({"a": {"$lte": 5}}, {"_id": 1}, False),  # a missing field is never ordered
+        ({"a": {"$lte": 5}}, {"_id": 1, "a": "4"}, False),  # nor a value of another type
+        ({"a": {"$lt": 5}}, {"_id": 1, "a": 4.5}, True),
+        ({"a": 1}, {"_id": 1, "a": [3, 1]}, True),  # arrays: the interpreter's rules
+        ({"n.a": 1}, {"_id": 1, "n": {"a": 1}}, True),
+        ({"n.a": None}, {"_id": 1, "n": 3}, False),  # a scalar parent has no field
+        ({"$or": [{"a": 2}, {"b": {"$exists": False}}]}, {"_id": 1, "a": 1}, True),
+    ],
+)
+def test_the_rules_mongodb_users_rely_on(
+    search: dict[str, Any], document: dict[str, Any], expected: bool
+) -> None:
+    assert embedded_store._matcher(search)(document) is expected
+    assert filtering.filter_applies(search, document) is expected
+
+
+def test_a_document_with_an_array_falls_back_to_the_interpreter() -> None:
+    getter = embedded_store._getter("a")
+    assert getter({"a": 1}) == 1
+    assert getter({}) is NOTHING
+    with pytest.raises(embedded_store._NotSimple):
+        getter({"a": [1]})
+
+
+async def test_id_lookups_and_scans_agree_through_a_collection() -> None:
+    collection = embedded_store.build_client()["fast"]["things"]
+    ids = [ObjectId() for _ in range(50)]
+    await collection.insert_many(
+        [{"_id": i, "n": k, "state": "on" if k % 2 else "off"} for k, i in enumerate(ids)]
+    )
+    await collection.insert_one({"_id": "text-id", "n": -1})
+
+    assert (await collection.find_one({"_id": ids[7]}))["n"] == 7
+    assert await collection.find_one({"_id": ids[7], "state": "off"}) is None  # the rest of the filter holds
+    assert await collection.find_one({"_id": ObjectId()}) is None
+    assert (await collection.find_one({"_id": "text-id"}))["n"] == -1
+    assert await collection.find_one({"_id": str(ids[7])}) is None  # a string is not its ObjectId
+
+    updated = await collection.update_one({"_id": ids[3], "state": "on"}, {"$set": {"state": "done"}})
+    assert updated.modified_count == 1
+    assert await collection.count_documents({"state": "done"}) == 1
+    found = [d["n"] async for d in collection.find({"n": {"$gte": 10, "$lt": 14}, "state": {"$ne": "off"}})]
+    assert found == [11, 13]
+    deleted = await collection.delete_one({"_id": ids[11]})
+    assert deleted.deleted_count == 1
+    assert await collection.find_one({"_id": ids[11]}) is None
+
+
+async def test_unique_indexes_refuse_twins_on_insert_and_update() -> None:
+    from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+    collection = embedded_store.build_client()["fast"]["unique"]
+    await collection.create_index("key", unique=True)
+    await collection.create_index([("a", 1), ("b", 1)], unique=True)
+    await collection.insert_many([{"key": "k1", "a": 1, "b": 1}, {"key": "k2", "a": 1, "b": 2}])
+
+    with pytest.raises(DuplicateKeyError):
+        await collection.insert_one({"key": "k1", "a": 9, "b": 9})
+    with pytest.raises(DuplicateKeyError):
+        await collection.insert_one({"key": "k3", "a": 1, "b": 2})
+    with pytest.raises(DuplicateKeyError):  # an update that makes a twin is refused and rolled back
+        await collection.update_one({"key": "k2"}, {"$set": {"b": 1}})
+    assert (await collection.find_one({"key": "k2"}))["b"] == 2
+    with pytest.raises(BulkWriteError):  # a missing field is indexed as null: two such are twins
+        await collection.insert_many([{"a": 5}, {"a": 5}])
+
+    await collection.update_one({"key": "k2"}, {"$set": {"b": 3, "note": "changed"}})  # not a twin
+    assert await collection.count_documents({}) == 3  # k1, k2 and the first {"a": 5}
+
+
+async def test_a_unique_field_holding_an_array_uses_mongomocks_own_check() -> None:
+    from pymongo.errors import DuplicateKeyError
+
+    collection = embedded_store.build_client()["fast"]["multikey"]
+    await collection.create_index("tags", unique=True)
+    await collection.insert_one({"tags": ["x", "y"]})
+    with pytest.raises(DuplicateKeyError):
+        await collection.insert_one({"tags": "x"})  # "x" is in the first document's array
+
+
+async def test_ttl_indexes_are_swept_once_a_second_of_store_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mongomock
+
+    collection = embedded_store.build_client()["fast"]["ttl"]
+    await collection.create_index("at", expireAfterSeconds=60)
+    start = mongomock.utcnow()
+    clock = {"now": start}
+    monkeypatch.setattr(mongomock, "utcnow", lambda: clock["now"])
+
+    await collection.insert_one({"at": start - timedelta(minutes=2), "n": 1})
+    await collection.insert_one({"at": start, "n": 2})
+    clock["now"] = start + timedelta(seconds=2)
+    assert [d["n"] async for d in collection.find({})] == [2]  # swept: a second has passed
+
+    await collection.insert_one({"at": start - timedelta(minutes=2), "n": 3})
+    assert await collection.count_documents({}) == 2  # swept less than a second ago: still there
+    clock["now"] = start + timedelta(seconds=4)
+    assert [d["n"] async for d in collection.find({})] == [2]
+
+
+async def test_a_document_inserted_again_under_a_deleted_id_is_checked_in_full() -> None:
+    from pymongo.errors import DuplicateKeyError
+
+    collection = embedded_store.build_client()["fast"]["reused_ids"]
+    await collection.create_index("key", unique=True)
+    await collection.insert_one({"_id": "lease", "key": "k"})
+    await collection.update_one({"_id": "lease"}, {"$set": {"other": 1}})  # checked once, remembered
+    await collection.delete_one({"_id": "lease"})
+    await collection.insert_one({"_id": "someone-else", "key": "k"})  # "k" is free again
+    with pytest.raises(DuplicateKeyError):
+        await collection.insert_one({"_id": "lease", "key": "k"})
