@@ -109,6 +109,27 @@ async def test_forged_tokens_share_one_answer(client, user):
     assert len(answers) == 1, answers
 
 
+async def test_a_token_accepted_before_is_refused_once_it_expires(client, user):
+    """A process remembers the tokens it verified (core/tokens.py): only while they have not expired."""
+    expires = int(time.time()) + 2
+    token = _hs256(_claims(user.id, iat=expires - 60, exp=expires))
+    assert (await _me(client, token)).status_code == 200
+    await asyncio.sleep(max(0.0, expires - time.time()) + 0.05)
+    problem = assert_problem(await _me(client, token), 401, "unauthorized")
+    assert problem["detail"] == FORGED_DETAIL
+
+
+def test_the_verified_tokens_a_process_remembers_are_bounded(settings, monkeypatch):
+    from app.core import tokens
+
+    monkeypatch.setattr(tokens, "VERIFIED_TOKENS_KEPT", 2)
+    service = tokens.TokenService(settings)
+    issued = [service.issue(new_id(), version).access_token for version in range(3)]
+    for token in issued:
+        assert service.verify(token)["ver"] == issued.index(token)
+    assert list(service._verified) == issued[1:]  # the oldest was forgotten first
+
+
 async def _login(client: Any, account: Account, password: str = PASSWORD) -> str:
     response = await client.post("/api/auth/login", json={"email": account.email, "password": password})
     assert response.status_code == 200, response.text
