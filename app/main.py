@@ -112,8 +112,10 @@ API_CONTROLLERS: list[Any] = [
 # where a created resource lives, and how long to wait after a 429 or 503.
 EXPOSED_HEADERS = ("X-Request-ID", "ETag", "Location", "Retry-After")
 
-# The inline worker shares the API's event loop: a few jobs at a time keep request latency where it was.
+# The inline worker shares the API's event loop: a few jobs at a time, and at most a quarter of the loop's
+# time, keep request latency where it was while a backlog drains (scripts/bench_webhooks.py measures it).
 INLINE_WORKER_CONCURRENCY = 4
+INLINE_WORKER_LOOP_SHARE = 0.25
 
 
 class Orbix(Litestar):
@@ -170,7 +172,9 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
         await app.state.db.start()
         app.state.ai = AIClient(settings)
         register_jobs(settings)
-        worker = Worker(app.state.job_metrics, concurrency=INLINE_WORKER_CONCURRENCY)
+        worker = Worker(
+            app.state.job_metrics, concurrency=INLINE_WORKER_CONCURRENCY, loop_share=INLINE_WORKER_LOOP_SHARE
+        )
         inline = None
         if settings.worker == "inline":
             inline = asyncio.create_task(_run_inline_worker(app.state.db, worker), name="orbix-inline-worker")

@@ -14,8 +14,9 @@ import os
 import secrets
 import time
 from collections import Counter, OrderedDict, deque
+from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -26,8 +27,10 @@ from app.worker import jobs, registry
 from app.worker.documents import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
 from app.worker.metrics import JobMetrics
 from app.worker.registry import DueJob, PermanentFailure, RetryAt
+from app.worker.share import LoopShare
 
 log = logging.getLogger("orbix.worker")
+T = TypeVar("T")
 
 ERROR_TEXT_LIMIT = 500
 # Jobs enqueued in this process and due now, remembered so they are claimed by id; beyond this many, the
@@ -52,6 +55,7 @@ class Worker:
         backoff_base_seconds: float = 5.0,
         backoff_cap_seconds: float = 3600.0,
         metrics_every_seconds: float = 5.0,
+        loop_share: float | None = None,
     ) -> None:
         self.id = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(3)}"
         self.metrics = metrics
@@ -74,6 +78,8 @@ class Worker:
         self._hints: OrderedDict[str | None, deque[Any]] = OrderedDict()
         self._hint_count = 0
         self._scanned_at = float("-inf")
+        # The inline worker shares the API's event loop: at most this share of it (None: a worker process).
+        self._share = LoopShare(loop_share) if loop_share is not None else None
 
     # ------------------------------------------------------------ running
 
@@ -85,9 +91,7 @@ class Worker:
             while not self._stopping:
                 self._wake.clear()
                 try:
-                    await self._start_due_periodics()
-                    claimed = await self._fill_slots()
-                    await self._refresh_pending(force=False)
+                    claimed = await self._timed(self._tick())
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database is down or failing: keep the loop alive, try again
@@ -101,6 +105,16 @@ class Worker:
             registry.unsubscribe_wake(self._woken)
             await self._finish_in_hand()
             log.info("worker stopped", extra={"worker": self.id})
+
+    async def _tick(self) -> int:
+        await self._start_due_periodics()
+        claimed = await self._fill_slots()
+        await self._refresh_pending(force=False)
+        return claimed
+
+    def _timed(self, coro: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+        """`coro`, its time on the loop spent from the loop share when there is one."""
+        return coro if self._share is None else self._share.timed(coro)
 
     def stop(self) -> None:
         """Stop claiming; run() then waits for the jobs in hand (up to grace_seconds), releases the rest and
@@ -169,6 +183,8 @@ class Worker:
         claimed = 0
         kinds = registry.kinds()
         while kinds and not self._stopping and len(self._tasks) < self.concurrency:
+            if self._share is not None:
+                await self._share.wait_turn()
             job = await self._claim_hinted(kinds)
             if job is None:
                 if not self._scan_due():
@@ -182,7 +198,7 @@ class Worker:
             spec = registry.kind(job["kind"])
             if group is not None and spec is not None:
                 self._group_limits[group] = spec.group_limit
-            task = asyncio.create_task(self._run_job(job), name=f"job:{job['_id']}")
+            task = asyncio.create_task(self._timed(self._run_job(job)), name=f"job:{job['_id']}")
             self._tasks[task] = group
             task.add_done_callback(self._job_done)
         return claimed
@@ -287,7 +303,7 @@ class Worker:
             self._periodic_check_at[name] = now + min(periodic.every_seconds, self.poll_seconds * 5)
             if await self._acquire_periodic(name):
                 self._periodic_running.add(name)
-                task = asyncio.create_task(self._run_periodic(periodic), name=f"periodic:{name}")
+                task = asyncio.create_task(self._timed(self._run_periodic(periodic)), name=f"periodic:{name}")
                 self._tasks[task] = None
                 task.add_done_callback(self._tasks.pop)
 
