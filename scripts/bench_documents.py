@@ -1,14 +1,17 @@
 """Does rendering delay other requests? Orbix under granian (one worker, as production runs it) on loopback:
-GET /health latency from one sequential client, first with nothing else running, then while 20 PDF renders
-(a 200-line draft, and sends of Factur-X invoices: render + XSD + Schematron + embed) are in flight at once.
-Prints p50/p99/max of /health for both, and the render times. Usage:
-  .venv/bin/python scripts/bench_documents.py [--samples 2000] [--renders 20]
+GET /health latency from one sequential client (wrk, one connection), first with nothing else running, then
+while `--renders` document requests are kept in flight at once for the same time (half download a 200-line
+draft PDF, half send a Factur-X invoice: render + XSD + Schematron + embed + store). Prints p50/p99 of
+/health for both, and the render times. The load and wrk run on the client core (scripts/bench.py), in
+other processes than the sampler's, so the measuring client is not held up by the load's own responses.
+  ./scripts/bench documents [--seconds 10] [--renders 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -20,9 +23,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import Server, register, stop_all
+from bench import CLIENT_CORE, Server, WrkResult, register, stop_all, wrk
 
 from tests.documents.factories import BUYER, SELLER  # the profile the tests send with
+
+LINE = {"description": "Consulting", "quantity": "1.5", "unit_price": "100"}
 
 
 def percentile(values: list[float], percent: float) -> float:
@@ -30,97 +35,88 @@ def percentile(values: list[float], percent: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
 
 
-async def health_latencies(base: str, samples: int, until: asyncio.Event | None = None) -> list[float]:
-    latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        while len(latencies) < samples and not (until and until.is_set()):
+async def prepare(client: httpx.AsyncClient, drafts: int) -> tuple[str, list[str]]:
+    """The seller's profile, a buyer, a 200-line draft and `drafts` one-line drafts to send; one send and
+    one download first (they start the rendering pool and compile the Schematron)."""
+    await client.patch("/api/auth/me", json={"business": SELLER})
+    client_id = (await client.post("/api/clients", json=BUYER)).json()["id"]
+    big = (await client.post("/api/invoices", json={"client_id": client_id, "lines": [LINE] * 200})).json()
+    body = {"client_id": client_id, "lines": [LINE], "tax_rate": "19"}
+    ids = [(await client.post("/api/invoices", json=body)).json()["id"] for _ in range(drafts + 1)]
+    warm = await client.post(f"/api/invoices/{ids.pop()}/send")
+    assert warm.status_code == 200, warm.text
+    assert (await client.get(f"/api/invoices/{big['id']}/pdf")).status_code == 200
+    return big["id"], ids
+
+
+async def keep_rendering(
+    client: httpx.AsyncClient, big_id: str, drafts: list[str], concurrency: int, stop: asyncio.Event
+) -> tuple[list[float], list[float]]:
+    """`concurrency` loops, each starting its next document request as soon as the last one answered."""
+    pdf_times: list[float] = []
+    send_times: list[float] = []
+    unsent = iter(drafts)
+
+    async def loop(sends: bool) -> None:
+        while not stop.is_set():
+            draft = next(unsent, None) if sends else None
             started = time.perf_counter()
-            response = await client.get("/health")
-            latencies.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
-    return latencies
-
-
-async def renders(base: str, auth: dict[str, str], count: int) -> tuple[list[float], list[float]]:
-    """`count` concurrent requests: half download a 200-line draft PDF, half send a Factur-X invoice."""
-    async with httpx.AsyncClient(base_url=base, headers=auth, timeout=300) as client:
-        await client.patch("/api/auth/me", json={"business": SELLER})
-        client_id = (await client.post("/api/clients", json=BUYER)).json()["id"]
-        line = {"description": "Consulting", "quantity": "1.5", "unit_price": "100"}
-        big = (
-            await client.post("/api/invoices", json={"client_id": client_id, "lines": [line] * 200})
-        ).json()
-        drafts = [
-            (
-                await client.post(
-                    "/api/invoices", json={"client_id": client_id, "lines": [line], "tax_rate": "19"}
-                )
-            ).json()
-            for _ in range(count - count // 2)
-        ]
-        warm = await client.post(
-            f"/api/invoices/{drafts.pop()['id']}/send"
-        )  # spawns the pool, compiles Saxon
-        assert warm.status_code == 200, warm.text
-        await client.get(f"/api/invoices/{big['id']}/pdf")
-        pdf_times: list[float] = []
-        send_times: list[float] = []
-
-        async def pdf() -> None:
-            started = time.perf_counter()
-            response = await client.get(f"/api/invoices/{big['id']}/pdf")
+            if draft is None:
+                response = await client.get(f"/api/invoices/{big_id}/pdf")
+                times = pdf_times
+            else:
+                response = await client.post(f"/api/invoices/{draft}/send")
+                times = send_times
             assert response.status_code == 200, response.text
-            pdf_times.append((time.perf_counter() - started) * 1000)
+            times.append((time.perf_counter() - started) * 1000)
 
-        async def send(invoice_id: str) -> None:
-            started = time.perf_counter()
-            response = await client.post(f"/api/invoices/{invoice_id}/send")
-            assert response.status_code == 200, response.text
-            send_times.append((time.perf_counter() - started) * 1000)
-
-        jobs = [pdf() for _ in range(count // 2 + 1)] + [send(draft["id"]) for draft in drafts]
-        await asyncio.gather(*jobs)
-        return pdf_times, send_times
+    await asyncio.gather(*(loop(n % 2 == 1) for n in range(concurrency)))
+    return pdf_times, send_times
 
 
 def row(label: str, values: list[float]) -> str:
+    if not values:
+        return f"| {label} | 0 | | | |"
     return (
         f"| {label} | {len(values)} | {statistics.median(values):.2f} | {percentile(values, 99):.2f} "
         f"| {max(values):.2f} |"
     )
 
 
+def health_row(label: str, result: WrkResult) -> str:
+    return f"| {label} | {result.requests} | {result.p50_ms:.2f} | {result.p99_ms:.2f} |"
+
+
 async def scenario(base: str, token: str, args: argparse.Namespace) -> None:
-    quiet = await health_latencies(base, args.samples)
-    done = asyncio.Event()
     auth = {"Authorization": f"Bearer {token}"}
-
-    async def load() -> tuple[list[float], list[float]]:
-        try:
-            return await renders(base, auth, args.renders)
-        finally:
-            done.set()
-
-    render_task = asyncio.create_task(load())
-    await asyncio.sleep(0)
-    loaded = await health_latencies(base, 10**9, until=done)
-    pdf_times, send_times = await render_task
-    print("| GET /health | samples | p50 ms | p99 ms | max ms |")
-    print("|---|---|---|---|---|")
-    print(row("nothing else running", quiet))
-    print(row(f"{args.renders} documents rendering at once", loaded))
-    print()
-    print("| render, end to end over HTTP | count | p50 ms | p99 ms | max ms |")
-    print("|---|---|---|---|---|")
+    limits = httpx.Limits(max_connections=args.renders + 5)
+    async with httpx.AsyncClient(base_url=base, headers=auth, timeout=300, limits=limits) as client:
+        big_id, drafts = await prepare(client, args.drafts)
+        quiet = await asyncio.to_thread(wrk, f"{base}/health", args.seconds, 1)
+        stop = asyncio.Event()
+        load = asyncio.create_task(keep_rendering(client, big_id, drafts, args.renders, stop))
+        await asyncio.sleep(1)  # every loop has a request in flight
+        loaded = await asyncio.to_thread(wrk, f"{base}/health", args.seconds, 1)
+        stop.set()
+        pdf_times, send_times = await load
+    print("| GET /health, one sequential client (wrk -c1) | requests | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|")
+    print(health_row("nothing else running", quiet))
+    print(health_row(f"{args.renders} document requests in flight", loaded))
+    print(f"\n/health p99 ratio: {loaded.p99_ms / quiet.p99_ms:.2f}x\n")
+    print("| render, end to end over HTTP, during the run | count | p50 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|")
     print(row("GET /pdf of a 200-line draft", pdf_times))
     print(row("POST /send, Factur-X (render + XSD + Schematron + embed + store)", send_times))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--renders", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=10, help="each /health run")
+    parser.add_argument("--renders", type=int, default=20, help="document requests kept in flight")
+    parser.add_argument("--drafts", type=int, default=120, help="drafts made for the sends")
     args = parser.parse_args()
+    os.sched_setaffinity(0, {CLIENT_CORE})
     with tempfile.TemporaryDirectory() as logs:
         server = Server("granian", "orbix", Path(logs), bcrypt_rounds=4)
         try:
