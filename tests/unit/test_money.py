@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from bson.decimal128 import Decimal128
 
 from app.core.money import (
     check_money,
@@ -11,9 +12,11 @@ from app.core.money import (
     format_money,
     format_rate,
     from_cents,
+    from_storage,
     multiply,
     percent_of,
     round_money,
+    stored_decimal,
     to_cents,
 )
 
@@ -109,3 +112,16 @@ async def test_stored_decimals_round_trip_through_the_database(client):
     assert type(raw["business"]["default_tax_rate"]).__name__ == "Decimal128"
     loaded = await User.get(user.id)
     assert loaded is not None and loaded.business.default_tax_rate == Decimal("8.875")
+
+
+@pytest.mark.parametrize(
+    "stored", ["8.875", "1.50", "1.5", "0", "-0", "0E-10", "1E+5", "0.3333", "999999999999.99", "-12.340"]
+)
+def test_a_stored_decimal_reads_back_exactly_as_the_driver_gives_it(stored):
+    """The raw read path and the models read Decimal128 through one remembered conversion: it must give the
+    very Decimal (digits and exponent, so "1.50" stays "1.50") that Decimal128.to_decimal gives, every time."""
+    value = Decimal128(stored)
+    for _ in range(2):  # the second read comes from the remembered conversion
+        assert stored_decimal(value).as_tuple() == value.to_decimal().as_tuple()
+        assert from_storage(value).as_tuple() == value.to_decimal().as_tuple()
+    assert stored_decimal(3) == Decimal(3) and stored_decimal("2.5") == Decimal("2.5")
