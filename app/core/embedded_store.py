@@ -14,6 +14,8 @@ when an expired document disappears:
   are exactly mongomock's (tests/unit/test_embedded_store_fast_paths.py compares the two on generated
   filters);
 - the unique-index check after a write compares the indexed fields directly in the plain case;
+- a sort on plain scalar values uses native tuple keys, and a cursor with a limit (find_one too) copies only
+  the documents it returns, not every match;
 - TTL indexes are swept at most once a second, as MongoDB sweeps them in the background (every 60 s).
 
 And every operation yields to the event loop once, as a network driver does at each round trip.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import itertools
 import operator
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -34,7 +37,8 @@ from typing import Any
 import mongomock
 from bson import Decimal128, ObjectId
 from mongomock import filtering
-from mongomock.collection import Collection
+from mongomock.collection import Collection, Cursor
+from mongomock.helpers import make_datetime_timezone_aware_in_document
 from mongomock.store import CollectionStore
 from pymongo.errors import DuplicateKeyError
 from sentinels import NOTHING
@@ -43,6 +47,7 @@ Predicate = Callable[[dict[str, Any]], bool]
 
 # Scalars whose comparisons follow Python's own (as mongomock's interpreter does for them).
 _SCALARS = (str, int, float, bool, ObjectId, datetime, Decimal128, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 _ORDERINGS = {"$lt": operator.lt, "$lte": operator.le, "$gt": operator.gt, "$gte": operator.ge}
 _KEY_LOOKUP_TYPES = (ObjectId, str, int)
 TTL_SWEEP = timedelta(seconds=1)
@@ -63,6 +68,15 @@ def _getter(key: str) -> Callable[[dict[str, Any]], Any]:
     parts = key.split(".")
     if any(part.isdigit() or part.startswith("$") for part in parts):
         raise _NotSimple(key)
+    if len(parts) == 1:  # the common case, without the walk
+
+        def get_top(document: dict[str, Any]) -> Any:
+            value = document.get(key, NOTHING)
+            if value is NOTHING or type(value) in _SCALAR_TYPES or _scalar(value):
+                return value
+            raise _NotSimple(key)
+
+        return get_top
 
     def get(document: dict[str, Any]) -> Any:
         value: Any = document
@@ -128,7 +142,18 @@ def _field(key: str, search: Any) -> Predicate:
         if not search or not all(op.startswith("$") for op in search):
             raise _NotSimple(key)  # an embedded document as the value: whole-document equality
         conditions = [_condition(op, wanted) for op, wanted in search.items()]
-        return lambda document: all(condition(get(document)) for condition in conditions)
+        if len(conditions) == 1:
+            only = conditions[0]
+            return lambda document: only(get(document))
+
+        def every(document: dict[str, Any]) -> bool:
+            value = get(document)
+            for condition in conditions:
+                if not condition(value):
+                    return False
+            return True
+
+        return every
     equal = _condition("$eq", search)
     return lambda document: equal(get(document))
 
@@ -157,7 +182,14 @@ def compile_filter(search_filter: dict[str, Any]) -> Predicate:
             parts.append(_field(key, search))
     if len(parts) == 1:
         return parts[0]
-    return lambda document: all(part(document) for part in parts)
+
+    def conjunction(document: dict[str, Any]) -> bool:
+        for part in parts:
+            if not part(document):
+                return False
+        return True
+
+    return conjunction
 
 
 def _matcher(search_filter: dict[str, Any]) -> Predicate:
@@ -243,6 +275,51 @@ def _ensure_uniques(self: Collection, new_data: dict[str, Any]) -> None:
     return None
 
 
+_SORTABLE = (str, int, float, bool, ObjectId, datetime, type(None))
+
+
+def _native_sort(documents: list[dict[str, Any]], sort: list[tuple[str, int]]) -> list[dict[str, Any]] | None:
+    """The documents in mongomock's order for `sort`, with plain tuples as keys instead of its BSON
+    comparison objects; None when a key is an operator or a value is not a plain scalar (mongomock's own
+    sort then runs). Keys are (present, BSON type bracket, value): values of one bracket compare natively,
+    as mongomock compares them."""
+    keyed: list[tuple[dict[str, Any], list[tuple[int, int, Any]]]] = []
+    try:
+        getters = [_getter(key) for key, _ in sort if not key.startswith("$")]
+    except _NotSimple:
+        return None
+    if len(getters) != len(sort):
+        return None
+    for document in documents:
+        keys: list[tuple[int, int, Any]] = []
+        for get in getters:
+            try:
+                value = get(document)
+            except _NotSimple:
+                return None
+            if value is NOTHING or value is None:
+                keys.append((1, 5, 0))  # missing and null sort as null
+            elif isinstance(value, _SORTABLE):
+                keys.append((1, _compare_type(value), value))
+            else:
+                return None
+        keyed.append((document, keys))
+    for position in reversed(range(len(sort))):  # stable sorts, the last key first, as mongomock does
+        keyed.sort(key=lambda item: item[1][position], reverse=sort[position][1] < 0)
+    return [document for document, _ in keyed]
+
+
+def _get_dataset(self: Collection, spec: Any, sort: Any, fields: Any, as_class: Any) -> Iterator[Any]:
+    if sort:
+        sort = list(sort.items() if isinstance(sort, dict) else sort)
+        documents = list(self._iter_documents(spec))
+        ordered = _native_sort(documents, sort)
+        if ordered is None:
+            return _mongomock_get_dataset(self, spec, sort, fields, as_class)
+        return (self._copy_only_fields(document, fields, as_class) for document in ordered)
+    return _mongomock_get_dataset(self, spec, sort, fields, as_class)
+
+
 def _remove_expired_documents(store: CollectionStore) -> None:
     """mongomock checks every document against its TTL indexes on every read; like mongod's TTL monitor
     (which runs every 60 s, so expired documents stay visible a while on MongoDB too), sweep at most once
@@ -280,7 +357,33 @@ def _drop(store: CollectionStore) -> None:
     _forget_unique_values(store)
 
 
+def _compute_results(self: Cursor, with_limit_and_skip: bool = False) -> list[dict[str, Any]]:
+    """mongomock's cursor copies every matching document before it applies skip and limit (a find_one over
+    a thousand matches copied a thousand); with a limit, only the window is copied."""
+    if not (with_limit_and_skip and self._limit) or (
+        self._results and self._factory_last_generated_results == self._factory
+    ):
+        return _mongomock_compute_results(self, with_limit_and_skip)
+    key = (self._factory, self._skip, self._limit)
+    if getattr(self, "_window_key", None) != key:
+        window = list(itertools.islice(self._factory(), self._skip, self._skip + abs(self._limit)))
+        if self.collection.codec_options.tz_aware:
+            window = [make_datetime_timezone_aware_in_document(document) for document in window]
+        self.__dict__.update(_window=window, _window_key=key)
+    return self.__dict__["_window"]
+
+
+def _find_one(self: Collection, filter: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """mongomock's find_one, asking its cursor for one document (as PyMongo's find_one does)."""
+    if len(args) < 3 and "limit" not in kwargs:  # find(filter, projection, skip, limit, ...)
+        kwargs["limit"] = 1
+    return _mongomock_find_one(self, filter, *args, **kwargs)
+
+
 _mongomock_ensure_uniques = Collection._ensure_uniques
+_mongomock_get_dataset = Collection._get_dataset
+_mongomock_find_one = Collection.find_one
+_mongomock_compute_results = Cursor._compute_results
 _mongomock_delitem = CollectionStore.__delitem__
 _mongomock_drop = CollectionStore.drop
 _mongomock_remove_expired_documents = CollectionStore._remove_expired_documents
@@ -324,6 +427,9 @@ def install() -> None:
         _yield_like_a_network_driver()
         Collection._iter_documents = _iter_documents  # type: ignore[method-assign]
         Collection._ensure_uniques = _ensure_uniques  # type: ignore[method-assign]
+        Collection._get_dataset = _get_dataset  # type: ignore[method-assign]
+        Collection.find_one = _find_one  # type: ignore[method-assign]
+        Cursor._compute_results = _compute_results  # type: ignore[method-assign]
         CollectionStore._remove_expired_documents = _remove_expired_documents  # type: ignore[method-assign]
         CollectionStore.__delitem__ = _delete_document  # type: ignore[method-assign]
         CollectionStore.drop = _drop  # type: ignore[method-assign]

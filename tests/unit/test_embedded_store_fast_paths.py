@@ -210,3 +210,34 @@ async def test_a_document_inserted_again_under_a_deleted_id_is_checked_in_full()
     await collection.insert_one({"_id": "someone-else", "key": "k"})  # "k" is free again
     with pytest.raises(DuplicateKeyError):
         await collection.insert_one({"_id": "lease", "key": "k"})
+
+
+def test_sorts_order_documents_exactly_as_mongomock_does() -> None:
+    rng = random.Random(7)
+    for _ in range(400):
+        documents = [_document(rng) for _ in range(rng.randint(0, 25))]
+        for document in documents:  # plain values only: the fast sort's domain (others fall back)
+            for key in ("a", "b"):
+                if isinstance(document.get(key), list | dict | Decimal128):
+                    document[key] = rng.choice(["s", 3, None, OIDS[0]])
+        sort = [(key, rng.choice([1, -1])) for key in rng.sample(["a", "b", "_id"], rng.randint(1, 2))]
+        expected = list(documents)
+        for key, direction in reversed(sort):
+            expected.sort(key=lambda d, k=key: filtering.resolve_sort_key(k, d), reverse=direction < 0)
+        assert embedded_store._native_sort(list(documents), sort) == expected, sort
+
+
+async def test_cursors_with_a_limit_skip_and_sort_give_what_mongomock_gives() -> None:
+    collection = embedded_store.build_client()["fast"]["windows"]
+    await collection.insert_many([{"n": n % 7, "k": n, "tag": [n] if n % 5 == 0 else n} for n in range(60)])
+    by_n = [(d["n"], d["k"]) async for d in collection.find({}).sort([("n", -1), ("k", 1)])]
+    assert by_n == sorted(((n % 7, n) for n in range(60)), key=lambda t: (-t[0], t[1]))
+    window = [d["k"] async for d in collection.find({"n": {"$gte": 3}}).sort("k", 1).skip(5).limit(4)]
+    assert window == [k for k in range(60) if k % 7 >= 3][5:9]
+    first = await collection.find_one({"n": 6}, sort=[("k", -1)])
+    assert first["k"] == max(k for k in range(60) if k % 7 == 6)
+    assert await collection.count_documents({"n": 6}) == len([k for k in range(60) if k % 7 == 6])
+    mixed = [
+        d["k"] async for d in collection.find({"k": {"$lt": 11}}).sort("tag", 1)
+    ]  # arrays: mongomock's sort
+    assert sorted(mixed) == list(range(11))
