@@ -14,8 +14,9 @@ when an expired document disappears:
   are exactly mongomock's (tests/unit/test_embedded_store_fast_paths.py compares the two on generated
   filters);
 - the unique-index check after a write compares the indexed fields directly in the plain case;
-- a sort on plain scalar values uses native tuple keys, and a cursor with a limit (find_one too) copies only
-  the documents it returns, not every match;
+- a sort on plain scalar values uses native tuple keys, a cursor with a limit (find_one too) copies only
+  the documents it returns, not every match, and a projection of top-level fields by name copies them
+  without rebuilding its spec for each document;
 - TTL indexes are swept at most once a second, as MongoDB sweeps them in the background (every 60 s).
 
 And every operation yields to the event loop once, as a network driver does at each round trip.
@@ -37,7 +38,7 @@ from typing import Any
 import mongomock
 from bson import Decimal128, ObjectId
 from mongomock import filtering
-from mongomock.collection import Collection, Cursor
+from mongomock.collection import Collection, Cursor, _copy_field
 from mongomock.helpers import make_datetime_timezone_aware_in_document
 from mongomock.store import CollectionStore
 from pymongo.errors import DuplicateKeyError
@@ -380,7 +381,25 @@ def _find_one(self: Collection, filter: Any = None, *args: Any, **kwargs: Any) -
     return _mongomock_find_one(self, filter, *args, **kwargs)
 
 
+def _copy_only_fields(self: Collection, document: Any, fields: Any, container: Any) -> Any:
+    """mongomock's projection, without rebuilding the projection spec for every document in the plain case
+    (top-level fields included by name, `_id` in or out): the same copy, in the same key order."""
+    if not isinstance(fields, dict) or not fields or any("." in key or key.startswith("$") for key in fields):
+        return _mongomock_copy_only_fields(self, document, fields, container)
+    included = [key for key in fields if key != "_id"]
+    if not included or not all(fields[key] is True or fields[key] == 1 for key in included):
+        return _mongomock_copy_only_fields(self, document, fields, container)
+    copy = container()
+    for key, value in document.items():
+        if key != "_id" and key in fields:
+            copy[key] = _copy_field(value, container)
+    if fields.get("_id", 1) != 0 and "_id" in document:
+        copy["_id"] = document["_id"]
+    return copy
+
+
 _mongomock_ensure_uniques = Collection._ensure_uniques
+_mongomock_copy_only_fields = Collection._copy_only_fields
 _mongomock_get_dataset = Collection._get_dataset
 _mongomock_find_one = Collection.find_one
 _mongomock_compute_results = Cursor._compute_results
@@ -428,6 +447,7 @@ def install() -> None:
         Collection._iter_documents = _iter_documents  # type: ignore[method-assign]
         Collection._ensure_uniques = _ensure_uniques  # type: ignore[method-assign]
         Collection._get_dataset = _get_dataset  # type: ignore[method-assign]
+        Collection._copy_only_fields = _copy_only_fields  # type: ignore[method-assign]
         Collection.find_one = _find_one  # type: ignore[method-assign]
         Cursor._compute_results = _compute_results  # type: ignore[method-assign]
         CollectionStore._remove_expired_documents = _remove_expired_documents  # type: ignore[method-assign]

@@ -241,3 +241,25 @@ async def test_cursors_with_a_limit_skip_and_sort_give_what_mongomock_gives() ->
         d["k"] async for d in collection.find({"k": {"$lt": 11}}).sort("tag", 1)
     ]  # arrays: mongomock's sort
     assert sorted(mixed) == list(range(11))
+
+
+def test_projections_copy_exactly_what_mongomock_copies() -> None:
+    from mongomock.collection import Collection
+
+    rng = random.Random(11)
+    collection = embedded_store.build_client()["fast"]["projections"].delegate
+    original = embedded_store._mongomock_copy_only_fields
+    for _ in range(500):
+        document = _document(rng)
+        document["nested"] = {"x": [1, {"y": 2}], "z": None}
+        fields = {
+            key: rng.choice([1, True])
+            for key in rng.sample(["a", "b", "n", "nested", "absent"], rng.randint(1, 3))
+        }
+        if rng.random() < 0.5:
+            fields["_id"] = rng.choice([0, 1])
+        copied = Collection._copy_only_fields(collection, document, dict(fields), dict)
+        expected = original(collection, document, dict(fields), dict)
+        assert list(copied.items()) == list(expected.items()), fields
+        if "nested" in copied:
+            assert copied["nested"] is not document["nested"]  # a copy, not the stored document
