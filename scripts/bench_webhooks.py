@@ -7,8 +7,9 @@ raw asyncio HTTP servers in this process's own thread. Steps:
   1. /health with wrk, nothing to deliver: the baseline p99.
   2. An endpoint on a receiver that holds its first requests unanswered (the endpoint's attempts wait, so no
      delivery runs yet), then N client writes: N events, N deliveries queued.
-  3. The receiver is released and wrk measures /health again while the worker delivers all N; the script
-     prints both p99s, their ratio, and the deliveries per second.
+  3. The receiver is released and wrk measures /health again while the worker delivers all N (32
+     connections, then one); the script prints the p99s, their ratios, and the deliveries per second.
+     Step 1 also runs wrk with one connection (a client that waits for each answer, not a saturating load).
   4. Isolation: a second user whose endpoint never answers (each attempt waits out the 10 s limit) gets M
      events at the same time as the fast endpoint gets N more; prints the fast endpoint's throughput with it.
 
@@ -156,15 +157,23 @@ def main() -> int:
         create_endpoint(base, token, fast.url)
 
         baseline = health_during(base, args.seconds or 8)
+        baseline_one = wrk(f"{base}/health", 8, 1)
         # the receiver holds the first attempts, so every delivery is queued before any runs
         write_seconds = write_clients(base, token, args.deliveries, "fast")
         time.sleep(2)  # the fan-out (every second) turns the last events into deliveries
         fast.open()
         seconds = args.seconds or 10  # inside the delivery: the inline worker takes a quarter of the loop
         with ThreadPoolExecutor(1) as pool:
-            measuring = pool.submit(health_during, base, seconds)
+            opened = time.monotonic()
+
+            def measure() -> tuple[WrkResult, WrkResult, float]:
+                saturated = health_during(base, seconds)
+                one = wrk(f"{base}/health", 8, 1)
+                return saturated, one, time.monotonic() - opened
+
+            measuring = pool.submit(measure)
             delivered_in = wait_for(fast, args.deliveries, 600)
-            loaded = measuring.result()
+            loaded, loaded_one, measured_for = measuring.result()
         rate = args.deliveries / delivered_in
         results.update(
             baseline_p99_ms=baseline.p99_ms,
@@ -177,8 +186,11 @@ def main() -> int:
             deliveries_per_second=round(rate, 1),
             write_seconds=round(write_seconds, 1),
             wrk_seconds=seconds,
-            overlap_note="wrk ran inside the delivery"
-            if seconds < delivered_in
+            one_connection_baseline_p99_ms=baseline_one.p99_ms,
+            one_connection_delivering_p99_ms=loaded_one.p99_ms,
+            one_connection_p99_ratio=round(loaded_one.p99_ms / baseline_one.p99_ms, 2),
+            overlap_note="both wrk runs ended inside the delivery"
+            if measured_for < delivered_in
             else "the delivery ended before wrk did: part of the run measured an idle worker",
         )
 
@@ -200,8 +212,10 @@ def main() -> int:
         stop_all()
     print(json.dumps(results, indent=2))
     print(
-        f"\n/health p99: {results['baseline_p99_ms']:.2f} ms idle, {results['delivering_p99_ms']:.2f} ms"
-        f" while delivering ({results['p99_ratio']}x); {results['deliveries']} deliveries in"
+        f"\n/health p99 ({CONNECTIONS} connections): {results['baseline_p99_ms']:.2f} ms idle,"
+        f" {results['delivering_p99_ms']:.2f} ms while delivering ({results['p99_ratio']}x);"
+        f" one connection: {baseline_one.p99_ms:.2f} ms idle, {loaded_one.p99_ms:.2f} ms while delivering"
+        f" ({results['one_connection_p99_ratio']}x); {results['deliveries']} deliveries in"
         f" {results['delivered_seconds']} s = {results['deliveries_per_second']}/s; with a dead receiver"
         f" beside it: {results['with_dead_receiver_deliveries_per_second']}/s"
     )
