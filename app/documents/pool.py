@@ -27,7 +27,7 @@ T = TypeVar("T")
 RENDER_PROCESSES = max(1, min(2, (os.cpu_count() or 1) - 1))
 # Rendering processes run at a lower CPU priority than the API: when renders take every core, the scheduler
 # still gives the event loop its turn first, so other requests are not held up behind a batch of PDFs.
-RENDER_NICENESS = 10
+RENDER_NICENESS = 19
 
 _executor: ProcessPoolExecutor | None = None
 
