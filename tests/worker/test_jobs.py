@@ -147,18 +147,27 @@ async def test_a_kind_this_worker_does_not_know_stays_pending(worker):
     assert (await _job(job_id))["status"] == "pending"
 
 
-async def test_two_workers_over_one_database_run_each_job_once(make_worker):
+async def _two_workers_run_sixty_jobs(make_worker: Any, kind: str, *, enqueue_while_running: bool) -> None:
+    """Two workers over one database, 60 jobs of `kind` (queued before they start, or while they run, when
+    both hear of each job): each job runs once, and both workers take some."""
     runs: list[int] = []
 
     async def handler(payload: dict[str, Any]) -> None:
         await asyncio.sleep(0)  # let the other worker interleave
         runs.append(payload["n"])
 
-    register_handler("test.shared", handler)
-    for n in range(60):
-        await enqueue("test.shared", {"n": n})
+    async def enqueue_all() -> None:
+        for n in range(60):
+            await enqueue(kind, {"n": n})
+
+    register_handler(kind, handler)
+    if not enqueue_while_running:
+        await enqueue_all()
     first, second = make_worker(concurrency=4), make_worker(concurrency=4)
     loops = [asyncio.create_task(w.run()) for w in (first, second)]
+    if enqueue_while_running:
+        await asyncio.sleep(0.01)
+        await enqueue_all()
     for _ in range(500):
         if len(runs) >= 60:
             break
@@ -169,8 +178,12 @@ async def test_two_workers_over_one_database_run_each_job_once(make_worker):
     await asyncio.gather(*loops)
 
     assert sorted(runs) == list(range(60)), "a job ran twice or not at all"
-    by_worker = await Job.get_motor_collection().distinct("worker_id", {"kind": "test.shared"})
+    by_worker = await Job.get_motor_collection().distinct("worker_id", {"kind": kind})
     assert set(by_worker) == {first.id, second.id}, "one worker took everything: no real contention"
+
+
+async def test_two_workers_over_one_database_run_each_job_once(make_worker):
+    await _two_workers_run_sixty_jobs(make_worker, "test.shared", enqueue_while_running=False)
 
 
 async def test_a_dead_workers_job_is_taken_again_when_its_lease_expires(worker):
@@ -354,27 +367,4 @@ async def test_jobs_enqueued_in_this_process_are_claimed_by_id_not_by_a_scan_eac
 async def test_two_workers_remembering_the_same_jobs_run_each_once(make_worker):
     """Both workers of a process hear of every job; the claim by id is the same atomic update as the scan's,
     so one of them gets it and the other forgets it."""
-    runs: list[int] = []
-
-    async def handler(payload: dict[str, Any]) -> None:
-        await asyncio.sleep(0)
-        runs.append(payload["n"])
-
-    register_handler("test.heard", handler)
-    first, second = make_worker(concurrency=4), make_worker(concurrency=4)
-    loops = [asyncio.create_task(w.run()) for w in (first, second)]
-    await asyncio.sleep(0.01)
-    for n in range(60):
-        await enqueue("test.heard", {"n": n})
-    for _ in range(500):
-        if len(runs) >= 60:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
-    for w in (first, second):
-        w.stop()
-    await asyncio.gather(*loops)
-
-    assert sorted(runs) == list(range(60)), "a job ran twice or not at all"
-    by_worker = await Job.get_motor_collection().distinct("worker_id", {"kind": "test.heard"})
-    assert set(by_worker) == {first.id, second.id}, "one worker took everything: no real contention"
+    await _two_workers_run_sixty_jobs(make_worker, "test.heard", enqueue_while_running=True)
