@@ -3,8 +3,8 @@ to stall the event loop it runs on.
 
 mongomock has no indexes: every find, update and unique-index check walks the whole collection and runs its
 general query interpreter on each document (3-20 µs a document). With a few thousand jobs or events, one
-claim or feed read held the loop for 20-50 ms. The first three changes alter no result; the last only
-when an expired document disappears:
+claim or feed read held the loop for 20-50 ms. None of these changes alters a result, except the TTL sweep,
+which changes only when an expired document disappears:
 
 - a filter with an `_id` equality looks the document up by key (the store is a dict keyed by `_id`);
 - a filter made only of the common operators (equality, `$in`, `$nin`, `$ne`, `$lt`/`$lte`/`$gt`/`$gte`,
@@ -276,7 +276,8 @@ def _ensure_uniques(self: Collection, new_data: dict[str, Any]) -> None:
     return None
 
 
-_SORTABLE = (str, int, float, bool, ObjectId, datetime, type(None))
+# The scalars Python orders as mongomock does (mongomock cannot order Decimal128 at all).
+_SORTABLE = tuple(kind for kind in _SCALARS if kind is not Decimal128)
 
 
 def _native_sort(documents: list[dict[str, Any]], sort: list[tuple[str, int]]) -> list[dict[str, Any]] | None:
@@ -315,7 +316,7 @@ def _get_dataset(self: Collection, spec: Any, sort: Any, fields: Any, as_class: 
         sort = list(sort.items() if isinstance(sort, dict) else sort)
         documents = list(self._iter_documents(spec))
         ordered = _native_sort(documents, sort)
-        if ordered is None:
+        if ordered is None:  # mongomock's own sort, which filters again (only for arrays, documents, ...)
             return _mongomock_get_dataset(self, spec, sort, fields, as_class)
         return (self._copy_only_fields(document, fields, as_class) for document in ordered)
     return _mongomock_get_dataset(self, spec, sort, fields, as_class)
@@ -324,7 +325,7 @@ def _get_dataset(self: Collection, spec: Any, sort: Any, fields: Any, as_class: 
 def _remove_expired_documents(store: CollectionStore) -> None:
     """mongomock checks every document against its TTL indexes on every read; like mongod's TTL monitor
     (which runs every 60 s, so expired documents stay visible a while on MongoDB too), sweep at most once
-    per TTL_SWEEP_SECONDS of the store's clock."""
+    per TTL_SWEEP of the store's clock."""
     if not store._ttl_indexes:
         return
     now = mongomock.utcnow()  # type: ignore[attr-defined]

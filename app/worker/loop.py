@@ -76,7 +76,6 @@ class Worker:
         # Due jobs enqueued in this process, by group, in order: claimed by id (a claim by scan walks the
         # due jobs, and with a backlog in a busy group that walk is the whole backlog, every time).
         self._hints: OrderedDict[str | None, deque[Any]] = OrderedDict()
-        self._hint_count = 0
         self._scanned_at = float("-inf")
         # The inline worker shares the API's event loop: at most this share of it (None: a worker process).
         self._share = LoopShare(loop_share) if loop_share is not None else None
@@ -148,10 +147,12 @@ class Worker:
         in_flight = Counter(group for group in self._tasks.values() if group is not None)
         return [group for group, n in in_flight.items() if n >= self._group_limits.get(group, 1)]
 
+    def _remembered(self) -> int:
+        return sum(len(waiting) for waiting in self._hints.values())
+
     def _woken(self, due: DueJob | None) -> None:
-        if due is not None and self._hint_count < HINTS_KEPT:
+        if due is not None and self._remembered() < HINTS_KEPT:
             self._hints.setdefault(due.group, deque()).append(due.id)
-            self._hint_count += 1
         self._wake.set()
 
     async def _claim_hinted(self, kinds: list[str]) -> dict[str, Any] | None:
@@ -163,7 +164,6 @@ class Worker:
                 continue
             while waiting:
                 job_id = waiting.popleft()
-                self._hint_count -= 1
                 job = await jobs.claim_by_id(job_id, self.id, kinds, self.lease_seconds)
                 if job is not None:
                     if not waiting:
@@ -177,7 +177,7 @@ class Worker:
     def _scan_due(self) -> bool:
         """Whether to look for due jobs by a scan: always when nothing is remembered, else once per poll
         (jobs enqueued by other processes, retries that came due, leases that expired)."""
-        return not self._hint_count or time.monotonic() - self._scanned_at >= self.poll_seconds
+        return not self._hints or time.monotonic() - self._scanned_at >= self.poll_seconds
 
     async def _fill_slots(self) -> int:
         claimed = 0
