@@ -95,7 +95,7 @@ def load_process(
 ) -> None:
     """The render load, in its own process at a lower priority than wrk: both share the client core, and the
     measuring client must not wait behind the load's own work (its users would be on other machines)."""
-    os.nice(10)
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
     async def run() -> tuple[list[float], list[float]]:
         auth = {"Authorization": f"Bearer {token}"}

@@ -27,6 +27,7 @@ Only the embedded store is changed; a real MongoDB uses its indexes.
 from __future__ import annotations
 
 import asyncio
+import copy as copying
 import functools
 import inspect
 import itertools
@@ -38,8 +39,8 @@ from typing import Any
 import mongomock
 from bson import Decimal128, ObjectId
 from mongomock import filtering
-from mongomock.collection import Collection, Cursor, _copy_field
-from mongomock.helpers import make_datetime_timezone_aware_in_document
+from mongomock.collection import Collection, Cursor
+from mongomock.helpers import utc as mongomock_utc
 from mongomock.store import CollectionStore
 from pymongo.errors import DuplicateKeyError
 from sentinels import NOTHING
@@ -232,13 +233,16 @@ def _iter_documents(self: Collection, search_filter: dict[str, Any]) -> Iterator
 
 
 def _ensure_uniques(self: Collection, new_data: dict[str, Any]) -> None:
-    """mongomock's unique-index check after a write, without its filter machinery in the plain case (an
-    index on top-level fields, no partial filter, not sparse, scalar values everywhere; otherwise, and for
-    any document holding an array or a document in an indexed field, mongomock's own check runs).
+    """mongomock's unique-index check after a write, without its filter machinery for indexes on top-level
+    fields holding scalars (otherwise, and for any document holding an array or a document in an indexed
+    field, mongomock's own check runs). As mongomock does: a sparse index skips a document whose indexed
+    values are all missing or null, and a partial index counts only the documents its filter matches (a
+    written document it does not match cannot collide).
 
-    A write that leaves a document's indexed values as they were when last checked cannot make a twin (no
-    other document holds them: its own write would have been refused), so it is not checked again: most
-    updates (a job's state, a delivery's attempts) never touch a unique field."""
+    A write that leaves a document's indexed values (and whether a partial index holds it) as they were when
+    last checked cannot make a twin (no other document holds them: its own write would have been refused),
+    so it is not checked again: most updates (a job's state, a delivery's attempts) never touch a unique
+    field."""
     store = self._store
     store._remove_expired_documents()
     document_id = new_data.get("_id")
@@ -248,14 +252,19 @@ def _ensure_uniques(self: Collection, new_data: dict[str, Any]) -> None:
         if not index.get("unique"):
             continue
         keys = [key for key, _ in index["key"]]
-        plain = not index.get("sparse") and index.get("partialFilterExpression") is None
-        if not plain or any("." in key for key in keys):
+        if any("." in key for key in keys):
             return _mongomock_ensure_uniques(self, new_data)
         wanted = tuple(new_data.get(key) for key in keys)  # a missing field is indexed as null
         if not all(_scalar(value) for value in wanted):
             return _mongomock_ensure_uniques(self, new_data)
-        memo = (name, document_id)
-        if isinstance(document_id, _KEY_LOOKUP_TYPES) and seen.get(memo) == wanted:
+        partial = index.get("partialFilterExpression")
+        held_by_index = _matcher(partial) if partial is not None else None
+        skipped = index.get("sparse") and all(value is None for value in wanted)
+        if not skipped and held_by_index is not None and not held_by_index(new_data):
+            skipped = True
+        memo, state = (name, document_id), (skipped, *wanted)
+        if skipped or (isinstance(document_id, _KEY_LOOKUP_TYPES) and seen.get(memo) == state):
+            checked.append((memo, state))
             continue
         same = 0
         with store._rwlock.reader():
@@ -267,10 +276,11 @@ def _ensure_uniques(self: Collection, new_data: dict[str, Any]) -> None:
                     if held != value:
                         break
                 else:
-                    same += 1
+                    if held_by_index is None or held_by_index(document):
+                        same += 1
         if same > 1:
             raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
-        checked.append((memo, wanted))
+        checked.append((memo, state))
     if isinstance(document_id, _KEY_LOOKUP_TYPES):
         seen.update(checked)
     return None
@@ -370,7 +380,7 @@ def _compute_results(self: Cursor, with_limit_and_skip: bool = False) -> list[di
     if getattr(self, "_window_key", None) != key:
         window = list(itertools.islice(self._factory(), self._skip, self._skip + abs(self._limit)))
         if self.collection.codec_options.tz_aware:
-            window = [make_datetime_timezone_aware_in_document(document) for document in window]
+            window = [_timezone_aware(document) for document in window]
         self.__dict__.update(_window=window, _window_key=key)
     return self.__dict__["_window"]
 
@@ -382,9 +392,46 @@ def _find_one(self: Collection, filter: Any = None, *args: Any, **kwargs: Any) -
     return _mongomock_find_one(self, filter, *args, **kwargs)
 
 
+# Values a copy may share with the stored document: nothing can change them in place.
+_SHARED_TYPES = frozenset({str, int, float, bool, type(None), bytes, ObjectId, Decimal128})
+
+
+def _copy_field(value: Any, container: Any) -> Any:
+    """mongomock's copy of a stored value (lists and documents copied all the way down, documents into
+    `container`), without copy.copy's round trip for the immutable scalars a document holds."""
+    kind = type(value)
+    if kind in _SHARED_TYPES:
+        return value
+    if kind is dict or (kind is not list and isinstance(value, dict)):
+        new = container()
+        for key, item in value.items():
+            new[key] = _copy_field(item, container)
+        return new
+    if isinstance(value, list):
+        return [_copy_field(item, container) for item in value]
+    return copying.copy(value)
+
+
+def _timezone_aware(value: Any) -> Any:
+    """mongomock's make_datetime_timezone_aware_in_document (stored datetimes are naive UTC), skipping the
+    scalars that hold no datetime."""
+    kind = type(value)
+    if kind in _SHARED_TYPES:
+        return value
+    if isinstance(value, dict):
+        return {key: _timezone_aware(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_timezone_aware(item) for item in value]
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=mongomock_utc)
+    return value
+
+
 def _copy_only_fields(self: Collection, document: Any, fields: Any, container: Any) -> Any:
     """mongomock's projection, without rebuilding the projection spec for every document in the plain case
     (top-level fields included by name, `_id` in or out): the same copy, in the same key order."""
+    if fields is None:
+        return _copy_field(document, container)
     if not isinstance(fields, dict) or not fields or any("." in key or key.startswith("$") for key in fields):
         return _mongomock_copy_only_fields(self, document, fields, container)
     included = [key for key in fields if key != "_id"]

@@ -25,8 +25,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 # At most 2, and one fewer than the cores: the API process keeps a core to itself while renders queue.
 RENDER_PROCESSES = max(1, min(2, (os.cpu_count() or 1) - 1))
-# Rendering processes run at a lower CPU priority than the API: when renders take every core, the scheduler
-# still gives the event loop its turn first, so other requests are not held up behind a batch of PDFs.
+# Rendering processes run at the lowest CPU priority: when renders take every core, the scheduler still
+# gives the event loop its turn first, so other requests are not held up behind a batch of PDFs. On Linux
+# that is the SCHED_IDLE policy (a waking API thread preempts an idle-class one at once; niceness +19 only
+# lowers the weight, so the API still waited for the renderer's time slice); elsewhere niceness +19.
 RENDER_NICENESS = 19
 
 _executor: ProcessPoolExecutor | None = None
@@ -47,7 +49,11 @@ def _pool() -> ProcessPoolExecutor:
 
 
 def _lower_priority() -> None:
-    os.nice(RENDER_NICENESS)
+    """Runs first in each rendering process, before Typst or Saxon start threads (which inherit it)."""
+    if hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        os.nice(RENDER_NICENESS)
 
 
 def _job(name: str, *args: Any) -> Any:

@@ -169,6 +169,60 @@ async def test_unique_indexes_refuse_twins_on_insert_and_update() -> None:
     assert await collection.count_documents({}) == 3  # k1, k2 and the first {"a": 5}
 
 
+def test_sparse_and_partial_unique_indexes_refuse_exactly_what_mongomock_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Random inserts and updates against a sparse unique index and a partial one (as the events' `seq` and
+    the invoices' numbers have): each write is refused or not as mongomock's own check decides."""
+    import mongomock
+    from pymongo.errors import DuplicateKeyError
+
+    def collection() -> Any:
+        made = mongomock.MongoClient()["fast"]["sparse_partial"]
+        made.create_index("s", unique=True, sparse=True)
+        made.create_index(
+            [("o", 1), ("n", 1)], unique=True, partialFilterExpression={"n": {"$type": "string"}}
+        )
+        return made
+
+    def fields(rng: random.Random) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}
+        for key, values in (("o", [1, 2]), ("n", [None, "a", "b", 1]), ("s", [None, 1, 2])):
+            if rng.random() < 0.7:
+                chosen[key] = rng.choice(values)
+        return chosen
+
+    def run(rng: random.Random, target: Any) -> list[Any]:
+        outcomes: list[Any] = []
+        for step in range(60):
+            try:
+                if step < 8 or rng.random() < 0.4:
+                    target.insert_one({"_id": step, **fields(rng)})
+                else:
+                    changes, gone = fields(rng), rng.sample(["o", "n", "s"], rng.randint(0, 1))
+                    update = {"$set": changes} if changes else {}
+                    if gone:
+                        update["$unset"] = {key: "" for key in gone if key not in changes} or None
+                        update = {k: v for k, v in update.items() if v}
+                    if update:
+                        target.update_one({"_id": rng.randrange(step)}, update)
+                outcomes.append("ok")
+            except DuplicateKeyError:
+                outcomes.append("duplicate")
+        return [*outcomes, sorted(target.find({}), key=lambda document: document["_id"])]
+
+    collisions = 0
+    for seed in range(40):
+        fast = run(random.Random(seed), collection())
+        with monkeypatch.context() as patched:
+            original = embedded_store._mongomock_ensure_uniques
+            patched.setattr(mongomock.collection.Collection, "_ensure_uniques", original)
+            reference = run(random.Random(seed), collection())
+        assert fast == reference, f"seed {seed}"
+        collisions += reference.count("duplicate")
+    assert collisions > 40  # the generated writes do collide, on both indexes
+
+
 async def test_a_unique_field_holding_an_array_uses_mongomocks_own_check() -> None:
     from pymongo.errors import DuplicateKeyError
 
@@ -241,6 +295,26 @@ async def test_cursors_with_a_limit_skip_and_sort_give_what_mongomock_gives() ->
         d["k"] async for d in collection.find({"k": {"$lt": 11}}).sort("tag", 1)
     ]  # arrays: mongomock's sort
     assert sorted(mixed) == list(range(11))
+
+
+def test_whole_documents_are_copied_and_made_timezone_aware_exactly_as_mongomock_does() -> None:
+    from mongomock import collection as mongomock_collection
+    from mongomock.helpers import make_datetime_timezone_aware_in_document
+
+    rng = random.Random(13)
+    for _ in range(500):
+        document = _document(rng)
+        document["nested"] = {
+            "at": datetime(2026, 1, 2, 3, 4, 5, 6000),
+            "lines": [{"n": _value(rng), "on": datetime(2026, 5, 1)}, (1, datetime(2026, 2, 1)), b"raw"],
+        }
+        copied = embedded_store._copy_field(document, dict)
+        expected = mongomock_collection._copy_field(document, dict)
+        assert copied == expected and repr(copied) == repr(expected)
+        assert copied["nested"] is not document["nested"]
+        assert copied["nested"]["lines"][0] is not document["nested"]["lines"][0]  # copied all the way down
+        aware = embedded_store._timezone_aware(copied)
+        assert repr(aware) == repr(make_datetime_timezone_aware_in_document(expected))
 
 
 def test_projections_copy_exactly_what_mongomock_copies() -> None:
