@@ -3,8 +3,8 @@ GET /health latency from one sequential client (wrk, one connection), first with
 while `--renders` document requests are kept in flight at once for the same time (half download a 200-line
 draft PDF, half send a Factur-X invoice: render + XSD + Schematron + embed + store). Prints p50/p99 of
 /health for both, and the render times. The load and wrk run on the client core (scripts/bench.py), in
-other processes than the sampler's (the load at niceness +10), so the measuring client is not held up by
-the load's own responses.
+other processes than the sampler's (the load in the idle scheduling class), so the measuring client is not
+held up by the load's own responses.
   ./scripts/bench documents [--seconds 10] [--renders 20]
 """
 
@@ -93,8 +93,8 @@ def health_row(label: str, result: WrkResult) -> str:
 def load_process(
     base: str, token: str, big_id: str, drafts: list[str], concurrency: int, stop: Any, out: Any
 ) -> None:
-    """The render load, in its own process at a lower priority than wrk: both share the client core, and the
-    measuring client must not wait behind the load's own work (its users would be on other machines)."""
+    """The render load, in its own process in the idle scheduling class: it shares the client core with wrk,
+    and the measuring client must not wait behind the load's own work (its users would be on other machines)."""
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
     async def run() -> tuple[list[float], list[float]]:
