@@ -21,14 +21,14 @@ from litestar.openapi import OpenAPIConfig
 from app.ai.client import AIClient
 from app.auth.controller import AuthController
 from app.auth.documents import User
-from app.auth.middleware import auth_middleware, provide_current_user
+from app.auth.middleware import auth_middleware, provide_current_user, provide_owner
 from app.auth.service import migrate_invoice_prefixes
 from app.background import register_jobs
 from app.clients.controller import ClientController
 from app.clients.documents import Client
 from app.contracts.controller import ContractController
 from app.contracts.documents import Contract
-from app.core import db
+from app.core import db, dependencies
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
 from app.core.docs_ui import OfflineRedocPlugin
@@ -204,6 +204,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
     """`client_factory` builds the MongoDB client (the seam the start-up-without-a-database tests use)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    dependencies.install()
     if settings.jwt_secret_generated:
         logging.getLogger("orbix.config").warning(
             "JWT_SECRET is not set: using a random per-process secret; tokens die with the process"
@@ -223,7 +224,8 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
             VersioningMiddleware,
         ],
         dependencies={
-            "current_user": Provide(provide_current_user, sync_to_thread=False),
+            "current_user": Provide(provide_current_user, sync_to_thread=False),  # the caller's profile
+            "owner": Provide(provide_owner, sync_to_thread=False),  # only the caller's id: a lighter lookup
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
         },
     )

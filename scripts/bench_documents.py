@@ -93,8 +93,8 @@ def health_row(label: str, result: WrkResult) -> str:
 def load_process(
     base: str, token: str, big_id: str, drafts: list[str], concurrency: int, stop: Any, out: Any
 ) -> None:
-    """The render load, in its own process in the idle scheduling class: it shares the client core with wrk,
-    and the measuring client must not wait behind the load's own work (its users would be on other machines)."""
+    """The render load, in its own process in the idle scheduling class: it shares the client core with
+    wrk, and the measuring client must not wait behind the load's own work (its users would be elsewhere)."""
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
     async def run() -> tuple[list[float], list[float]]:

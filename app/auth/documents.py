@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
+from bson import ObjectId
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, IndexModel
 
@@ -40,3 +43,19 @@ class User(TimestampedDocument):
     class Settings:
         name = "users"
         indexes = [IndexModel([("email", ASCENDING)], name="email_unique", unique=True)]
+
+
+class Owner(Protocol):
+    """What a route acting for the caller needs of them when it needs no profile: their id. A `User` is one,
+    and so is a `Caller`."""
+
+    @property
+    def id(self) -> ObjectId | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated caller without their profile: what the auth middleware gives a route that does not
+    ask for `current_user` (the token's version checked on a projection of the user, nothing validated)."""
+
+    id: ObjectId

@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
-from app.auth.documents import User
+from app.auth.documents import Caller, User
 from app.clients import service
 from app.clients.schemas import ClientCreate, ClientOut, ClientPage, ClientUpdate
 from app.core.errors import InUse, raises
@@ -18,14 +18,14 @@ class ClientController(Controller):
     @get("/", operation_id="listClients", opt=sorted_by(service.SORTS))
     async def list_clients(
         self,
-        current_user: User,
+        owner: Caller,
         page: PageParams,
         q: str | None = Parameter(
             default=None, max_length=200, description="Substring of name, company or email"
         ),
     ) -> ClientPage:
         """The caller's clients. Sort by `name` or `created_at`."""
-        return await service.list_clients(current_user, page, q)
+        return await service.list_clients(owner, page, q)
 
     @post("/", operation_id="createClient")
     async def create_client(self, data: ClientCreate, current_user: User) -> Response[ClientOut]:
@@ -35,9 +35,9 @@ class ClientController(Controller):
         )
 
     @get("/{client_id:str}", operation_id="getClient")
-    async def get_client(self, client_id: str, current_user: User) -> ClientOut:
+    async def get_client(self, client_id: str, owner: Caller) -> ClientOut:
         """One client."""
-        return ClientOut.from_document(await service.get_client(current_user, client_id))
+        return ClientOut.from_document(await service.get_client(owner, client_id))
 
     @patch("/{client_id:str}", operation_id="updateClient")
     async def update_client(self, client_id: str, data: ClientUpdate, current_user: User) -> ClientOut:

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from app.auth.documents import User
+from app.auth.documents import Owner, User
 from app.clients.documents import Client
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from app.core.db import referencing_models
@@ -34,7 +34,7 @@ def _stored_address(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-async def list_clients(owner: User, params: PageParams, q: str | None) -> Page[ClientOut]:
+async def list_clients(owner: Owner, params: PageParams, q: str | None) -> Page[ClientOut]:
     query = owned_filter(owner.id)
     if q:
         pattern = {"$regex": re.escape(q), "$options": "i"}
@@ -52,7 +52,7 @@ async def create_client(owner: User, data: ClientCreate) -> Client:
     return client
 
 
-async def get_client(owner: User, client_id: str) -> Client:
+async def get_client(owner: Owner, client_id: str) -> Client:
     return await get_owned(Client, client_id, owner.id)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
-from app.auth.documents import User
+from app.auth.documents import Caller, User
 from app.contracts import service
 from app.contracts.schemas import (
     ContractCreate,
@@ -25,14 +25,14 @@ class ContractController(Controller):
     @get("/", operation_id="listContracts", opt=sorted_by(service.SORTS))
     async def list_contracts(
         self,
-        current_user: User,
+        owner: Caller,
         page: PageParams,
         status: ContractStatus | None = Parameter(default=None, description="Only contracts in this status"),
         client_id: str | None = id_filter("client"),
         project_id: str | None = id_filter("project"),
     ) -> ContractPage:
         """The caller's contracts. Sort by `created_at`, `title` or `start_date`."""
-        listed = await service.list_contracts(current_user, page, status, client_id, project_id)
+        listed = await service.list_contracts(owner, page, status, client_id, project_id)
         return listed.map(ContractOut.from_document)
 
     @post("/", operation_id="createContract", opt=raises(InvalidReference))
@@ -43,9 +43,9 @@ class ContractController(Controller):
         )
 
     @get("/{contract_id:str}", operation_id="getContract")
-    async def get_contract(self, contract_id: str, current_user: User) -> ContractOut:
+    async def get_contract(self, contract_id: str, owner: Caller) -> ContractOut:
         """One contract."""
-        return ContractOut.from_document(await service.get_contract(current_user, contract_id))
+        return ContractOut.from_document(await service.get_contract(owner, contract_id))
 
     @patch(
         "/{contract_id:str}",

@@ -6,7 +6,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.auth.documents import User
+from app.auth.documents import Owner, User
 from app.clients.documents import Client
 from app.contracts.documents import Contract
 from app.contracts.schemas import ContractCreate, ContractUpdate
@@ -56,7 +56,7 @@ def _refusal(contract: Contract, action: str) -> InvalidState | None:
 
 
 async def list_contracts(
-    owner: User,
+    owner: Owner,
     params: PageParams,
     status: str | None,
     client_id: str | None,
@@ -88,7 +88,7 @@ async def create_contract(owner: User, data: ContractCreate) -> Contract:
     return contract
 
 
-async def get_contract(owner: User, contract_id: str) -> Contract:
+async def get_contract(owner: Owner, contract_id: str) -> Contract:
     return await get_owned(Contract, contract_id, owner.id)
 
 

@@ -210,9 +210,11 @@ class VersioningMiddleware:
         if_match = _header(scope["headers"], b"if-match")
         if if_match is not None and scope["method"] in _GUARDED_METHODS:
             state.expected = expected_versions(if_match)
-        user = scope.get("user")
-        if user is not None:  # loaded by authentication, before this request's record began
-            state.seen[user.id] = user.version
+        # The caller's profile, when authentication loaded it (before this request's record began); a route
+        # that asked only for the caller's id gets no version, and answers with no profile to tag.
+        version = getattr(scope.get("user"), "version", None)
+        if version is not None:
+            state.seen[scope["user"].id] = version
         if_none_match = _header(scope["headers"], b"if-none-match") if scope["method"] == "GET" else None
         token = _current.set(state)
         try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from app.auth.documents import User
+from app.auth.documents import Caller
 from app.core.errors import ValidationFailed
 from app.events import service
 from app.events.schemas import EventOut, EventPage
@@ -27,7 +27,7 @@ class EventController(Controller):
     @get("/", operation_id="listEvents")
     async def list_events(
         self,
-        current_user: User,
+        owner: Caller,
         after: str | None = Parameter(
             default=None,
             max_length=64,
@@ -42,12 +42,10 @@ class EventController(Controller):
     ) -> EventPage:
         """The caller's events, oldest first. Poll with the id of the last event seen as `after`: every event
         comes exactly once and in order."""
-        events, has_more = await service.read_page(
-            after, limit, owner_id=current_user.id, types=_types(types)
-        )
+        events, has_more = await service.read_page(after, limit, owner_id=owner.id, types=_types(types))
         return EventPage(items=[EventOut.from_document(e) for e in events], has_more=has_more)
 
     @get("/{event_id:str}", operation_id="getEvent")
-    async def get_event(self, event_id: str, current_user: User) -> EventOut:
+    async def get_event(self, event_id: str, owner: Caller) -> EventOut:
         """One of the caller's events."""
-        return EventOut.from_document(await service.get_event(current_user.id, event_id))
+        return EventOut.from_document(await service.get_event(owner.id, event_id))

@@ -6,7 +6,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from app.auth.documents import User
+from app.auth.documents import Caller, User
 from app.core.errors import (
     AlreadyInvoiced,
     Conflict,
@@ -59,11 +59,9 @@ class InvoiceController(Controller):
     }
 
     @get("/", operation_id="listInvoices", opt=sorted_by(service.SORTS))
-    async def list_invoices(
-        self, current_user: User, page: PageParams, filters: InvoiceFilters
-    ) -> InvoicePage:
+    async def list_invoices(self, owner: Caller, page: PageParams, filters: InvoiceFilters) -> InvoicePage:
         """The caller's invoices. Sorts: `issue_date`, `due_date`, `total`, `number`, `created_at`."""
-        return await service.list_invoices(current_user, page, filters)
+        return await service.list_invoices(owner, page, filters)
 
     @post("/", operation_id="createInvoice", opt=raises(InvalidReference, AlreadyInvoiced))
     async def create_invoice(self, data: InvoiceCreate, current_user: User) -> Response[InvoiceOut]:
@@ -73,9 +71,9 @@ class InvoiceController(Controller):
         )
 
     @get("/{invoice_id:str}", operation_id="getInvoice")
-    async def get_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
+    async def get_invoice(self, invoice_id: str, owner: Caller) -> InvoiceOut:
         """One invoice."""
-        return await service.get_invoice(current_user, invoice_id)
+        return await service.get_invoice(owner, invoice_id)
 
     @patch(
         "/{invoice_id:str}",

@@ -15,7 +15,7 @@ from beanie import PydanticObjectId
 from bson import ObjectId
 from msgspec import UNSET
 
-from app.auth.documents import User
+from app.auth.documents import Owner, User
 from app.clients.documents import Client
 from app.core.clock import check_in_range, midnight_utc, today_utc, utc_now
 from app.core.documents import (
@@ -167,11 +167,11 @@ def _default_due_date(issue_date: date, terms_days: int) -> date:
         ) from None
 
 
-async def get_invoice(owner: User, invoice_id: str) -> InvoiceOut:
+async def get_invoice(owner: Owner, invoice_id: str) -> InvoiceOut:
     return await get_owned_view(Invoice, invoice_id, owner.id, InvoiceOut)
 
 
-async def list_invoices(owner: User, params: PageParams, filters: InvoiceFilters) -> Page[InvoiceOut]:
+async def list_invoices(owner: Owner, params: PageParams, filters: InvoiceFilters) -> Page[InvoiceOut]:
     query = owned_filter(owner.id, id_filters(client_id=filters.client_id, project_id=filters.project_id))
     if filters.status:
         query["status"] = filters.status

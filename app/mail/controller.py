@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from litestar import Controller, Request, get, post
 
-from app.auth.documents import User
+from app.auth.documents import Caller, User
 from app.core.errors import EmailUnavailable, InvalidState, raises
 from app.core.pagination import PageParams, sorted_by
 from app.mail import service
@@ -28,6 +28,6 @@ class InvoiceEmailController(Controller):
         return EmailQueued.from_document(record)
 
     @get("/{invoice_id:str}/emails", operation_id="listInvoiceEmails", opt=sorted_by(service.SORTS))
-    async def list_emails(self, invoice_id: str, current_user: User, page: PageParams) -> EmailPage:
+    async def list_emails(self, invoice_id: str, owner: Caller, page: PageParams) -> EmailPage:
         """The invoice's e-mails and how their delivery went. Sort: `created_at` (default newest first)."""
-        return (await service.list_emails(current_user, invoice_id, page)).map(EmailOut.from_document)
+        return (await service.list_emails(owner, invoice_id, page)).map(EmailOut.from_document)

@@ -13,7 +13,7 @@ import logging
 
 from beanie import PydanticObjectId
 
-from app.auth.documents import User
+from app.auth.documents import Owner, User
 from app.clients.documents import Client
 from app.core.config import Settings
 from app.core.documents import get_owned, owned_filter
@@ -63,7 +63,7 @@ async def queue_email(settings: Settings, owner: User, invoice_id: str, data: Em
     return record
 
 
-async def list_emails(owner: User, invoice_id: str, params: PageParams) -> Page[EmailRecord]:
+async def list_emails(owner: Owner, invoice_id: str, params: PageParams) -> Page[EmailRecord]:
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     return await paginate(EmailRecord, owned_filter(owner.id, invoice_id=invoice.id), params, SORTS)
 

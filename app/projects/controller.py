@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
-from app.auth.documents import User
+from app.auth.documents import Caller, User
 from app.core.errors import InUse, InvalidReference, raises
 from app.core.pagination import PageParams, id_filter, sorted_by
 from app.core.schemas import created
@@ -25,13 +25,13 @@ class ProjectController(Controller):
     @get("/", operation_id="listProjects", opt=sorted_by(service.SORTS))
     async def list_projects(
         self,
-        current_user: User,
+        owner: Caller,
         page: PageParams,
         client_id: str | None = id_filter("client"),
         status: ProjectStatus | None = Parameter(default=None, description="Only projects in this status"),
     ) -> ProjectPage:
         """The caller's projects. Sort by `name`, `status`, `hourly_rate`, `created_at` or `updated_at`."""
-        listed = await service.list_projects(current_user, page, client_id, status)
+        listed = await service.list_projects(owner, page, client_id, status)
         return listed.map(ProjectOut.from_document)
 
     @post("/", operation_id="createProject", opt=raises(InvalidReference))
@@ -42,9 +42,9 @@ class ProjectController(Controller):
         )
 
     @get("/{project_id:str}", operation_id="getProject")
-    async def get_project(self, project_id: str, current_user: User) -> ProjectDetailOut:
+    async def get_project(self, project_id: str, owner: Caller) -> ProjectDetailOut:
         """One project, with its tracked and unbilled seconds."""
-        return ProjectDetailOut.with_totals(*await service.get_project(current_user, project_id))
+        return ProjectDetailOut.with_totals(*await service.get_project(owner, project_id))
 
     @patch("/{project_id:str}", operation_id="updateProject", opt=raises(InvalidReference, InUse))
     async def update_project(self, project_id: str, data: ProjectUpdate, current_user: User) -> ProjectOut:

@@ -6,7 +6,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.auth.documents import User
+from app.auth.documents import Owner, User
 from app.clients.documents import Client
 from app.core.db import referencing_models
 from app.core.documents import (
@@ -44,7 +44,7 @@ CASCADE_ROUNDS = 20  # each extra round means another currency change landed mea
 
 
 async def list_projects(
-    owner: User, params: PageParams, client_id: str | None, status: str | None
+    owner: Owner, params: PageParams, client_id: str | None, status: str | None
 ) -> Page[Project]:
     query = owned_filter(owner.id, id_filters(client_id=client_id))
     if status is not None:
@@ -68,7 +68,7 @@ async def create_project(owner: User, data: ProjectCreate) -> Project:
     return project
 
 
-async def get_project(owner: User, project_id: str) -> tuple[Project, int, int]:
+async def get_project(owner: Owner, project_id: str) -> tuple[Project, int, int]:
     """The project with its (tracked, unbilled) seconds."""
     project = await get_owned(Project, project_id, owner.id)
     return (project, *await tracked_time(project))

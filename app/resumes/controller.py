@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 
-from app.auth.documents import User
+from app.auth.documents import Caller, User
 from app.core.errors import UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable, raises
 from app.core.pagination import PageParams, sorted_by
 from app.core.schemas import created
@@ -16,9 +16,9 @@ class ResumeController(Controller):
     tags = ["resumes"]
 
     @get("/", operation_id="listResumes", opt=sorted_by(service.SORTS))
-    async def list_resumes(self, current_user: User, page: PageParams) -> ResumePage:
+    async def list_resumes(self, owner: Caller, page: PageParams) -> ResumePage:
         """The caller's resumes. Sort by `created_at`, `updated_at` or `title`."""
-        return (await service.list_resumes(current_user, page)).map(ResumeOut.from_document)
+        return (await service.list_resumes(owner, page)).map(ResumeOut.from_document)
 
     @post("/", operation_id="createResume")
     async def create_resume(self, data: ResumeCreate, current_user: User) -> Response[ResumeOut]:
@@ -42,9 +42,9 @@ class ResumeController(Controller):
         )
 
     @get("/{resume_id:str}", operation_id="getResume")
-    async def get_resume(self, resume_id: str, current_user: User) -> ResumeOut:
+    async def get_resume(self, resume_id: str, owner: Caller) -> ResumeOut:
         """One resume."""
-        return ResumeOut.from_document(await service.get_resume(current_user, resume_id))
+        return ResumeOut.from_document(await service.get_resume(owner, resume_id))
 
     @patch("/{resume_id:str}", operation_id="updateResume")
     async def update_resume(self, resume_id: str, data: ResumeUpdate, current_user: User) -> ResumeOut:

@@ -7,7 +7,7 @@ from typing import Any
 from beanie.odm.utils.encoder import Encoder
 
 from app.ai.client import AIClient
-from app.auth.documents import User
+from app.auth.documents import Owner, User
 from app.core.documents import delete_owned_where, get_owned, insert_with_event, owned_filter, update_owned
 from app.core.errors import NotFound, UpstreamBadGateway
 from app.core.outbox import pending, publish
@@ -20,7 +20,7 @@ from app.resumes.schemas import MAX_CONTENT, ResumeCreate, ResumeGenerate, Resum
 SORTS = sortable(Resume, {"created_at": "created_at", "title": "title", "updated_at": "updated_at"})
 
 
-async def list_resumes(owner: User, params: PageParams) -> Page[Resume]:
+async def list_resumes(owner: Owner, params: PageParams) -> Page[Resume]:
     return await paginate(Resume, owned_filter(owner.id), params, SORTS)
 
 
@@ -32,7 +32,7 @@ async def create_resume(owner: User, data: ResumeCreate) -> Resume:
     return resume
 
 
-async def get_resume(owner: User, resume_id: str) -> Resume:
+async def get_resume(owner: Owner, resume_id: str) -> Resume:
     return await get_owned(Resume, resume_id, owner.id)
 
 

@@ -4,7 +4,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from app.auth.documents import User
+from app.auth.documents import Caller, User
 from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, TimerRunning, raises
 from app.core.pagination import PageParams, id_filter, sorted_by
 from app.core.schemas import created
@@ -59,11 +59,9 @@ class TimeEntryController(Controller):
     }
 
     @get("/", operation_id="listTimeEntries", opt=sorted_by(service.SORTS))
-    async def list_entries(
-        self, current_user: User, page: PageParams, filters: TimeEntryFilters
-    ) -> TimeEntryPage:
+    async def list_entries(self, owner: Caller, page: PageParams, filters: TimeEntryFilters) -> TimeEntryPage:
         """The caller's time entries. Sort by `started_at`, `created_at` or `duration_seconds`."""
-        return (await service.list_entries(current_user, page, filters)).map(TimeEntryOut.from_document)
+        return (await service.list_entries(owner, page, filters)).map(TimeEntryOut.from_document)
 
     @post("/", operation_id="createTimeEntry", opt=raises(InvalidReference, InvalidState))
     async def create_entry(self, data: TimeEntryCreate, current_user: User) -> Response[TimeEntryOut]:
@@ -80,9 +78,9 @@ class TimeEntryController(Controller):
         )
 
     @get("/{entry_id:str}", operation_id="getTimeEntry")
-    async def get_entry(self, entry_id: str, current_user: User) -> TimeEntryOut:
+    async def get_entry(self, entry_id: str, owner: Caller) -> TimeEntryOut:
         """One time entry."""
-        return TimeEntryOut.from_document(await service.get_entry(current_user, entry_id))
+        return TimeEntryOut.from_document(await service.get_entry(owner, entry_id))
 
     @patch(
         "/{entry_id:str}",

@@ -15,7 +15,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
-from app.auth.documents import User
+from app.auth.documents import Owner, User
 from app.clients.documents import Client
 from app.core.clock import parse_rfc3339, to_utc_ms, utc_now
 from app.core.documents import (
@@ -63,7 +63,7 @@ def _locked(entry: TimeEntry) -> AlreadyInvoiced:
     return AlreadyInvoiced(f"Time entry {entry.id} is on invoice {entry.invoice_id}; it is locked")
 
 
-async def list_entries(owner: User, params: PageParams, filters: TimeEntryFilters) -> Page[TimeEntry]:
+async def list_entries(owner: Owner, params: PageParams, filters: TimeEntryFilters) -> Page[TimeEntry]:
     query = owned_filter(owner.id, id_filters(project_id=filters.project_id, client_id=filters.client_id))
     window: dict[str, Any] = {}
     for name, operator, moment in (("from", "$gte", filters.started_from), ("to", "$lt", filters.started_to)):
@@ -157,7 +157,7 @@ async def stop_timer(owner: User, entry_id: str) -> TimeEntry:
     return stopped
 
 
-async def get_entry(owner: User, entry_id: str) -> TimeEntry:
+async def get_entry(owner: Owner, entry_id: str) -> TimeEntry:
     return await get_owned(TimeEntry, entry_id, owner.id)
 
 

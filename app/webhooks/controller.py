@@ -4,7 +4,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from app.auth.documents import User
+from app.auth.documents import Caller, User
 from app.core.errors import Conflict, raises
 from app.core.pagination import PageParams, sorted_by
 from app.core.schemas import created
@@ -26,9 +26,9 @@ class WebhookEndpointController(Controller):
     tags = ["webhooks"]
 
     @get("/", operation_id="listWebhookEndpoints", opt=sorted_by(service.SORTS))
-    async def list_endpoints(self, current_user: User, page: PageParams) -> WebhookEndpointPage:
+    async def list_endpoints(self, owner: Caller, page: PageParams) -> WebhookEndpointPage:
         """The caller's webhook endpoints (never their secrets). Sort by `created_at`."""
-        return (await service.list_endpoints(current_user, page)).map(WebhookEndpointOut.from_document)
+        return (await service.list_endpoints(owner, page)).map(WebhookEndpointOut.from_document)
 
     @post("/", operation_id="createWebhookEndpoint")
     async def create_endpoint(
@@ -40,9 +40,9 @@ class WebhookEndpointController(Controller):
         return created(WebhookEndpointWithSecret.with_secret(endpoint), "/api/webhook-endpoints")
 
     @get("/{endpoint_id:str}", operation_id="getWebhookEndpoint")
-    async def get_endpoint(self, endpoint_id: str, current_user: User) -> WebhookEndpointOut:
+    async def get_endpoint(self, endpoint_id: str, owner: Caller) -> WebhookEndpointOut:
         """One webhook endpoint (without its secret)."""
-        return WebhookEndpointOut.from_document(await service.get_endpoint(current_user, endpoint_id))
+        return WebhookEndpointOut.from_document(await service.get_endpoint(owner, endpoint_id))
 
     @patch("/{endpoint_id:str}", operation_id="updateWebhookEndpoint")
     async def update_endpoint(
@@ -66,12 +66,12 @@ class WebhookEndpointController(Controller):
     async def list_deliveries(
         self,
         endpoint_id: str,
-        current_user: User,
+        owner: Caller,
         page: PageParams,
         status: DeliveryStatus | None = Parameter(default=None, description="Only deliveries in this state"),
     ) -> WebhookDeliveryPage:
         """The endpoint's deliveries, newest first, each with every attempt."""
-        deliveries = await service.list_deliveries(current_user, endpoint_id, page, status)
+        deliveries = await service.list_deliveries(owner, endpoint_id, page, status)
         return deliveries.map(WebhookDeliveryOut.from_document)
 
     @post(

@@ -6,7 +6,7 @@ import base64
 import secrets
 from typing import Any
 
-from app.auth.documents import User
+from app.auth.documents import Owner, User
 from app.core.clock import utc_now
 from app.core.config import Settings
 from app.core.documents import get_owned, owned_filter, update_owned
@@ -37,7 +37,7 @@ async def _checked_url(url: str, settings: Settings) -> str:
     return url
 
 
-async def list_endpoints(owner: User, params: PageParams) -> Page[WebhookEndpoint]:
+async def list_endpoints(owner: Owner, params: PageParams) -> Page[WebhookEndpoint]:
     return await paginate(WebhookEndpoint, owned_filter(owner.id), params, SORTS)
 
 
@@ -53,7 +53,7 @@ async def create_endpoint(owner: User, data: WebhookEndpointCreate, settings: Se
     return endpoint
 
 
-async def get_endpoint(owner: User, endpoint_id: str) -> WebhookEndpoint:
+async def get_endpoint(owner: Owner, endpoint_id: str) -> WebhookEndpoint:
     return await get_owned(WebhookEndpoint, endpoint_id, owner.id)
 
 
@@ -89,7 +89,7 @@ async def delete_endpoint(owner: User, endpoint_id: str) -> None:
 
 
 async def list_deliveries(
-    owner: User, endpoint_id: str, params: PageParams, status: str | None
+    owner: Owner, endpoint_id: str, params: PageParams, status: str | None
 ) -> Page[WebhookDelivery]:
     endpoint = await get_endpoint(owner, endpoint_id)
     query = owned_filter(owner.id, endpoint_id=endpoint.id)

@@ -3,9 +3,11 @@ without a cap a backlog of jobs (a thousand webhooks to deliver) takes the loop 
 
 The worker's coroutines run through `timed`, which measures each step they take on the loop (the time
 between two awaits, not the time they spend waiting), and spends it from a credit that refills at `share`
-seconds per second, up to `burst`. The worker claims a new job only when the credit is not negative, so over
-any stretch of time its jobs, periodic tasks and claims use about `share` of the loop, and the loop stays
-with the requests.
+seconds per second, up to `burst`. Before each step, a coroutine whose worker is in debt waits until the
+debt is repaid, and the waiting coroutines take turns (one step each, then the next waits out the debt that
+step made), so the worker's steps are spread between the requests' instead of arriving in bursts: over any
+stretch of time its jobs, periodic tasks and claims use about `share` of the loop, and the worker never holds
+the loop for more than `burst` plus one step at a time.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ T = TypeVar("T")
 
 
 class LoopShare:
-    def __init__(self, share: float, *, burst_seconds: float = 0.05) -> None:
+    def __init__(self, share: float, *, burst_seconds: float = 0.002) -> None:
         if not 0 < share <= 1:
             raise ValueError("share must be in (0, 1]")
         self.share = share
@@ -28,6 +30,7 @@ class LoopShare:
         self.spent = 0.0  # seconds of loop time measured so far (for tests and metrics)
         self._credit = burst_seconds
         self._at = time.monotonic()
+        self._turn: asyncio.Lock | None = None  # made on first use, on the loop that uses it
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -39,33 +42,49 @@ class LoopShare:
         self._credit -= seconds
         self.spent += seconds
 
-    async def wait_turn(self) -> None:
-        """Return once the credit is not negative (at once when it is not)."""
+    def in_debt(self) -> bool:
+        return self._debt_seconds() > 0
+
+    def _debt_seconds(self) -> float:
+        """How long until the credit is not negative (0 when it is not)."""
         self._refill()
-        if self._credit < 0:
-            await asyncio.sleep(-self._credit / self.share)
+        return -self._credit / self.share if self._credit < 0 else 0.0
+
+    async def wait_turn(self) -> None:
+        """Return once the credit is not negative (at once when it is not); waiters go one at a time."""
+        if not self.in_debt():
+            return
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        async with self._turn:  # the debt as it stands once this waiter's turn comes
+            await asyncio.sleep(self._debt_seconds())
 
     async def timed(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro`, spending each of its steps on the loop from the credit."""
-        return await _stepwise(coro, self.spend)
+        """Run `coro`, each of its steps after wait_turn() and spent from the credit."""
+        return await _stepwise(coro, self)
 
 
 @types.coroutine
-def _stepwise(coro: Coroutine[Any, Any, T], spend: Any) -> Generator[Any, Any, T]:
-    """Drive `coro` as the event loop would (send, throw), timing each step."""
+def _stepwise(coro: Coroutine[Any, Any, T], share: LoopShare) -> Generator[Any, Any, T]:
+    """Drive `coro` as the event loop would (send, throw), pacing and timing each step."""
     value: Any = None
     error: BaseException | None = None
     while True:
+        if error is None and share.in_debt():
+            try:
+                yield from share.wait_turn().__await__()
+            except BaseException as exc:  # cancelled while waiting its turn: goes on into the coroutine
+                value, error = None, exc
         started = time.perf_counter()
         try:
             signal = coro.throw(error) if error is not None else coro.send(value)
         except StopIteration as stop:
-            spend(time.perf_counter() - started)
+            share.spend(time.perf_counter() - started)
             return stop.value
         except BaseException:
-            spend(time.perf_counter() - started)
+            share.spend(time.perf_counter() - started)
             raise
-        spend(time.perf_counter() - started)
+        share.spend(time.perf_counter() - started)
         try:
             value, error = (yield signal), None
         except BaseException as exc:  # cancellation and the like go on into the coroutine

@@ -222,9 +222,12 @@ async def test_a_token_revoked_through_one_process_is_refused_by_another_on_its_
         await _wait_ready(second)
         account = await register(first, "twice@example.com")
         assert (await _me(second, account.token)).status_code == 200  # warmed: any cache would hold it now
+        clients = await second.get("/api/clients", headers=account.headers)  # a route given only a Caller
+        assert clients.status_code == 200
         assert (await first.post("/api/auth/logout", headers=account.headers)).status_code == 204
         problem = assert_problem(await _me(second, account.token), 401, "unauthorized")
         assert problem["detail"] == FORGED_DETAIL
+        assert_problem(await second.get("/api/clients", headers=account.headers), 401, "unauthorized")
 
 
 async def _wait_ready(client: Any) -> None:
@@ -244,3 +247,23 @@ async def test_a_user_stored_before_token_versions_existed_keeps_its_version_0_t
         {"_id": ObjectId(user.id)}, {"$unset": {"token_version": ""}}
     )
     assert (await _me(client, user.token)).status_code == 200
+    assert (await client.get("/api/clients", headers=user.headers)).status_code == 200
+
+
+async def test_routes_that_need_no_profile_read_only_the_token_version(client, user, monkeypatch):
+    """One lean lookup: a route that names `current_user` gets the whole user; any other route a Caller,
+    from a projection of the version alone."""
+    from app.auth import middleware
+
+    projections: list[Any] = []
+    users = middleware.users
+
+    class Spy:
+        async def find_one(self, query: Any, projection: Any = None) -> Any:
+            projections.append(projection)
+            return await users().find_one(query, projection)
+
+    monkeypatch.setattr(middleware, "users", Spy)
+    assert (await client.get("/api/clients", headers=user.headers)).status_code == 200
+    assert (await _me(client, user.token)).status_code == 200
+    assert projections == [{"token_version": 1}, None]
