@@ -84,3 +84,24 @@ async def test_a_worker_with_a_share_takes_about_that_share_of_the_loop(make_wor
     free = await rate(make_worker(concurrency=4))
     assert capped < 40, f"{capped} jobs of 10 ms in a second with a quarter of the loop"
     assert free > 2 * capped, (free, capped)
+
+
+async def test_steps_of_jobs_already_running_wait_for_the_share_one_at_a_time() -> None:
+    """Two running jobs of 5 ms steps with half the loop: after each step the next one (of either job) waits
+    out the debt, so the worker never holds the loop for two steps in a row, and the loop is free between."""
+    share = LoopShare(0.5)
+    spans: list[tuple[float, float]] = []
+
+    async def job() -> None:
+        for _ in range(6):
+            started = time.perf_counter()
+            _busy(0.005)
+            spans.append((started, time.perf_counter()))
+            await asyncio.sleep(0)  # ready again at once: only the share can hold it back
+
+    await asyncio.gather(share.timed(job()), share.timed(job()))
+    spans.sort()
+    gaps = [later[0] - earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)]
+    assert len(gaps) == 11
+    # 2 ms of credit at most: a 5 ms step leaves 3 ms of debt, repaid in 6 ms at half the loop.
+    assert min(gaps[1:]) > 0.004, [round(gap * 1000, 2) for gap in gaps]
