@@ -30,7 +30,6 @@ class LoopShare:
         self.spent = 0.0  # seconds of loop time measured so far (for tests and metrics)
         self._credit = burst_seconds
         self._at = time.monotonic()
-        self._turn: asyncio.Lock | None = None  # made on first use, on the loop that uses it
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -51,13 +50,14 @@ class LoopShare:
         return -self._credit / self.share if self._credit < 0 else 0.0
 
     async def wait_turn(self) -> None:
-        """Return once the credit is not negative (at once when it is not); waiters go one at a time."""
-        if not self.in_debt():
-            return
-        if self._turn is None:
-            self._turn = asyncio.Lock()
-        async with self._turn:  # the debt as it stands once this waiter's turn comes
-            await asyncio.sleep(self._debt_seconds())
+        """Return once the credit is not negative (at once when it is not). Waiters woken together go one at
+        a time: the first takes its step, and the others find the debt it made and wait again. (No lock: a
+        coroutine waiting here may be driven by another that waits here too, e.g. a claim inside a timed
+        tick, and a lock held by the inner wait would block the outer one for good.)"""
+        debt = self._debt_seconds()
+        while debt > 0:  # a credit the clock refills, not an event anyone sets
+            await asyncio.sleep(debt)
+            debt = self._debt_seconds()
 
     async def timed(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro`, each of its steps after wait_turn() and spent from the credit."""

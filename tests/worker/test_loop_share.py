@@ -4,6 +4,7 @@ only as fast as that share of the loop allows."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -101,7 +102,29 @@ async def test_steps_of_jobs_already_running_wait_for_the_share_one_at_a_time() 
 
     await asyncio.gather(share.timed(job()), share.timed(job()))
     spans.sort()
-    gaps = [later[0] - earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)]
+    gaps = [later[0] - earlier[1] for earlier, later in itertools.pairwise(spans)]
     assert len(gaps) == 11
     # 2 ms of credit at most: a 5 ms step leaves 3 ms of debt, repaid in 6 ms at half the loop.
     assert min(gaps[1:]) > 0.004, [round(gap * 1000, 2) for gap in gaps]
+
+
+async def test_a_timed_coroutine_that_waits_for_its_turn_itself_is_not_stuck() -> None:
+    """The worker's tick is timed and waits for the share before each claim: a wait inside a timed
+    coroutine, while other timed coroutines spend the credit, must end (a lock held by the inner wait once
+    blocked the outer one for good: the inline worker stopped after two deliveries)."""
+    share = LoopShare(0.5)
+
+    async def ticking() -> int:
+        for _ in range(8):
+            _busy(0.003)
+            await asyncio.sleep(0)  # the step ends and is spent
+            await share.wait_turn()  # as Worker._fill_slots does inside the timed _tick
+        return 8
+
+    async def others() -> None:  # steps of other coroutines, landing while the tick waits
+        for _ in range(40):
+            await asyncio.sleep(0.001)
+            share.spend(0.001)
+
+    done = await asyncio.wait_for(asyncio.gather(share.timed(ticking()), others()), timeout=5)
+    assert done[0] == 8
