@@ -259,9 +259,9 @@ def _ensure_uniques(self: Collection, new_data: dict[str, Any]) -> None:
             return _mongomock_ensure_uniques(self, new_data)
         partial = index.get("partialFilterExpression")
         held_by_index = _matcher(partial) if partial is not None else None
-        skipped = index.get("sparse") and all(value is None for value in wanted)
-        if not skipped and held_by_index is not None and not held_by_index(new_data):
-            skipped = True
+        skipped = (index.get("sparse") and all(value is None for value in wanted)) or (
+            held_by_index is not None and not held_by_index(new_data)
+        )
         memo, state = (name, document_id), (skipped, *wanted)
         if skipped or (isinstance(document_id, _KEY_LOOKUP_TYPES) and seen.get(memo) == state):
             checked.append((memo, state))
@@ -392,8 +392,9 @@ def _find_one(self: Collection, filter: Any = None, *args: Any, **kwargs: Any) -
     return _mongomock_find_one(self, filter, *args, **kwargs)
 
 
-# Values a copy may share with the stored document: nothing can change them in place.
-_SHARED_TYPES = frozenset({str, int, float, bool, type(None), bytes, ObjectId, Decimal128})
+# Values a copy may share with the stored document: nothing can change them in place (datetimes are left
+# out: they are the values the timezone pass replaces).
+_SHARED_TYPES = (_SCALAR_TYPES - {datetime}) | {bytes}
 
 
 def _copy_field(value: Any, container: Any) -> Any:
