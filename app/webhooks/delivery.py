@@ -8,19 +8,25 @@ other status, a timeout, a refused connection or a redirect (never followed) is 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
-import httpx
 from standardwebhooks import Webhook
 
 from app.core.clock import utc_now
+from app.webhooks.http_post import Origin, Poster, PostError, Reply
 from app.webhooks.url_guard import Target, UnsafeUrl, check_url
 
 ATTEMPT_TIMEOUT_SECONDS = 10.0
 USER_AGENT = "Orbix-Webhooks/1.0"
 MAX_CONNECTIONS = 64  # overall, across endpoints; each endpoint is further bounded by the worker (group)
+MAX_IDLE = 16  # kept-alive connections kept for reuse
+# what a URL's path and query may carry as they are (already percent-encoded text stays as it is)
+PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+QUERY_SAFE = PATH_SAFE + "?"
 
 
 @dataclass(frozen=True)
@@ -57,27 +63,21 @@ def sign(secret: str, event_id: str, at: datetime, body: str) -> dict[str, str]:
 class Sender:
     """The one HTTP client of webhook deliveries (a pool shared by every endpoint, bounded overall)."""
 
-    def __init__(self, *, https_only: bool, allow_private: bool, timeout: float = ATTEMPT_TIMEOUT_SECONDS):
+    def __init__(
+        self,
+        *,
+        https_only: bool,
+        allow_private: bool,
+        timeout: float = ATTEMPT_TIMEOUT_SECONDS,
+        tls_context: ssl.SSLContext | None = None,
+    ):
         self.https_only = https_only
         self.allow_private = allow_private
         self.timeout = timeout
-        self._client: httpx.AsyncClient | None = None
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                follow_redirects=False,
-                timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=16),
-                trust_env=False,  # never through a proxy from the environment: we connect to what we checked
-            )
-        return self._client
+        self._poster = Poster(max_connections=MAX_CONNECTIONS, max_idle=MAX_IDLE, tls_context=tls_context)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._poster.aclose()
 
     async def attempt(self, url: str, secret: str, event_id: str, body: str) -> Attempt:
         at = utc_now()
@@ -87,34 +87,32 @@ class Sender:
         try:
             async with asyncio.timeout(self.timeout):  # the whole attempt, DNS included
                 target = await check_url(url, https_only=self.https_only, allow_private=self.allow_private)
-                response = await self._post(target, sign(secret, event_id, at, body), body)
-            status_code = response.status_code
-            if response.is_redirect:
-                error = f"redirect to {response.headers.get('location', '?')!r} (not followed)"
-            elif not response.is_success:
+                reply = await self._post(target, sign(secret, event_id, at, body), body)
+            status_code = reply.status
+            if 300 <= status_code < 400:
+                error = f"redirect to {reply.location or '?'!r} (not followed)"
+            elif not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except UnsafeUrl as exc:
             error = f"refused: {exc}"
         except TimeoutError:
             error = f"timed out after {self.timeout:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+        except PostError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
         duration_ms = round((time.perf_counter() - started) * 1000)
         return Attempt(at=at, status_code=status_code, duration_ms=duration_ms, error=error)
 
-    async def _post(self, target: Target, headers: dict[str, str], body: str) -> httpx.Response:
+    async def _post(self, target: Target, headers: dict[str, str], body: str) -> Reply:
         """POST to the checked address itself; the URL's host goes in Host and in TLS SNI (and is what the
         certificate is verified against), so the receiver sees the request it expects."""
-        address = target.addresses[0]
-        literal = f"[{address}]" if ":" in address else address
-        url = httpx.URL(target.url.geturl()).copy_with(host=literal.strip("[]"), port=target.port)
-        default_port = 443 if target.url.scheme == "https" else 80
-        host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
-        response = await self.client.post(
-            url,
-            content=body.encode(),
-            headers={**headers, "host": host_header},
-            extensions={"sni_hostname": target.host},
+        https = target.url.scheme == "https"
+        origin = Origin(target.addresses[0], target.port, target.host if https else None)
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        default_port = 443 if https else 80
+        host_header = host if target.port == default_port else f"{host}:{target.port}"
+        path = quote(target.url.path or "/", safe=PATH_SAFE)
+        query = quote(target.url.query, safe=QUERY_SAFE)
+        request_target = f"{path}?{query}" if query else path
+        return await self._poster.post(
+            origin, request_target, [("host", host_header), *headers.items()], body.encode()
         )
-        await response.aclose()
-        return response

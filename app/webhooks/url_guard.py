@@ -8,6 +8,7 @@ the check and the connection (DNS rebinding) cannot send it elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -74,7 +75,10 @@ def check_shape(url: str, *, https_only: bool) -> SplitResult:
 
 
 async def resolve(host: str, port: int) -> list[str]:
-    """The addresses `host` resolves to (off the event loop: getaddrinfo runs in a thread)."""
+    """The addresses `host` resolves to (off the event loop: getaddrinfo runs in a thread); an address
+    literal is its own answer."""
+    with contextlib.suppress(ValueError):
+        return [str(ipaddress.ip_address(host))]
     try:
         answers = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
