@@ -63,6 +63,8 @@ async def read_since(seq: int, limit: int) -> list[Event]:
     that keeps the last `seq` it handled (the webhook fan-out) never skips or repeats one, and its cursor
     stays valid when that event expires."""
     watermark = await published()
+    if watermark <= seq:
+        return []  # nothing new: no query (the fan-out asks every second)
     query = {"seq": {"$gt": seq, "$lte": watermark}}
     raw = await events_collection().find(query).sort("seq", 1).limit(limit).to_list(limit)
     return [Event.model_validate(item) for item in raw]

@@ -13,6 +13,7 @@ from standardwebhooks import Webhook
 
 from app.background import register_jobs
 from app.core import outbox
+from app.events import emit
 from app.events.relay import relay
 from app.webhooks.documents import WebhookDelivery
 from app.webhooks.fanout import fan_out
@@ -20,7 +21,7 @@ from tests.clients.factories import create_client
 from tests.events.helpers import poll_all
 from tests.events.test_concurrent_feed import WRITES_EACH, jittery_store
 from tests.events.test_concurrent_feed import _writer as writer
-from tests.webhooks.helpers import create_endpoint, deliveries
+from tests.webhooks.helpers import an_event, create_endpoint, deliveries
 from tests.webhooks.receiver import Receiver
 
 __all__ = ["jittery_store"]
@@ -122,3 +123,31 @@ async def test_the_worker_process_relays_the_events_it_writes(settings):
         assert outbox._relay == [relay]
     finally:
         outbox._relay[:] = saved
+
+
+async def test_a_fan_out_with_nothing_new_reads_no_events(client, user, monkeypatch):
+    """The fan-out runs every second; with the cursor at the published watermark it asks nothing of the
+    events (on the embedded store that read was a walk over every event: a 5 ms step each second)."""
+    from app.events import service as events
+
+    await an_event(user.id)  # emitted, sequenced and fanned out: the cursor is at the watermark
+    reads: list[Any] = []
+    real = events.events_collection
+
+    class Counted:
+        def __init__(self, collection: Any) -> None:
+            self.collection = collection
+
+        def find(self, *args: Any, **kwargs: Any) -> Any:
+            reads.append(args)
+            return self.collection.find(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.collection, name)
+
+    monkeypatch.setattr(events, "events_collection", lambda: Counted(real()))
+    await fan_out()
+    assert reads == []
+    await emit(ObjectId(user.id), "invoice.paid", {"id": str(ObjectId()), "number": "INV-0002"})
+    await fan_out()
+    assert len(reads) == 1  # something new: read once
