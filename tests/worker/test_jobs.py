@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -413,5 +414,5 @@ async def test_with_a_backlog_in_hand_a_job_it_never_heard_of_is_found_within_th
 
     assert runs.index("stranger") < 60, "the stranger waited for the whole backlog"
     spacing = poll * loop.SCAN_EVERY_POLLS
-    gaps = [b - a for a, b in zip(scan_times, scan_times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(scan_times)]
     assert gaps and min(gaps) >= spacing * 0.9, gaps
