@@ -29,6 +29,7 @@ from app.clients.documents import Client
 from app.contracts.controller import ContractController
 from app.contracts.documents import Contract
 from app.core import db, dependencies
+from app.core.activity import RequestActivity
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
 from app.core.docs_ui import OfflineRedocPlugin
@@ -112,10 +113,12 @@ API_CONTROLLERS: list[Any] = [
 # where a created resource lives, and how long to wait after a 429 or 503.
 EXPOSED_HEADERS = ("X-Request-ID", "ETag", "Location", "Retry-After")
 
-# The inline worker shares the API's event loop: a few jobs at a time, and at most a quarter of the loop's
-# time, keep request latency where it was while a backlog drains (scripts/bench_webhooks.py measures it).
+# The inline worker shares the API's event loop: a few jobs at a time, and a small share of the loop while
+# requests are being served, keep their latency near where it was while a backlog drains
+# (scripts/bench_webhooks.py measures it); with no request for a moment, it takes most of the loop.
 INLINE_WORKER_CONCURRENCY = 4
-INLINE_WORKER_LOOP_SHARE = 0.25
+INLINE_WORKER_LOOP_SHARE = 0.1
+INLINE_WORKER_IDLE_LOOP_SHARE = 0.8
 
 
 class Orbix(Litestar):
@@ -125,10 +128,16 @@ class Orbix(Litestar):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
-        elif scope["path"] == "/health" and scope["method"] == "GET":
-            await answer_health(scope, self._with_cors(scope, send))
-        else:
-            await run_with_edge(scope, receive, send, self._guarded, self.state.metrics)
+            return
+        activity: RequestActivity = self.state.activity
+        activity.started()
+        try:
+            if scope["path"] == "/health" and scope["method"] == "GET":
+                await answer_health(scope, self._with_cors(scope, send))
+            else:
+                await run_with_edge(scope, receive, send, self._guarded, self.state.metrics)
+        finally:
+            activity.ended()
 
     @cached_property
     def _guarded(self) -> Any:
@@ -173,7 +182,11 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
         app.state.ai = AIClient(settings)
         register_jobs(settings)
         worker = Worker(
-            app.state.job_metrics, concurrency=INLINE_WORKER_CONCURRENCY, loop_share=INLINE_WORKER_LOOP_SHARE
+            app.state.job_metrics,
+            concurrency=INLINE_WORKER_CONCURRENCY,
+            loop_share=INLINE_WORKER_LOOP_SHARE,
+            idle_loop_share=INLINE_WORKER_IDLE_LOOP_SHARE,
+            requests_busy=app.state.activity.busy,
         )
         inline = None
         if settings.worker == "inline":
@@ -255,6 +268,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
                 "idempotency": IdempotencyStore(),
+                "activity": RequestActivity(),
             }
         ),
         debug=False,

@@ -14,7 +14,7 @@ import os
 import secrets
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -59,6 +59,8 @@ class Worker:
         backoff_cap_seconds: float = 3600.0,
         metrics_every_seconds: float = 15.0,
         loop_share: float | None = None,
+        idle_loop_share: float | None = None,
+        requests_busy: Callable[[], bool] | None = None,
     ) -> None:
         self.id = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(3)}"
         self.metrics = metrics
@@ -80,8 +82,11 @@ class Worker:
         # due jobs, and with a backlog in a busy group that walk is the whole backlog, every time).
         self._hints: OrderedDict[str | None, deque[Any]] = OrderedDict()
         self._scanned_at = float("-inf")
-        # The inline worker shares the API's event loop: at most this share of it (None: a worker process).
-        self._share = LoopShare(loop_share) if loop_share is not None else None
+        # The inline worker shares the API's event loop: at most this share of it while requests are served,
+        # and idle_loop_share while none are (None: a worker process, the loop is its own).
+        self._share = None
+        if loop_share is not None:
+            self._share = LoopShare(loop_share, idle_share=idle_loop_share, busy=requests_busy)
 
     # ------------------------------------------------------------ running
 

@@ -7,7 +7,9 @@ seconds per second, up to `burst`. Before each step, a coroutine whose worker is
 debt is repaid, and the waiting coroutines take turns (one step each, then the next waits out the debt that
 step made), so the worker's steps are spread between the requests' instead of arriving in bursts: over any
 stretch of time its jobs, periodic tasks and claims use about `share` of the loop, and the worker never holds
-the loop for more than `burst` plus one step at a time.
+the loop for more than `burst` plus one step at a time. The inline worker's share is small while requests are
+being served and large while none are (`idle_share`): a quiet API drains a backlog fast, a busy one keeps its
+latency.
 """
 
 from __future__ import annotations
@@ -15,25 +17,41 @@ from __future__ import annotations
 import asyncio
 import time
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
 class LoopShare:
-    def __init__(self, share: float, *, burst_seconds: float = 0.002) -> None:
-        if not 0 < share <= 1:
-            raise ValueError("share must be in (0, 1]")
+    """`share` of the loop while `busy()` says requests want it, `idle_share` while it says they do not (no
+    `busy`: always `share`)."""
+
+    def __init__(
+        self,
+        share: float,
+        *,
+        burst_seconds: float = 0.002,
+        idle_share: float | None = None,
+        busy: Callable[[], bool] | None = None,
+    ) -> None:
+        for value in (share, idle_share if idle_share is not None else share):
+            if not 0 < value <= 1:
+                raise ValueError("a share must be in (0, 1]")
         self.share = share
+        self.idle_share = idle_share if idle_share is not None else share
         self.burst = burst_seconds
         self.spent = 0.0  # seconds of loop time measured so far (for tests and metrics)
+        self._busy = busy
         self._credit = burst_seconds
         self._at = time.monotonic()
 
+    def _rate(self) -> float:
+        return self.share if self._busy is None or self._busy() else self.idle_share
+
     def _refill(self) -> None:
         now = time.monotonic()
-        self._credit = min(self.burst, self._credit + (now - self._at) * self.share)
+        self._credit = min(self.burst, self._credit + (now - self._at) * self._rate())
         self._at = now
 
     def spend(self, seconds: float) -> None:
@@ -47,7 +65,7 @@ class LoopShare:
     def _debt_seconds(self) -> float:
         """How long until the credit is not negative (0 when it is not)."""
         self._refill()
-        return -self._credit / self.share if self._credit < 0 else 0.0
+        return -self._credit / self._rate() if self._credit < 0 else 0.0
 
     async def wait_turn(self) -> None:
         """Return once the credit is not negative (at once when it is not). Waiters woken together go one at

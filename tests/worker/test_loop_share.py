@@ -128,3 +128,58 @@ async def test_a_timed_coroutine_that_waits_for_its_turn_itself_is_not_stuck() -
 
     done = await asyncio.wait_for(asyncio.gather(share.timed(ticking()), others()), timeout=5)
     assert done[0] == 8
+
+
+async def test_the_share_is_the_idle_one_while_no_request_is_served() -> None:
+    """One coroutine of 2 ms steps for 0.4 s: with 10 % while requests are served it gets about 40 ms of
+    the loop; with 80 % while none are, about 320 ms. The API's activity flips the rate at once."""
+    serving = [True]
+    share = LoopShare(0.1, idle_share=0.8, busy=lambda: serving[0])
+
+    async def steps(seconds: float) -> float:
+        spent_before = share.spent
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            _busy(0.002)
+            await asyncio.sleep(0)
+        return share.spent - spent_before
+
+    async def measured(seconds: float) -> float:
+        return await share.timed(steps(seconds))
+
+    busy_spent = await measured(0.4)
+    serving[0] = False
+    idle_spent = await measured(0.4)
+    assert 0.02 < busy_spent < 0.07, busy_spent
+    assert 0.24 < idle_spent < 0.36, idle_spent
+
+
+def test_requests_in_flight_or_just_ended_count_as_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.core import activity as activity_module
+    from app.core.activity import RequestActivity
+
+    activity = RequestActivity()
+    assert not activity.busy()
+    activity.started()
+    assert activity.busy()
+    activity.ended()
+    assert activity.busy()  # a client that waits for each answer sends its next request at once
+    monkeypatch.setattr(activity_module, "QUIET_SECONDS", 0.0)
+    assert not activity.busy()
+
+
+async def test_the_app_counts_its_requests_health_included(app: Any, client: Any) -> None:
+    from app.core.activity import RequestActivity
+
+    seen: list[int] = []
+    activity: RequestActivity = app.state.activity
+    ended = activity.ended
+
+    def spy() -> None:
+        seen.append(activity.in_flight)
+        ended()
+
+    activity.ended = spy  # type: ignore[method-assign]
+    assert (await client.get("/health")).status_code == 200
+    assert (await client.get("/api/auth/me")).status_code == 401
+    assert seen == [1, 1] and activity.in_flight == 0
