@@ -1,9 +1,10 @@
 """Event-loop CPU per webhook POST: httpx against the deliveries' own client (app/webhooks/http_post.py, h11
 over asyncio streams), side by side in one run, on asyncio's loop and on uvloop.
 
-A receiver in another process answers 204 on loopback; two coroutines POST a signed-size body over kept-alive
-connections. The figure is the CPU time of this process's thread per request (time.thread_time), which is
-what the inline worker takes from the API's event loop for each delivery's HTTP part.
+The webhook bench's receiver, in another process, answers 204 on loopback; two coroutines POST a
+signed-size body over kept-alive connections. The figure is the CPU time of this process's thread per
+request (time.thread_time): what the inline worker takes from the API's event loop for each delivery's
+HTTP part.
 
     .venv/bin/python scripts/bench_http_post.py [--requests 2000] [--rounds 2]
 """
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import multiprocessing
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app.webhooks.http_post import Origin, Poster
 
 BODY = b'{"id":"evt_65f0c0ffee","type":"client.created","data":{"name":"Acme GmbH","currency":"EUR"}}' * 3
@@ -34,28 +37,13 @@ HEADERS = {
 
 
 def receive(ports: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await reader.readline():
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                await reader.readexactly(length)
-                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
+    """The webhook bench's receiver (204 to every POST), open from the start, in this child process."""
+    from bench_webhooks import Receiver
 
-    async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        ports.put(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
-
-    asyncio.run(main())
+    receiver = Receiver()
+    receiver.open()
+    ports.put(receiver.port)
+    threading.Event().wait()
 
 
 async def cpu_per_request(one: Callable[[], Awaitable[int]], requests: int) -> float:
