@@ -179,7 +179,7 @@ def main() -> int:
         # deliveries: the measure starts once all of them exist, so that it sees deliveries only
         fanned_out_in = wait_for_deliveries(base, token, args.deliveries, 600)
         fast.open()
-        seconds = args.seconds or 10  # inside the delivery: the inline worker takes a quarter of the loop
+        seconds = args.seconds or 10  # inside the delivery; wrk keeps the worker at its busy share
         with ThreadPoolExecutor(1) as pool:
             opened = time.monotonic()
 

@@ -35,11 +35,11 @@ class LoopShare:
         idle_share: float | None = None,
         busy: Callable[[], bool] | None = None,
     ) -> None:
-        for value in (share, idle_share if idle_share is not None else share):
-            if not 0 < value <= 1:
-                raise ValueError("a share must be in (0, 1]")
+        idle_share = share if idle_share is None else idle_share
+        if not (0 < share <= 1 and 0 < idle_share <= 1):
+            raise ValueError("a share must be in (0, 1]")
         self.share = share
-        self.idle_share = idle_share if idle_share is not None else share
+        self.idle_share = idle_share
         self.burst = burst_seconds
         self.spent = 0.0  # seconds of loop time measured so far (for tests and metrics)
         self._busy = busy
