@@ -17,7 +17,13 @@ which changes only when an expired document disappears:
 - a sort on plain scalar values uses native tuple keys, a cursor with a limit (find_one too) copies only
   the documents it returns, not every match, and a projection of top-level fields by name copies them
   without rebuilding its spec for each document;
-- TTL indexes are swept at most once a second, as MongoDB sweeps them in the background (every 60 s).
+- `find_one` and the common updates of one document by `_id` skip mongomock's general machinery
+  (app/core/embedded_by_id.py);
+- TTL indexes are swept at most once a second, as MongoDB sweeps them in the background (every 60 s);
+- the deep copies mongomock makes of stored documents (the snapshot an update keeps for its rollback, the
+  arrays it sets) and its pass that truncates the datetimes of every filter and update copy dictionaries and
+  lists directly, sharing the immutable scalars instead of rebuilding each through `copy`'s reduce protocol
+  (any other type takes mongomock's own route).
 
 And every operation yields to the event loop once, as a network driver does at each round trip.
 
@@ -32,13 +38,15 @@ import functools
 import inspect
 import itertools
 import operator
+import types
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import mongomock
 from bson import Decimal128, ObjectId
-from mongomock import filtering
+from mongomock import collection as mongomock_collection
+from mongomock import filtering, helpers
 from mongomock.collection import Collection, Cursor
 from mongomock.helpers import utc as mongomock_utc
 from mongomock.store import CollectionStore
@@ -217,8 +225,7 @@ def _by_key(store: Any, search_filter: dict[str, Any]) -> list[dict[str, Any]] |
     if not isinstance(key, _KEY_LOOKUP_TYPES) or isinstance(key, bool):
         return None
     store._remove_expired_documents()
-    with store._rwlock.reader():
-        found = store._documents.get(key)
+    found = store._documents.get(key)  # one lookup is atomic (the store's lock guards its walks)
     return [] if found is None else [found]
 
 
@@ -226,10 +233,10 @@ def _iter_documents(self: Collection, search_filter: dict[str, Any]) -> Iterator
     if self._store.is_empty:
         filtering.filter_applies(search_filter, {})  # validates the filter, as mongomock does
     candidates = _by_key(self._store, search_filter)
-    if candidates is None:
-        candidates = list(self._store.documents)
+    if candidates is not None:  # one document at most: compiling the filter would cost more than it saves
+        return (document for document in candidates if filtering.filter_applies(search_filter, document))
     match = _matcher(search_filter)
-    return (document for document in candidates if match(document))
+    return (document for document in list(self._store.documents) if match(document))
 
 
 def _ensure_uniques(self: Collection, new_data: dict[str, Any]) -> None:
@@ -386,15 +393,20 @@ def _compute_results(self: Cursor, with_limit_and_skip: bool = False) -> list[di
 
 
 def _find_one(self: Collection, filter: Any = None, *args: Any, **kwargs: Any) -> Any:
-    """mongomock's find_one, asking its cursor for one document (as PyMongo's find_one does)."""
+    """mongomock's find_one, asking its cursor for one document (as PyMongo's find_one does); by `_id`,
+    without a cursor."""
+    if not args:
+        found = _by_id.find_one(self, filter, **kwargs)
+        if found is not NOTHING:
+            return found
     if len(args) < 3 and "limit" not in kwargs:  # find(filter, projection, skip, limit, ...)
         kwargs["limit"] = 1
     return _mongomock_find_one(self, filter, *args, **kwargs)
 
 
-# Values a copy may share with the stored document: nothing can change them in place (datetimes are left
-# out: they are the values the timezone pass replaces).
-_SHARED_TYPES = (_SCALAR_TYPES - {datetime}) | {bytes}
+# Values a copy may share with the stored document: nothing can change them in place.
+_SHARED_TYPES = _SCALAR_TYPES | {bytes}
+_SHARED_WITHOUT_DATETIMES = _SHARED_TYPES - {datetime}
 
 
 def _copy_field(value: Any, container: Any) -> Any:
@@ -417,7 +429,7 @@ def _timezone_aware(value: Any) -> Any:
     """mongomock's make_datetime_timezone_aware_in_document (stored datetimes are naive UTC), skipping the
     scalars that hold no datetime."""
     kind = type(value)
-    if kind in _SHARED_TYPES:
+    if kind in _SHARED_WITHOUT_DATETIMES:
         return value
     if isinstance(value, dict):
         return {key: _timezone_aware(item) for key, item in value.items()}
@@ -426,6 +438,49 @@ def _timezone_aware(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.replace(tzinfo=mongomock_utc)
     return value
+
+
+def _deep_copy(value: Any) -> Any:
+    """copy.deepcopy for what a stored document holds: plain dictionaries and lists rebuilt all the way
+    down, immutable scalars shared; any other type (a tuple, an OrderedDict, a Timestamp, ...) through
+    copy.deepcopy itself."""
+    kind = type(value)
+    if kind in _SHARED_TYPES:
+        return value
+    if kind is dict:
+        return {key: _deep_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_deep_copy(item) for item in value]
+    return copying.deepcopy(value)
+
+
+# What mongomock's collection module sees as `copy`: the same module with the deep copy above.
+_copy_module_for_mongomock = types.SimpleNamespace(
+    **{**{name: getattr(copying, name) for name in copying.__all__}, "deepcopy": _deep_copy}
+)
+
+
+def _datetime_as_stored(value: datetime) -> datetime:
+    """MongoDB keeps a datetime as UTC milliseconds; mongomock keeps it naive, in UTC."""
+    milliseconds_only = value.microsecond // 1000 * 1000
+    if value.tzinfo:
+        return (value - value.utcoffset()).replace(tzinfo=None, microsecond=milliseconds_only)  # type: ignore[operator]
+    return value.replace(microsecond=milliseconds_only)
+
+
+def _datetimes_as_stored(value: Any) -> Any:
+    """mongomock's patch_datetime_awareness_in_document (datetimes to naive UTC at millisecond precision),
+    returning the scalars that hold no datetime as they are without its round of isinstance checks."""
+    kind = type(value)
+    if kind in _SHARED_WITHOUT_DATETIMES:
+        return value
+    if kind is datetime:
+        return _datetime_as_stored(value)
+    if kind is dict:
+        return {key: _datetimes_as_stored(item) for key, item in value.items()}
+    if kind is list:
+        return [_datetimes_as_stored(item) for item in value]
+    return _mongomock_patch_datetime_awareness(value)
 
 
 def _copy_only_fields(self: Collection, document: Any, fields: Any, container: Any) -> Any:
@@ -447,7 +502,20 @@ def _copy_only_fields(self: Collection, document: Any, fields: Any, container: A
     return copy
 
 
+def _update(
+    self: Collection, spec: Any, document: Any, upsert: Any = False, *args: Any, **kwargs: Any
+) -> Any:
+    """mongomock's `_update` (behind update_one, update_many and find_one_and_update); by `_id`, without its
+    general machinery when the update is a common one."""
+    if not args:
+        result = _by_id.update(self, spec, document, upsert, kwargs)
+        if result is not NOTHING:
+            return result
+    return _mongomock_update(self, spec, document, upsert, *args, **kwargs)
+
+
 _mongomock_ensure_uniques = Collection._ensure_uniques
+_mongomock_update = Collection._update
 _mongomock_copy_only_fields = Collection._copy_only_fields
 _mongomock_get_dataset = Collection._get_dataset
 _mongomock_find_one = Collection.find_one
@@ -455,6 +523,7 @@ _mongomock_compute_results = Cursor._compute_results
 _mongomock_delitem = CollectionStore.__delitem__
 _mongomock_drop = CollectionStore.drop
 _mongomock_remove_expired_documents = CollectionStore._remove_expired_documents
+_mongomock_patch_datetime_awareness = helpers.patch_datetime_awareness_in_document
 
 
 def _yield_like_a_network_driver() -> None:
@@ -486,22 +555,29 @@ def _yield_like_a_network_driver() -> None:
 
 
 _installed = False
+_by_id: Any = None  # app.core.embedded_by_id, which builds on this module: imported by install()
 
 
 def install() -> None:
     """Put the fast paths in place (once per process; before the first client is built)."""
-    global _installed
+    global _installed, _by_id
     if not _installed:
+        from app.core import embedded_by_id
+
+        _by_id = embedded_by_id
         _yield_like_a_network_driver()
         Collection._iter_documents = _iter_documents  # type: ignore[method-assign]
         Collection._ensure_uniques = _ensure_uniques  # type: ignore[method-assign]
         Collection._get_dataset = _get_dataset  # type: ignore[method-assign]
         Collection._copy_only_fields = _copy_only_fields  # type: ignore[method-assign]
         Collection.find_one = _find_one  # type: ignore[method-assign]
+        Collection._update = _update  # type: ignore[method-assign]
         Cursor._compute_results = _compute_results  # type: ignore[method-assign]
         CollectionStore._remove_expired_documents = _remove_expired_documents  # type: ignore[method-assign]
         CollectionStore.__delitem__ = _delete_document  # type: ignore[method-assign]
         CollectionStore.drop = _drop  # type: ignore[method-assign]
+        mongomock_collection.copy = _copy_module_for_mongomock  # type: ignore[assignment]
+        helpers.patch_datetime_awareness_in_document = _datetimes_as_stored
         _installed = True
 
 

@@ -5,12 +5,13 @@ and an `_id` lookup finds what a scan finds."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from bson import Decimal128, ObjectId
 from mongomock import filtering
+from pymongo.errors import DuplicateKeyError
 from sentinels import NOTHING
 
 from app.core import embedded_store
@@ -148,7 +149,7 @@ async def test_id_lookups_and_scans_agree_through_a_collection() -> None:
 
 
 async def test_unique_indexes_refuse_twins_on_insert_and_update() -> None:
-    from pymongo.errors import BulkWriteError, DuplicateKeyError
+    from pymongo.errors import BulkWriteError
 
     collection = embedded_store.build_client()["fast"]["unique"]
     await collection.create_index("key", unique=True)
@@ -337,3 +338,63 @@ def test_projections_copy_exactly_what_mongomock_copies() -> None:
         assert list(copied.items()) == list(expected.items()), fields
         if "nested" in copied:
             assert copied["nested"] is not document["nested"]  # a copy, not the stored document
+
+
+def _stored_values(rng: random.Random) -> dict[str, Any]:
+    """A document as a filter, an update or a stored document holds it, with the types mongomock copies and
+    patches its own way (tuples, OrderedDicts, Timestamps, aware datetimes at any offset)."""
+    from collections import OrderedDict
+
+    from bson import Timestamp
+
+    document = _document(rng)
+    offset = timezone(timedelta(hours=rng.choice([-5, 0, 2])))
+    document["nested"] = {
+        "at": datetime(2026, 1, 2, 3, 4, 5, 6789, tzinfo=rng.choice([None, offset])),
+        "lines": [{"n": _value(rng), "on": datetime(2026, 5, 1, 0, 0, 0, 999999)}, (1, [2]), b"raw"],
+        "ordered": OrderedDict([("b", 1), ("a", [datetime(2026, 2, 1, tzinfo=UTC)])]),
+        "stamp": rng.choice([Timestamp(0, 0), Timestamp(5, 1)]),
+    }
+    return document
+
+
+def test_deep_copies_equal_copy_deepcopy_and_share_nothing_mutable() -> None:
+    import copy
+
+    rng = random.Random(17)
+    for _ in range(500):
+        document = _stored_values(rng)
+        copied = embedded_store._deep_copy(document)
+        expected = copy.deepcopy(document)
+        assert copied == expected and repr(copied) == repr(expected)
+        copied["nested"]["lines"][0]["n"] = "changed"
+        copied["nested"]["ordered"]["a"].append(1)
+        assert document == expected  # the original is untouched
+
+
+def test_datetimes_are_stored_exactly_as_mongomock_stores_them() -> None:
+    rng = random.Random(19)
+    original = embedded_store._mongomock_patch_datetime_awareness
+    for _ in range(500):
+        document = _stored_values(rng)
+        document["nested"].pop("stamp")  # a null Timestamp becomes "now", which differs between two calls
+        patched = embedded_store._datetimes_as_stored(document)
+        assert repr(patched) == repr(original(document))
+        assert patched["nested"]["at"].tzinfo is None and patched["nested"]["at"].microsecond % 1000 == 0
+
+
+async def test_updates_keep_their_rollback_and_copy_what_they_set() -> None:
+    """The update snapshot and the arrays `$set` stores go through the fast deep copy: a refused update is
+    undone to the document as it was, and a set array is the store's own, not the caller's."""
+    collection = embedded_store.build_client()["fast"]["updates"]
+    await collection.create_index("code", unique=True)
+    await collection.insert_many(
+        [{"_id": 1, "code": "a", "tags": ["x"]}, {"_id": 2, "code": "b", "tags": []}]
+    )
+    tags = ["y", {"z": 1}]
+    await collection.update_one({"_id": 2}, {"$set": {"tags": tags}})
+    tags[1]["z"] = 2
+    assert (await collection.find_one({"_id": 2}))["tags"] == ["y", {"z": 1}]
+    with pytest.raises(DuplicateKeyError):
+        await collection.update_one({"_id": 2}, {"$set": {"code": "a"}, "$push": {"tags": "w"}})
+    assert await collection.find_one({"_id": 2}) == {"_id": 2, "code": "b", "tags": ["y", {"z": 1}]}
