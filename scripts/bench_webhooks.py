@@ -7,10 +7,13 @@ raw asyncio HTTP servers in this process's own thread. Steps:
   1. /health with wrk, nothing to deliver: the baseline p99.
   2. An endpoint on a receiver that holds its first requests unanswered (the endpoint's attempts wait, so no
      delivery runs yet), then N client writes: N events, N deliveries queued.
-  3. The receiver is released and wrk measures /health again while the worker delivers all N (32
+  3. Once every delivery exists, wrk measures /health with nothing delivered yet (the same server, its store
+     as large, the worker's first attempts held by the receiver): the p99 without deliveries in the same
+     state, beside step 1's on a fresh server.
+  4. The receiver is released and wrk measures /health again while the worker delivers all N (32
      connections, then one); the script prints the p99s, their ratios, and the deliveries per second.
      Step 1 also runs wrk with one connection (a client that waits for each answer, not a saturating load).
-  4. Isolation: a second user whose endpoint never answers (each attempt waits out the 10 s limit) gets M
+  5. Isolation: a second user whose endpoint never answers (each attempt waits out the 10 s limit) gets M
      events at the same time as the fast endpoint gets N more; prints the fast endpoint's throughput with it.
 
     ./scripts/bench webhooks [--deliveries 1000] [--slow-events 20] [--seconds 10]
@@ -178,8 +181,12 @@ def main() -> int:
         # the fan-out (every second, paced like the rest of the worker) may still be turning events into
         # deliveries: the measure starts once all of them exist, so that it sees deliveries only
         fanned_out_in = wait_for_deliveries(base, token, args.deliveries, 600)
-        fast.open()
         seconds = args.seconds or 10  # inside the delivery; wrk keeps the worker at its busy share
+        # the same server in the same state (its store as large, every delivery queued) but nothing
+        # delivered yet: the receiver holds the attempts in flight
+        held = health_during(base, seconds)
+        held_one = wrk(f"{base}/health", 8, 1)
+        fast.open()
         with ThreadPoolExecutor(1) as pool:
             opened = time.monotonic()
 
@@ -198,6 +205,9 @@ def main() -> int:
             delivering_p99_ms=loaded.p99_ms,
             delivering_rps=loaded.rps,
             p99_ratio=round(loaded.p99_ms / baseline.p99_ms, 2),
+            held_p99_ms=held.p99_ms,
+            held_rps=held.rps,
+            p99_ratio_to_held=round(loaded.p99_ms / held.p99_ms, 2),
             deliveries=args.deliveries,
             delivered_seconds=round(delivered_in, 2),
             deliveries_per_second=round(rate, 1),
@@ -207,6 +217,7 @@ def main() -> int:
             one_connection_baseline_p99_ms=baseline_one.p99_ms,
             one_connection_delivering_p99_ms=loaded_one.p99_ms,
             one_connection_p99_ratio=round(loaded_one.p99_ms / baseline_one.p99_ms, 2),
+            one_connection_held_p99_ms=held_one.p99_ms,
             overlap_note="both wrk runs ended inside the delivery"
             if measured_for < delivered_in
             else "the delivery ended before wrk did: part of the run measured an idle worker",
@@ -231,7 +242,9 @@ def main() -> int:
     print(json.dumps(results, indent=2))
     print(
         f"\n/health p99 ({CONNECTIONS} connections): {results['baseline_p99_ms']:.2f} ms idle,"
-        f" {results['delivering_p99_ms']:.2f} ms while delivering ({results['p99_ratio']}x);"
+        f" {results['held_p99_ms']:.2f} ms with every delivery queued and none made,"
+        f" {results['delivering_p99_ms']:.2f} ms while delivering ({results['p99_ratio']}x the idle,"
+        f" {results['p99_ratio_to_held']}x the queued);"
         f" one connection: {baseline_one.p99_ms:.2f} ms idle, {loaded_one.p99_ms:.2f} ms while delivering"
         f" ({results['one_connection_p99_ratio']}x); {results['deliveries']} deliveries in"
         f" {results['delivered_seconds']} s = {results['deliveries_per_second']}/s; with a dead receiver"

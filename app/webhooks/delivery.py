@@ -87,7 +87,9 @@ class Sender:
         try:
             async with asyncio.timeout(self.timeout):  # the whole attempt, DNS included
                 target = await check_url(url, https_only=self.https_only, allow_private=self.allow_private)
-                reply = await self._post(target, sign(secret, event_id, at, body), body)
+                headers = sign(secret, event_id, at, body)
+                await asyncio.sleep(0)  # the checks and the send: two short steps (the loop serves requests)
+                reply = await self._post(target, headers, body)
             status_code = reply.status
             if 300 <= status_code < 400:
                 error = f"redirect to {reply.location or '?'!r} (not followed)"

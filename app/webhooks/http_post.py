@@ -109,6 +109,7 @@ class Poster:
             target=target,
             headers=[*headers, ("content-length", str(len(body)))],
         )
+        await asyncio.sleep(0)  # building the request (h11 validates every header) and sending it: two steps
         async with self._slots:
             connection = self._take_idle(origin)
             if connection is not None:

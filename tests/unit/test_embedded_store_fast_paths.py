@@ -234,23 +234,24 @@ async def test_a_unique_field_holding_an_array_uses_mongomocks_own_check() -> No
         await collection.insert_one({"tags": "x"})  # "x" is in the first document's array
 
 
-async def test_ttl_indexes_are_swept_once_a_second_of_store_time(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_ttl_indexes_are_swept_once_a_minute_of_store_time(monkeypatch: pytest.MonkeyPatch) -> None:
     import mongomock
 
     collection = embedded_store.build_client()["fast"]["ttl"]
-    await collection.create_index("at", expireAfterSeconds=60)
+    await collection.create_index("at", expireAfterSeconds=3600)
     start = mongomock.utcnow()
     clock = {"now": start}
     monkeypatch.setattr(mongomock, "utcnow", lambda: clock["now"])
 
-    await collection.insert_one({"at": start - timedelta(minutes=2), "n": 1})
+    await collection.insert_one({"at": start - timedelta(hours=2), "n": 1})
     await collection.insert_one({"at": start, "n": 2})
-    clock["now"] = start + timedelta(seconds=2)
-    assert [d["n"] async for d in collection.find({})] == [2]  # swept: a second has passed
+    clock["now"] = start + timedelta(seconds=61)
+    assert [d["n"] async for d in collection.find({})] == [2]  # swept: a minute has passed
 
-    await collection.insert_one({"at": start - timedelta(minutes=2), "n": 3})
-    assert await collection.count_documents({}) == 2  # swept less than a second ago: still there
-    clock["now"] = start + timedelta(seconds=4)
+    await collection.insert_one({"at": start - timedelta(hours=2), "n": 3})
+    clock["now"] = start + timedelta(seconds=100)
+    assert await collection.count_documents({}) == 2  # swept less than a minute ago: still there
+    clock["now"] = start + timedelta(seconds=122)
     assert [d["n"] async for d in collection.find({})] == [2]
 
 

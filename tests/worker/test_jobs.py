@@ -154,7 +154,9 @@ async def _two_workers_run_sixty_jobs(make_worker: Any, kind: str, *, enqueue_wh
     runs: list[int] = []
 
     async def handler(payload: dict[str, Any]) -> None:
-        await asyncio.sleep(0)  # let the other worker interleave
+        # a job holds its slot a moment: the first worker to hear of a job, which also claims it first in one
+        # event loop, fills its slots, and the other takes jobs too (each claim still races the other's)
+        await asyncio.sleep(0.002)
         runs.append(payload["n"])
 
     async def enqueue_all() -> None:
