@@ -36,6 +36,17 @@ class _Unplanned(Exception):
     """This operation, or this document, is outside the fast path: mongomock's own code runs."""
 
 
+def _utf8(text: str) -> bool:
+    """Whether BSON can hold the string (a lone surrogate has no UTF-8 form)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _stored(value: Any) -> Any:
     """A value of an update as mongomock stores it (datetimes naive UTC at millisecond precision), or
     _Unplanned when it is not plain data BSON stores as it is (string keys without NUL, 64-bit integers)."""
@@ -43,10 +54,12 @@ def _stored(value: Any) -> Any:
     if kind in store_paths._SHARED_WITHOUT_DATETIMES:
         if kind is int and value not in _INT64:
             raise _Unplanned("an integer BSON cannot hold")
+        if kind is str and not _utf8(value):
+            raise _Unplanned("a string BSON cannot hold")
         return value
     if kind is dict:
         for key in value:
-            if type(key) is not str or "\0" in key:
+            if type(key) is not str or "\0" in key or not _utf8(key):
                 raise _Unplanned(key)
         return {key: _stored(item) for key, item in value.items()}
     if kind is list:
@@ -233,15 +246,18 @@ def update(
         new = None if document is None else _updated(document, planned)
     except _Unplanned:
         return NOTHING
+    # Python's == takes True for 1, 1 for 1.0 and {x, y} for {y, x}: such an update counts as no change (as
+    # mongomock counts it) but its values are stored all the same, as MongoDB stores them
     changed = document is not None and new != document
-    if changed:
+    if document is not None:
         store = collection._store
-        store[document["_id"]] = new  # type: ignore[index]
-        if _may_make_twins(store.indexes, {name for fields in planned.values() for name in fields}):
+        store[document["_id"]] = new
+        written = {name for fields in planned.values() for name in fields}
+        if changed and _may_make_twins(store.indexes, written):
             try:
                 collection._ensure_uniques(new)
             except DuplicateKeyError:
-                store[document["_id"]] = document  # type: ignore[index]
+                store[document["_id"]] = document
                 raise
     return {
         "connectionId": collection.database.client._id,

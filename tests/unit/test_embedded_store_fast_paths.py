@@ -373,9 +373,12 @@ def test_deep_copies_equal_copy_deepcopy_and_share_nothing_mutable() -> None:
         assert document == expected  # the original is untouched
 
 
-def test_datetimes_are_stored_exactly_as_mongomock_stores_them() -> None:
+def test_datetimes_are_stored_exactly_as_mongomock_stores_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mongomock import helpers
+
     rng = random.Random(19)
     original = embedded_store._mongomock_patch_datetime_awareness
+    monkeypatch.setattr(helpers, "patch_datetime_awareness_in_document", original)  # its own recursion too
     for _ in range(500):
         document = _stored_values(rng)
         document["nested"].pop("stamp")  # a null Timestamp becomes "now", which differs between two calls
@@ -385,17 +388,19 @@ def test_datetimes_are_stored_exactly_as_mongomock_stores_them() -> None:
 
 
 async def test_updates_keep_their_rollback_and_copy_what_they_set() -> None:
-    """The update snapshot and the arrays `$set` stores go through the fast deep copy: a refused update is
-    undone to the document as it was, and a set array is the store's own, not the caller's."""
+    """Through mongomock's own update (a dotted field keeps it off the by-`_id` path), the update snapshot and
+    the arrays `$set` stores go through the fast deep copy: a refused update is undone to the document as it
+    was, and a set array is the store's own, not the caller's."""
     collection = embedded_store.build_client()["fast"]["updates"]
     await collection.create_index("code", unique=True)
     await collection.insert_many(
         [{"_id": 1, "code": "a", "tags": ["x"]}, {"_id": 2, "code": "b", "tags": []}]
     )
     tags = ["y", {"z": 1}]
-    await collection.update_one({"_id": 2}, {"$set": {"tags": tags}})
+    await collection.update_one({"_id": 2}, {"$set": {"tags": tags, "meta.n": 1}})
     tags[1]["z"] = 2
     assert (await collection.find_one({"_id": 2}))["tags"] == ["y", {"z": 1}]
     with pytest.raises(DuplicateKeyError):
-        await collection.update_one({"_id": 2}, {"$set": {"code": "a"}, "$push": {"tags": "w"}})
-    assert await collection.find_one({"_id": 2}) == {"_id": 2, "code": "b", "tags": ["y", {"z": 1}]}
+        await collection.update_one({"_id": 2}, {"$set": {"code": "a", "meta.n": 2}, "$push": {"tags": "w"}})
+    expected = {"_id": 2, "code": "b", "tags": ["y", {"z": 1}], "meta": {"n": 1}}
+    assert await collection.find_one({"_id": 2}) == expected
