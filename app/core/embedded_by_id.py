@@ -252,13 +252,14 @@ def update(
     if document is not None:
         store = collection._store
         store[document["_id"]] = new
-        written = {name for fields in planned.values() for name in fields}
-        if changed and _may_make_twins(store.indexes, written):
-            try:
-                collection._ensure_uniques(new)
-            except DuplicateKeyError:
-                store[document["_id"]] = document
-                raise
+        if changed:
+            written = {name for fields in planned.values() for name in fields}
+            if _may_make_twins(store.indexes, written):
+                try:
+                    collection._ensure_uniques(new)
+                except DuplicateKeyError:
+                    store[document["_id"]] = document
+                    raise
     return {
         "connectionId": collection.database.client._id,
         "err": None,

@@ -27,7 +27,8 @@ which changes only when an expired document disappears:
   lists directly, sharing the immutable scalars instead of rebuilding each through `copy`'s reduce protocol
   (any other type takes mongomock's own route).
 
-And every operation yields to the event loop once, as a network driver does at each round trip.
+And every operation yields to the event loop before and after it runs, as a network driver's caller does
+around each round trip.
 
 Only the embedded store is changed; a real MongoDB uses its indexes.
 """
