@@ -1,12 +1,16 @@
 # syntax=docker/dockerfile:1
-# Build stage: the runtime dependencies into a virtualenv, exactly as pinned and hashed in requirements.lock
-# (reproducible: any other version or a tampered file fails the build). No test tools: the lock holds only
-# pyproject's runtime dependencies (./scripts/lock regenerates it).
+# Build stage: the runtime dependencies into a virtualenv, exactly as uv.lock pins and hashes them (the same lock
+# the scripts and the tests install from; any other version or a tampered file fails the build). uv itself comes
+# from scripts/uv-requirements.txt, one version with its hashes. No test tools: --no-dev leaves the dev group out.
 FROM python:3.11-slim AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-RUN python -m venv /opt/venv
-COPY requirements.lock /tmp/requirements.lock
-RUN /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.lock
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv
+COPY scripts/uv-requirements.txt /tmp/uv-requirements.txt
+RUN python -m venv /opt/uv \
+    && /opt/uv/bin/pip install --require-hashes --no-deps --only-binary=:all: -r /tmp/uv-requirements.txt
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+RUN /opt/uv/bin/uv sync --locked --no-dev --no-install-project --python /usr/local/bin/python
 
 # Runtime stage: the virtualenv and the app's source, run as an unprivileged user.
 FROM python:3.11-slim AS runtime

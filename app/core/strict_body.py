@@ -192,10 +192,11 @@ async def _validate_body(request: Request[Any, Any, Any]) -> None:
         raise ValidationException(
             detail="Validation failed", extra=[{"key": "data", "message": str(exc), "source": "body"}]
         ) from None
-    except UnicodeDecodeError:
-        raise _malformed() from None  # invalid UTF-8 inside a string (msgspec raises this, not DecodeError)
-    except msgspec.DecodeError:
-        return  # malformed or empty JSON: Litestar's own parsing reports it
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        # Invalid UTF-8 inside a string is a DecodeError from msgspec 0.23 on, a UnicodeDecodeError before.
+        if body.strip():
+            raise _malformed() from None
+        return  # an empty body: Litestar's own parsing reports it
     errors = check_values(typed, await request.json())
     if errors:
         raise _invalid(errors)

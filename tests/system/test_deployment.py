@@ -102,72 +102,84 @@ def test_dockerfile_is_multi_stage_non_root_with_a_curl_free_readiness_check():
 # ---------------------------------------------------------------- the lock file
 
 
-class Locked(NamedTuple):
-    version: str
-    hashes: list[str]
-    via: str  # uv's note: which packages need it ("orbix (pyproject.toml)" for a direct dependency)
-
-
-def _lock() -> dict[str, Locked]:
-    """requirements.lock, one entry per package; each entry starts at column 0."""
-    entries = {}
-    for block in re.split(r"\n(?=\S)", (ROOT / "requirements.lock").read_text()):
-        if block.startswith("#") or not block.strip():
-            continue
-        match = re.match(r"^([A-Za-z0-9._-]+)==([^\s;]+)", block)
-        assert match, f"not pinned with ==: {block[:80]}"
-        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
-        via = re.search(r"# via (.*)", block)
-        entries[canonicalize_name(match.group(1))] = Locked(
-            match.group(2), hashes, via.group(1) if via else ""
-        )
-    return entries
+def _lock() -> dict:
+    return tomllib.loads((ROOT / "uv.lock").read_text())
 
 
 def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_the_image_installs_only_from_the_hashed_lock():
+def _packages() -> dict[str, dict]:
+    return {canonicalize_name(package["name"]): package for package in _lock()["package"]}
+
+
+def _specified(requirements: list[str]) -> set[tuple[str, str, str]]:
+    """(name, extras, specifier) of pyproject's requirement strings, the way uv.lock records them."""
+    parsed = map(Requirement, requirements)
+    return {(canonicalize_name(r.name), ",".join(sorted(r.extras)), str(r.specifier)) for r in parsed}
+
+
+def _locked(entries: list[dict]) -> set[tuple[str, str, str]]:
+    return {
+        (
+            canonicalize_name(e["name"]),
+            ",".join(sorted(e.get("extras", []))),
+            str(Requirement("x" + e.get("specifier", "")).specifier),
+        )
+        for e in entries
+    }
+
+
+def test_the_image_installs_only_from_the_lock():
     dockerfile = (ROOT / "Dockerfile").read_text()
     installs = re.findall(r"pip install ([^\n]*)", dockerfile)
-    assert (
-        installs == [installs[0]]
-        and "--require-hashes" in installs[0]
-        and "-r /tmp/requirements.lock" in installs[0]
-    )
-    assert "--only-binary=:all:" in installs[0], "building an sdist would fetch unhashed build tools"
-    assert "COPY requirements.lock" in dockerfile
+    assert installs == [installs[0]] and "--require-hashes" in installs[0]
+    assert "-r /tmp/uv-requirements.txt" in installs[0] and "--only-binary=:all:" in installs[0]
+    syncs = re.findall(r"uv sync ([^\n]*)", dockerfile)
+    assert syncs == [syncs[0]] and "--locked" in syncs[0] and "--no-dev" in syncs[0]
+    assert "COPY pyproject.toml uv.lock" in dockerfile
 
 
-def test_every_locked_package_is_pinned_with_hashes():
-    lock = _lock()
-    assert len(lock) > 10
-    assert [name for name, entry in lock.items() if not entry.hashes] == []
+def test_the_scripts_install_from_the_lock_and_pin_uv_with_hashes():
+    venv = (ROOT / "scripts" / "_venv.sh").read_text()
+    assert "sync --locked" in venv and "--require-hashes" in venv and "pip install -e" not in venv
+    pins = (ROOT / "scripts" / "uv-requirements.txt").read_text()
+    assert re.match(r"uv==[\d.]+ \\\n", pins) and len(re.findall(r"--hash=sha256:[0-9a-f]{64}", pins)) > 3
 
 
-def test_the_lock_satisfies_every_runtime_dependency():
-    lock = _lock()
-    for requirement in map(Requirement, _pyproject()["project"]["dependencies"]):
-        name = canonicalize_name(requirement.name)
-        assert name in lock, f"{name} is a runtime dependency but not locked: run ./scripts/lock"
-        version = lock[name].version
-        assert requirement.specifier.contains(version), f"{name}=={version} breaks {requirement}"
+def test_every_locked_package_from_the_registry_is_hashed():
+    registry = [p for p in _lock()["package"] if "registry" in p.get("source", {})]
+    assert len(registry) > 50
+    for package in registry:
+        files = package.get("wheels", []) + ([package["sdist"]] if "sdist" in package else [])
+        assert files and all(f.get("hash", "").startswith("sha256:") for f in files), package["name"]
 
 
-def test_the_lock_carries_no_test_only_package():
-    """A [dev] or [bench] tool is in the lock only when a runtime dependency needs it (litestar needs
-    pyyaml), never as a dependency of its own."""
-    lock = _lock()
-    runtime = {canonicalize_name(Requirement(r).name) for r in _pyproject()["project"]["dependencies"]}
-    extras = _pyproject()["project"]["optional-dependencies"]
-    tools = {canonicalize_name(Requirement(r).name) for extra in ("dev", "bench") for r in extras[extra]}
-    for name in sorted(tools - runtime):
-        if name in lock:
-            assert lock[name].via and "orbix" not in lock[name].via, f"{name} is a test tool but is locked"
+def test_the_lock_agrees_with_pyproject():
+    """Changing pyproject.toml without ./scripts/lock fails here (and `uv sync --locked` refuses to install)."""
+    root = _packages()["orbix"]
+    project = _pyproject()
+    assert _locked(root["metadata"]["requires-dist"]) == _specified(project["project"]["dependencies"])
+    locked_groups = root["metadata"]["requires-dev"]
+    assert set(locked_groups) == set(project["dependency-groups"])
+    for group, requirements in project["dependency-groups"].items():
+        assert _locked(locked_groups[group]) == _specified(requirements), group
+
+
+def test_the_runtime_install_carries_no_test_tool():
+    """What the image installs (the runtime dependencies and theirs) holds no tool of the dev or bench groups
+    unless a runtime dependency needs it (litestar needs pyyaml)."""
+    packages = _packages()
+    wanted, seen = [canonicalize_name(d["name"]) for d in packages["orbix"]["dependencies"]], set()
+    while wanted:
+        name = wanted.pop()
+        if name not in seen:
+            seen.add(name)
+            wanted += [canonicalize_name(d["name"]) for d in packages[name].get("dependencies", [])]
     for tool in ("pytest", "pytest-asyncio", "pytest-xdist", "schemathesis", "hypothesis", "ruff", "mypy",
-                 "uvicorn", "asgi-lifespan", "py-spy"):  # fmt: skip
-        assert tool not in lock, tool
+                 "uvicorn", "asgi-lifespan", "py-spy", "aiosmtpd", "trustme"):  # fmt: skip
+        assert tool not in seen, tool
 
 
 def test_dockerignore_keeps_secrets_and_venv_out():
@@ -212,14 +224,14 @@ def _executable(path: Path, text: str) -> None:
 
 
 def _ensure_venv(project: Path, python: Path | None = None) -> subprocess.CompletedProcess[str]:
-    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
     (project / "scripts").mkdir(exist_ok=True)
-    shutil.copy(ROOT / "scripts" / "_venv.sh", project / "scripts" / "_venv.sh")
+    for name in ("pyproject.toml", "uv.lock", "scripts/_venv.sh", "scripts/uv-requirements.txt"):
+        shutil.copy(ROOT / name, project / name)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(project)}
     if python is not None:
         env["PYTHON"] = str(python)
     return subprocess.run(
-        ["bash", "-c", 'set -euo pipefail; source scripts/_venv.sh; ensure_venv ""'],
+        ["bash", "-c", "set -euo pipefail; source scripts/_venv.sh; ensure_venv runtime"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -229,8 +241,8 @@ def _ensure_venv(project: Path, python: Path | None = None) -> subprocess.Comple
 
 
 def test_venv_that_cannot_be_created_is_not_left_half_made(tmp_path):
-    # Debian/Ubuntu without python3-venv: `python3 -m venv` leaves .venv/bin/python behind and fails. A
-    # half-made .venv made every later run skip creation and fail at "dependency install failed".
+    # Debian/Ubuntu without python3-venv: `python3 -m venv` leaves bin/python behind and fails. A half-made venv
+    # made every later run skip creation and fail.
     fake = tmp_path / "bin" / "python3"
     _executable(
         fake,
@@ -244,28 +256,25 @@ def test_venv_that_cannot_be_created_is_not_left_half_made(tmp_path):
     project.mkdir()
     result = _ensure_venv(project, fake)
     assert result.returncode != 0
-    assert not (project / ".venv").exists(), result.stderr
+    assert not (project / ".tools").exists() and not (project / ".venv").exists(), result.stderr
     assert "python3-venv" in result.stderr
 
 
 def test_venv_with_a_failed_install_is_not_stamped_as_installed(tmp_path):
-    # pip failing (no network, a new dependency not found) was ignored (`|| true`); the import check still
-    # passed on the old dependencies, the stamp was written and the install was never tried again.
+    # A failed sync (no network, pyproject.toml changed without ./scripts/lock) must not be stamped: the stamp
+    # means "done", and a stamped venv is never installed into again.
     project = tmp_path / "project"
-    (project / "app").mkdir(parents=True)
-    (project / "app" / "__init__.py").write_text("")
-    real = ROOT / ".venv" / "bin" / "python"
+    (project / ".tools" / "bin").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "uv-requirements.txt", project / ".tools" / ".orbix-uv")
     _executable(
-        project / ".venv" / "bin" / "python",
-        "#!/bin/bash\n"
-        'case "$*" in\n'
-        '  *"pip install"*" -e "*) echo "ERROR: No matching distribution found for newdep" >&2; exit 1;;\n'
-        '  *"-m pip"*) exit 0;;\n'
-        f'  *) exec {real} "$@";;\n'
-        "esac\n",
+        project / ".tools" / "bin" / "uv",
+        '#!/bin/bash\necho "error: the lockfile needs to be updated" >&2\nexit 1\n',
     )
+    _executable(project / ".venv" / "bin" / "python", f'#!/bin/bash\nexec {sys.executable} "$@"\n')
+    (project / ".venv" / ".orbix-installed").write_text("an older lock dev\n")
     result = _ensure_venv(project)
     assert result.returncode != 0
+    assert "./scripts/lock" in result.stderr
     assert not (project / ".venv" / ".orbix-installed").exists(), result.stderr
 
 
