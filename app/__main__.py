@@ -1,6 +1,6 @@
 """`python -m app [serve|worker|migrate]`: serve Orbix with the production server (HOST/PORT from the
 environment), run the background worker (section 14 of the API contract), or reconcile the declared
-MongoDB indexes and exit.
+MongoDB indexes and exit; `python -m app --help` says so.
 
 granian, chosen by measurement over uvicorn (docs/benchmarks.md): ~19 % more /health throughput and a
 p99 about three times shorter on real routes, one worker per process on these 2-core machines.
@@ -12,7 +12,7 @@ import asyncio
 import sys
 
 from app.core.config import Settings
-from app.core.startup import EXIT_CONFIG, ensure_port_free, fail, settings_or_exit
+from app.core.startup import EXIT_CONFIG, ensure_jobs_run, ensure_port_free, fail, settings_or_exit
 
 
 def serve(settings: Settings) -> None:
@@ -62,14 +62,36 @@ def migrate(settings: Settings) -> None:
 
 
 COMMANDS = {"serve": serve, "worker": work, "migrate": migrate}
+HELP_FLAGS = ("-h", "--help", "help")
+USAGE = f"usage: python -m app [{'|'.join(COMMANDS)}]"
+HELP = f"""{USAGE}
+
+Orbix, the back office of a freelancer or a small agency: one image, three modes.
+
+commands:
+  serve    serve the HTTP API with granian on HOST:PORT (default 0.0.0.0:8000); the default command.
+           With WORKER=inline (the default) it also runs the background jobs (e-mails, webhooks, recovery)
+  worker   run only the background job loop, with its own /metrics on WORKER_METRICS_PORT (default 9100);
+           needs MONGODB_URL, the database it shares with the API
+  migrate  create missing and replace changed MongoDB indexes, then exit
+
+Every setting comes from the environment (MONGODB_URL, JWT_SECRET, APP_ENV, ...): see the README's
+Configuration table. A configuration error stops with one line and exit code 2.
+"""
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in HELP_FLAGS:
+        print(HELP, end="")
+        sys.exit(0)
     command = args[0] if args else "serve"
     if command not in COMMANDS or len(args) > 1:
-        fail(f"usage: python -m app [{'|'.join(COMMANDS)}]", EXIT_CONFIG)
-    COMMANDS[command](settings_or_exit())
+        fail(f"{USAGE} (python -m app --help says what each does)", EXIT_CONFIG)
+    settings = settings_or_exit()
+    if command != "migrate":
+        ensure_jobs_run(settings, worker_process=command == "worker")
+    COMMANDS[command](settings)
 
 
 if __name__ == "__main__":

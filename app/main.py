@@ -32,7 +32,7 @@ from app.core import db, dependencies
 from app.core.activity import RequestActivity
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
-from app.core.docs_ui import OfflineRedocPlugin
+from app.core.docs_ui import OfflineRedocPlugin, docs_router
 from app.core.edge import guarded
 from app.core.errors import EXCEPTION_HANDLERS
 from app.core.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore
@@ -46,7 +46,7 @@ from app.core.openapi import (
 from app.core.pagination import provide_page_params
 from app.core.passwords import PasswordHasher
 from app.core.rate_limit import auth_rate_limit
-from app.core.startup import EXIT_CONFIG, fail
+from app.core.startup import EXIT_CONFIG, ensure_jobs_run, fail
 from app.core.strict_body import validate_request
 from app.core.tokens import TokenService
 from app.core.versioning import VersioningMiddleware
@@ -254,6 +254,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
             version="0.1.0",
             description="The back office of a freelancer or a small agency: one JSON API.",
             path="/schema",
+            openapi_router=docs_router("/schema"),
             components=components(),
             use_handler_docstrings=True,
             render_plugins=[OfflineRedocPlugin()],
@@ -278,10 +279,14 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
 
 
 def _app_from_environment() -> Orbix:
+    """The app any ASGI server loads (`app.main:app`): a configuration error, or a set-up in which no job
+    would ever run (WORKER=off on the embedded store), stops the process with one line and exit code 2."""
     try:
-        return create_app()
+        settings = Settings.from_env()
     except ConfigError as exc:
         fail(f"configuration error: {exc}", EXIT_CONFIG)
+    ensure_jobs_run(settings, worker_process=False)
+    return create_app(settings)
 
 
 app = _app_from_environment()

@@ -79,6 +79,24 @@ class Settings:
     def smtp_configured(self) -> bool:
         return bool(self.smtp_host and self.smtp_from)
 
+    def jobs_unreachable(self, *, worker_process: bool) -> str | None:
+        """Why no job would ever run in this set-up, or None. The embedded store lives in one process, so
+        a separate worker never sees the API's jobs: `python -m app worker` and an API with WORKER=off both
+        need MONGODB_URL. APP_ENV=test is exempt: the test suite runs jobs itself, in its own process."""
+        if self.mongodb_url or self.app_env == "test":
+            return None
+        if worker_process:
+            return (
+                "MONGODB_URL: must be set for `python -m app worker`: without it the worker has an in-memory "
+                "store of its own and never sees the API's jobs (the API's default WORKER=inline runs them)"
+            )
+        if self.worker == "off":
+            return (
+                "WORKER: `off` needs MONGODB_URL: on the embedded in-memory store no other process sees this "
+                "one's jobs, so no e-mail or webhook would ever be delivered; use WORKER=inline"
+            )
+        return None
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = _Env(os.environ if environ is None else environ)

@@ -8,13 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar.connection import Request
+from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
+from litestar.types import Message, Send
 
 from app.core.config import Settings
 
 
 class AuthRateLimitMiddleware(RateLimitMiddleware):
-    """Litestar's limiter, plus the Retry-After header that a 429 must carry."""
+    """Litestar's limiter, plus the Retry-After header that a 429 must carry (and only a 429: an answer that
+    went through carries the RateLimit-* headers alone)."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # Most /api routes are not limited: pass them on before Litestar's limiter builds a Request, finds its
@@ -25,9 +28,24 @@ class AuthRateLimitMiddleware(RateLimitMiddleware):
         await super().__call__(scope, receive, send)
 
     def create_response_headers(self, cache_object: Any) -> dict[str, str]:
+        """The 429's headers (Litestar builds the refusal with these)."""
         headers = super().create_response_headers(cache_object)
         headers["Retry-After"] = str(max(1, cache_object.reset - int(datetime.now(UTC).timestamp())))
         return headers
+
+    def create_send_wrapper(self, send: Send, cache_object: Any) -> Send:
+        """The headers of a request that went through: Litestar's RateLimit-* ones, without Retry-After."""
+        rate_limit_headers = super().create_response_headers
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                headers = MutableScopeHeaders(message)
+                for name, value in rate_limit_headers(cache_object).items():
+                    headers[name] = value
+            await send(message)
+
+        return send_with_headers
 
 
 def client_address(trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> Any:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, Self, T
 import msgspec
 import pycountry
 from litestar import Response
+from litestar.openapi.spec.enums import OpenAPIFormat
 from litestar.params import KwargDefinition
 
 from app.core.identifiers import country_code
@@ -139,6 +140,9 @@ MoneyOut = Annotated[
     ),
 ]
 RateOut = Annotated[str, msgspec.Meta(description="Percentage as a decimal string", examples=["8.875"])]
+# A file downloaded as it is (a PDF, an XML document): a handler returning `Response[FileBytes]` is documented
+# as `type: string, format: binary`; its route's `media_type` and `content_media_type` say what it holds.
+FileBytes = Annotated[bytes, KwargDefinition(format=OpenAPIFormat.BINARY)]
 
 
 def not_blank(value: str, field: str) -> str:

@@ -41,6 +41,14 @@ def settings_or_exit() -> Settings:
         fail(f"configuration error: {exc}", EXIT_CONFIG)
 
 
+def ensure_jobs_run(settings: Settings, *, worker_process: bool) -> None:
+    """Stop (configuration error) where no job would ever run: a worker, or an API with WORKER=off, on the
+    embedded store (Settings.jobs_unreachable)."""
+    problem = settings.jobs_unreachable(worker_process=worker_process)
+    if problem is not None:
+        fail(f"configuration error: {problem}", EXIT_CONFIG)
+
+
 def ensure_port_free(host: str, port: int) -> None:
     """granian binds with SO_REUSEPORT, so a second server on a taken port would silently share it (and
     half the requests would reach another process, with another JWT secret and store). A plain bind

@@ -9,6 +9,14 @@ also when that process is granian's forked worker: such a process ends through m
 runs its finalizers and then joins every child, but not concurrent.futures' own exit hook, so an idle pool
 left running would make that join (and the server's SIGTERM) wait forever. Its finalizer runs before the
 call queue's own (exit priority 10), which would otherwise stop the queue before the shutdown reaches it.
+
+A process can also end without any finalizer: uvicorn re-raises the SIGTERM it handled, a process may be
+killed, or crash. So each rendering process watches its parent itself and exits as soon as the parent is
+gone, whatever ended it (after the render in hand, which holds the GIL): the end of the pipe its parent
+started it through (multiprocessing's `parent_process().sentinel`) becomes readable when the parent's end
+closes, which the kernel does when the parent exits (and the parent when it drops the process). With the
+renderers gone, multiprocessing's resource tracker, which lives until every process holding its pipe has
+closed it, exits as well. tests/system/test_renderers.py ends granian and uvicorn servers that rendered.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import asyncio
 import multiprocessing
 import multiprocessing.util
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -40,7 +49,7 @@ def _pool() -> ProcessPoolExecutor:
         _executor = ProcessPoolExecutor(
             max_workers=RENDER_PROCESSES,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_lower_priority,
+            initializer=_start_renderer,
         )
         multiprocessing.util.Finalize(
             _executor, _executor.shutdown, kwargs={"cancel_futures": True}, exitpriority=100
@@ -48,8 +57,27 @@ def _pool() -> ProcessPoolExecutor:
     return _executor
 
 
+def _start_renderer() -> None:
+    """Runs first in each rendering process."""
+    _lower_priority()
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """A daemon thread that ends this rendering process once its parent has ended (see the module's doc)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing: nothing to watch
+        return
+
+    def watch() -> None:
+        parent.join()  # returns once the parent's end of the pipe is closed: the parent has exited
+        os._exit(0)  # nothing to flush or finish: a render in hand has no one left to return to
+
+    threading.Thread(target=watch, name="orbix-parent-watch", daemon=True).start()
+
+
 def _lower_priority() -> None:
-    """Runs first in each rendering process, before Typst or Saxon start threads (which inherit it)."""
+    """Before Typst or Saxon start threads (which inherit it)."""
     if hasattr(os, "SCHED_IDLE"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     else:

@@ -17,7 +17,7 @@ from app.core.errors import (
     raises,
 )
 from app.core.pagination import PageParams, id_filter, sorted_by
-from app.core.schemas import created
+from app.core.schemas import FileBytes, created
 from app.documents.model import Report
 from app.invoices import lifecycle, rendering, service
 from app.invoices.schemas import (
@@ -29,6 +29,9 @@ from app.invoices.schemas import (
     InvoiceUpdate,
     PaymentCreate,
 )
+
+PDF = "application/pdf"
+XML = "application/xml"
 
 
 def provide_invoice_filters(
@@ -116,26 +119,34 @@ class InvoiceController(Controller):
     @get(
         "/{invoice_id:str}/pdf",
         operation_id="getInvoicePdf",
-        media_type="application/pdf",
+        media_type=PDF,
+        content_media_type=PDF,
+        response_description="The invoice's PDF, as an attachment named after its number",
         opt=raises(InvalidState, EInvoiceInvalid),
     )
-    async def get_pdf(self, invoice_id: str, current_user: User, request: Request) -> Response[bytes]:
+    async def get_pdf(self, invoice_id: str, current_user: User, request: Request) -> Response[FileBytes]:
         """The PDF: a draft rendered now and marked DRAFT; a sent invoice's stored document, byte-identical
         on every download (`ETag` = its SHA-256)."""
         file = await rendering.pdf(current_user, invoice_id)
         headers = {"Content-Disposition": f'attachment; filename="{file.filename}"'}
         if file.etag is None:
-            return Response(file.content, media_type="application/pdf", headers=headers)
+            return Response(file.content, media_type=PDF, headers=headers)
         etag = f'"{file.etag}"'
         headers["ETag"] = etag
         if etag in request.headers.get("if-none-match", ""):
             return Response(b"", status_code=304, headers={"ETag": etag})
-        return Response(file.content, media_type="application/pdf", headers=headers)
+        return Response(file.content, media_type=PDF, headers=headers)
 
-    @get("/{invoice_id:str}/e-invoice", operation_id="getInvoiceEInvoice", media_type="application/xml")
-    async def get_e_invoice(self, invoice_id: str, current_user: User) -> Response[bytes]:
+    @get(
+        "/{invoice_id:str}/e-invoice",
+        operation_id="getInvoiceEInvoice",
+        media_type=XML,
+        content_media_type=XML,
+        response_description="The invoice's Factur-X XML (UN/CEFACT CII, EN 16931 profile)",
+    )
+    async def get_e_invoice(self, invoice_id: str, current_user: User) -> Response[FileBytes]:
         """The Factur-X (EN 16931 CII) XML: as stored for a sent invoice, built now for a draft."""
-        return Response(await rendering.e_invoice(current_user, invoice_id), media_type="application/xml")
+        return Response(await rendering.e_invoice(current_user, invoice_id), media_type=XML)
 
     @post(
         "/{invoice_id:str}/validate",

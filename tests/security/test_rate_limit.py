@@ -47,17 +47,35 @@ async def _login(http: Any, forwarded_for: str | None = None) -> Any:
     )
 
 
+async def test_a_successful_login_carries_no_retry_after(make_app):
+    """Register and login share one limit per address: both answers within it, neither with Retry-After."""
+    async with AsyncTestClient(app=make_app(auth_rate_limit_per_minute=LIMIT)) as http:
+        account = _register_body()
+        assert_let_through(await http.post("/api/auth/register", json=account), 201)
+        credentials = {"email": account["email"], "password": account["password"]}
+        assert_let_through(await http.post("/api/auth/login", json=credentials), 200)
+        assert_let_through(await http.post("/api/auth/login", json=credentials), 200)
+        assert_rate_limited(await http.post("/api/auth/login", json=credentials))
+
+
+def assert_let_through(response: Any, status: int) -> None:
+    """An answer within the limit: Litestar's RateLimit-* headers, but Retry-After only ever on a 429."""
+    assert response.status_code == status, response.text
+    assert response.headers.get("ratelimit-remaining", "").isdigit(), response.headers
+    assert "retry-after" not in response.headers, response.headers
+
+
 async def test_register_is_rate_limited(make_app):
     async with AsyncTestClient(app=make_app(auth_rate_limit_per_minute=LIMIT)) as http:
         for _ in range(LIMIT):
-            assert (await http.post("/api/auth/register", json=_register_body())).status_code == 201
+            assert_let_through(await http.post("/api/auth/register", json=_register_body()), 201)
         assert_rate_limited(await http.post("/api/auth/register", json=_register_body()))
 
 
 async def test_login_is_rate_limited(make_app):
     async with AsyncTestClient(app=make_app(auth_rate_limit_per_minute=LIMIT)) as http:
         for _ in range(LIMIT):
-            assert (await _login(http)).status_code == 401
+            assert_let_through(await _login(http), 401)
         response = await _login(http)
         assert_rate_limited(response)
         assert "access_token" not in response.text

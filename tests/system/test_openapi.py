@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.core.errors import InUse
 from app.main import create_app
 from tests import problem_codes
+from tests.conftest import assert_problem
 from tests.invoices.factories import create_invoice
 
 PUBLIC_API = {("post", "/api/auth/register"), ("post", "/api/auth/login")}
@@ -231,10 +232,34 @@ async def test_interactive_docs_load_only_what_the_app_itself_serves(client):
         assert url.startswith("/") and not url.startswith("//"), url  # no CDN, no other host
         asset = await client.get(url)
         assert asset.status_code == 200 and asset.content, url
+    assert not re.search(r"https?://", page.text), page.text  # the page itself names no other host
     script = next(u for u in found.urls if u.endswith(".js"))
     served = await client.get(script)
-    assert served.content == (openapi_ui_bundles.redoc.static_path / "redoc.standalone.js").read_bytes()
     assert served.headers["content-type"].startswith("application/javascript")
+    # Redoc's own bundle, less the one image it would load from a CDN (Redocly's logo): no `src` in the
+    # script names another host, and the rest is the package's file byte for byte.
+    assert not re.findall(rb"""src\s*[:=]\s*["'](?:https?:)?//""", served.content)
+    bundle = (openapi_ui_bundles.redoc.static_path / "redoc.standalone.js").read_bytes()
+    assert served.content == bundle.replace(b"https://cdn.redoc.ly/redoc/logo-mini.svg", b"")
+
+
+@pytest.mark.parametrize(
+    "path", ["/schema/nope", "/schema/redoc/nope", "/schema/assets/nope.js", "/schema/x.json"]
+)
+async def test_an_unknown_path_under_schema_is_a_404_problem(client, path):
+    response = await client.get(path)
+    assert_problem(response, 404, "not_found")
+
+
+def test_document_downloads_are_binary_with_their_media_type(document):
+    for path, media_type in (
+        ("/api/invoices/{invoice_id}/pdf", "application/pdf"),
+        ("/api/invoices/{invoice_id}/e-invoice", "application/xml"),
+    ):
+        content = document["paths"][path]["get"]["responses"]["200"]["content"]
+        assert list(content) == [media_type], (path, content)
+        schema = content[media_type]["schema"]
+        assert schema == {"type": "string", "format": "binary", "contentMediaType": media_type}, path
 
 
 async def test_a_route_answering_a_code_its_operation_does_not_declare_is_caught(client, auth, monkeypatch):
