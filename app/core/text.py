@@ -1,7 +1,8 @@
 """The input rules for text: what a string field or query parameter may contain, and what an email is.
 
 One rule for every string (API section 1, `text`): no C0/C1 control characters, no bidi overrides, no
-zero-width characters. Multi-line fields may hold tab and newline, and their CRLF is stored as LF.
+zero-width characters, no noncharacters (U+FFFE, U+FFFF, ...). Multi-line fields may hold tab and newline
+(and Unicode's line and paragraph separators), and their CRLF is stored as LF.
 These rules tighten input only: nothing here is ever run over a stored value on the way out.
 """
 
@@ -20,11 +21,18 @@ EXEMPT_FIELDS = frozenset({"password", "current_password", "new_password"})
 # business profile, an invoice e-mail's recipients).
 EMAIL_FIELDS = frozenset({"email", "to", "cc"})
 
-_INVISIBLE = "\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200d\ufeff"
-_FORBIDDEN = re.compile(f"[\x00-\x1f{_INVISIBLE}]")
+# Unicode's 66 noncharacters (U+FDD0-U+FDEF and the last two code points of every plane) are for a program's
+# internal use, never for interchange; XML 1.0 cannot hold U+FFFE or U+FFFF (the e-invoice).
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(plane * 0x10000 + 0xFFFE) + chr(plane * 0x10000 + 0xFFFF) for plane in range(17)
+)
+_INVISIBLE = "\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200d\ufeff" + _NONCHARACTERS
+# A one-line field holds no line break, Unicode's own separators included (an e-mail header could not carry
+# them: a subject or a sender's name with U+2028 is refused here rather than by the mail library later).
+_FORBIDDEN = re.compile(f"[\x00-\x1f\u2028\u2029{_INVISIBLE}]")
 _FORBIDDEN_MULTILINE = re.compile(f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]")
 
-TEXT_RULE = "must not contain control, bidi-override or zero-width characters"
+TEXT_RULE = "must not contain control, bidi-override, zero-width or noncharacter characters"
 
 
 def clean_field(value: str, field: str) -> str:

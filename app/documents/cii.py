@@ -1,7 +1,13 @@
-"""The Factur-X EN 16931 CII XML of an invoice, built with drafthorse (the mapping is in the README)."""
+"""The Factur-X EN 16931 CII XML of an invoice, built with drafthorse (the mapping is in the README).
+
+Text goes in as written, except the characters XML 1.0 cannot hold at all (U+FFFE, U+FFFF, lone surrogates,
+C0 controls but tab, newline and carriage return): those become U+FFFD, the mark the PDF prints for a
+character it cannot show, so the XML never fails to build.
+"""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from drafthorse.models.accounting import ApplicableTradeTax, CategoryTradeTax, TradeAllowanceCharge
@@ -11,7 +17,7 @@ from drafthorse.models.party import PostalTradeAddress, TaxRegistration, TradePa
 from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
-from app.documents.model import DocumentData, Line, Party
+from app.documents.model import DocumentData, Line, Party, map_text
 
 EN16931 = "urn:cen.eu:en16931:2017"
 COMMERCIAL_INVOICE = "380"  # UNTDID 1001
@@ -19,6 +25,13 @@ SEPA_CREDIT_TRANSFER, CREDIT_TRANSFER = "58", "30"  # UNTDID 4461
 UNIT = "C62"  # UN/ECE Rec 20 "one": hours and pieces alike are counted units here
 VAT = "VAT"
 OUTSIDE_SCOPE = "O"  # BR-O-02…04: no VAT identifiers at all
+# Outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` as XML 1.0 can hold it: each character it cannot becomes U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def _address(target: PostalTradeAddress, party: Party) -> None:
@@ -64,6 +77,7 @@ def _line(index: int, line: Line, category: str, rate: Decimal) -> LineItem:
 
 
 def build_cii(data: DocumentData) -> bytes:
+    data = map_text(data, xml_text)
     category, rate = data.tax_category, data.tax_rate
     doc = Document()
     doc.context.guideline_parameter.id = EN16931

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from facturx import generate_from_binary
 
-from app.documents.model import DocumentData
+from app.documents.cii import xml_text
+from app.documents.model import DocumentData, map_text
 
 
 def embed(pdf: bytes, xml: bytes, data: DocumentData) -> bytes:
+    data = map_text(data, xml_text)  # the metadata goes into the XMP packet: XML, too
     metadata = {
         "author": data.seller.name,
         "keywords": "Factur-X, Invoice",

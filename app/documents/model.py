@@ -5,10 +5,14 @@ Money and quantities are Decimals; the struct crosses into the rendering process
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import msgspec
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 class Party(msgspec.Struct, kw_only=True, frozen=True):
@@ -82,3 +86,19 @@ class Built(msgspec.Struct, kw_only=True, frozen=True):
     pdf: bytes | None
     xml: bytes | None
     report: Report | None
+
+
+def map_text(struct: S, change: Callable[[str], str]) -> S:
+    """`struct` with `change` applied to every string in it, nested structs and lists included."""
+
+    def mapped(value: Any) -> Any:
+        if isinstance(value, str):
+            return change(value)
+        if isinstance(value, msgspec.Struct):
+            return map_text(value, change)
+        if isinstance(value, list):
+            return [mapped(item) for item in value]
+        return value
+
+    fields = {name: getattr(struct, name) for name in struct.__struct_fields__}
+    return msgspec.structs.replace(struct, **{name: mapped(value) for name, value in fields.items()})

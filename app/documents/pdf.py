@@ -1,5 +1,6 @@
 """The invoice PDF: the data formatted for the locale with babel, laid out by the Typst template in
-templates/, compiled by the `typst` package (PDF/A-3b with its own embedded fonts, no system packages).
+templates/, compiled by the `typst` package as PDF/A-3b, in the fonts fonts.py ships (any script; a character
+no font has prints as U+FFFD), never the machine's.
 
 CPU-bound and holding the GIL while Typst compiles: it runs only in the rendering processes (pool.py).
 """
@@ -18,11 +19,15 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 from segno import helpers as segno_helpers
 
+from app.documents.fonts import families, printable, typst_fonts
 from app.documents.model import DocumentData, Party
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = TEMPLATES / "invoice.typ"
 EPC_MAX_AMOUNT = Decimal("999999999.99")
+# EPC069-12 caps the payload at 331 bytes: a name of 70 characters and a text of 140 fit only while they
+# are mostly one byte each in UTF-8, so longer ones are cut to these many bytes.
+EPC_NAME_BYTES, EPC_TEXT_BYTES = 70, 140
 
 
 @cache
@@ -56,18 +61,53 @@ def epc_qr(data: DocumentData) -> str | None:
         return None
     if not 0 < data.amount_due <= EPC_MAX_AMOUNT:
         return None
-    qr = segno_helpers.make_epc_qr(
-        name=data.seller.name[:70],
-        iban=data.iban,
-        bic=data.bic,
-        amount=data.amount_due,
-        text=data.number[:140],
-    )
+    name, text = printable(data.seller.name)[:70], data.number[:140]
+    try:
+        qr = segno_helpers.make_epc_qr(
+            name=name, iban=data.iban, bic=data.bic, amount=data.amount_due, text=text
+        )
+    except ValueError:  # too many bytes: both cut to their byte budgets, which always fit
+        name, text = _cut(name, EPC_NAME_BYTES), _cut(text, EPC_TEXT_BYTES)
+        qr = segno_helpers.make_epc_qr(
+            name=name, iban=data.iban, bic=data.bic, amount=data.amount_due, text=text
+        )
     return qr.svg_inline(scale=4, border=0)
 
 
+def _cut(text: str, size: int) -> str:
+    """The longest prefix of whole characters that is at most `size` bytes in UTF-8."""
+    return text.encode("utf-8")[:size].decode("utf-8", errors="ignore")
+
+
 def view(data: DocumentData) -> dict[str, Any]:
-    """Everything the template prints, as locale-formatted strings."""
+    """Everything the template prints, as locale-formatted strings the shipped fonts can print, and the
+    font list to print them in."""
+    shown = _printable(_view(data))
+    shown["fonts"] = families(_texts(shown), data.locale)
+    return shown
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: item if key == "qr" else _printable(item) for key, item in value.items()}
+    return value
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() if key != "qr" for text in _texts(item)]
+    return []
+
+
+def _view(data: DocumentData) -> dict[str, Any]:
     words = labels()[data.locale]
     locale = data.locale
 
@@ -126,11 +166,13 @@ def format_iban(iban: str | None) -> str:
 
 
 def render_pdf(data: DocumentData, *, rendered_at: datetime) -> bytes:
-    """A PDF/A-3b; only the machine's embedded Typst fonts are used, so every machine renders alike."""
+    """A PDF/A-3b in Typst's embedded fonts and the shipped ones (system fonts ignored), so every machine
+    renders alike."""
     return typst.compile(
         str(TEMPLATE),
         sys_inputs={"view": json.dumps(view(data))},
         pdf_standards=["a-3b"],
+        font_paths=typst_fonts(),
         ignore_system_fonts=True,
         timestamp=int(rendered_at.timestamp()),
     )

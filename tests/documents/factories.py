@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from pypdf import PdfReader
 
+from app.documents.model import DocumentData, Line, Party
 from tests.clients.factories import create_client
 from tests.invoices.factories import create_invoice
 
@@ -55,3 +58,37 @@ async def worked_example(
 
 def pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def document_data(**changes: Any) -> DocumentData:
+    """What the documents area receives for a one-line 100.00 final invoice, for rendering it directly."""
+    fields: dict[str, Any] = {
+        "invoice_id": "0" * 24,
+        "number": "INV-0001",
+        "draft": False,
+        "locale": "en",
+        "e_invoice": "none",
+        "currency": "EUR",
+        "issue_date": date(2026, 1, 1),
+        "due_date": date(2026, 1, 31),
+        "seller": Party(name="Analytical Engines GmbH", country="DE"),
+        "buyer": Party(name="Acme SARL", country="FR"),
+        "lines": [
+            Line(description="Consulting", quantity=Decimal(1), unit_price=Decimal(100), amount=Decimal(100))
+        ],
+        "notes": "",
+        "subtotal": Decimal(100),
+        "discount_rate": Decimal(0),
+        "discount": Decimal(0),
+        "tax_rate": Decimal(0),
+        "tax_category": "Z",
+        "tax_exemption_reason": None,
+        "tax": Decimal(0),
+        "total": Decimal(100),
+        "amount_paid": Decimal(0),
+        "amount_due": Decimal(100),
+        "payment_terms_days": 30,
+        "iban": None,
+        "bic": None,
+    }
+    return DocumentData(**{**fields, **changes})

@@ -21,9 +21,13 @@ from tests.security.route_table import (
 )
 from tests.security.world import World, unique_email
 
-# NUL, an ANSI escape, DEL, a C1 control, a bidi override, a bidi isolate, zero-width space and BOM.
+# NUL, an ANSI escape, DEL, a C1 control, a bidi override, a bidi isolate, zero-width space and BOM; and
+# noncharacters (XML 1.0 cannot hold U+FFFE or U+FFFF, so an e-invoice could not carry them).
 FORBIDDEN = ["\x00", "\x1b[31m", "\x7f", "\x85", "\u202e", "\u2066", "\u200b", "\ufeff"]
+FORBIDDEN += ["\ufffe", "\uffff", "\ufdd0", "\U0010ffff"]
 LINE_BREAKS = ["\r", "\x0b"]  # a lone CR and a vertical tab are refused even where newlines are allowed
+# Unicode's line and paragraph separators: a line break a one-line field (an e-mail subject) cannot hold.
+UNICODE_LINE_BREAKS = ["\u2028", "\u2029"]
 # Every field of every body gets one character of each kind (the whole list is tried on one field below).
 PER_FIELD = ["\x00", "\x85", "\u202e", "\u200b"]
 
@@ -68,7 +72,7 @@ async def test_control_and_invisible_characters_in_any_query_parameter_are_refus
     assert not offenders, offenders
 
 
-@pytest.mark.parametrize("bad", FORBIDDEN + LINE_BREAKS + ["\n", "\t"])
+@pytest.mark.parametrize("bad", FORBIDDEN + LINE_BREAKS + UNICODE_LINE_BREAKS + ["\n", "\t"])
 async def test_each_forbidden_character_is_refused_in_a_single_line_field(client, user, bad):
     response = await client.post("/api/clients", json={"name": f"Acme{bad}"}, headers=user.headers)
     assert_problem(response, 400, "validation_error")
@@ -82,6 +86,15 @@ async def test_each_forbidden_character_is_refused_in_a_multiline_field(client, 
     )
     assert_problem(response, 400, "validation_error")
     assert _named(response) == ["notes"]
+
+
+@pytest.mark.parametrize("separator", UNICODE_LINE_BREAKS)
+async def test_a_multiline_field_may_hold_unicode_line_separators(client, user, separator):
+    response = await client.post(
+        "/api/clients", json={"name": "Acme", "notes": f"a{separator}b"}, headers=user.headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["notes"] == f"a{separator}b"
 
 
 async def test_nul_in_the_search_query_is_a_400(client, user):
