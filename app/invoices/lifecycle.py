@@ -141,20 +141,27 @@ async def finish_send(owner: User, invoice_id: OwnerId, prepared: Prepared | Non
         assert invoice.number is not None
         if prepared is not None and prepared.number == invoice.number:
             stored = await documents.store(owner.id, invoice.id, prepared.rendered)
-        else:
-            data = (
-                prepared.data
-                if prepared is not None
-                else await document_data.load(owner, invoice, number=None)
-            )
-            data = msgspec.structs.replace(data, number=invoice.number)
+        elif prepared is not None:
+            data = msgspec.structs.replace(prepared.data, number=invoice.number)
             stored = await documents.ensure_stored(owner.id, invoice.id, data)
+        else:  # the request died: the recovery renders what the request would have
+            stored = await documents.ensure_stored(owner.id, invoice.id, await final_data(owner, invoice))
         invoice = await attach_document(owner, invoice, stored)
     elif invoice.sending_at is not None:
         done = {"$unset": {"sending_at": ""}}
         invoice = await update_owned(Invoice, invoice.id, owner.id, {}, extra=done) or invoice
     await publish(invoice)
     return invoice
+
+
+async def final_data(owner: User, invoice: Invoice) -> DocumentData:
+    """What the send of a numbered invoice renders, when its request did not (it died, or it was cut short
+    before its document was kept): the invoice with its number (a final document, not a DRAFT), as it was
+    when it was sent. A draft takes no payments, so that is nothing paid and the total due; a payment
+    recorded since (the invoice was `sent` while the send waited for recovery) is not on the document."""
+    assert invoice.number is not None
+    data = await document_data.load(owner, invoice, number=invoice.number)
+    return msgspec.structs.replace(data, amount_paid=from_cents(0), amount_due=data.total)
 
 
 async def _sending(owner: User, invoice_id: OwnerId) -> Invoice:

@@ -3,7 +3,9 @@ SMTP_FROM, Reply-To the business), hand it to the SMTP server, and record what t
 
 A temporary failure (a 4xx reply, a refused or dropped connection, a timeout) leaves the e-mail `queued`
 and is retried with the worker's backoff; a permanent one (a 5xx reply) ends it as `failed` with the
-server's reply, and so does a temporary one that lasts for MAX_ATTEMPTS attempts.
+server's reply, and so does a temporary one that lasts for MAX_ATTEMPTS attempts. So does, at its first
+attempt, what no attempt can change (API.md section 24): a message the e-mail library refuses to write (a
+subject that would span lines, stored before the API refused it) or an invoice that cannot be rendered.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from app.core import versioning
 from app.core.clock import as_utc, utc_now
 from app.core.config import SMTPS_PORT, Settings
 from app.core.documents import owned_filter, parse_object_id
+from app.core.errors import EInvoiceInvalid
 from app.invoices import rendering
 from app.invoices.documents import Invoice
 from app.invoices.lifecycle import LIFECYCLE
 from app.mail import service
 from app.mail.documents import FAILED, QUEUED, SENT, EmailRecord
-from app.mail.texts import sender_name
+from app.mail.texts import one_line, sender_name
 from app.worker import PermanentFailure, register_handler, register_periodic
 
 # 5 s doubling, capped at an hour: 12 attempts span about two hours (greylisting asks for minutes).
@@ -70,8 +73,13 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             raise await _later(record, "the invoice is still being sent")
         if not settings.smtp_configured:  # the API that queued it has SMTP_HOST; this worker does not
             raise await _later(record, "SMTP_HOST is not set in the worker's environment")
-        stored = await rendering.stored_document(user, invoice)
-        message = build_message(settings, user, record, stored.pdf, rendering.filename(invoice))
+        try:
+            stored = await rendering.stored_document(user, invoice)
+            message = build_message(settings, user, record, stored.pdf, rendering.filename(invoice))
+        except EInvoiceInvalid as error:  # the invoice cannot be rendered: it never will be
+            raise await _failed(record, unrenderable(error)) from error
+        except ValueError as error:  # a value the e-mail library refuses (stored before the API refused it)
+            raise await _failed(record, unsendable(error)) from error
         try:
             refused, _ = await aiosmtplib.send(
                 message,
@@ -85,6 +93,8 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
                 start_tls=settings.smtp_starttls and settings.smtp_port != SMTPS_PORT,
                 timeout=settings.smtp_timeout_seconds,
             )
+        except ValueError as error:  # refused while the message was written out: the same every time
+            raise await _failed(record, unsendable(error)) from error
         except (aiosmtplib.SMTPException, OSError) as error:
             reply = describe(error)
             if is_permanent(error) or record.attempts >= MAX_ATTEMPTS:
@@ -103,7 +113,7 @@ def build_message(
     assert settings.smtp_from is not None
     local, _, domain = settings.smtp_from.partition("@")
     message = EmailMessage()
-    message["From"] = Address(display_name=sender_name(user), username=local, domain=domain)
+    message["From"] = Address(display_name=one_line(sender_name(user)), username=local, domain=domain)
     message["Reply-To"] = user.business.email or user.email
     message["To"] = ", ".join(record.to)
     if record.cc:
@@ -114,6 +124,17 @@ def build_message(
     message.set_content(record.message)
     message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
     return message
+
+
+def unrenderable(error: EInvoiceInvalid) -> str:
+    """Why the invoice's document cannot be rendered: the EN 16931 rules its e-invoice breaks."""
+    rules = ", ".join(sorted({getattr(e, "rule", "?") for e in error.errors or []})) or "?"
+    return f"the invoice's document cannot be rendered: its e-invoice breaks EN 16931 rule(s) {rules}"
+
+
+def unsendable(error: ValueError) -> str:
+    """Why the message cannot be written: the library's words (a header that would span lines, …)."""
+    return f"the message cannot be encoded: {type(error).__name__}: {error}"[:REPLY_LIMIT]
 
 
 def describe(error: BaseException) -> str:

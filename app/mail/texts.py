@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -21,13 +22,26 @@ def _texts() -> dict[str, dict[str, str]]:
     return json.loads(TEXTS.read_text(encoding="utf-8"))
 
 
+# What cannot stand in a header line: whatever str.splitlines() breaks a line at (CR, LF, VT, FF, FS, GS, RS,
+# NEL, U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR: the e-mail library refuses a header holding one)
+# and the other C0 and C1 control characters. The API refuses them in one-line fields (core/text.py); a
+# name stored before that rule is written with spaces in their place.
+_NOT_IN_A_HEADER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(value: str) -> str:
+    """`value` for a header: each character a header line cannot hold becomes a space (a name stored
+    before such characters were refused still goes out, on one line)."""
+    return _NOT_IN_A_HEADER.sub(" ", value)
+
+
 def sender_name(user: User) -> str:
     """Who the e-mail is from: the business name, else the user's own."""
     return user.business.company_name or user.name
 
 
 def defaults(user: User, invoice: Invoice) -> tuple[str, str]:
-    """(subject, message) for `invoice`, sent or paid (it has a number)."""
+    """(subject, message) for `invoice`, sent or paid (it has a number); the subject on one line."""
     locale = user.business.locale if user.business.locale in _texts() else "en"
     words = _texts()[locale]
     values = {
@@ -37,4 +51,4 @@ def defaults(user: User, invoice: Invoice) -> tuple[str, str]:
         "due_date": format_date(invoice.due_date, format="long", locale=locale),
         "total": format_currency(from_cents(invoice.total_cents), invoice.currency, locale=locale),
     }
-    return words["subject"].format(**values), words["message"].format(**values)
+    return one_line(words["subject"].format(**values)), words["message"].format(**values)

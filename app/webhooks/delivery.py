@@ -35,6 +35,9 @@ class Attempt:
     status_code: int | None
     duration_ms: int
     error: str | None
+    # The error is one no later attempt can change (the URL's shape, a host or a request that cannot be
+    # encoded): the delivery fails now instead of retrying on the schedule. Not part of the log's record.
+    permanent: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -49,8 +52,15 @@ class Attempt:
         }
 
 
+class CannotSend(ValueError):
+    """The request cannot be written, now or ever; the message says why (it goes into the delivery log)."""
+
+
 def sign(secret: str, event_id: str, at: datetime, body: str) -> dict[str, str]:
-    signature = Webhook(secret).sign(msg_id=event_id, timestamp=at, data=body)
+    try:
+        signature = Webhook(secret).sign(msg_id=event_id, timestamp=at, data=body)
+    except Exception:  # a stored secret that is empty or not base64 (the library's errors vary)
+        raise CannotSend("the endpoint's secret cannot sign a delivery; rotate it") from None
     return {
         "webhook-id": event_id,
         "webhook-timestamp": str(int(at.timestamp())),
@@ -84,6 +94,7 @@ class Sender:
         started = time.perf_counter()
         status_code: int | None = None
         error: str | None = None
+        permanent = False
         try:
             async with asyncio.timeout(self.timeout):  # the whole attempt, DNS included
                 target = await check_url(url, https_only=self.https_only, allow_private=self.allow_private)
@@ -96,13 +107,18 @@ class Sender:
             elif not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except UnsafeUrl as exc:
-            error = f"refused: {exc}"
+            error, permanent = f"refused: {exc}", exc.permanent
         except TimeoutError:
             error = f"timed out after {self.timeout:g} s"
         except PostError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
+        except ValueError as exc:  # UnicodeError too: the request cannot be written, now or ever
+            why = str(exc) if isinstance(exc, CannotSend) else f"{type(exc).__name__}: {exc}"
+            error, permanent = f"cannot be sent: {why}"[:300], True
         duration_ms = round((time.perf_counter() - started) * 1000)
-        return Attempt(at=at, status_code=status_code, duration_ms=duration_ms, error=error)
+        return Attempt(
+            at=at, status_code=status_code, duration_ms=duration_ms, error=error, permanent=permanent
+        )
 
     async def _post(self, target: Target, headers: dict[str, str], body: str) -> Reply:
         """POST to the checked address itself; the URL's host goes in Host and in TLS SNI (and is what the

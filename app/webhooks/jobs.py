@@ -77,19 +77,27 @@ class DeliveryJob:
             )
             await _settle(delivery, skipped, "failed", None)
             raise PermanentFailure("the endpoint is disabled")
-        attempt = await self.sender.attempt(
-            endpoint["url"], endpoint["secret"], delivery["event_id"], delivery["body"]
-        )
+        try:
+            attempt = await self.sender.attempt(
+                endpoint["url"], endpoint["secret"], delivery["event_id"], delivery["body"]
+            )
+        except Exception:  # unforeseen: logged here, and a failed attempt in the log, retried on the schedule
+            log.exception(
+                "webhook delivery attempt failed unexpectedly", extra={"delivery_id": str(delivery["_id"])}
+            )
+            attempt = Attempt(at=utc_now(), status_code=None, duration_ms=0, error="internal error; not sent")
         if attempt.succeeded:
             await _settle(delivery, attempt, "succeeded", None)
             await _endpoint_succeeded(endpoint)
             return
         made = len(delivery["attempts"]) + 1
         retry_at = None
-        if made <= len(self.schedule):
+        if made <= len(self.schedule) and not attempt.permanent:
             retry_at = utc_now() + timedelta(seconds=jittered(self.schedule[made - 1]))
         await _settle(delivery, attempt, "pending" if retry_at else "failed", retry_at)
         await _endpoint_failed(endpoint, attempt.at)
+        if attempt.permanent:  # no later attempt can change it (API.md section 24)
+            raise PermanentFailure(f"no attempt can succeed: {attempt.error}")
         if retry_at is None:
             raise PermanentFailure(f"the last scheduled attempt failed: {attempt.error}")
         raise RetryAt(retry_at, attempt.error or "failed")

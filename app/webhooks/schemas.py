@@ -20,12 +20,16 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
+MAX_URL_LENGTH = 2048
 Url = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
-        max_length=2048,
-        description="Absolute http(s) URL without credentials; https only in production",
+        max_length=MAX_URL_LENGTH,
+        description=(
+            "Absolute http(s) URL without credentials; https only in production. An internationalised host"
+            " is stored in its IDNA form (`bücher.example` as `xn--bcher-kva.example`)"
+        ),
         examples=["https://example.com/orbix-webhooks"],
     ),
 ]

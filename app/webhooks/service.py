@@ -15,8 +15,8 @@ from app.core.pagination import PageParams, paginate
 from app.core.schemas import Page, provided_fields
 from app.webhooks import jobs
 from app.webhooks.documents import WebhookDelivery, WebhookEndpoint
-from app.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
-from app.webhooks.url_guard import UnsafeUrl, check_url
+from app.webhooks.schemas import MAX_URL_LENGTH, WebhookEndpointCreate, WebhookEndpointUpdate
+from app.webhooks.url_guard import UnsafeUrl, check_url, normalized_url
 
 SORTS = {"created_at": "created_at"}
 SECRET_BYTES = 32
@@ -28,12 +28,19 @@ def new_secret() -> str:
 
 
 async def _checked_url(url: str, settings: Settings) -> str:
+    """The URL as stored: checked, its host in IDNA form (`http://bücher.example/` is kept as
+    `http://xn--bcher-kva.example/`), so every HTTP client writes its Host as it is."""
     try:
+        url = normalized_url(url, https_only=settings.is_production)
         await check_url(
             url, https_only=settings.is_production, allow_private=settings.webhook_allow_private_urls
         )
     except UnsafeUrl as exc:
         raise ValidationFailed.field("url", str(exc)) from None
+    if len(url) > MAX_URL_LENGTH:
+        raise ValidationFailed.field(
+            "url", f"must be at most {MAX_URL_LENGTH} characters with its host in IDNA form"
+        )
     return url
 
 

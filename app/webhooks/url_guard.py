@@ -12,7 +12,9 @@ import contextlib
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+import idna
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -30,7 +32,13 @@ _NETWORKS = [
 
 
 class UnsafeUrl(ValueError):
-    """The URL is not one a webhook may call; the message says why (it becomes the 400's field message)."""
+    """The URL is not one a webhook may call; the message says why (it becomes the 400's field message).
+    `permanent`: the URL itself is wrong (its shape, a host no encoder can write), so no later attempt can
+    succeed; otherwise the answer of the DNS may change (a name that does not resolve, or not publicly)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -61,17 +69,43 @@ def check_shape(url: str, *, https_only: bool) -> SplitResult:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UnsafeUrl(f"not a valid URL ({exc})") from None
+        raise UnsafeUrl(f"not a valid URL ({exc})", permanent=True) from None
     allowed = ("https",) if https_only else ("http", "https")
     if parts.scheme not in allowed:
-        raise UnsafeUrl("must be an https:// URL" if https_only else "must be an http:// or https:// URL")
+        wanted = "must be an https:// URL" if https_only else "must be an http:// or https:// URL"
+        raise UnsafeUrl(wanted, permanent=True)
     if not parts.hostname:
-        raise UnsafeUrl("must name a host")
+        raise UnsafeUrl("must name a host", permanent=True)
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise UnsafeUrl("must not carry credentials")
+        raise UnsafeUrl("must not carry credentials", permanent=True)
     if port == 0:
-        raise UnsafeUrl("must not use port 0")
+        raise UnsafeUrl("must not use port 0", permanent=True)
     return parts
+
+
+def ascii_host(host: str) -> str:
+    """The host as DNS, HTTP (`Host`) and TLS (SNI) write it: an internationalised name (`bücher.example`,
+    `ⓛⓞⓒⓐⓛⓗⓞⓢⓣ`) in its IDNA form (`xn--bcher-kva.example`, `localhost`: UTS #46 mapping, then IDNA 2008,
+    as browsers and httpx encode it). An ASCII host is returned as it is."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise UnsafeUrl(
+            f"the host {host!r} is not a valid internationalised domain name ({exc})", permanent=True
+        ) from None
+
+
+def normalized_url(url: str, *, https_only: bool) -> str:
+    """The URL as it is stored and called: its shape checked, its host in IDNA form (a URL whose host is
+    ASCII already is returned as it is, character for character)."""
+    parts = check_shape(url, https_only=https_only)
+    host = parts.hostname or ""
+    if host.isascii():
+        return url
+    netloc = ascii_host(host) + ("" if parts.port is None else f":{parts.port}")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -87,9 +121,10 @@ async def resolve(host: str, port: int) -> list[str]:
 
 
 async def check_url(url: str, *, https_only: bool, allow_private: bool) -> Target:
-    """The URL's shape, then every address its host resolves to: all must be public (unless allow_private)."""
+    """The URL's shape, then every address its host resolves to: all must be public (unless allow_private).
+    The target's host is in IDNA form (ascii_host), also for a URL stored before hosts were normalised."""
     parts = check_shape(url, https_only=https_only)
-    host = parts.hostname or ""
+    host = ascii_host(parts.hostname or "")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     addresses = await resolve(host, port)
     if not allow_private:

@@ -3,9 +3,10 @@
     from app.worker import register_handler, enqueue, register_periodic, PermanentFailure
 
 - `register_handler(kind, async handler(payload))`: run each job of `kind`. A handler is idempotent
-  (delivery is at least once); it raises `PermanentFailure` when retrying cannot help, any other exception is
-  retried with exponential backoff and jitter, and after the last attempt the job stays `failed` in the
-  `jobs` collection.
+  (delivery is at least once); it raises `PermanentFailure` when retrying cannot help, and a `ValueError`
+  (`UnicodeError` too: a value a library refuses to encode) is taken the same way: the job is `failed` at
+  once with the reason in `last_error` (`DETERMINISTIC_ERRORS`). Any other exception is retried with
+  exponential backoff and jitter, and after the last attempt the job stays `failed` in the `jobs` collection.
 - `await enqueue(kind, payload, owner_id=None, run_at=None, dedupe_key=None)`: queue a job; a second enqueue
   with the same `dedupe_key` is a no-op (returns None).
 - `register_periodic(name, every_seconds, async fn)`: run by some worker about every `every_seconds`, never by

@@ -26,7 +26,7 @@ from app.core.retry import backoff_delay
 from app.worker import jobs, registry
 from app.worker.documents import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
 from app.worker.metrics import JobMetrics
-from app.worker.registry import DueJob, PermanentFailure, RetryAt
+from app.worker.registry import DETERMINISTIC_ERRORS, DueJob, PermanentFailure, RetryAt
 from app.worker.share import LoopShare
 
 log = logging.getLogger("orbix.worker")
@@ -240,10 +240,10 @@ class Worker:
             await asyncio.shield(jobs.release(job_id, self.id))
             self._record(before, attempt, "released", time.perf_counter() - started, "worker shut down")
             raise
-        except PermanentFailure as exc:
-            status, error = FAILED, _error_text(exc)
         except RetryAt as exc:
             status, run_at, error = PENDING, exc.when, exc.reason[:ERROR_TEXT_LIMIT]
+        except DETERMINISTIC_ERRORS as exc:  # no retry can change it: failed now, never for hours
+            status, error = FAILED, _error_text(exc)
         except Exception as exc:  # any other failure is worth another attempt
             error = _error_text(exc)
             if attempt >= spec.max_attempts:

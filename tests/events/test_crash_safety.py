@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import mongomock_motor
 import pytest
 from bson import ObjectId
 
@@ -28,67 +27,13 @@ from app.resumes.documents import Resume
 from app.time_entries.documents import TimeEntry
 from tests.clients.factories import create_client
 from tests.conftest import Account, register
+from tests.faults import Died, Fault, fault_fixture  # noqa: F401 (the `fault` fixture)
 from tests.invoices.factories import create_invoice
 from tests.projects.factories import create_project
 from tests.time_entries.factories import create_time_entry
 
-WRITES = (
-    "insert_one",
-    "insert_many",
-    "update_one",
-    "update_many",
-    "replace_one",
-    "find_one_and_update",
-    "find_one_and_replace",
-    "find_one_and_delete",
-    "delete_one",
-    "delete_many",
-)
-READS = ("find_one", "count_documents", "distinct")
 MAX_STEPS = 80
 EVENTFUL = (Client, Project, TimeEntry, Invoice, Contract, Resume)
-
-
-class Died(BaseException):
-    """The process ends (nothing in the app catches a BaseException)."""
-
-
-class Fault:
-    """Counts database writes; once `after` of them completed, every later call fails for good."""
-
-    def __init__(self) -> None:
-        self.after: int | None = None
-        self.writes = 0
-        self.dead = False
-
-    def arm(self, after: int) -> None:
-        self.after, self.writes, self.dead = after, 0, False
-
-    def disarm(self) -> None:
-        self.after, self.dead = None, False
-
-
-@pytest.fixture
-def fault(monkeypatch: pytest.MonkeyPatch) -> Fault:
-    state = Fault()
-    for name in WRITES + READS:
-        original = getattr(mongomock_motor.AsyncMongoMockCollection, name)
-
-        async def call(
-            self: Any, *args: Any, _original: Any = original, _name: str = name, **kwargs: Any
-        ) -> Any:
-            if state.dead:
-                raise Died
-            result = await _original(self, *args, **kwargs)
-            if _name in WRITES and state.after is not None:
-                state.writes += 1
-                if state.writes >= state.after:
-                    state.dead = True
-                    raise Died
-            return result
-
-        monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, name, call)
-    return state
 
 
 async def _recover() -> None:

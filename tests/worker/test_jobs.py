@@ -7,6 +7,7 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from prometheus_client import generate_latest
 
 from app.core.clock import utc_now
@@ -125,6 +126,39 @@ async def test_a_permanent_failure_is_not_retried(worker):
     job = await _job(job_id)
     assert job["status"] == "failed" and calls == [1]
     assert job["last_error"] == "PermanentFailure: the invoice is gone"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("Header values may not contain linefeed or carriage return characters"),
+        UnicodeEncodeError("ascii", "b\xfccher.example", 1, 2, "ordinal not in range(128)"),
+    ],
+    ids=["ValueError", "UnicodeEncodeError"],
+)
+async def test_an_error_no_retry_can_change_fails_the_job_at_once_and_the_next_job_runs(worker, error):
+    """API.md section 24: a value a library refuses is the same on every attempt; the job ends `failed` with
+    the reason at once (not after hours of retries), and the job queued behind it, in its group, runs."""
+    ran: list[str] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        ran.append(payload["name"])
+        if payload["name"] == "poison":
+            raise error
+
+    register_handler("test.poison", handler, group_limit=1)
+    poison = await enqueue("test.poison", {"name": "poison"}, group="one")
+    healthy = await enqueue("test.poison", {"name": "healthy"}, group="one")
+    await worker.run_until_idle()
+    await _make_due(poison)
+    await worker.run_until_idle()
+
+    assert ran == ["poison", "healthy"]
+    failed = await _job(poison)
+    assert failed["status"] == "failed" and failed["attempts"] == 1 and failed["finished_at"] is not None
+    assert failed["last_error"] == f"{type(error).__name__}: {error}"
+    assert [entry["outcome"] for entry in failed["log"]] == ["failed"]
+    assert (await _job(healthy))["status"] == "succeeded"
 
 
 async def test_a_job_due_later_waits_for_its_time(worker):

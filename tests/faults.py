@@ -1,0 +1,74 @@
+"""A process that dies right after its k-th database write: fault injection at the store's methods, shared by
+the crash tests (tests/events/test_crash_safety.py, tests/invoices/test_send_recovery.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mongomock_motor
+import pytest
+
+WRITES = (
+    "insert_one",
+    "insert_many",
+    "update_one",
+    "update_many",
+    "replace_one",
+    "find_one_and_update",
+    "find_one_and_replace",
+    "find_one_and_delete",
+    "delete_one",
+    "delete_many",
+)
+READS = ("find", "find_one", "count_documents", "distinct")
+
+
+class Died(BaseException):
+    """The process ends here (a BaseException: nothing in the app catches it)."""
+
+
+class Fault:
+    """Once armed, the database calls go on until `after` writes completed; then every call fails for good."""
+
+    def __init__(self) -> None:
+        self.after: int | None = None
+        self.writes = 0
+        self.dead = False
+
+    def arm(self, after: int) -> None:
+        self.after, self.writes, self.dead = after, 0, False
+
+    def disarm(self) -> None:
+        self.after, self.dead = None, False
+
+
+@pytest.fixture(name="fault")
+def fault_fixture(monkeypatch: pytest.MonkeyPatch) -> Fault:
+    state = Fault()
+    for name in WRITES + READS:
+        original = getattr(mongomock_motor.AsyncMongoMockCollection, name)
+        if name == "find":  # returns a cursor, not a coroutine
+
+            def find(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                if state.dead:
+                    raise Died
+                return _original(self, *args, **kwargs)
+
+            monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, name, find)
+            continue
+
+        async def call(
+            self: Any, *args: Any, _original: Any = original, _name: str = name, **kwargs: Any
+        ) -> Any:
+            if state.dead:
+                raise Died
+            result = await _original(self, *args, **kwargs)
+            if _name in WRITES and state.after is not None:
+                state.writes += 1
+                if state.writes >= state.after:
+                    state.dead = True
+                    raise Died
+            return result
+
+        monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, name, call)
+    return state
