@@ -29,7 +29,6 @@ from app.clients.documents import Client
 from app.contracts.controller import ContractController
 from app.contracts.documents import Contract
 from app.core import db, dependencies
-from app.core.activity import RequestActivity
 from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.core.cors import ProblemCORSMiddleware
 from app.core.docs_ui import OfflineRedocPlugin, docs_router
@@ -113,12 +112,9 @@ API_CONTROLLERS: list[Any] = [
 # where a created resource lives, and how long to wait after a 429 or 503.
 EXPOSED_HEADERS = ("X-Request-ID", "ETag", "Location", "Retry-After")
 
-# The inline worker shares the API's event loop: a few jobs at a time, and a small share of the loop while
-# requests are being served, keep their latency near where it was while a backlog drains
-# (scripts/bench_webhooks.py measures it); with no request for a moment, it takes most of the loop.
-INLINE_WORKER_CONCURRENCY = 4
-INLINE_WORKER_LOOP_SHARE = 0.1
-INLINE_WORKER_IDLE_LOOP_SHARE = 0.8
+# The inline worker (the trial mode's: one command serves everything) shares the API's event loop, so it runs
+# one job at a time; every store call and send yields to the requests. Production runs `python -m app worker`.
+INLINE_WORKER_CONCURRENCY = 1
 
 
 class Orbix(Litestar):
@@ -129,15 +125,10 @@ class Orbix(Litestar):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        activity: RequestActivity = self.state.activity
-        activity.started()
-        try:
-            if scope["path"] == "/health" and scope["method"] == "GET":
-                await answer_health(scope, self._with_cors(scope, send))
-            else:
-                await run_with_edge(scope, receive, send, self._guarded, self.state.metrics)
-        finally:
-            activity.ended()
+        if scope["path"] == "/health" and scope["method"] == "GET":
+            await answer_health(scope, self._with_cors(scope, send))
+        else:
+            await run_with_edge(scope, receive, send, self._guarded, self.state.metrics)
 
     @cached_property
     def _guarded(self) -> Any:
@@ -184,9 +175,6 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
         worker = Worker(
             app.state.job_metrics,
             concurrency=INLINE_WORKER_CONCURRENCY,
-            loop_share=INLINE_WORKER_LOOP_SHARE,
-            idle_loop_share=INLINE_WORKER_IDLE_LOOP_SHARE,
-            requests_busy=app.state.activity.busy,
         )
         inline = None
         if settings.worker == "inline":
@@ -269,7 +257,6 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
                 "idempotency": IdempotencyStore(),
-                "activity": RequestActivity(),
             }
         ),
         debug=False,

@@ -55,7 +55,8 @@ async def enqueue(
         result = await _jobs().insert_one(document)
     except DuplicateKeyError:
         return None
-    registry.wake_workers(registry.DueJob(job_id, group) if document["run_at"] <= now else None)
+    if document["run_at"] <= now:
+        registry.wake_workers()
     return result.inserted_id
 
 
@@ -99,19 +100,6 @@ async def claim(
         query,
         _claimed(worker_id, now, lease_seconds),
         sort=[("run_at", 1), ("_id", 1)],
-        return_document=ReturnDocument.BEFORE,
-    )
-
-
-async def claim_by_id(
-    job_id: ObjectId, worker_id: str, kinds: Collection[str], lease_seconds: float
-) -> dict[str, Any] | None:
-    """Take this job if it is still due (another worker may have taken it meanwhile: then None). The same
-    single atomic update as `claim`, found by its id instead of by a scan."""
-    now = utc_now()
-    return await _jobs().find_one_and_update(
-        {"_id": job_id, **_due(kinds, now)},
-        _claimed(worker_id, now, lease_seconds),
         return_document=ReturnDocument.BEFORE,
     )
 

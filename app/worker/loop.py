@@ -13,10 +13,9 @@ import logging
 import os
 import secrets
 import time
-from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Coroutine
+from collections import Counter
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -26,19 +25,11 @@ from app.core.retry import backoff_delay
 from app.worker import jobs, registry
 from app.worker.documents import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
 from app.worker.metrics import JobMetrics
-from app.worker.registry import DETERMINISTIC_ERRORS, DueJob, PermanentFailure, RetryAt
-from app.worker.share import LoopShare
+from app.worker.registry import DETERMINISTIC_ERRORS, PermanentFailure, RetryAt
 
 log = logging.getLogger("orbix.worker")
-T = TypeVar("T")
 
 ERROR_TEXT_LIMIT = 500
-# Jobs enqueued in this process and due now, remembered so they are claimed by id; beyond this many, the
-# scan finds the rest.
-HINTS_KEPT = 10_000
-# While remembered jobs are waiting, the scan for the others runs once per this many polls: on the embedded
-# store a scan walks every job, finished ones included (3 ms over 2,000 jobs under load: one long loop step).
-SCAN_EVERY_POLLS = 5
 
 
 def _error_text(exc: BaseException) -> str:
@@ -58,9 +49,6 @@ class Worker:
         backoff_base_seconds: float = 5.0,
         backoff_cap_seconds: float = 3600.0,
         metrics_every_seconds: float = 15.0,
-        loop_share: float | None = None,
-        idle_loop_share: float | None = None,
-        requests_busy: Callable[[], bool] | None = None,
     ) -> None:
         self.id = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(3)}"
         self.metrics = metrics
@@ -72,21 +60,13 @@ class Worker:
         self.backoff_cap_seconds = backoff_cap_seconds
         self.metrics_every_seconds = metrics_every_seconds
         self._tasks: dict[asyncio.Task[None], str | None] = {}  # in-flight job -> its group
+        self._periodic_tasks: set[asyncio.Task[None]] = set()
         self._group_limits: dict[str, int] = {}
         self._periodic_running: set[str] = set()
         self._periodic_check_at: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._metrics_at = 0.0
-        # Due jobs enqueued in this process, by group, in order: claimed by id (a claim by scan walks the
-        # due jobs, and with a backlog in a busy group that walk is the whole backlog, every time).
-        self._hints: OrderedDict[str | None, deque[Any]] = OrderedDict()
-        self._scanned_at = float("-inf")
-        # The inline worker shares the API's event loop: at most this share of it while requests are served,
-        # and idle_loop_share while none are (None: a worker process, the loop is its own).
-        self._share = None
-        if loop_share is not None:
-            self._share = LoopShare(loop_share, idle_share=idle_loop_share, busy=requests_busy)
 
     # ------------------------------------------------------------ running
 
@@ -98,7 +78,7 @@ class Worker:
             while not self._stopping:
                 self._wake.clear()
                 try:
-                    claimed = await self._timed(self._tick())
+                    claimed = await self._tick()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database is down or failing: keep the loop alive, try again
@@ -119,10 +99,6 @@ class Worker:
         await self._refresh_pending(force=False)
         return claimed
 
-    def _timed(self, coro: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
-        """`coro`, its time on the loop spent from the loop share when there is one."""
-        return coro if self._share is None else self._share.timed(coro)
-
     def stop(self) -> None:
         """Stop claiming; run() then waits for the jobs in hand (up to grace_seconds), releases the rest and
         returns."""
@@ -134,16 +110,18 @@ class Worker:
         while True:
             await self._start_due_periodics(force=True)
             claimed = await self._fill_slots()
-            if self._tasks:
-                await asyncio.wait(list(self._tasks))
+            in_hand = [*self._tasks, *self._periodic_tasks]
+            if in_hand:
+                await asyncio.wait(in_hand)
             elif not claimed:
                 break
         await self._refresh_pending(force=True)
 
     async def _finish_in_hand(self) -> None:
-        if not self._tasks:
+        in_hand = [*self._tasks, *self._periodic_tasks]
+        if not in_hand:
             return
-        _, unfinished = await asyncio.wait(list(self._tasks), timeout=self.grace_seconds)
+        _, unfinished = await asyncio.wait(in_hand, timeout=self.grace_seconds)
         for task in unfinished:
             task.cancel()  # _run_job releases its job on cancellation
         if unfinished:
@@ -155,52 +133,14 @@ class Worker:
         in_flight = Counter(group for group in self._tasks.values() if group is not None)
         return [group for group, n in in_flight.items() if n >= self._group_limits.get(group, 1)]
 
-    def _remembered(self) -> int:
-        return sum(len(waiting) for waiting in self._hints.values())
-
-    def _woken(self, due: DueJob | None) -> None:
-        if due is not None and self._remembered() < HINTS_KEPT:
-            self._hints.setdefault(due.group, deque()).append(due.id)
+    def _woken(self) -> None:
         self._wake.set()
-
-    async def _claim_hinted(self, kinds: list[str]) -> dict[str, Any] | None:
-        """Claim the oldest remembered job of a group that has a free slot; None when there is none. A
-        remembered job another worker took meanwhile is forgotten."""
-        busy = set(self._busy_groups())
-        for group, waiting in list(self._hints.items()):
-            if group in busy:
-                continue
-            while waiting:
-                job_id = waiting.popleft()
-                job = await jobs.claim_by_id(job_id, self.id, kinds, self.lease_seconds)
-                if job is not None:
-                    if not waiting:
-                        del self._hints[group]
-                    else:
-                        self._hints.move_to_end(group)  # the other groups' turn next
-                    return job
-            del self._hints[group]
-        return None
-
-    def _scan_due(self) -> bool:
-        """Whether to look for due jobs by a scan: always when nothing is remembered, else once per
-        SCAN_EVERY_POLLS polls (jobs enqueued by other processes, retries that came due, leases that expired:
-        a backlog in hand delays them by that much at most, and the worker has work meanwhile)."""
-        spacing = self.poll_seconds * SCAN_EVERY_POLLS
-        return not self._hints or time.monotonic() - self._scanned_at >= spacing
 
     async def _fill_slots(self) -> int:
         claimed = 0
         kinds = registry.kinds()
         while kinds and not self._stopping and len(self._tasks) < self.concurrency:
-            if self._share is not None:
-                await self._share.wait_turn()
-            job = await self._claim_hinted(kinds)
-            if job is None:
-                if not self._scan_due():
-                    break
-                self._scanned_at = time.monotonic()
-                job = await jobs.claim(self.id, kinds, self._busy_groups(), self.lease_seconds)
+            job = await jobs.claim(self.id, kinds, self._busy_groups(), self.lease_seconds)
             if job is None:
                 break
             claimed += 1
@@ -208,7 +148,7 @@ class Worker:
             spec = registry.kind(job["kind"])
             if group is not None and spec is not None:
                 self._group_limits[group] = spec.group_limit
-            task = asyncio.create_task(self._timed(self._run_job(job)), name=f"job:{job['_id']}")
+            task = asyncio.create_task(self._run_job(job), name=f"job:{job['_id']}")
             self._tasks[task] = group
             task.add_done_callback(self._job_done)
         return claimed
@@ -313,9 +253,9 @@ class Worker:
             self._periodic_check_at[name] = now + min(periodic.every_seconds, self.poll_seconds * 5)
             if await self._acquire_periodic(name):
                 self._periodic_running.add(name)
-                task = asyncio.create_task(self._timed(self._run_periodic(periodic)), name=f"periodic:{name}")
-                self._tasks[task] = None
-                task.add_done_callback(self._tasks.pop)
+                task = asyncio.create_task(self._run_periodic(periodic), name=f"periodic:{name}")
+                self._periodic_tasks.add(task)  # beside the jobs' slots, not in one
+                task.add_done_callback(self._periodic_tasks.discard)
 
     async def _acquire_periodic(self, name: str) -> bool:
         """One atomic upsert: the lease is ours if the task is due and nobody holds an unexpired lease."""

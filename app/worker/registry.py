@@ -47,15 +47,7 @@ class Periodic:
     fn: PeriodicFn
 
 
-@dataclass(frozen=True)
-class DueJob:
-    """A job enqueued in this process, due now: a worker here can claim it by id, without a scan."""
-
-    id: Any
-    group: str | None
-
-
-Wake = Callable[[DueJob | None], None]
+Wake = Callable[[], None]
 
 _kinds: dict[str, JobKind] = {}
 _periodics: dict[str, Periodic] = {}
@@ -96,8 +88,7 @@ def unsubscribe_wake(wake: Wake) -> None:
     _wake.discard(wake)
 
 
-def wake_workers(due: DueJob | None = None) -> None:
-    """Work was queued in this process: workers in it look now instead of at their next poll; `due` names
-    the job when it is due now."""
+def wake_workers() -> None:
+    """Work was queued in this process: workers in it look now instead of at their next poll."""
     for wake in list(_wake):
-        wake(due)
+        wake()

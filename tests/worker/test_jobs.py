@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -356,99 +355,3 @@ async def test_a_slow_group_holds_only_its_own_slots(make_worker):
     worker.stop()
     await running
     assert len(in_flight) == 6
-
-
-async def test_jobs_enqueued_in_this_process_are_claimed_by_id_not_by_a_scan_each(make_worker, monkeypatch):
-    """A backlog in one busy group: each free slot takes the next remembered job by its id; the scan of due
-    jobs (which walks the backlog) runs only when nothing is remembered or once per poll, not once per job."""
-    scans: list[int] = []
-    by_id: list[int] = []
-    scan, claim_by_id = jobs.claim, jobs.claim_by_id
-
-    async def counted_scan(*args: Any, **kwargs: Any) -> Any:
-        scans.append(1)
-        return await scan(*args, **kwargs)
-
-    async def counted_by_id(*args: Any, **kwargs: Any) -> Any:
-        by_id.append(1)
-        return await claim_by_id(*args, **kwargs)
-
-    monkeypatch.setattr(jobs, "claim", counted_scan)
-    monkeypatch.setattr(jobs, "claim_by_id", counted_by_id)
-    runs: list[int] = []
-
-    async def handler(payload: dict[str, Any]) -> None:
-        await asyncio.sleep(0.001)
-        runs.append(payload["n"])
-
-    register_handler("test.backlog", handler, group_limit=2)
-    worker = make_worker(concurrency=8, poll_seconds=5.0)
-    running = asyncio.create_task(worker.run())
-    await asyncio.sleep(0.01)  # the worker found nothing and waits
-    for n in range(80):
-        await enqueue("test.backlog", {"n": n}, group="endpoint-a")
-    for _ in range(500):
-        if len(runs) == 80:
-            break
-        await asyncio.sleep(0.01)
-    worker.stop()
-    await running
-
-    assert sorted(runs) == list(range(80))
-    # Each claim was a scan before (80 and more); now a scan runs only when nothing is remembered (the
-    # enqueues and the worker interleave, so the remembered jobs run out now and then) or once per poll.
-    assert len(scans) < 20, f"{len(scans)} scans for 80 jobs"
-    assert len(by_id) >= 80
-
-
-async def test_two_workers_remembering_the_same_jobs_run_each_once(make_worker):
-    """Both workers of a process hear of every job; the claim by id is the same atomic update as the scan's,
-    so one of them gets it and the other forgets it."""
-    await _two_workers_run_sixty_jobs(make_worker, "test.heard", enqueue_while_running=True)
-
-
-async def test_with_a_backlog_in_hand_a_job_it_never_heard_of_is_found_within_the_scan_spacing(
-    make_worker, monkeypatch
-):
-    """Jobs another process enqueued reach this worker only through the scan. While it has remembered jobs
-    to run, the scan runs once per SCAN_EVERY_POLLS polls (on the embedded store each scan walks every job):
-    the stranger runs within that, before the backlog is done, and the scans stay that far apart."""
-    from app.worker import loop, registry
-
-    scan_times: list[float] = []  # the scans made while remembered jobs were waiting
-    scan = jobs.claim
-
-    async def timed_scan(*args: Any, **kwargs: Any) -> Any:
-        if worker._hints:
-            scan_times.append(asyncio.get_running_loop().time())
-        return await scan(*args, **kwargs)
-
-    monkeypatch.setattr(jobs, "claim", timed_scan)
-    runs: list[str] = []
-
-    async def handler(payload: dict[str, Any]) -> None:
-        await asyncio.sleep(0.01)
-        runs.append(payload["name"])
-
-    register_handler("test.spaced", handler, group_limit=1)
-    poll = 0.02
-    worker = make_worker(concurrency=2, poll_seconds=poll)
-    running = asyncio.create_task(worker.run())
-    for n in range(60):  # about 0.6 s of work in one group, one at a time
-        await enqueue("test.spaced", {"name": f"backlog {n}"}, group="busy")
-    await asyncio.sleep(0.05)
-    wake = registry.wake_workers
-    monkeypatch.setattr(registry, "wake_workers", lambda due=None: None)  # as if another process enqueued it
-    await enqueue("test.spaced", {"name": "stranger"})
-    monkeypatch.setattr(registry, "wake_workers", wake)
-    for _ in range(300):
-        if len(runs) == 61:
-            break
-        await asyncio.sleep(0.01)
-    worker.stop()
-    await running
-
-    assert runs.index("stranger") < 60, "the stranger waited for the whole backlog"
-    spacing = poll * loop.SCAN_EVERY_POLLS
-    gaps = [b - a for a, b in itertools.pairwise(scan_times)]
-    assert gaps and min(gaps) >= spacing * 0.9, gaps
