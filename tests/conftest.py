@@ -36,7 +36,6 @@ import pytest  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402
 from litestar import Litestar  # noqa: E402
 
-from app.core import embedded_store  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.main import Orbix, create_app  # noqa: E402
 from tests import problem_codes  # noqa: E402
@@ -44,7 +43,6 @@ from tests import problem_codes  # noqa: E402
 PASSWORD = "correct horse battery"
 
 
-embedded_store.install()  # the embedded store as the app runs it: fast paths, a yield per operation
 Orbix.__call__ = problem_codes.record(Orbix.__call__)  # type: ignore[method-assign]
 
 
