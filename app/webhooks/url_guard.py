@@ -1,8 +1,8 @@
 """No server-side request forgery: a webhook URL may only reach public addresses.
 
-Checked when an endpoint is created or changed, and again at every delivery (a DNS answer may change). The
-delivery then connects to the very address it checked (see delivery.py), so a DNS answer that changes between
-the check and the connection (DNS rebinding) cannot send it elsewhere.
+Checked when an endpoint is created or changed, and again by every new connection of a delivery (a DNS answer
+may change): the deliveries' network backend (transport.py) connects only to the addresses it checked, so a
+DNS answer that changes between the check and the connection (DNS rebinding) cannot send it elsewhere.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class UnsafeUrl(ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    """A checked URL: where to connect (a public address) and what to say in Host and TLS SNI."""
+    """A checked URL: its host (IDNA form), port and public addresses."""
 
     url: SplitResult
     host: str
@@ -120,16 +120,26 @@ async def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(answer[4][0]) for answer in answers))
 
 
-async def check_url(url: str, *, https_only: bool, allow_private: bool) -> Target:
-    """The URL's shape, then every address its host resolves to: all must be public (unless allow_private).
-    The target's host is in IDNA form (ascii_host), also for a URL stored before hosts were normalised."""
-    parts = check_shape(url, https_only=https_only)
-    host = ascii_host(parts.hostname or "")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+async def checked_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses `host` resolves to, every one of them public (unless allow_private). The error never
+    names an address: it would tell the caller what an internal name resolves to (a DNS oracle)."""
     addresses = await resolve(host, port)
     if not allow_private:
         for address in addresses:
             reason = forbidden_reason(ipaddress.ip_address(address.split("%", 1)[0]))
             if reason is not None:
-                raise UnsafeUrl(f"resolves to a {reason} address ({address}), which webhooks may not call")
+                raise UnsafeUrl(f"resolves to a {reason} address, which webhooks may not call")
+    return addresses
+
+
+def host_and_port(parts: SplitResult) -> tuple[str, int]:
+    """The host in IDNA form (ascii_host, also for a URL stored before hosts were normalised) and the port."""
+    return ascii_host(parts.hostname or ""), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+async def check_url(url: str, *, https_only: bool, allow_private: bool) -> Target:
+    """The URL's shape, then every address its host resolves to: all must be public (unless allow_private)."""
+    parts = check_shape(url, https_only=https_only)
+    host, port = host_and_port(parts)
+    addresses = await checked_addresses(host, port, allow_private=allow_private)
     return Target(url=parts, host=host, port=port, addresses=tuple(addresses))
