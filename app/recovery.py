@@ -6,6 +6,11 @@ request that started it may still be running (and each step is idempotent, so ov
 Order matters: inserts whose parent vanished are deleted first (their claims become orphans), then invoice
 sends, claims and releases, then client currency cascades, and last the outboxes, so no event leaves for a
 change that the steps before undid.
+
+Within each step every item runs on its own (core/recovery.py): one that raises is logged and skipped, the
+others go on. The pass remembers it, so the later steps leave it, and whatever waits on it (the claims of
+an invoice, the children of an insert not yet confirmed), alone until the next pass: the order above holds
+item by item, and one organisation's bad item holds up no other's recovery.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from app.clients.service import recover_updates
 from app.contracts.documents import Contract
 from app.core.clock import utc_now
 from app.core.documents import clear_stale_marks, confirm_inserted
+from app.core.recovery import RecoveryPass
 from app.events.relay import recover_outboxes
 from app.invoices.documents import Invoice
 from app.invoices.recovery import recover_invoices
@@ -32,10 +38,11 @@ PARENTS = {"client_id": Client, "project_id": Project}
 async def recover(cutoff: datetime | None = None) -> None:
     """One pass over everything older than `cutoff` (default: RECOVERY_GRACE ago)."""
     cutoff = cutoff or utc_now() - RECOVERY_GRACE
+    recovery = RecoveryPass()
     for model in (Project, TimeEntry, Invoice, Contract):
-        await confirm_inserted(model, PARENTS, cutoff)
+        await confirm_inserted(model, PARENTS, cutoff, recovery)
     for referenced in (Client, Project):
-        await clear_stale_marks(referenced, cutoff)
-    await recover_invoices(cutoff)
-    await recover_updates(cutoff)
-    await recover_outboxes(cutoff)
+        await clear_stale_marks(referenced, cutoff, recovery)
+    await recover_invoices(cutoff, recovery)
+    await recover_updates(cutoff, recovery)
+    await recover_outboxes(cutoff, recovery)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from app.auth.documents import Owner, User
@@ -22,6 +23,7 @@ from app.core.documents import (
 from app.core.errors import NotFound
 from app.core.outbox import OUTBOX, pending, publish
 from app.core.pagination import PageParams, paginate_raw, sortable
+from app.core.recovery import RecoveryPass, waits_on
 from app.core.schemas import Page, as_plain, provided_fields
 from app.projects.service import follow_client_currency
 
@@ -78,11 +80,23 @@ async def delete_client(owner: User, client_id: str) -> None:
     await delete_unreferenced(Client, client_id, owner.id, client_references())
 
 
-async def recover_updates(cutoff: datetime) -> None:
+async def recover_updates(cutoff: datetime, recovery: RecoveryPass | None = None) -> None:
     """For the worker's recovery: finish every client write whose event is older than `cutoff` and still
-    pending (its request died before its projects followed the currency, or before publishing)."""
-    async for raw in Client.get_motor_collection().find({f"{OUTBOX}.at": {"$lte": cutoff}, **PRESENT}):
-        await finish_update(Client.model_validate(raw))
+    pending (its request died before its projects followed the currency, or before publishing). Each client
+    on its own (core/recovery.py)."""
+    recovery = recovery or RecoveryPass()
+    collection = Client.get_motor_collection()
+    async for raw in collection.find({f"{OUTBOX}.at": {"$lte": cutoff}, **PRESENT}):
+        finish = partial(finish_raw_update, raw)
+        await recovery.item(
+            "finish the update of", collection.name, raw["_id"], finish, waits_on=waits_on(raw)
+        )
+
+
+async def finish_raw_update(raw: dict[str, Any]) -> None:
+    """finish_update() of a client as read raw (read into the model here, so a client that cannot be read
+    fails on its own)."""
+    await finish_update(Client.model_validate(raw))
 
 
 def client_references() -> list[tuple[Any, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from beanie import Document, Insert, PydanticObjectId, after_event
@@ -17,6 +18,7 @@ from app.core import versioning
 from app.core.clock import utc_now
 from app.core.errors import AppError, InUse, InvalidReference, NotFound
 from app.core.outbox import OUTBOX, PendingEvent, pending, publish, with_event, without_event
+from app.core.recovery import INSERT_EVENT, RecoveryPass, waits_on
 from app.core.retry import compare_and_set
 from app.core.schemas import OBJECT_ID_PATTERN, StoredView
 
@@ -359,35 +361,66 @@ async def insert_confirmed(
 # ---------------------------------------------------------------- recovery (the worker runs these)
 
 
-async def clear_stale_marks(model: type[ReferencedDocument], cutoff: datetime) -> int:
+async def clear_stale_marks(
+    model: type[ReferencedDocument], cutoff: datetime, recovery: RecoveryPass | None = None
+) -> int:
     """Clear the delete marks older than `cutoff` whose request died before it deleted the document or
     cleared its mark: undone, the document is a valid reference again (its delete may simply be retried).
-    A mark followed by the tombstone is the relay's to finish. Returns how many were cleared."""
-    result = await model.get_motor_collection().update_many(
-        {"deleting_at": {"$lte": cutoff}, **PRESENT}, {"$unset": UNMARK}
-    )
+    A mark followed by the tombstone is the relay's to finish. Each document on its own (core/recovery.py).
+    Returns how many were cleared."""
+    recovery = recovery or RecoveryPass()
+    collection = model.get_motor_collection()
+    stale = {"deleting_at": {"$lte": cutoff}, **PRESENT}
+    cleared = 0
+    async for raw in collection.find(stale, {"_id": 1}):
+        clear = partial(clear_stale_mark, model, raw["_id"], cutoff)
+        cleared += await recovery.item("clear the delete mark of", collection.name, raw["_id"], clear) or 0
+    return cleared
+
+
+async def clear_stale_mark(model: type[ReferencedDocument], oid: ObjectId, cutoff: datetime) -> int:
+    """Clear one document's delete mark if it is still older than `cutoff` (1 if it was cleared)."""
+    stale = {"_id": oid, "deleting_at": {"$lte": cutoff}, **PRESENT}
+    result = await model.get_motor_collection().update_one(stale, {"$unset": UNMARK})
     return int(result.modified_count)
 
 
 async def confirm_inserted(
-    model: type[OwnedDocument], parents: Mapping[str, type[Document]], cutoff: datetime
+    model: type[OwnedDocument],
+    parents: Mapping[str, type[Document]],
+    cutoff: datetime,
+    recovery: RecoveryPass | None = None,
 ) -> int:
     """Finish insert-then-confirm for documents whose request died in between: a document whose insert
     event (`*.created`/`*.started`, older than `cutoff`) is still pending has its parents (field -> model)
     confirmed now; if one went away, the document is deleted with its unpublished event (the insert never
-    stood). Returns how many were deleted."""
-    inserted = {"type": {"$regex": r"\.(created|started)$"}, "at": {"$lte": cutoff}}
+    stood). Each document on its own (core/recovery.py: one whose parent failed earlier in the pass waits
+    with it). Returns how many were deleted."""
+    recovery = recovery or RecoveryPass()
+    inserted = {"type": {"$regex": INSERT_EVENT.pattern}, "at": {"$lte": cutoff}}
     collection = model.get_motor_collection()
     deleted = 0
     async for raw in collection.find({OUTBOX: {"$elemMatch": inserted}, **PRESENT}):
-        named: list[Parent] = [(parents[f], raw.get(f), f) for f in parents if f in model.model_fields]
-        try:
-            await confirm_parents(raw["owner_id"], named)
-        except InvalidReference:
-            event_ids = [entry["id"] for entry in raw[OUTBOX]]
-            result = await collection.delete_one({"_id": raw["_id"], f"{OUTBOX}.id": {"$all": event_ids}})
-            deleted += result.deleted_count
+        confirm = partial(confirm_insert, model, parents, raw)
+        what, waiting = "confirm the parents of", waits_on(raw)
+        deleted += await recovery.item(what, collection.name, raw["_id"], confirm, waits_on=waiting) or 0
     return deleted
+
+
+async def confirm_insert(
+    model: type[OwnedDocument], parents: Mapping[str, type[Document]], raw: Mapping[str, Any]
+) -> int:
+    """Confirm the parents of one inserted document (as read raw); delete it, with its unpublished event, if
+    one went away (1 if it was deleted)."""
+    named: list[Parent] = [(parents[f], raw.get(f), f) for f in parents if f in model.model_fields]
+    try:
+        await confirm_parents(raw["owner_id"], named)
+    except InvalidReference:
+        event_ids = [entry["id"] for entry in raw[OUTBOX]]
+        collection = model.get_motor_collection()
+        result = await collection.delete_one({"_id": raw["_id"], f"{OUTBOX}.id": {"$all": event_ids}})
+        return int(result.deleted_count)
+    return 0
 
 
 async def confirm_moved(

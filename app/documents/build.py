@@ -37,5 +37,5 @@ def document(payload: bytes, rendered_at: datetime) -> bytes:
             return msgspec.json.encode(Built(pdf=None, xml=cii, report=report))
     pdf = render_pdf(data, rendered_at=rendered_at)
     if cii is not None:
-        pdf = embed(pdf, cii, data)
+        pdf = embed(pdf, cii, data, rendered_at)
     return msgspec.json.encode(Built(pdf=pdf, xml=cii, report=report))

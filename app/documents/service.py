@@ -9,7 +9,7 @@ from datetime import datetime
 import msgspec
 from pymongo.errors import DuplicateKeyError
 
-from app.core.clock import utc_now
+from app.core.clock import as_utc, to_utc_ms, utc_now
 from app.core.documents import OwnerId, owned_filter
 from app.core.errors import EInvoiceInvalid, RuleError
 from app.documents import pool
@@ -54,9 +54,11 @@ class Rendered(msgspec.Struct, frozen=True, kw_only=True):
     rendered_at: datetime
 
 
-async def render_final(data: DocumentData) -> Rendered:
-    """The final PDF (PDF/A-3 with the checked Factur-X XML when enabled); 422 when the XML breaks a rule."""
-    rendered_at = _millis(utc_now())
+async def render_final(data: DocumentData, rendered_at: datetime) -> Rendered:
+    """The final PDF (PDF/A-3 with the checked Factur-X XML when enabled), dated `rendered_at` (every date
+    in it is that moment, so the same data and moment give the same bytes); 422 when the XML breaks a
+    rule."""
+    rendered_at = _millis(rendered_at)
     built = _built.decode(await pool.run_job("document", _encode(data), rendered_at))
     if built.pdf is None:
         assert built.report is not None
@@ -90,12 +92,17 @@ async def store(owner_id: OwnerId, invoice_id: OwnerId, rendered: Rendered) -> S
     return document
 
 
-async def ensure_stored(owner_id: OwnerId, invoice_id: OwnerId, data: DocumentData) -> StoredDocument:
-    """The stored document, rendered now if a send was interrupted before it was kept."""
+async def ensure_stored(
+    owner_id: OwnerId, invoice_id: OwnerId, data: DocumentData, rendered_at: datetime
+) -> StoredDocument:
+    """The stored document, rendered now (dated `rendered_at`) if a send was interrupted before it was
+    kept."""
     existing = await stored(owner_id, invoice_id)
-    return existing if existing is not None else await store(owner_id, invoice_id, await render_final(data))
+    if existing is not None:
+        return existing
+    return await store(owner_id, invoice_id, await render_final(data, rendered_at))
 
 
 def _millis(moment: datetime) -> datetime:
     """What BSON keeps, so the value returned now equals the one read back later."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    return to_utc_ms(as_utc(moment))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from beanie import Document
@@ -19,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
 from app.core.outbox import OUTBOX, PendingEvent
+from app.core.recovery import RecoveryPass, waits_on
 from app.events.documents import events_collection
 from app.events.sequencer import SEQUENCER
 from app.events.sources import source_of, sources
@@ -70,16 +72,29 @@ async def relay(document: Document) -> None:
     await SEQUENCER.kick()
 
 
-async def recover_outboxes(cutoff: datetime | None = None) -> int:
+async def recover_outboxes(cutoff: datetime | None = None, recovery: RecoveryPass | None = None) -> int:
     """The worker's safety net: relay the events older than `cutoff` (default: RECOVERY_GRACE ago) that
-    requests left behind (they died, or their relay failed). Returns how many documents it relayed."""
+    requests left behind (they died, or their relay failed). Each document on its own (core/recovery.py:
+    one that failed an earlier step of the pass, or waits on one that did, keeps its events for the next
+    pass). Returns how many documents it relayed."""
     cutoff = cutoff or utc_now() - RECOVERY_GRACE
+    recovery = recovery or RecoveryPass()
     count = 0
     for source in sources():
         collection = source.model.get_motor_collection()
         query = {f"{OUTBOX}.at": {"$lte": cutoff}}
         async for raw in collection.find(query):
-            await relay(source.model.model_validate(raw))
-            count += 1
+            step = partial(relay_raw, source.model, raw)
+            if await recovery.item(
+                "relay the events of", collection.name, raw["_id"], step, waits_on=waits_on(raw)
+            ):
+                count += 1
     await SEQUENCER.run()
     return count
+
+
+async def relay_raw(model: type[Document], raw: dict[str, Any]) -> bool:
+    """relay() a document as read raw (read into its model here, so one that cannot be read fails on its
+    own); True once relayed."""
+    await relay(model.model_validate(raw))
+    return True

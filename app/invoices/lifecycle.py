@@ -7,6 +7,7 @@ whose status filter comes from the table, so of two racing requests at most one 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -116,8 +117,8 @@ async def send_invoice(owner: User, invoice_id: str) -> Invoice:
         raise refuse(invoice, "send", _GUARDS["send"])
     upcoming = numbering.format_number(owner.business.invoice_prefix, await numbering.peek_seq(owner.id))
     data = await document_data.load(owner, invoice, number=upcoming)
-    rendered = await documents.render_final(data)
-    now = utc_now()
+    now = utc_now()  # the send's moment: its claim records it (sent_at), and its document is dated by it
+    rendered = await documents.render_final(data, now)
     claimed = {"sent_at": now, "sending_at": now}
     sent = await _move(owner, invoice, "send", claimed, where={"lines": {"$ne": []}})
     return await finish_send(owner, sent.id, Prepared(upcoming, data, rendered))
@@ -143,15 +144,30 @@ async def finish_send(owner: User, invoice_id: OwnerId, prepared: Prepared | Non
             stored = await documents.store(owner.id, invoice.id, prepared.rendered)
         elif prepared is not None:
             data = msgspec.structs.replace(prepared.data, number=invoice.number)
-            stored = await documents.ensure_stored(owner.id, invoice.id, data)
+            stored = await documents.ensure_stored(owner.id, invoice.id, data, dated(invoice))
         else:  # the request died: the recovery renders what the request would have
-            stored = await documents.ensure_stored(owner.id, invoice.id, await final_data(owner, invoice))
+            stored = await store_final(owner, invoice)
         invoice = await attach_document(owner, invoice, stored)
     elif invoice.sending_at is not None:
         done = {"$unset": {"sending_at": ""}}
         invoice = await update_owned(Invoice, invoice.id, owner.id, {}, extra=done) or invoice
     await publish(invoice)
     return invoice
+
+
+async def store_final(owner: User, invoice: Invoice) -> StoredDocument:
+    """The numbered invoice's stored document; when none is kept yet (its send was cut short), the final one
+    rendered and kept now: as the invoice was sent (final_data), dated by its send (dated). So whoever
+    renders it (the send's recovery, a first download or e-mail) stores the bytes the send would have."""
+    return await documents.ensure_stored(
+        owner.id, invoice.id, await final_data(owner, invoice), dated(invoice)
+    )
+
+
+def dated(invoice: Invoice) -> datetime:
+    """The moment a sent invoice's final document is dated (rendered_at, and every date in the PDF): the
+    moment its send claimed it (`sent_at`), which the request rendered with too."""
+    return invoice.sent_at if invoice.sent_at is not None else utc_now()  # a sent invoice always has one
 
 
 async def final_data(owner: User, invoice: Invoice) -> DocumentData:

@@ -1,12 +1,10 @@
 """The worker's recovery of invoice operations a crash cut short (API.md section 14). Each step it runs is
 the same idempotent step the request runs, so it may overlap a request still in flight. Each stuck item is
-finished on its own (API.md section 24): one that cannot be is logged with its id and skipped, the others
-go on, and the next pass tries it again."""
+finished on its own (API.md section 24, core/recovery.py): one that cannot be is logged with its id and
+skipped, the others go on, and the next pass tries it again."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -14,29 +12,34 @@ from typing import Any
 from app.auth.documents import User
 from app.core.documents import PRESENT
 from app.core.outbox import OUTBOX
+from app.core.recovery import RecoveryPass
 from app.invoices import lifecycle, numbering
 from app.invoices.documents import Invoice
 from app.time_entries import claims
 
-log = logging.getLogger("orbix.recovery")
+
+async def recover_invoices(cutoff: datetime, recovery: RecoveryPass | None = None) -> None:
+    recovery = recovery or RecoveryPass()
+    await _finish_sends(cutoff, recovery)
+    await _settle_claims(cutoff, recovery)
+    await _finish_releases(cutoff, recovery)
 
 
-async def recover_invoices(cutoff: datetime) -> None:
-    await _finish_sends(cutoff)
-    await _settle_claims(cutoff)
-    await _finish_releases(cutoff)
+def _invoices() -> str:
+    return str(Invoice.get_motor_collection().name)
 
 
-async def _finish_sends(cutoff: datetime) -> None:
+async def _finish_sends(cutoff: datetime, recovery: RecoveryPass) -> None:
     """A send that claimed its draft but died before it was complete is finished: the number held for it
     (or the next one), the document, the event; the oldest claim first. A counter still held is finished
     for its holder."""
     stuck = Invoice.get_motor_collection().find({"sending_at": {"$lte": cutoff}}, {"owner_id": 1})
     for raw in [raw async for raw in stuck.sort([("sending_at", 1), ("_id", 1)])]:
         finish = partial(_finish_send, raw["owner_id"], raw["_id"])
-        await _isolated("finish the send of invoice", raw["_id"], finish)
+        await recovery.item("finish the send of invoice", _invoices(), raw["_id"], finish)
     for owner_id, invoice_id in await numbering.held_counters():
-        await _isolated("number invoice", invoice_id, partial(_take_number, owner_id, invoice_id))
+        take = partial(_take_number, owner_id, invoice_id)
+        await recovery.item("number invoice", _invoices(), invoice_id, take)
 
 
 async def _finish_send(owner_id: Any, invoice_id: Any) -> None:
@@ -47,12 +50,12 @@ async def _take_number(owner_id: Any, invoice_id: Any) -> None:
     await lifecycle.take_number(await _owner(owner_id), invoice_id)
 
 
-async def _settle_claims(cutoff: datetime) -> None:
+async def _settle_claims(cutoff: datetime, recovery: RecoveryPass) -> None:
     """Entries claimed by an invoicing request that died (or ran past its deadline): their events leave if
     the invoice stands, else the claims are undone with their events."""
     for owner_id, invoice_id in await claims.unconfirmed_claims(cutoff):
         settle = partial(_settle_claim, owner_id, invoice_id)
-        await _isolated("settle the time entries claimed by invoice", invoice_id, settle)
+        await recovery.item("settle the time entries claimed by invoice", _invoices(), invoice_id, settle)
 
 
 async def _settle_claim(owner_id: Any, invoice_id: Any) -> None:
@@ -62,17 +65,18 @@ async def _settle_claim(owner_id: Any, invoice_id: Any) -> None:
         await claims.release(owner_id, invoice_id)
 
 
-async def _finish_releases(cutoff: datetime) -> None:
+async def _finish_releases(cutoff: datetime, recovery: RecoveryPass) -> None:
     """Entries still claimed by a void invoice (still marked `releasing_at`) or by a deleted one (its
     tombstone still waits for its event to leave) are released: the void or delete died before releasing
     them. A tombstone is taken whatever its age (releasing twice is harmless), so the relay that runs after
-    this never removes one whose entries are still claimed."""
+    this never removes one whose entries are still claimed (one whose release fails here is held: the relay
+    leaves it for the next pass)."""
     tombstone = {"removed": True, f"{OUTBOX}.at": {"$exists": True}}
     query = {"$or": [{"releasing_at": {"$lte": cutoff}}, tombstone]}
     found = Invoice.get_motor_collection().find(query, {"owner_id": 1})
     for raw in [raw async for raw in found]:
         release = partial(lifecycle.release_entries, raw["owner_id"], raw["_id"])
-        await _isolated("release the time entries of invoice", raw["_id"], release)
+        await recovery.item("release the time entries of invoice", _invoices(), raw["_id"], release)
 
 
 async def _standing(invoice_id: Any) -> bool:
@@ -85,22 +89,3 @@ async def _owner(owner_id: Any) -> User:
     user = await User.get(owner_id)
     assert user is not None, f"invoice owner {owner_id} is gone"
     return user
-
-
-async def _isolated(what: str, item_id: Any, step: Callable[[], Awaitable[object]]) -> bool:
-    """Run one item's `step`; when it raises, log `what` with the item's id and skip it (False): one item
-    that cannot be finished (an invoice that cannot be rendered) must not keep the others waiting. Only an
-    Exception is caught: a cancellation (shutdown) or a dying process still ends the pass."""
-    try:
-        await step()
-    except Exception as exc:
-        log.error(
-            "recovery could not %s %s; skipped until the next pass: %s",
-            what,
-            item_id,
-            f"{type(exc).__name__}: {exc}"[:500],
-            exc_info=True,
-            extra={"recovery_step": what, "item_id": str(item_id)},
-        )
-        return False
-    return True

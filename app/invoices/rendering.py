@@ -46,12 +46,12 @@ async def pdf(owner: User, invoice_id: str) -> File:
 
 async def stored_document(owner: User, invoice: Invoice) -> StoredDocument:
     """A numbered invoice's stored document (what downloads and e-mails carry), rendered and kept now if its
-    send was interrupted after the number and before the document."""
+    send was interrupted after the number and before the document: the very document the send would have
+    stored (lifecycle.store_final: as the invoice was sent, so no payment made since is on it)."""
     assert invoice.number is not None
     stored = await documents.stored(owner.id, invoice.id)
     if stored is None:
-        data = await document_data.load(owner, invoice, number=invoice.number)
-        stored = await documents.ensure_stored(owner.id, invoice.id, data)
+        stored = await lifecycle.store_final(owner, invoice)
         await lifecycle.attach_document(owner, invoice, stored)
     return stored
 

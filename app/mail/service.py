@@ -10,6 +10,8 @@ crash before it wrote nothing, and a recovery racing the request still yields on
 from __future__ import annotations
 
 import logging
+from functools import partial
+from typing import Any
 
 from beanie import PydanticObjectId
 
@@ -19,6 +21,7 @@ from app.core.config import Settings
 from app.core.documents import get_owned, owned_filter
 from app.core.errors import EmailUnavailable, InvalidState, ValidationFailed
 from app.core.pagination import PageParams, paginate, sortable
+from app.core.recovery import RecoveryPass
 from app.core.schemas import Page
 from app.core.text import normalize_email
 from app.invoices.documents import Invoice
@@ -70,10 +73,17 @@ async def list_emails(owner: Owner, invoice_id: str, params: PageParams) -> Page
 
 async def requeue_unenqueued() -> None:
     """The recovery (a periodic worker task): enqueue the job of every record whose request stopped before
-    marking it enqueued. Safe while such a request is still running: the job's key makes it one job."""
-    cursor = EmailRecord.find({"enqueued": False}).sort("created_at").limit(REQUEUE_BATCH)
-    async for record in cursor:
-        await _enqueue(record)
+    marking it enqueued. Safe while such a request is still running: the job's key makes it one job. Each
+    record on its own (core/recovery.py): one that cannot be enqueued is logged and tried again next time."""
+    recovery = RecoveryPass()
+    collection = EmailRecord.get_motor_collection()
+    found = collection.find({"enqueued": False}).sort("created_at").limit(REQUEUE_BATCH)
+    async for raw in found:
+        await recovery.item("enqueue the job of e-mail", collection.name, raw["_id"], partial(_requeue, raw))
+
+
+async def _requeue(raw: dict[str, Any]) -> None:
+    await _enqueue(EmailRecord.model_validate(raw))
 
 
 async def _enqueue(record: EmailRecord) -> None:

@@ -2,21 +2,17 @@
 send stores (API.md sections 14 and 16), and one stuck send that cannot be finished holds up no other
 (section 24).
 
-A final document depends on the invoice, the business, the client and the moment it was rendered (the PDF's
-creation date); so each run sends an identical invoice (same business, client, lines and dates) from a fresh
-account, where it becomes INV-0001 like the reference's, with the rendering clock (`rendered_at`) fixed. An
-invoice's id is on no final document. A plain PDF is then compared byte for byte. A Factur-X PDF also carries
-the wall-clock time at which the `factur-x` package embedded the XML (Info /CreationDate and /ModDate, XMP
-CreateDate and ModifyDate: it reads the rendering process's own clock, not `rendered_at`), so two renders a
-second apart differ there only: it is compared object by object, every stream decoded, with those time
-stamps masked, and its XML byte for byte."""
+A final document depends on the invoice, the business, the client and the moment of its send (`sent_at`,
+which dates the document: its `rendered_at` and every date in the PDF, the Factur-X metadata included); so
+each run sends an identical invoice (same business, client, lines and dates) from a fresh account, where it
+becomes INV-0001 like the reference's, with the send's clock fixed. An invoice's id is on no final document.
+Every document is then compared byte for byte, its PDF and its XML."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import logging
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,13 +20,13 @@ from typing import Any
 import pytest
 from bson import ObjectId
 from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
-from app.core.clock import utc_now
+from app.core.clock import as_utc, utc_now
 from app.documents import service as documents_service
 from app.documents.documents import StoredDocument
 from app.events.documents import EventSequence
 from app.events.sequencer import STATE_ID
+from app.invoices import lifecycle
 from app.invoices.documents import Invoice
 from app.recovery import recover
 from tests.conftest import Account, register
@@ -38,49 +34,34 @@ from tests.documents.factories import set_business, worked_example
 from tests.faults import Died, Fault, fault_fixture  # noqa: F401 (the `fault` fixture)
 
 MAX_STEPS = 40
-RENDERED_AT = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)
+SENT_AT = datetime(2026, 5, 4, 9, 30, 15, 250_000, tzinfo=UTC)
 DATES = {"issue_date": "2026-05-04", "due_date": "2026-06-03"}
-# The time stamps of a PDF (Info dictionary) and of its XMP metadata, in the UTC form both writers use.
-_STAMP = re.compile(rb"D:\d{14}\+00'00'|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00")
 
 
 @pytest.fixture(autouse=True)
-def fixed_render_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every document is rendered "at" RENDERED_AT, the request's and the recovery's alike."""
-    monkeypatch.setattr(documents_service, "utc_now", lambda: RENDERED_AT)
+def fixed_send_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every send claims its invoice "at" SENT_AT (its `sent_at`, which dates its document)."""
+    monkeypatch.setattr(lifecycle, "utc_now", lambda: SENT_AT)
     yield
 
 
-def _without_stamps(pdf: bytes) -> Any:
-    """Every object of the PDF by its number (references as numbers, streams decoded), and the trailer, with
-    the time stamps masked: equal for two PDFs that differ in nothing but when they were written."""
+def _pdf_dates(pdf: bytes) -> set[datetime]:
+    """Every date the PDF's metadata carries: Info, XMP, and each embedded file's."""
     reader = PdfReader(io.BytesIO(pdf))
-
-    def form(obj: Any) -> Any:
-        if isinstance(obj, IndirectObject):
-            return ("ref", obj.idnum)
-        if isinstance(obj, StreamObject):
-            encoding = ("/Length", "/Filter", "/DecodeParms")
-            head = {str(k): form(v) for k, v in obj.items() if k not in encoding}
-            return ("stream", head, _STAMP.sub(b"<stamp>", obj.get_data()))
-        if isinstance(obj, DictionaryObject):
-            return {str(k): form(v) for k, v in obj.items()}
-        if isinstance(obj, ArrayObject):
-            return [form(v) for v in obj]
-        return _STAMP.sub(b"<stamp>", str(obj).encode("utf-8", "surrogatepass"))
-
-    numbers = sorted({n for table in reader.xref.values() for n in table} | set(reader.xref_objStm))
-    return {n: form(reader.get_object(n)) for n in numbers}, form(reader.trailer)
+    assert reader.metadata is not None
+    dates = {reader.metadata.creation_date, reader.metadata.modification_date}
+    if reader.xmp_metadata is not None:
+        dates |= {reader.xmp_metadata.xmp_create_date, reader.xmp_metadata.xmp_modify_date}
+    for name in reader.attachments:
+        [spec] = [s.get_object() for s in reader.trailer["/Root"]["/AF"] if s.get_object()["/F"] == name]
+        params = spec["/EF"]["/F"].get_object()["/Params"]
+        dates.add(datetime.strptime(params["/ModDate"][2:16], "%Y%m%d%H%M%S"))
+    return {as_utc(moment) for moment in dates}
 
 
 def _assert_same_document(stored: dict[str, Any], reference: dict[str, Any], where: str) -> None:
-    assert stored["e_invoice"] == reference["e_invoice"], where
-    if reference["e_invoice"] == "none":
-        assert stored["pdf"] == reference["pdf"], where
-        assert stored["sha256"] == reference["sha256"], where
-    else:
-        assert stored["xml"] == reference["xml"], where
-        assert _without_stamps(stored["pdf"]) == _without_stamps(reference["pdf"]), where
+    for field in ("e_invoice", "xml", "pdf", "sha256", "size", "rendered_at"):
+        assert stored[field] == reference[field], f"{field} {where}"
 
 
 async def _recover() -> None:
@@ -133,6 +114,9 @@ async def test_a_send_that_dies_after_any_write_is_recovered_with_the_document_i
     Factur-X XML when enabled, showing the invoice as it was sent (nothing paid)."""
     reference = await _uninterrupted(client, e_invoice)
     assert (reference["xml"] is not None) == (e_invoice == "factur-x")
+    # Dated by the send alone: not by the moment any renderer (Typst, factur-x) ran.
+    assert as_utc(reference["rendered_at"]) == SENT_AT
+    assert _pdf_dates(reference["pdf"]) == {SENT_AT.replace(microsecond=0)}
     cut_short = 0
     for step in range(1, MAX_STEPS):
         account = await _account(client, e_invoice)
@@ -156,6 +140,7 @@ async def test_a_send_that_dies_after_any_write_is_recovered_with_the_document_i
         invoice = await _invoice(draft["id"])
         stored = await _stored(draft["id"])
         assert invoice["number"] == "INV-0001" and not invoice.get("sending_at"), where
+        assert as_utc(invoice["sent_at"]) == SENT_AT, where
         _assert_same_document(stored, reference, where)
         assert invoice["document"]["sha256"] == hashlib.sha256(stored["pdf"]).hexdigest(), where
         download = await client.get(f"/api/invoices/{draft['id']}/pdf", headers=account.headers)
@@ -181,11 +166,11 @@ async def test_one_stuck_send_that_cannot_be_finished_holds_up_no_other(
     render_final = documents_service.render_final
     tried: list[str] = []
 
-    async def first_cannot_render(data: Any) -> Any:
+    async def first_cannot_render(data: Any, rendered_at: datetime) -> Any:
         tried.append(data.invoice_id)
         if data.invoice_id == first["id"]:
             raise ValueError("this invoice cannot be rendered")
-        return await render_final(data)
+        return await render_final(data, rendered_at)
 
     monkeypatch.setattr(documents_service, "render_final", first_cannot_render)
     with caplog.at_level(logging.ERROR, logger="orbix.recovery"):
@@ -206,3 +191,33 @@ async def test_one_stuck_send_that_cannot_be_finished_holds_up_no_other(
     recovered = await _invoice(first["id"])
     assert recovered["document"] and not recovered.get("sending_at")
     assert [(await _invoice(d["id"]))["number"] for d in (first, second)] == ["INV-0001", "INV-0002"]
+
+
+@pytest.mark.parametrize("e_invoice", ["none", "factur-x"])
+async def test_a_document_first_rendered_by_a_download_is_the_one_the_send_would_have_stored(
+    client: Any, e_invoice: str
+) -> None:
+    """A numbered invoice whose document was never kept (its send cut short after the number), paid on
+    since: the first download renders and keeps the document as the invoice was sent (nothing paid, the
+    total due), dated by its send: the very bytes the send would have stored."""
+    account = await _account(client, e_invoice)
+    draft = await _draft(client, account)
+    sent = await client.post(f"/api/invoices/{draft['id']}/send", headers=account.headers)
+    assert sent.status_code == 200, sent.text
+    reference = await _stored(draft["id"])
+    await StoredDocument.get_motor_collection().delete_many({"invoice_id": ObjectId(draft["id"])})
+    await Invoice.get_motor_collection().update_one(
+        {"_id": ObjectId(draft["id"])}, {"$set": {"document": None}}
+    )
+    paid = await client.post(
+        f"/api/invoices/{draft['id']}/payments", json={"amount": "10.00"}, headers=account.headers
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["amount_paid"] == "10.00"
+
+    download = await client.get(f"/api/invoices/{draft['id']}/pdf", headers=account.headers)
+    assert download.status_code == 200
+    assert download.content == reference["pdf"]
+    _assert_same_document(await _stored(draft["id"]), reference, "rendered by the first download")
+    invoice = await _invoice(draft["id"])
+    assert invoice["document"]["sha256"] == reference["sha256"]

@@ -3,6 +3,8 @@ neither loses the e-mail nor sends it twice (API.md section 14)."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from bson import ObjectId
 
@@ -84,5 +86,41 @@ async def test_a_recovery_racing_the_request_makes_one_job(mail_client, sender, 
 async def test_the_recovery_leaves_enqueued_emails_alone(mail_client, sender, mailbox, worker, monkeypatch):
     invoice = await sent_invoice(mail_client, sender.headers)
     await email_invoice(mail_client, sender.headers, invoice["id"])
-    monkeypatch.setattr(service, "enqueue", _crash)
-    await service.requeue_unenqueued()  # would raise if it touched the enqueued record
+    touched: list[object] = []
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        touched.append(args)
+        raise Crash
+
+    monkeypatch.setattr(service, "enqueue", crash)
+    await service.requeue_unenqueued()
+    assert touched == []
+
+
+async def test_a_record_that_cannot_be_enqueued_holds_up_no_other(
+    mail_client, sender, mailbox, worker, monkeypatch, caplog
+):
+    """Each record on its own (API.md section 24): one that cannot be read is logged with its id and tried
+    again next time; the one behind it is enqueued and sent."""
+    invoice = await sent_invoice(mail_client, sender.headers)
+    monkeypatch.setattr(service, "enqueue", _crash)  # both requests stop after their record
+    first = await email_invoice(mail_client, sender.headers, invoice["id"], to=["first@client.example"])
+    second = await email_invoice(mail_client, sender.headers, invoice["id"], to=["second@client.example"])
+    monkeypatch.undo()
+    records = EmailRecord.get_motor_collection()
+    await records.update_one({"_id": ObjectId(first["id"])}, {"$set": {"to": "not a list"}})
+
+    with caplog.at_level(logging.ERROR, logger="orbix.recovery"):
+        await service.requeue_unenqueued()
+
+    [logged] = [r for r in caplog.records if r.name == "orbix.recovery"]
+    assert first["id"] in logged.getMessage() and "invoice_emails" in logged.getMessage()
+    assert (await records.find_one({"_id": ObjectId(second["id"])}))["enqueued"] is True
+    assert (await records.find_one({"_id": ObjectId(first["id"])}))["enqueued"] is False
+    await worker.run_until_idle()
+    assert [delivered.rcpt_tos for delivered in mailbox.delivered] == [["second@client.example"]]
+
+    await records.update_one({"_id": ObjectId(first["id"])}, {"$set": {"to": ["first@client.example"]}})
+    await service.requeue_unenqueued()
+    await worker.run_until_idle()
+    assert [d.rcpt_tos for d in mailbox.delivered] == [["second@client.example"], ["first@client.example"]]
