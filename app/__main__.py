@@ -1,9 +1,8 @@
 """`python -m app [serve|worker|migrate]`: serve Orbix with the production server (HOST/PORT from the
-environment), run the background worker (section 14 of the API contract), or reconcile the declared
+environment), run the background worker (docs/operations.md), or reconcile the declared
 MongoDB indexes and exit; `python -m app --help` says so.
 
-granian, chosen by measurement over uvicorn (docs/benchmarks.md): ~19 % more /health throughput and a
-p99 about three times shorter on real routes, one worker per process on these 2-core machines.
+granian, chosen over uvicorn by measurement (docs/benchmarks.md), one worker per process.
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from app.core.config import Settings
-from app.core.startup import EXIT_CONFIG, ensure_jobs_run, ensure_port_free, fail, settings_or_exit
+from app.config import Settings
+from app.startup import EXIT_CONFIG, ensure_jobs_run, ensure_port_free, fail, settings_or_exit
 
 
 def serve(settings: Settings) -> None:
@@ -38,7 +37,7 @@ def serve(settings: Settings) -> None:
         workers_kill_timeout=30,  # SIGTERM: in-flight requests get up to 30 s to finish
         respawn_failed_workers=True,
         # Slow or idle clients: the request head must arrive within this, and hyper closes a keep-alive
-        # connection that stays idle as long. (The body has its own deadline in the app: core/edge.py.)
+        # connection that stays idle as long. (The body has its own deadline in the app: http/edge.py.)
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.http_header_timeout_seconds * 1000)),
     ).serve()
 
@@ -55,9 +54,11 @@ def work(settings: Settings) -> None:
 
 
 def migrate(settings: Settings) -> None:
-    from app.core.migrate import run
+    from app.db.migrate import run
+    from app.http.observability import configure_logging
     from app.main import DOCUMENT_MODELS
 
+    configure_logging(settings.log_level, settings.log_format)
     sys.exit(asyncio.run(run(settings, DOCUMENT_MODELS)))
 
 
@@ -75,8 +76,8 @@ commands:
            needs MONGODB_URL, the database it shares with the API
   migrate  create missing and replace changed MongoDB indexes, then exit
 
-Every setting comes from the environment (MONGODB_URL, JWT_SECRET, APP_ENV, ...): see the README's
-Configuration table. A configuration error stops with one line and exit code 2.
+Every setting comes from the environment (MONGODB_URL, JWT_SECRET, APP_ENV, ...): see
+docs/operations.md (Configuration). A configuration error stops with one line and exit code 2.
 """
 
 

@@ -5,8 +5,8 @@ both relay the events their writes leave in an outbox (a worker writes some: web
 from __future__ import annotations
 
 from app import recovery
-from app.core import outbox
-from app.core.config import Settings
+from app.config import Settings
+from app.db import outbox
 from app.events.relay import relay
 from app.mail import delivery as mail
 from app.webhooks import fanout

@@ -20,58 +20,59 @@ from litestar.openapi import OpenAPIConfig
 
 from app.ai.client import AIClient
 from app.auth.controller import AuthController
-from app.auth.documents import User
 from app.auth.middleware import auth_middleware, provide_current_user, provide_owner
+from app.auth.models import User
+from app.auth.passwords import PasswordHasher
 from app.auth.service import migrate_invoice_prefixes
+from app.auth.tokens import TokenService
 from app.background import register_jobs
 from app.clients.controller import ClientController
-from app.clients.documents import Client
+from app.clients.models import Client
+from app.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.contracts.controller import ContractController
-from app.contracts.documents import Contract
-from app.core import db, dependencies
-from app.core.config import MAX_BODY_BYTES, ConfigError, Settings
-from app.core.cors import ProblemCORSMiddleware
-from app.core.docs_ui import OfflineRedocPlugin, docs_router
-from app.core.edge import guarded
-from app.core.errors import EXCEPTION_HANDLERS
-from app.core.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore
-from app.core.observability import Metrics, answer_health, configure_logging, run_with_edge
-from app.core.openapi import (
+from app.contracts.models import Contract
+from app.db import client as db
+from app.documents.models import StoredDocument
+from app.events.controller import EventController
+from app.events.models import Event, EventSequence
+from app.http import dependencies
+from app.http.cors import ProblemCORSMiddleware
+from app.http.docs_ui import OfflineRedocPlugin, docs_router
+from app.http.edge import guarded
+from app.http.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore
+from app.http.observability import Metrics, answer_health, configure_logging, run_with_edge
+from app.http.openapi import (
     DecimalInputSchemaPlugin,
     RequestStructSchemaPlugin,
     components,
     document_operations,
 )
-from app.core.pagination import provide_page_params
-from app.core.passwords import PasswordHasher
-from app.core.rate_limit import auth_rate_limit
-from app.core.startup import EXIT_CONFIG, ensure_jobs_run, fail
-from app.core.strict_body import validate_request
-from app.core.tokens import TokenService
-from app.core.versioning import VersioningMiddleware
-from app.documents.documents import StoredDocument
-from app.events.controller import EventController
-from app.events.documents import Event, EventSequence
+from app.http.pagination import provide_page_params
+from app.http.problems import EXCEPTION_HANDLERS
+from app.http.rate_limit import auth_rate_limit
+from app.http.strict_body import validate_request
+from app.http.versioning import VersioningMiddleware
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
-from app.invoices.documents import Invoice, InvoiceCounter
+from app.invoices.models import Invoice, InvoiceCounter
 from app.mail.controller import InvoiceEmailController
-from app.mail.documents import EmailRecord
+from app.mail.models import EmailRecord
 from app.projects.controller import ProjectController
-from app.projects.documents import Project
+from app.projects.models import Project
 from app.reports.controller import ReportController
 from app.resumes.controller import ResumeController
-from app.resumes.documents import Resume
+from app.resumes.models import Resume
+from app.startup import EXIT_CONFIG, ensure_jobs_run, fail
 from app.system.controller import SystemController
 from app.time_entries.controller import TimeEntryController
-from app.time_entries.documents import TimeEntry
+from app.time_entries.models import TimeEntry
 from app.webhooks.controller import WebhookEndpointController
-from app.webhooks.documents import FanoutCursor, WebhookDelivery, WebhookEndpoint
-from app.worker.documents import Job, PeriodicLease
+from app.webhooks.models import FanoutCursor, WebhookDelivery, WebhookEndpoint
 from app.worker.loop import Worker
 from app.worker.metrics import JobMetrics
+from app.worker.models import Job, PeriodicLease
 
-# Every Beanie document, one explicit list, handed to core/db at start-up.
+# Every Beanie document, one explicit list, handed to db/client at start-up.
 DOCUMENT_MODELS: list[type[Document]] = [
     User,
     Client,

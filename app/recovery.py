@@ -1,4 +1,4 @@
-"""The worker's recovery (API.md section 14): finish or undo every multi-step write a crash cut short, then
+"""The worker's recovery (docs/operations.md): finish or undo every multi-step write a crash cut short, then
 relay every event left behind. Each area exports the steps for its own collections; this composition root
 runs them in order, all against one cutoff: work younger than RECOVERY_GRACE is left alone, because the
 request that started it may still be running (and each step is idempotent, so overlapping one is harmless).
@@ -7,7 +7,7 @@ Order matters: inserts whose parent vanished are deleted first (their claims bec
 sends, claims and releases, then client currency cascades, and last the outboxes, so no event leaves for a
 change that the steps before undid.
 
-Within each step every item runs on its own (core/recovery.py): one that raises is logged and skipped, the
+Within each step every item runs on its own (db/recovery.py): one that raises is logged and skipped, the
 others go on. The pass remembers it, so the later steps leave it, and whatever waits on it (the claims of
 an invoice, the children of an insert not yet confirmed), alone until the next pass: the order above holds
 item by item, and one organisation's bad item holds up no other's recovery.
@@ -17,18 +17,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.clients.documents import Client
+from app.clients.models import Client
 from app.clients.service import recover_updates
-from app.contracts.documents import Contract
+from app.contracts.models import Contract
 from app.core.clock import utc_now
-from app.core.documents import clear_stale_marks, confirm_inserted
-from app.core.recovery import RecoveryPass
+from app.db.recovery import RecoveryPass
+from app.db.repository import clear_stale_marks, confirm_inserted
 from app.events.relay import recover_outboxes
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 from app.invoices.recovery import recover_invoices
-from app.projects.documents import Project
+from app.projects.models import Project
 from app.time_entries import claims
-from app.time_entries.documents import TimeEntry
+from app.time_entries.models import TimeEntry
 
 RECOVERY_GRACE = claims.RECOVERY_GRACE
 EVERY_SECONDS = 60.0

@@ -188,7 +188,7 @@ async def cpu_per_request(app: Asgi, method: str, path: str, token: str, body: b
 async def seed(orbix: Asgi, token: str, invoices: int) -> tuple[str, str]:
     """A client and `invoices` drafts (made through the API up to 40; beyond, copies of them with fresh ids,
     numbers and creation times, which is what a list reads). Returns (a client id, an invoice id)."""
-    from app.invoices.documents import Invoice
+    from app.invoices.models import Invoice
 
     made = await call(orbix, "POST", "/api/clients", token, b'{"name":"Seed client"}')
     client_id = msgspec.json.decode(made.body)["id"]
@@ -229,8 +229,8 @@ TARGETS = {"POST /api/clients": 1.5}  # the reads: 1.3; /api/auth/me is judged a
 async def one_scale(invoices: int, requests: int) -> list[tuple[str, float, float, str]]:
     from asgi_lifespan import LifespanManager
 
-    from app.auth.documents import User
-    from app.core.config import Settings
+    from app.auth.models import User
+    from app.config import Settings
     from app.main import create_app
 
     orbix = create_app(Settings.from_env())

@@ -1,6 +1,7 @@
-"""What printing other scripts costs (API section 24): render time and PDF size of a one-line invoice whose
-buyer and line are written in Latin, in CJK (Noto Sans CJK, a 33 MB collection, subset when embedded), and in
-a mix of every shipped script, rendered by the documents' own render_pdf (Typst, PDF/A-3b).
+"""What printing other scripts costs (docs/documents-and-e-invoicing.md): render time and PDF size of a
+one-line invoice whose buyer and line are written in Latin, in CJK (Noto Sans CJK, a 33 MB collection,
+subset when embedded), and in a mix of every shipped script, rendered by the documents' own render_pdf
+(Typst, PDF/A-3b).
 
 Each kind is measured in a fresh process (spawned, as the rendering pool's are): `first` is its first render,
 loading Typst and the fonts it needs; then `--renders` renders, each with another invoice number so no

@@ -36,7 +36,7 @@ import pytest  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402
 from litestar import Litestar  # noqa: E402
 
-from app.core.config import Settings  # noqa: E402
+from app.config import Settings  # noqa: E402
 from app.main import Orbix, create_app  # noqa: E402
 from tests import problem_codes  # noqa: E402
 

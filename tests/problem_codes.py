@@ -59,7 +59,7 @@ def _document_codes() -> dict[str, dict[int, set[str]]]:
     if _declared is None:
         from litestar.testing import TestClient
 
-        from app.core.config import Settings
+        from app.config import Settings
         from app.main import create_app
 
         with TestClient(create_app(Settings.from_env())) as http:

@@ -22,7 +22,7 @@ import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from app.core.config import Settings
+from app.config import Settings
 from app.core.errors import UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable
 
 log = logging.getLogger("orbix.ai")

@@ -5,13 +5,14 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
-from app.auth.documents import User
+from app.auth.errors import EmailTaken
+from app.auth.models import User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
 from app.auth.service import AuthService
-from app.core.errors import EmailTaken, RateLimited, Unauthorized, ValidationFailed, raises
-from app.core.rate_limit import RATE_LIMITED
-from app.core.tokens import EXCLUDE_FROM_AUTH
-from app.core.versioning import NAMES_THE_CALLER
+from app.core.errors import RateLimited, Unauthorized, ValidationFailed, raises
+from app.http.public import EXCLUDE_FROM_AUTH
+from app.http.rate_limit import RATE_LIMITED
+from app.http.versioning import NAMES_THE_CALLER
 
 
 def provide_auth_service(state: State) -> AuthService:

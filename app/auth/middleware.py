@@ -7,10 +7,11 @@ from typing import Any
 from litestar.connection import ASGIConnection, Request
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 
-from app.auth.documents import Caller, Owner, User
-from app.core.documents import parse_object_id
+from app.auth.models import Caller, Owner, User
+from app.auth.tokens import TokenService
 from app.core.errors import Unauthorized
-from app.core.tokens import EXCLUDE_FROM_AUTH, TokenService
+from app.db.repository import parse_object_id
+from app.http.public import EXCLUDE_FROM_AUTH
 
 # The dependency that hands a route the caller's whole profile; routes that do not name it get a Caller.
 PROFILE = "current_user"

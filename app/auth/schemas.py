@@ -8,11 +8,12 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.auth.documents import BusinessProfile, User
+from app.auth.models import BusinessProfile, User
+from app.auth.tokens import IssuedToken
 from app.core.identifiers import bic, iban
 from app.core.money import check_rate, format_rate
-from app.core.schemas import Address, AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
-from app.core.tokens import IssuedToken
+from app.http.mapping import Mapped, Source
+from app.http.schemas import Address, AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
 
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
 
@@ -84,7 +85,7 @@ class BusinessUpdate(BaseStruct):
             self.bic = bic(self.bic, "business.bic")
 
 
-class BusinessOut(ResponseStruct):
+class BusinessOut(ResponseStruct, Mapped):
     company_name: str | None
     address: AddressOut | None
     tax_id: str | None
@@ -100,27 +101,10 @@ class BusinessOut(ResponseStruct):
     payment_terms_days: int
     invoice_prefix: str
 
-    @classmethod
-    def from_document(cls, business: BusinessProfile) -> BusinessOut:
-        return cls(
-            company_name=business.company_name,
-            address=AddressOut.from_stored(business.address),
-            tax_id=business.tax_id,
-            tax_number=business.tax_number,
-            email=business.email,
-            phone=business.phone,
-            iban=business.iban,
-            bic=business.bic,
-            locale=business.locale,
-            e_invoice=business.e_invoice,
-            default_currency=business.default_currency,
-            default_tax_rate=format_rate(business.default_tax_rate),
-            payment_terms_days=business.payment_terms_days,
-            invoice_prefix=business.invoice_prefix,
-        )
+    SOURCE = Source(BusinessProfile, default_tax_rate=format_rate)
 
 
-class UserOut(ResponseStruct):
+class UserOut(ResponseStruct, Mapped):
     id: str
     email: str
     name: str
@@ -128,16 +112,7 @@ class UserOut(ResponseStruct):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_document(cls, user: User) -> UserOut:
-        return cls(
-            id=str(user.id),
-            email=user.email,
-            name=user.name,
-            business=BusinessOut.from_document(user.business),
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-        )
+    SOURCE = Source(User)
 
 
 class RegisterIn(BaseStruct):

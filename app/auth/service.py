@@ -9,15 +9,16 @@ from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.auth.documents import User
+from app.auth.errors import EmailTaken
+from app.auth.models import User
+from app.auth.passwords import PasswordHasher
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn
-from app.core import versioning
+from app.auth.tokens import IssuedToken, TokenService
 from app.core.clock import as_utc, utc_now
-from app.core.documents import StoredAddress, to_bson
-from app.core.errors import EmailTaken, NotFound, RateLimited, Unauthorized, ValidationFailed
-from app.core.passwords import PasswordHasher
-from app.core.schemas import provided_fields
-from app.core.tokens import IssuedToken, TokenService
+from app.core.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
+from app.db import versions
+from app.db.repository import StoredAddress, to_bson
+from app.http.schemas import provided_fields
 
 
 class AuthService:
@@ -74,17 +75,17 @@ class AuthService:
         """One atomic update: a new version, guarded by If-Match on PATCH /me; `revoke` bumps token_version
         so every token issued so far stops working."""
         revoking = {"$inc": {"token_version": 1}} if revoke else {}
-        operation = versioning.bump({"$set": {**fields, "updated_at": utc_now()}, **revoking})
+        operation = versions.bump({"$set": {**fields, "updated_at": utc_now()}, **revoking})
         users = User.get_motor_collection()
         raw = await users.find_one_and_update(
-            versioning.guarded({"_id": user_id}, user_id),
+            versions.guarded({"_id": user_id}, user_id),
             to_bson(operation),
             return_document=ReturnDocument.AFTER,
         )
         if raw is None:
-            await versioning.explain_miss(users, {"_id": user_id}, user_id)
+            await versions.explain_miss(users, {"_id": user_id}, user_id)
             raise NotFound("No such user")
-        versioning.met(user_id)
+        versions.met(user_id)
         return User.model_validate(raw)
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
-from app.auth.documents import Caller, User
+from app.auth.models import Caller, User
 from app.clients import service
 from app.clients.schemas import ClientCreate, ClientOut, ClientPage, ClientUpdate
 from app.core.errors import InUse, raises
-from app.core.pagination import PageParams, sorted_by
-from app.core.schemas import created
+from app.db.pagination import PageParams, sorted_by
+from app.http.schemas import created
 
 
 class ClientController(Controller):

@@ -1,23 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.clients.documents import Client
-from app.core.schemas import (
-    Address,
-    AddressOut,
-    BaseStruct,
-    Currency,
-    Page,
-    ResponseStruct,
-    component,
-    not_blank,
-    stored_fields,
-)
+from app.clients.models import Client
+from app.db.pagination import Page
+from app.http.mapping import Mapped, Source
+from app.http.schemas import Address, AddressOut, BaseStruct, Currency, ResponseStruct, component, not_blank
 
 ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Contact = Annotated[str, msgspec.Meta(max_length=254)]
@@ -56,7 +48,7 @@ class ClientUpdate(BaseStruct):
             self.name = not_blank(self.name, "name")
 
 
-class ClientOut(ResponseStruct):
+class ClientOut(ResponseStruct, Mapped):
     id: str
     name: str
     email: str | None
@@ -70,55 +62,7 @@ class ClientOut(ResponseStruct):
     created_at: datetime
     updated_at: datetime
 
-    STORED: ClassVar[dict[str, Literal[1]]] = stored_fields(
-        "name",
-        "email",
-        "company",
-        "phone",
-        "address",
-        "tax_id",
-        "currency",
-        "payment_terms_days",
-        "notes",
-        "created_at",
-        "updated_at",
-    )
-
-    @classmethod
-    def from_raw(cls, raw: dict[str, Any]) -> ClientOut:
-        """What from_document gives, from the driver's document (a missing optional field reads as the Client
-        model's default)."""
-        return cls(
-            id=str(raw["_id"]),
-            name=raw["name"],
-            email=raw.get("email"),
-            company=raw.get("company"),
-            phone=raw.get("phone"),
-            address=AddressOut.from_raw(raw.get("address")),
-            tax_id=raw.get("tax_id"),
-            currency=raw["currency"],
-            payment_terms_days=raw["payment_terms_days"],
-            notes=raw.get("notes", ""),
-            created_at=raw["created_at"],
-            updated_at=raw["updated_at"],
-        )
-
-    @classmethod
-    def from_document(cls, client: Client) -> ClientOut:
-        return cls(
-            id=str(client.id),
-            name=client.name,
-            email=client.email,
-            company=client.company,
-            phone=client.phone,
-            address=AddressOut.from_stored(client.address),
-            tax_id=client.tax_id,
-            currency=client.currency,
-            payment_terms_days=client.payment_terms_days,
-            notes=client.notes,
-            created_at=client.created_at,
-            updated_at=client.updated_at,
-        )
+    SOURCE = Source(Client)
 
 
 ClientPage = Annotated[Page[ClientOut], component("ClientPage")]

@@ -7,11 +7,15 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from app.auth.documents import Owner, User
-from app.clients.documents import Client
+from app.auth.models import Owner, User
+from app.clients.models import Client
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
-from app.core.db import referencing_models
-from app.core.documents import (
+from app.core.errors import NotFound
+from app.db.client import referencing_models
+from app.db.outbox import OUTBOX, pending, publish
+from app.db.pagination import Page, PageParams, paginate_raw, sortable
+from app.db.recovery import RecoveryPass, waits_on
+from app.db.repository import (
     PRESENT,
     StoredAddress,
     delete_unreferenced,
@@ -20,11 +24,7 @@ from app.core.documents import (
     owned_filter,
     update_owned,
 )
-from app.core.errors import NotFound
-from app.core.outbox import OUTBOX, pending, publish
-from app.core.pagination import PageParams, paginate_raw, sortable
-from app.core.recovery import RecoveryPass, waits_on
-from app.core.schemas import Page, as_plain, provided_fields
+from app.http.schemas import as_plain, provided_fields
 from app.projects.service import follow_client_currency
 
 SORTS = sortable(Client, {"name": "name", "created_at": "created_at"})
@@ -83,7 +83,7 @@ async def delete_client(owner: User, client_id: str) -> None:
 async def recover_updates(cutoff: datetime, recovery: RecoveryPass | None = None) -> None:
     """For the worker's recovery: finish every client write whose event is older than `cutoff` and still
     pending (its request died before its projects followed the currency, or before publishing). Each client
-    on its own (core/recovery.py)."""
+    on its own (db/recovery.py)."""
     recovery = recovery or RecoveryPass()
     collection = Client.get_motor_collection()
     async for raw in collection.find({f"{OUTBOX}.at": {"$lte": cutoff}, **PRESENT}):

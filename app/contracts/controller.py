@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
-from app.auth.documents import Caller, User
+from app.auth.models import Caller, User
 from app.contracts import service
 from app.contracts.schemas import (
     ContractCreate,
@@ -14,8 +14,9 @@ from app.contracts.schemas import (
     ContractUpdate,
 )
 from app.core.errors import Conflict, InvalidReference, InvalidState, raises
-from app.core.pagination import PageParams, id_filter, sorted_by
-from app.core.schemas import created
+from app.db.pagination import PageParams, sorted_by
+from app.http.pagination import id_filter
+from app.http.schemas import created
 
 
 class ContractController(Controller):

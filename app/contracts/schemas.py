@@ -8,19 +8,12 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.contracts.documents import Contract
+from app.contracts.models import Contract
 from app.core.clock import check_date_order
-from app.core.money import check_money, format_cents
-from app.core.schemas import (
-    BaseStruct,
-    Currency,
-    MoneyOut,
-    ObjectIdStr,
-    Page,
-    ResponseStruct,
-    component,
-    not_blank,
-)
+from app.core.money import check_money
+from app.db.pagination import Page
+from app.http.mapping import Mapped, Source, cents
+from app.http.schemas import BaseStruct, Currency, MoneyOut, ObjectIdStr, ResponseStruct, component, not_blank
 
 ContractTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ContractBody = Annotated[str, msgspec.Meta(max_length=100_000, description="Markdown")]
@@ -81,7 +74,7 @@ class ContractSign(BaseStruct):
         self.signed_by = not_blank(self.signed_by, "signed_by")
 
 
-class ContractOut(ResponseStruct):
+class ContractOut(ResponseStruct, Mapped):
     id: str
     client_id: str
     project_id: str | None
@@ -98,25 +91,7 @@ class ContractOut(ResponseStruct):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_document(cls, contract: Contract) -> ContractOut:
-        return cls(
-            id=str(contract.id),
-            client_id=str(contract.client_id),
-            project_id=str(contract.project_id) if contract.project_id else None,
-            title=contract.title,
-            body=contract.body,
-            value=format_cents(contract.value_cents),
-            currency=contract.currency,
-            start_date=contract.start_date,
-            end_date=contract.end_date,
-            status=contract.status,  # type: ignore[arg-type]
-            sent_at=contract.sent_at,
-            signed_at=contract.signed_at,
-            signed_by=contract.signed_by,
-            created_at=contract.created_at,
-            updated_at=contract.updated_at,
-        )
+    SOURCE = Source(Contract, client_id=str, project_id=str, value=cents("value_cents"))
 
 
 ContractPage = Annotated[Page[ContractOut], component("ContractPage")]

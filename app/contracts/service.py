@@ -6,12 +6,18 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.auth.documents import Owner, User
-from app.clients.documents import Client
-from app.contracts.documents import Contract
+from app.auth.models import Owner, User
+from app.clients.models import Client
+from app.contracts.models import Contract
 from app.contracts.schemas import ContractCreate, ContractUpdate
 from app.core.clock import check_date_order, utc_now
-from app.core.documents import (
+from app.core.errors import InvalidReference, InvalidState, ValidationFailed
+from app.core.money import to_cents
+from app.core.retry import compare_and_set
+from app.core.transitions import DELETED, Lifecycle, Transition
+from app.db.outbox import pending, publish
+from app.db.pagination import Page, PageParams, id_filters, paginate, sortable
+from app.db.repository import (
     confirm_moved,
     delete_owned_where,
     get_owned,
@@ -20,14 +26,8 @@ from app.core.documents import (
     owned_filter,
     update_owned,
 )
-from app.core.errors import InvalidReference, InvalidState, ValidationFailed
-from app.core.money import to_cents
-from app.core.outbox import pending, publish
-from app.core.pagination import PageParams, id_filters, paginate, sortable
-from app.core.retry import compare_and_set
-from app.core.schemas import Page, provided_fields
-from app.core.transitions import DELETED, Lifecycle, Transition
-from app.projects.documents import Project
+from app.http.schemas import provided_fields
+from app.projects.models import Project
 from app.projects.service import project_of_client
 
 SORTS = sortable(Contract, {"created_at": "created_at", "title": "title", "start_date": "start_date"})

@@ -30,3 +30,6 @@ def bic(value: str, field: str = "bic") -> str:
         return BIC(value).compact
     except SchwiftyException as error:
         raise ValueError(f"{field}: not a valid BIC ({error})") from None
+
+
+OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"  # an id on the wire: 24 lowercase hex digits

@@ -2,18 +2,14 @@
 
 Money is stored as integer minor units (`*_cents` fields) so that MongoDB can compare, sort, $inc and
 $sum it exactly. Non-money decimals that are never compared (rates, quantities) are stored as Decimal128
-through `StoredDecimal`. Arithmetic runs in a 34-digit context and rounds half-up to the cent.
+through `app.db.decimals.StoredDecimal`. Arithmetic runs in a 34-digit context and rounds half-up to the cent.
 """
 
 from __future__ import annotations
 
 import decimal
-import functools
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, overload
-
-from bson.decimal128 import Decimal128
-from pydantic import BeforeValidator, TypeAdapter
+from typing import overload
 
 CENT = Decimal("0.01")
 HOURS_PLACES = Decimal("0.01")
@@ -62,20 +58,6 @@ def percent_of(amount: Decimal, rate: Decimal) -> Decimal:
     return round_money(MONEY_CONTEXT.divide(MONEY_CONTEXT.multiply(amount, rate), Decimal(100)))
 
 
-def from_storage(value: Any) -> Any:
-    """Decimal128 (what MongoDB gives back) -> Decimal; anything else is left to pydantic."""
-    if isinstance(value, Decimal128):
-        return _decimal_of(value.bid)
-    return value
-
-
-@functools.lru_cache(maxsize=4096)
-def _decimal_of(bid: bytes) -> Decimal:
-    """Decimal128.to_decimal() costs about 10 µs of pure Python per value (a page of 20 invoices reads some
-    60 of them); the few rates and quantities a business uses repeat, and a Decimal is immutable."""
-    return Decimal128.from_bid(bid).to_decimal()
-
-
 def to_cents(value: Decimal) -> int:
     """Money -> integer minor units for storage (rounds half-up to the cent first)."""
     return int(round_money(value).scaleb(2))
@@ -84,19 +66,6 @@ def to_cents(value: Decimal) -> int:
 def from_cents(cents: int) -> Decimal:
     """Integer minor units -> money with exactly two places."""
     return Decimal(int(cents)).scaleb(-2)
-
-
-# The field type for non-money decimals on Beanie documents: written as Decimal128, read back as Decimal.
-StoredDecimal = Annotated[Decimal, BeforeValidator(from_storage)]
-_AS_PYDANTIC_READS: TypeAdapter[Decimal] = TypeAdapter(StoredDecimal)
-
-
-def stored_decimal(value: Any) -> Decimal:
-    """A StoredDecimal read raw from the driver, as the models read it: Decimal128 -> Decimal, anything else
-    (not written by this code, but possible in a hand-edited document) as pydantic reads it."""
-    if isinstance(value, Decimal128):
-        return _decimal_of(value.bid)
-    return _AS_PYDANTIC_READS.validate_python(value)
 
 
 def _places(value: Decimal) -> int:

@@ -1,4 +1,5 @@
-"""The Factur-X EN 16931 CII XML of an invoice, built with drafthorse (the mapping is in the README).
+"""The Factur-X EN 16931 CII XML of an invoice, built with drafthorse (the mapping is in
+docs/documents-and-e-invoicing.md).
 
 Text goes in as written, except the characters XML 1.0 cannot hold at all (U+FFFE, U+FFFF, lone surrogates,
 C0 controls but tab, newline and carriage return): those become U+FFFD, the mark the PDF prints for a

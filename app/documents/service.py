@@ -10,11 +10,12 @@ import msgspec
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import as_utc, to_utc_ms, utc_now
-from app.core.documents import OwnerId, owned_filter
-from app.core.errors import EInvoiceInvalid, RuleError
+from app.core.errors import RuleError
+from app.db.repository import OwnerId, owned_filter
 from app.documents import pool
-from app.documents.documents import StoredDocument
+from app.documents.errors import EInvoiceInvalid
 from app.documents.model import Built, DocumentData, Report
+from app.documents.models import StoredDocument
 
 _built = msgspec.json.Decoder(Built)
 _report = msgspec.json.Decoder(Report)

@@ -1,4 +1,4 @@
-"""Events: written with the change they describe (core/outbox.py), relayed, sequenced, read as a feed."""
+"""Events: written with the change they describe (db/outbox.py), relayed, sequenced, read as a feed."""
 
 from app.events.service import emit, read_after, read_since
 

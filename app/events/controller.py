@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from app.auth.documents import Caller
+from app.auth.models import Caller
 from app.core.errors import ValidationFailed
 from app.events import service
 from app.events.schemas import EventOut, EventPage

@@ -19,9 +19,9 @@ from beanie import Document
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
-from app.core.outbox import OUTBOX, PendingEvent
-from app.core.recovery import RecoveryPass, waits_on
-from app.events.documents import events_collection
+from app.db.outbox import OUTBOX, PendingEvent
+from app.db.recovery import RecoveryPass, waits_on
+from app.events.models import events_collection
 from app.events.sequencer import SEQUENCER
 from app.events.sources import source_of, sources
 
@@ -74,7 +74,7 @@ async def relay(document: Document) -> None:
 
 async def recover_outboxes(cutoff: datetime | None = None, recovery: RecoveryPass | None = None) -> int:
     """The worker's safety net: relay the events older than `cutoff` (default: RECOVERY_GRACE ago) that
-    requests left behind (they died, or their relay failed). Each document on its own (core/recovery.py:
+    requests left behind (they died, or their relay failed). Each document on its own (db/recovery.py:
     one that failed an earlier step of the pass, or waits on one that did, keeps its events for the next
     pass). Returns how many documents it relayed."""
     cutoff = cutoff or utc_now() - RECOVERY_GRACE

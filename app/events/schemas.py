@@ -3,19 +3,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.core.schemas import ResponseStruct
-from app.events.documents import Event
+from app.events.models import Event
+from app.http.mapping import Mapped, Source
+from app.http.schemas import ResponseStruct
 
 
-class EventOut(ResponseStruct):
+class EventOut(ResponseStruct, Mapped):
     id: str
     type: str
     created_at: datetime
     data: dict[str, Any]  # {"object": the resource as the API returned it after the change}
 
-    @classmethod
-    def from_document(cls, event: Event) -> EventOut:
-        return cls(id=str(event.id), type=event.type, created_at=event.created_at, data=event.data)
+    SOURCE = Source(Event)
 
 
 class EventPage(ResponseStruct):

@@ -29,7 +29,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
-from app.events.documents import events_collection, sequence_collection
+from app.events.models import events_collection, sequence_collection
 
 log = logging.getLogger("orbix.events")
 

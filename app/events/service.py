@@ -8,9 +8,9 @@ from typing import Any
 from bson import ObjectId
 
 from app.core.clock import utc_now
-from app.core.documents import OwnerId, parse_object_id
 from app.core.errors import NotFound, ValidationFailed
-from app.events.documents import Event, events_collection
+from app.db.repository import OwnerId, parse_object_id
+from app.events.models import Event, events_collection
 from app.events.sequencer import SEQUENCER, published
 from app.events.types import EVENT_TYPES
 

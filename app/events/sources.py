@@ -23,19 +23,19 @@ class Source:
 
 @cache
 def sources() -> tuple[Source, ...]:
-    from app.clients.documents import Client
+    from app.clients.models import Client
     from app.clients.schemas import ClientOut
-    from app.contracts.documents import Contract
+    from app.contracts.models import Contract
     from app.contracts.schemas import ContractOut
-    from app.invoices.documents import Invoice
+    from app.invoices.models import Invoice
     from app.invoices.schemas import InvoiceOut
-    from app.projects.documents import Project
+    from app.projects.models import Project
     from app.projects.schemas import ProjectOut
-    from app.resumes.documents import Resume
+    from app.resumes.models import Resume
     from app.resumes.schemas import ResumeOut
-    from app.time_entries.documents import TimeEntry
+    from app.time_entries.models import TimeEntry
     from app.time_entries.schemas import TimeEntryOut
-    from app.webhooks.documents import WebhookEndpoint
+    from app.webhooks.models import WebhookEndpoint
     from app.webhooks.schemas import WebhookEndpointOut
 
     return (

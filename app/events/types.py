@@ -1,4 +1,5 @@
-"""Every event type Orbix emits (API.md section 15), in one list; webhook subscriptions are checked on it."""
+"""Every event type Orbix emits (docs/webhooks-and-events.md), in one list; webhook subscriptions are
+checked on it."""
 
 from __future__ import annotations
 

@@ -6,20 +6,15 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from app.auth.documents import Caller, User
-from app.core.errors import (
-    AlreadyInvoiced,
-    Conflict,
-    EInvoiceInvalid,
-    InvalidReference,
-    InvalidState,
-    TooManyPayments,
-    raises,
-)
-from app.core.pagination import PageParams, id_filter, sorted_by
-from app.core.schemas import FileBytes, created
+from app.auth.models import Caller, User
+from app.core.errors import Conflict, InvalidReference, InvalidState, raises
+from app.db.pagination import PageParams, sorted_by
+from app.documents.errors import EInvoiceInvalid
 from app.documents.model import Report
+from app.http.pagination import id_filter
+from app.http.schemas import FileBytes, created
 from app.invoices import lifecycle, rendering, service
+from app.invoices.errors import TooManyPayments
 from app.invoices.schemas import (
     InvoiceCreate,
     InvoiceFilters,
@@ -29,6 +24,7 @@ from app.invoices.schemas import (
     InvoiceUpdate,
     PaymentCreate,
 )
+from app.time_entries.errors import AlreadyInvoiced
 
 PDF = "application/pdf"
 XML = "application/xml"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.auth.documents import User
-from app.clients.documents import Client
-from app.core.documents import get_owned
+from app.auth.models import User
+from app.clients.models import Client
 from app.core.money import from_cents
+from app.db.repository import get_owned
 from app.documents.model import DocumentData, Line, Party
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 from app.invoices.tax_category import stored_category
 
 

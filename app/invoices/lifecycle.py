@@ -12,19 +12,20 @@ from typing import Any
 
 import msgspec
 
-from app.auth.documents import User
+from app.auth.models import User
 from app.core.clock import today_utc, utc_now
-from app.core.documents import OwnerId, get_owned, owned_filter, update_owned
-from app.core.errors import Conflict, InvalidState, NotFound, TooManyPayments, ValidationFailed
+from app.core.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from app.core.money import from_cents, to_cents
-from app.core.outbox import pending, publish
 from app.core.retry import compare_and_set
 from app.core.transitions import DELETED, Lifecycle, Transition
+from app.db.outbox import pending, publish
+from app.db.repository import OwnerId, get_owned, owned_filter, update_owned
 from app.documents import service as documents
-from app.documents.documents import StoredDocument
 from app.documents.model import DocumentData
+from app.documents.models import StoredDocument
 from app.invoices import document_data, numbering
-from app.invoices.documents import DocumentInfo, Invoice, StoredPayment
+from app.invoices.errors import TooManyPayments
+from app.invoices.models import DocumentInfo, Invoice, StoredPayment
 from app.invoices.schemas import PaymentCreate
 from app.time_entries import claims
 

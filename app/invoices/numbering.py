@@ -15,8 +15,8 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.core.documents import OwnerId, owned_filter
-from app.invoices.documents import Invoice, InvoiceCounter
+from app.db.repository import OwnerId, owned_filter
+from app.invoices.models import Invoice, InvoiceCounter
 
 log = logging.getLogger("orbix.invoices")
 

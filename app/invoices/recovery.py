@@ -1,6 +1,6 @@
-"""The worker's recovery of invoice operations a crash cut short (API.md section 14). Each step it runs is
+"""The worker's recovery of invoice operations a crash cut short (docs/operations.md). Each step it runs is
 the same idempotent step the request runs, so it may overlap a request still in flight. Each stuck item is
-finished on its own (API.md section 24, core/recovery.py): one that cannot be is logged with its id and
+finished on its own (docs/operations.md, db/recovery.py): one that cannot be is logged with its id and
 skipped, the others go on, and the next pass tries it again."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from app.auth.documents import User
-from app.core.documents import PRESENT
-from app.core.outbox import OUTBOX
-from app.core.recovery import RecoveryPass
+from app.auth.models import User
+from app.db.outbox import OUTBOX
+from app.db.recovery import RecoveryPass
+from app.db.repository import PRESENT
 from app.invoices import lifecycle, numbering
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 from app.time_entries import claims
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.auth.documents import User
-from app.core.documents import get_owned
+from app.auth.models import User
 from app.core.errors import InvalidState, NotFound
+from app.db.repository import get_owned
 from app.documents import service as documents
-from app.documents.documents import StoredDocument
 from app.documents.model import Report
+from app.documents.models import StoredDocument
 from app.invoices import document_data, lifecycle, numbering
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 
 
 @dataclass(frozen=True)

@@ -3,33 +3,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.auth.schemas import EInvoice
 from app.core.clock import check_date_order, stored_date, today_utc
-from app.core.money import (
-    check_money,
-    check_quantity,
-    check_rate,
-    format_cents,
-    format_rate,
-    stored_decimal,
-)
-from app.core.schemas import (
-    BaseStruct,
-    MoneyOut,
-    ObjectIdStr,
-    Page,
-    RateOut,
-    ResponseStruct,
-    component,
-    not_blank,
-    stored_fields,
-)
-from app.invoices.documents import Invoice, StoredLine, StoredPayment
+from app.core.money import check_money, check_quantity, check_rate, format_rate
+from app.db.decimals import stored_decimal
+from app.db.pagination import Page
+from app.http.mapping import Computed, Mapped, Source, cents
+from app.http.schemas import BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, component, not_blank
+from app.invoices.models import Invoice, StoredLine, StoredPayment
 from app.invoices.tax_category import TaxCategory, stored_category
 
 MAX_LINES = 200
@@ -169,37 +155,24 @@ def format_quantity(value: Decimal) -> str:
     return f"{value:f}"
 
 
-class LineOut(ResponseStruct):
+class LineOut(ResponseStruct, Mapped):
     description: str
     quantity: Annotated[str, msgspec.Meta(examples=["1.50"])]
     unit_price: MoneyOut
     amount: MoneyOut
     time_entry_id: str | None
 
-    @classmethod
-    def from_stored(cls, line: StoredLine) -> LineOut:
-        return cls(
-            description=line.description,
-            quantity=format_quantity(line.quantity),
-            unit_price=format_cents(line.unit_price_cents),
-            amount=format_cents(line.amount_cents),
-            time_entry_id=str(line.time_entry_id) if line.time_entry_id else None,
-        )
-
-    @classmethod
-    def from_raw(cls, line: dict[str, Any]) -> LineOut:
-        """from_stored, from the driver's document."""
-        entry = line.get("time_entry_id")
-        return cls(
-            description=line["description"],
-            quantity=format_quantity(stored_decimal(line["quantity"])),
-            unit_price=format_cents(line["unit_price_cents"]),
-            amount=format_cents(line["amount_cents"]),
-            time_entry_id=str(entry) if entry else None,
-        )
+    SOURCE = Source(
+        StoredLine,
+        normalize={"quantity": stored_decimal},
+        quantity=format_quantity,
+        unit_price=cents("unit_price_cents"),
+        amount=cents("amount_cents"),
+        time_entry_id=str,
+    )
 
 
-class PaymentOut(ResponseStruct):
+class PaymentOut(ResponseStruct, Mapped):
     id: str
     amount: MoneyOut
     paid_on: date
@@ -207,28 +180,12 @@ class PaymentOut(ResponseStruct):
     note: str | None
     created_at: datetime
 
-    @classmethod
-    def from_stored(cls, payment: StoredPayment) -> PaymentOut:
-        return cls(
-            id=str(payment.id),
-            amount=format_cents(payment.amount_cents),
-            paid_on=payment.paid_on,
-            method=payment.method,
-            note=payment.note,
-            created_at=payment.created_at,
-        )
-
-    @classmethod
-    def from_raw(cls, payment: dict[str, Any]) -> PaymentOut:
-        """from_stored, from the driver's document."""
-        return cls(
-            id=str(payment["id"]),
-            amount=format_cents(payment["amount_cents"]),
-            paid_on=stored_date(payment["paid_on"]),
-            method=payment.get("method"),
-            note=payment.get("note"),
-            created_at=payment["created_at"],
-        )
+    SOURCE = Source(
+        StoredPayment,
+        id_key="id",
+        normalize={"paid_on": stored_date},
+        amount=cents("amount_cents"),
+    )
 
 
 class DocumentOut(ResponseStruct):
@@ -238,7 +195,7 @@ class DocumentOut(ResponseStruct):
     rendered_at: datetime
 
 
-class InvoiceOut(ResponseStruct):
+class InvoiceOut(ResponseStruct, Mapped):
     id: str
     number: str | None
     client_id: str
@@ -268,109 +225,28 @@ class InvoiceOut(ResponseStruct):
     created_at: datetime
     updated_at: datetime
 
-    STORED: ClassVar[dict[str, Literal[1]]] = stored_fields(
-        "number",
-        "client_id",
-        "project_id",
-        "status",
-        "currency",
-        "issue_date",
-        "due_date",
-        "lines",
-        "notes",
-        "tax_rate",
-        "tax_category",
-        "tax_exemption_reason",
-        "discount_rate",
-        "subtotal_cents",
-        "discount_cents",
-        "tax_cents",
-        "total_cents",
-        "amount_paid_cents",
-        "amount_due_cents",
-        "payments",
-        "document",
-        "sent_at",
-        "paid_at",
-        "voided_at",
-        "created_at",
-        "updated_at",
+    # Dates and decimals read raw as the Invoice model reads them.
+    SOURCE = Source(
+        Invoice,
+        normalize={
+            "issue_date": stored_date,
+            "due_date": stored_date,
+            "tax_rate": stored_decimal,
+            "discount_rate": stored_decimal,
+        },
+        client_id=str,
+        project_id=str,
+        is_overdue=Computed(lambda status, due: status == "sent" and due < today_utc(), "status", "due_date"),
+        tax_rate=format_rate,
+        tax_category=Computed(stored_category, "tax_category", "tax_rate"),
+        discount_rate=format_rate,
+        subtotal=cents("subtotal_cents"),
+        discount=cents("discount_cents"),
+        tax=cents("tax_cents"),
+        total=cents("total_cents"),
+        amount_paid=cents("amount_paid_cents"),
+        amount_due=cents("amount_due_cents"),
     )
-
-    @classmethod
-    def from_raw(cls, raw: dict[str, Any]) -> InvoiceOut:
-        """What from_document gives, from the driver's document (a missing optional field reads as the Invoice
-        model's default; dates and decimals as the model reads them)."""
-        status = raw.get("status", "draft")
-        due_date = stored_date(raw["due_date"])
-        tax_rate = stored_decimal(raw["tax_rate"])
-        project_id = raw.get("project_id")
-        document = raw.get("document")
-        return cls(
-            id=str(raw["_id"]),
-            number=raw.get("number"),
-            client_id=str(raw["client_id"]),
-            project_id=str(project_id) if project_id else None,
-            status=status,
-            is_overdue=status == "sent" and due_date < today_utc(),
-            currency=raw["currency"],
-            issue_date=stored_date(raw["issue_date"]),
-            due_date=due_date,
-            lines=[LineOut.from_raw(line) for line in raw.get("lines", ())],
-            notes=raw.get("notes", ""),
-            tax_rate=format_rate(tax_rate),
-            tax_category=stored_category(raw.get("tax_category"), tax_rate),
-            tax_exemption_reason=raw.get("tax_exemption_reason"),
-            discount_rate=format_rate(stored_decimal(raw["discount_rate"])),
-            subtotal=format_cents(raw.get("subtotal_cents", 0)),
-            discount=format_cents(raw.get("discount_cents", 0)),
-            tax=format_cents(raw.get("tax_cents", 0)),
-            total=format_cents(raw.get("total_cents", 0)),
-            amount_paid=format_cents(raw.get("amount_paid_cents", 0)),
-            amount_due=format_cents(raw.get("amount_due_cents", 0)),
-            payments=[PaymentOut.from_raw(payment) for payment in raw.get("payments", ())],
-            document=msgspec.convert(document, DocumentOut) if document else None,
-            sent_at=raw.get("sent_at"),
-            paid_at=raw.get("paid_at"),
-            voided_at=raw.get("voided_at"),
-            created_at=raw["created_at"],
-            updated_at=raw["updated_at"],
-        )
-
-    @classmethod
-    def from_document(cls, invoice: Invoice) -> InvoiceOut:
-        return cls(
-            id=str(invoice.id),
-            number=invoice.number,
-            client_id=str(invoice.client_id),
-            project_id=str(invoice.project_id) if invoice.project_id else None,
-            status=invoice.status,  # type: ignore[arg-type]
-            is_overdue=invoice.status == "sent" and invoice.due_date < today_utc(),
-            currency=invoice.currency,
-            issue_date=invoice.issue_date,
-            due_date=invoice.due_date,
-            lines=[LineOut.from_stored(line) for line in invoice.lines],
-            notes=invoice.notes,
-            tax_rate=format_rate(invoice.tax_rate),
-            tax_category=stored_category(invoice.tax_category, invoice.tax_rate),
-            tax_exemption_reason=invoice.tax_exemption_reason,
-            discount_rate=format_rate(invoice.discount_rate),
-            subtotal=format_cents(invoice.subtotal_cents),
-            discount=format_cents(invoice.discount_cents),
-            tax=format_cents(invoice.tax_cents),
-            total=format_cents(invoice.total_cents),
-            amount_paid=format_cents(invoice.amount_paid_cents),
-            amount_due=format_cents(invoice.amount_due_cents),
-            payments=[PaymentOut.from_stored(payment) for payment in invoice.payments],
-            document=msgspec.convert(invoice.document.model_dump(), DocumentOut)
-            if invoice.document
-            else None,
-            sent_at=invoice.sent_at,
-            paid_at=invoice.paid_at,
-            voided_at=invoice.voided_at,
-            created_at=invoice.created_at,
-            updated_at=invoice.updated_at,
-        )
 
 
 InvoicePage = Annotated[Page[InvoiceOut], component("InvoicePage")]

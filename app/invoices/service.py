@@ -15,10 +15,15 @@ from beanie import PydanticObjectId
 from bson import ObjectId
 from msgspec import UNSET
 
-from app.auth.documents import Owner, User
-from app.clients.documents import Client
+from app.auth.models import Owner, User
+from app.clients.models import Client
 from app.core.clock import check_in_range, midnight_utc, today_utc, utc_now
-from app.core.documents import (
+from app.core.errors import ValidationFailed
+from app.core.money import MAX_AMOUNT, from_cents, to_cents
+from app.core.retry import compare_and_set
+from app.db.outbox import pending, publish
+from app.db.pagination import Page, PageParams, id_filters, paginate_raw, sortable
+from app.db.repository import (
     Parent,
     confirm_moved,
     delete_owned_where,
@@ -29,15 +34,9 @@ from app.core.documents import (
     owned_filter,
     update_owned,
 )
-from app.core.errors import ValidationFailed
-from app.core.money import MAX_AMOUNT, from_cents, to_cents
-from app.core.outbox import pending, publish
-from app.core.pagination import PageParams, id_filters, paginate_raw, sortable
-from app.core.retry import compare_and_set
-from app.core.schemas import Page
 from app.invoices import time_lines
-from app.invoices.documents import Invoice, StoredLine
 from app.invoices.lifecycle import LIFECYCLE, refuse, release_entries, require
+from app.invoices.models import Invoice, StoredLine
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -48,7 +47,7 @@ from app.invoices.schemas import (
 )
 from app.invoices.tax_category import check_tax, default_category, follow_rate, stored_category
 from app.invoices.totals import compute_totals
-from app.projects.documents import Project
+from app.projects.models import Project
 from app.projects.service import project_of_client
 from app.time_entries import claims
 
@@ -199,7 +198,8 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
 
     async def attempt() -> Invoice | None:
         invoice = await get_owned(Invoice, invoice_id, owner.id)
-        # References are checked before any state rule (API.md §2): a foreign project_id is 400, not 409.
+        # References are checked before any state rule (docs/api-conventions.md): a foreign project_id is
+        # 400, not 409.
         project_fields = await _project_change(owner, invoice, data)
         require(invoice, "edit")
         fields = {**project_fields, **_edited_fields(invoice, data)}

@@ -1,4 +1,4 @@
-"""EN 16931 VAT category codes (BT-151) and the rules API.md section 8 puts on rate and exemption reason.
+"""EN 16931 VAT category codes (BT-151) and the rules on an invoice's rate and exemption reason.
 
 S (standard) needs a rate above 0; every other category needs 0. An exemption reason (BT-120) is refused
 for S and Z; E, AE, G and O need one only when the business sends e-invoices, and that is checked at send

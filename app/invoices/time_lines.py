@@ -6,12 +6,12 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from bson import ObjectId
 
-from app.core.documents import OwnerId, owned_filter
 from app.core.errors import InvalidReference
 from app.core.money import HOURS_PLACES
-from app.invoices.documents import StoredLine
-from app.projects.documents import Project
-from app.time_entries.documents import TimeEntry
+from app.db.repository import OwnerId, owned_filter
+from app.invoices.models import StoredLine
+from app.projects.models import Project
+from app.time_entries.models import TimeEntry
 
 MAX_DESCRIPTION = 500
 SECONDS_PER_HOUR = Decimal(3600)

@@ -1,4 +1,4 @@
-"""Invoice arithmetic: one pure function, Decimal only, half-up to the cent (API.md section 8)."""
+"""Invoice arithmetic: one pure function, Decimal only, half-up to the cent (docs/api-conventions.md)."""
 
 from __future__ import annotations
 

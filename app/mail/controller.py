@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from litestar import Controller, Request, get, post
 
-from app.auth.documents import Caller, User
-from app.core.errors import EmailUnavailable, InvalidState, raises
-from app.core.pagination import PageParams, sorted_by
+from app.auth.models import Caller, User
+from app.core.errors import InvalidState, raises
+from app.db.pagination import PageParams, sorted_by
 from app.mail import service
+from app.mail.errors import EmailUnavailable
 from app.mail.schemas import EmailCreate, EmailOut, EmailPage, EmailQueued
 
 

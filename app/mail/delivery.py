@@ -4,7 +4,7 @@ SMTP_FROM, Reply-To the business), hand it to the SMTP server, and record what t
 A temporary failure (a 4xx reply, a refused or dropped connection, a timeout) leaves the e-mail `queued`
 and is retried with the worker's backoff; a permanent one (a 5xx reply) ends it as `failed` with the
 server's reply, and so does a temporary one that lasts for MAX_ATTEMPTS attempts. So does, at its first
-attempt, what no attempt can change (API.md section 24): a message the e-mail library refuses to write (a
+attempt, what no attempt can change (docs/operations.md): a message the e-mail library refuses to write (a
 subject that would span lines, stored before the API refused it) or an invoice that cannot be rendered.
 """
 
@@ -19,17 +19,17 @@ from typing import Any
 import aiosmtplib
 from pymongo import ReturnDocument
 
-from app.auth.documents import User
-from app.core import versioning
+from app.auth.models import User
+from app.config import SMTPS_PORT, Settings
 from app.core.clock import as_utc, utc_now
-from app.core.config import SMTPS_PORT, Settings
-from app.core.documents import owned_filter, parse_object_id
-from app.core.errors import EInvoiceInvalid
+from app.db import versions
+from app.db.repository import owned_filter, parse_object_id
+from app.documents.errors import EInvoiceInvalid
 from app.invoices import rendering
-from app.invoices.documents import Invoice
 from app.invoices.lifecycle import LIFECYCLE
+from app.invoices.models import Invoice
 from app.mail import service
-from app.mail.documents import FAILED, QUEUED, SENT, EmailRecord
+from app.mail.models import FAILED, QUEUED, SENT, EmailRecord
 from app.mail.texts import one_line, sender_name
 from app.worker import PermanentFailure, register_handler, register_periodic
 
@@ -166,7 +166,7 @@ async def _start_attempt(owner_id: Any, record_id: Any) -> EmailRecord | None:
     """Count the attempt before it runs (one cut short by a crash counts too); None unless still queued."""
     raw = await EmailRecord.get_motor_collection().find_one_and_update(
         owned_filter(owner_id, _id=record_id, status=QUEUED),
-        versioning.bump({"$inc": {"attempts": 1}, "$set": {"updated_at": utc_now()}}),
+        versions.bump({"$inc": {"attempts": 1}, "$set": {"updated_at": utc_now()}}),
         return_document=ReturnDocument.AFTER,
     )
     return EmailRecord.model_validate(raw) if raw is not None else None
@@ -177,7 +177,7 @@ async def _finish(record: EmailRecord, status: str, error: str | None) -> None:
     if status == SENT:
         fields["sent_at"] = utc_now()
     await EmailRecord.get_motor_collection().update_one(
-        owned_filter(record.owner_id, _id=record.id, status=QUEUED), versioning.bump({"$set": fields})
+        owned_filter(record.owner_id, _id=record.id, status=QUEUED), versions.bump({"$set": fields})
     )
 
 

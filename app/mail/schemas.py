@@ -6,8 +6,10 @@ from typing import Annotated
 
 import msgspec
 
-from app.core.schemas import BaseStruct, Page, ResponseStruct, component
-from app.mail.documents import EmailRecord
+from app.db.pagination import Page
+from app.http.mapping import Mapped, Source
+from app.http.schemas import BaseStruct, ResponseStruct, component
+from app.mail.models import EmailRecord
 
 MAX_RECIPIENTS = 10
 Address = Annotated[str, msgspec.Meta(max_length=254, examples=["ap@client.example"])]
@@ -32,25 +34,17 @@ class EmailCreate(BaseStruct):
             raise ValueError(f"to: at most {MAX_RECIPIENTS} recipients in to and cc together")
 
 
-class EmailQueued(ResponseStruct):
+class EmailQueued(ResponseStruct, Mapped):
     id: str
     invoice_id: str
     to: list[str]
     status: EmailStatus
     created_at: datetime
 
-    @classmethod
-    def from_document(cls, record: EmailRecord) -> EmailQueued:
-        return cls(
-            id=str(record.id),
-            invoice_id=str(record.invoice_id),
-            to=record.to,
-            status=EmailStatus(record.status),
-            created_at=record.created_at,
-        )
+    SOURCE = Source(EmailRecord, invoice_id=str, status=EmailStatus)
 
 
-class EmailOut(ResponseStruct):
+class EmailOut(ResponseStruct, Mapped):
     id: str
     invoice_id: str
     to: list[str]
@@ -62,20 +56,7 @@ class EmailOut(ResponseStruct):
     sent_at: datetime | None
     created_at: datetime
 
-    @classmethod
-    def from_document(cls, record: EmailRecord) -> EmailOut:
-        return cls(
-            id=str(record.id),
-            invoice_id=str(record.invoice_id),
-            to=record.to,
-            cc=record.cc,
-            subject=record.subject,
-            status=EmailStatus(record.status),
-            attempts=record.attempts,
-            last_error=record.last_error,
-            sent_at=record.sent_at,
-            created_at=record.created_at,
-        )
+    SOURCE = Source(EmailRecord, invoice_id=str, status=EmailStatus)
 
 
 EmailPage = Annotated[Page[EmailOut], component("EmailPage")]

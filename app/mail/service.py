@@ -15,19 +15,19 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from app.auth.documents import Owner, User
-from app.clients.documents import Client
-from app.core.config import Settings
-from app.core.documents import get_owned, owned_filter
-from app.core.errors import EmailUnavailable, InvalidState, ValidationFailed
-from app.core.pagination import PageParams, paginate, sortable
-from app.core.recovery import RecoveryPass
-from app.core.schemas import Page
+from app.auth.models import Owner, User
+from app.clients.models import Client
+from app.config import Settings
+from app.core.errors import InvalidState, ValidationFailed
 from app.core.text import normalize_email
-from app.invoices.documents import Invoice
+from app.db.pagination import Page, PageParams, paginate, sortable
+from app.db.recovery import RecoveryPass
+from app.db.repository import get_owned, owned_filter
 from app.invoices.lifecycle import require
+from app.invoices.models import Invoice
 from app.mail import texts
-from app.mail.documents import EmailRecord
+from app.mail.errors import EmailUnavailable
+from app.mail.models import EmailRecord
 from app.mail.schemas import EmailCreate
 from app.worker import enqueue
 
@@ -74,7 +74,7 @@ async def list_emails(owner: Owner, invoice_id: str, params: PageParams) -> Page
 async def requeue_unenqueued() -> None:
     """The recovery (a periodic worker task): enqueue the job of every record whose request stopped before
     marking it enqueued. Safe while such a request is still running: the job's key makes it one job. Each
-    record on its own (core/recovery.py): one that cannot be enqueued is logged and tried again next time."""
+    record on its own (db/recovery.py): one that cannot be enqueued is logged and tried again next time."""
     recovery = RecoveryPass()
     collection = EmailRecord.get_motor_collection()
     found = collection.find({"enqueued": False}).sort("created_at").limit(REQUEUE_BATCH)

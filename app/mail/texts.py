@@ -10,9 +10,9 @@ from pathlib import Path
 from babel.dates import format_date
 from babel.numbers import format_currency
 
-from app.auth.documents import User
+from app.auth.models import User
 from app.core.money import from_cents
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 
 TEXTS = Path(__file__).with_name("templates") / "texts.json"
 

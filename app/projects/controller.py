@@ -3,10 +3,11 @@ from __future__ import annotations
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
-from app.auth.documents import Caller, User
+from app.auth.models import Caller, User
 from app.core.errors import InUse, InvalidReference, raises
-from app.core.pagination import PageParams, id_filter, sorted_by
-from app.core.schemas import created
+from app.db.pagination import PageParams, sorted_by
+from app.http.pagination import id_filter
+from app.http.schemas import created
 from app.projects import service
 from app.projects.schemas import (
     ProjectCreate,

@@ -3,23 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.core.money import check_decimal, check_money, format_cents, format_rate
-from app.core.schemas import (
-    BaseStruct,
-    MoneyOut,
-    ObjectIdStr,
-    Page,
-    ResponseStruct,
-    Text,
-    component,
-    not_blank,
-)
-from app.projects.documents import Project
+from app.core.money import check_decimal, check_money, format_rate
+from app.db.pagination import Page
+from app.http.mapping import GIVEN, Mapped, Source, cents
+from app.http.schemas import BaseStruct, MoneyOut, ObjectIdStr, ResponseStruct, Text, component, not_blank
+from app.projects.models import Project
 
 ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
@@ -74,7 +67,7 @@ class ProjectUpdate(BaseStruct):
             _check_budget(self.budget_hours)
 
 
-class ProjectOut(ResponseStruct):
+class ProjectOut(ResponseStruct, Mapped):
     id: str
     client_id: str
     name: str
@@ -86,9 +79,7 @@ class ProjectOut(ResponseStruct):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_document(cls, project: Project) -> ProjectOut:
-        return cls(**_fields(project))
+    SOURCE = Source(Project, client_id=str, hourly_rate=cents("hourly_rate_cents"), budget_hours=format_rate)
 
 
 ProjectPage = Annotated[Page[ProjectOut], component("ProjectPage")]
@@ -100,21 +91,8 @@ class ProjectDetailOut(ProjectOut):
     tracked_seconds: int
     unbilled_seconds: int
 
+    SOURCE = ProjectOut.SOURCE.extended(tracked_seconds=GIVEN, unbilled_seconds=GIVEN)
+
     @classmethod
     def with_totals(cls, project: Project, tracked_seconds: int, unbilled_seconds: int) -> ProjectDetailOut:
-        return cls(**_fields(project), tracked_seconds=tracked_seconds, unbilled_seconds=unbilled_seconds)
-
-
-def _fields(project: Project) -> dict[str, Any]:
-    return {
-        "id": str(project.id),
-        "client_id": str(project.client_id),
-        "name": project.name,
-        "description": project.description,
-        "status": project.status,
-        "hourly_rate": format_cents(project.hourly_rate_cents),
-        "currency": project.currency,
-        "budget_hours": format_rate(project.budget_hours) if project.budget_hours is not None else None,
-        "created_at": project.created_at,
-        "updated_at": project.updated_at,
-    }
+        return cls.from_document(project, tracked_seconds=tracked_seconds, unbilled_seconds=unbilled_seconds)

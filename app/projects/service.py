@@ -6,10 +6,14 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.auth.documents import Owner, User
-from app.clients.documents import Client
-from app.core.db import referencing_models
-from app.core.documents import (
+from app.auth.models import Owner, User
+from app.clients.models import Client
+from app.core.errors import Conflict, InvalidReference, InvalidState, NotFound
+from app.core.money import to_cents
+from app.db.client import referencing_models
+from app.db.outbox import pending, publish
+from app.db.pagination import Page, PageParams, id_filters, paginate, sortable
+from app.db.repository import (
     confirm_moved,
     delete_unreferenced,
     ensure_unreferenced,
@@ -19,14 +23,10 @@ from app.core.documents import (
     owned_filter,
     update_owned,
 )
-from app.core.errors import Conflict, InvalidReference, InvalidState, NotFound
-from app.core.money import to_cents
-from app.core.outbox import pending, publish
-from app.core.pagination import PageParams, id_filters, paginate, sortable
-from app.core.schemas import Page, provided_fields
-from app.projects.documents import Project
+from app.http.schemas import provided_fields
+from app.projects.models import Project
 from app.projects.schemas import ProjectCreate, ProjectUpdate
-from app.time_entries.documents import TimeEntry
+from app.time_entries.models import TimeEntry
 
 SORTS = sortable(
     Project,
@@ -122,7 +122,7 @@ async def delete_project(owner: User, project_id: str) -> None:
 
 
 async def follow_client_currency(client: Client) -> None:
-    """A project's currency is its client's (API.md §6): a new client currency moves its projects too, one
+    """A project's currency is its client's: a new client currency moves its projects too, one
     conditional write each with its `project.updated` event (so running it again, after a crash, moves only
     the projects not moved yet). Invoices and contracts keep the currency they were made in.
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from app.auth.documents import User
-from app.core.schemas import CURRENCY_PATTERN
+from app.auth.models import User
+from app.http.schemas import CURRENCY_PATTERN
 from app.reports import service
 from app.reports.schemas import SummaryOut
 

@@ -5,7 +5,7 @@ from typing import Annotated
 import msgspec
 
 from app.core.money import format_cents
-from app.core.schemas import MoneyOut, ResponseStruct
+from app.http.schemas import MoneyOut, ResponseStruct
 from app.reports.service import Summary
 
 Month = Annotated[

@@ -13,14 +13,14 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.auth.documents import User
-from app.clients.documents import Client
+from app.auth.models import User
+from app.clients.models import Client
 from app.core.clock import midnight_utc, today_utc
-from app.core.documents import owned_filter
 from app.core.money import from_cents, multiply, to_cents
-from app.invoices.documents import INVOICE_STATUSES, Invoice
-from app.projects.documents import Project
-from app.time_entries.documents import TimeEntry
+from app.db.repository import owned_filter
+from app.invoices.models import INVOICE_STATUSES, Invoice
+from app.projects.models import Project
+from app.time_entries.models import TimeEntry
 
 MONTHS_SHOWN = 12
 PAID_WINDOW_DAYS = 30

@@ -3,10 +3,10 @@ from __future__ import annotations
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 
-from app.auth.documents import Caller, User
+from app.auth.models import Caller, User
 from app.core.errors import UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable, raises
-from app.core.pagination import PageParams, sorted_by
-from app.core.schemas import created
+from app.db.pagination import PageParams, sorted_by
+from app.http.schemas import created
 from app.resumes import service
 from app.resumes.schemas import ResumeCreate, ResumeGenerate, ResumeOut, ResumePage, ResumeUpdate
 

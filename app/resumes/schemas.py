@@ -7,8 +7,10 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.core.clock import check_date_order
-from app.core.schemas import BaseStruct, Page, ResponseStruct, component, not_blank
-from app.resumes.documents import Resume
+from app.db.pagination import Page
+from app.http import mapping
+from app.http.schemas import BaseStruct, ResponseStruct, component, not_blank
+from app.resumes.models import Resume
 
 MAX_CONTENT = 100_000
 MAX_JOB_DESCRIPTION = 20_000
@@ -108,7 +110,7 @@ class ResumeGenerate(BaseStruct):
             raise ValueError(f"profile: too large to write from (over {MAX_PROFILE_BYTES} bytes as JSON)")
 
 
-class ResumeOut(ResponseStruct):
+class ResumeOut(ResponseStruct, mapping.Mapped):
     id: str
     title: str
     target_role: str | None
@@ -119,19 +121,7 @@ class ResumeOut(ResponseStruct):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_document(cls, resume: Resume) -> ResumeOut:
-        return cls(
-            id=str(resume.id),
-            title=resume.title,
-            target_role=resume.target_role,
-            profile=msgspec.convert(resume.profile.model_dump(), Profile),
-            content=resume.content,
-            source=resume.source,  # type: ignore[arg-type]
-            model=resume.model,
-            created_at=resume.created_at,
-            updated_at=resume.updated_at,
-        )
+    SOURCE = mapping.Source(Resume)
 
 
 ResumePage = Annotated[Page[ResumeOut], component("ResumePage")]

@@ -7,13 +7,13 @@ from typing import Any
 from beanie.odm.utils.encoder import Encoder
 
 from app.ai.client import AIClient
-from app.auth.documents import Owner, User
-from app.core.documents import delete_owned_where, get_owned, insert_with_event, owned_filter, update_owned
+from app.auth.models import Owner, User
 from app.core.errors import NotFound, UpstreamBadGateway
-from app.core.outbox import pending, publish
-from app.core.pagination import PageParams, paginate, sortable
-from app.core.schemas import Page, as_plain, provided_fields
-from app.resumes.documents import Resume, StoredProfile
+from app.db.outbox import pending, publish
+from app.db.pagination import Page, PageParams, paginate, sortable
+from app.db.repository import delete_owned_where, get_owned, insert_with_event, owned_filter, update_owned
+from app.http.schemas import as_plain, provided_fields
+from app.resumes.models import Resume, StoredProfile
 from app.resumes.prompt import build_messages, clean_markdown
 from app.resumes.schemas import MAX_CONTENT, ResumeCreate, ResumeGenerate, ResumeUpdate
 

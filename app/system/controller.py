@@ -7,7 +7,7 @@ from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.core.errors import DatabaseUnavailable, raises
-from app.core.schemas import ResponseStruct
+from app.http.schemas import ResponseStruct
 
 # Litestar appends "; charset=utf-8" to every text/* media type: the client library's own must not say it too.
 METRICS_MEDIA_TYPE = "; ".join(p for p in CONTENT_TYPE_LATEST.split("; ") if not p.startswith("charset="))
@@ -29,7 +29,7 @@ class SystemController(Controller):
 
     @get("/health", operation_id="health")
     async def health(self) -> Health:
-        """Liveness only. The edge answers this before the framework (see core/observability.py);
+        """Liveness only. The edge answers this before the framework (see http/observability.py);
         this handler documents it and serves it if the edge is bypassed."""
         return Health(status="ok")
 

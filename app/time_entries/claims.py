@@ -10,12 +10,13 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.core import versioning
 from app.core.clock import utc_now
-from app.core.documents import OwnerId, owned_filter, update_owned
-from app.core.errors import AlreadyInvoiced, Conflict, FieldError, InvalidReference
-from app.core.outbox import OUTBOX, pending, publish, with_event
-from app.time_entries.documents import TimeEntry
+from app.core.errors import Conflict, FieldError, InvalidReference
+from app.db import versions
+from app.db.outbox import OUTBOX, pending, publish, with_event
+from app.db.repository import OwnerId, owned_filter, update_owned
+from app.time_entries.errors import AlreadyInvoiced
+from app.time_entries.models import TimeEntry
 from app.time_entries.rules import LIFECYCLE, status
 
 
@@ -82,7 +83,7 @@ async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids:
         event = {**pending("time_entry.updated"), "claim": invoice_id}
         result = await entries.update_one(
             {"_id": oid, "invoice_id": None, **_invoiceable(owner_id, client_id)},
-            with_event(versioning.bump({"$set": {"invoice_id": invoice_id, "updated_at": now}}), event),
+            with_event(versions.bump({"$set": {"invoice_id": invoice_id, "updated_at": now}}), event),
         )
         if result.modified_count != 1:
             await release(owner_id, invoice_id)
@@ -115,7 +116,7 @@ async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:
     for entry in await TimeEntry.find(owned_filter(owner_id, invoice_id=invoice_id)).to_list():
         undone = await collection.update_one(
             {"_id": entry.id, "invoice_id": invoice_id, f"{OUTBOX}.claim": invoice_id},
-            versioning.bump(
+            versions.bump(
                 {
                     "$set": {"invoice_id": None, "updated_at": utc_now()},
                     "$pull": {OUTBOX: {"claim": invoice_id}},

@@ -4,11 +4,13 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from app.auth.documents import Caller, User
-from app.core.errors import AlreadyInvoiced, Conflict, InvalidReference, InvalidState, TimerRunning, raises
-from app.core.pagination import PageParams, id_filter, sorted_by
-from app.core.schemas import created
+from app.auth.models import Caller, User
+from app.core.errors import Conflict, InvalidReference, InvalidState, raises
+from app.db.pagination import PageParams, sorted_by
+from app.http.pagination import id_filter
+from app.http.schemas import created
 from app.time_entries import service
+from app.time_entries.errors import AlreadyInvoiced, TimerRunning
 from app.time_entries.schemas import (
     TimeEntryCreate,
     TimeEntryFilters,

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from app.core.clock import to_utc_ms
 from app.core.transitions import DELETED, Lifecycle, Transition
-from app.time_entries.documents import RUNNING_SLOT, TimeEntry
+from app.time_entries.models import RUNNING_SLOT, TimeEntry
 
 MAX_ENTRY = timedelta(hours=24)
 

@@ -7,18 +7,11 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.core.money import check_money, format_cents
-from app.core.schemas import (
-    BaseStruct,
-    MoneyOut,
-    ObjectIdStr,
-    Page,
-    ResponseStruct,
-    Text,
-    UtcDatetime,
-    component,
-)
-from app.time_entries.documents import TimeEntry
+from app.core.money import check_money
+from app.db.pagination import Page
+from app.http.mapping import Mapped, Source, cents
+from app.http.schemas import BaseStruct, MoneyOut, ObjectIdStr, ResponseStruct, Text, UtcDatetime, component
+from app.time_entries.models import TimeEntry
 from app.time_entries.rules import check_instant, span_error
 
 
@@ -82,7 +75,7 @@ class TimeEntryFilters(msgspec.Struct, frozen=True, kw_only=True):
     running: bool | None = None
 
 
-class TimeEntryOut(ResponseStruct):
+class TimeEntryOut(ResponseStruct, Mapped):
     id: str
     project_id: str
     client_id: str
@@ -96,23 +89,13 @@ class TimeEntryOut(ResponseStruct):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_document(cls, entry: TimeEntry) -> TimeEntryOut:
-        rate = entry.hourly_rate_cents
-        return cls(
-            id=str(entry.id),
-            project_id=str(entry.project_id),
-            client_id=str(entry.client_id),
-            description=entry.description,
-            started_at=entry.started_at,
-            ended_at=entry.ended_at,
-            duration_seconds=entry.duration_seconds,
-            billable=entry.billable,
-            hourly_rate=format_cents(rate),
-            invoice_id=str(entry.invoice_id) if entry.invoice_id is not None else None,
-            created_at=entry.created_at,
-            updated_at=entry.updated_at,
-        )
+    SOURCE = Source(
+        TimeEntry,
+        project_id=str,
+        client_id=str,
+        hourly_rate=cents("hourly_rate_cents"),
+        invoice_id=str,
+    )
 
 
 TimeEntryPage = Annotated[Page[TimeEntryOut], component("TimeEntryPage")]

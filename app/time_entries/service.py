@@ -15,10 +15,15 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
-from app.auth.documents import Owner, User
-from app.clients.documents import Client
+from app.auth.models import Owner, User
+from app.clients.models import Client
 from app.core.clock import parse_rfc3339, to_utc_ms, utc_now
-from app.core.documents import (
+from app.core.errors import InvalidState, ValidationFailed
+from app.core.money import to_cents
+from app.core.retry import compare_and_set
+from app.db.outbox import pending, publish
+from app.db.pagination import Page, PageParams, id_filters, paginate, sortable
+from app.db.repository import (
     Parent,
     confirm_moved,
     delete_owned_where,
@@ -28,15 +33,11 @@ from app.core.documents import (
     owned_filter,
     update_owned,
 )
-from app.core.errors import AlreadyInvoiced, InvalidState, TimerRunning, ValidationFailed
-from app.core.money import to_cents
-from app.core.outbox import pending, publish
-from app.core.pagination import PageParams, id_filters, paginate, sortable
-from app.core.retry import compare_and_set
-from app.core.schemas import Page, provided_fields
-from app.projects.documents import Project
+from app.http.schemas import provided_fields
+from app.projects.models import Project
 from app.projects.service import project_for_time
-from app.time_entries.documents import RUNNING_SLOT, TimeEntry
+from app.time_entries.errors import AlreadyInvoiced, TimerRunning
+from app.time_entries.models import RUNNING_SLOT, TimeEntry
 from app.time_entries.rules import LIFECYCLE, MAX_ENTRY, check_instant, duration_seconds, span_error, status
 from app.time_entries.schemas import (
     TimeEntryCreate,

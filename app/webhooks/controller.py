@@ -4,10 +4,10 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from app.auth.documents import Caller, User
+from app.auth.models import Caller, User
 from app.core.errors import Conflict, raises
-from app.core.pagination import PageParams, sorted_by
-from app.core.schemas import created
+from app.db.pagination import PageParams, sorted_by
+from app.http.schemas import created
 from app.webhooks import service
 from app.webhooks.schemas import (
     DeliveryStatus,

@@ -20,12 +20,12 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import as_utc, utc_now
-from app.core.documents import PRESENT
+from app.db.repository import PRESENT
 from app.events import read_since
-from app.events.documents import Event
+from app.events.models import Event
 from app.events.schemas import EventOut
-from app.webhooks.documents import FanoutCursor, WebhookDelivery, WebhookEndpoint
 from app.webhooks.jobs import queue_delivery
+from app.webhooks.models import FanoutCursor, WebhookDelivery, WebhookEndpoint
 from app.webhooks.schemas import ALL_EVENTS
 
 FANOUT = "webhooks.fanout"

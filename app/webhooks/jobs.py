@@ -16,13 +16,13 @@ from typing import Any
 
 from bson import ObjectId
 
+from app.config import Settings
 from app.core.clock import utc_now
-from app.core.config import Settings
-from app.core.documents import update_owned
-from app.core.outbox import pending, publish
 from app.core.retry import jittered
+from app.db.outbox import pending, publish
+from app.db.repository import update_owned
 from app.webhooks.delivery import Attempt, Sender
-from app.webhooks.documents import WebhookDelivery, WebhookEndpoint
+from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.worker import PermanentFailure, RetryAt, enqueue, register_handler, retry_now
 
 log = logging.getLogger("orbix.webhooks")
@@ -96,7 +96,7 @@ class DeliveryJob:
             retry_at = utc_now() + timedelta(seconds=jittered(self.schedule[made - 1]))
         await _settle(delivery, attempt, "pending" if retry_at else "failed", retry_at)
         await _endpoint_failed(endpoint, attempt.at)
-        if attempt.permanent:  # no later attempt can change it (API.md section 24)
+        if attempt.permanent:  # no later attempt can change it (docs/operations.md)
             raise PermanentFailure(f"no attempt can succeed: {attempt.error}")
         if retry_at is None:
             raise PermanentFailure(f"the last scheduled attempt failed: {attempt.error}")

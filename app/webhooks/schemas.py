@@ -7,9 +7,11 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.core.schemas import BaseStruct, Page, ResponseStruct, component
+from app.db.pagination import Page
 from app.events.types import EVENT_TYPES
-from app.webhooks.documents import WebhookDelivery, WebhookEndpoint
+from app.http.mapping import Mapped, Source
+from app.http.schemas import BaseStruct, ResponseStruct, component
+from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 ALL_EVENTS = "*"
 
@@ -73,7 +75,7 @@ class WebhookEndpointUpdate(BaseStruct):
             self.events = checked_event_types(self.events)
 
 
-class WebhookEndpointOut(ResponseStruct):
+class WebhookEndpointOut(ResponseStruct, Mapped):
     id: str
     url: str
     events: list[str]
@@ -82,17 +84,7 @@ class WebhookEndpointOut(ResponseStruct):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_document(cls, endpoint: WebhookEndpoint) -> WebhookEndpointOut:
-        return cls(
-            id=str(endpoint.id),
-            url=endpoint.url,
-            events=list(endpoint.events),
-            description=endpoint.description,
-            enabled=endpoint.enabled,
-            created_at=endpoint.created_at,
-            updated_at=endpoint.updated_at,
-        )
+    SOURCE = Source(WebhookEndpoint)
 
 
 class WebhookEndpointWithSecret(WebhookEndpointOut):
@@ -102,8 +94,7 @@ class WebhookEndpointWithSecret(WebhookEndpointOut):
 
     @classmethod
     def with_secret(cls, endpoint: WebhookEndpoint) -> WebhookEndpointWithSecret:
-        shown = WebhookEndpointOut.from_document(endpoint)
-        return cls(**msgspec.structs.asdict(shown), secret=endpoint.secret)
+        return cls.from_document(endpoint)
 
 
 class DeliveryAttempt(ResponseStruct):
@@ -113,7 +104,7 @@ class DeliveryAttempt(ResponseStruct):
     error: str | None
 
 
-class WebhookDeliveryOut(ResponseStruct):
+class WebhookDeliveryOut(ResponseStruct, Mapped):
     id: str
     event_id: str
     event_type: str
@@ -122,17 +113,7 @@ class WebhookDeliveryOut(ResponseStruct):
     next_attempt_at: datetime | None
     created_at: datetime
 
-    @classmethod
-    def from_document(cls, delivery: WebhookDelivery) -> WebhookDeliveryOut:
-        return cls(
-            id=str(delivery.id),
-            event_id=delivery.event_id,
-            event_type=delivery.event_type,
-            status=DeliveryStatus(delivery.status),
-            attempts=[msgspec.convert(attempt, DeliveryAttempt) for attempt in delivery.attempts],
-            next_attempt_at=delivery.next_attempt_at,
-            created_at=delivery.created_at,
-        )
+    SOURCE = Source(WebhookDelivery, status=DeliveryStatus)
 
 
 WebhookEndpointPage = Annotated[Page[WebhookEndpointOut], component("WebhookEndpointPage")]

@@ -6,15 +6,15 @@ import base64
 import secrets
 from typing import Any
 
-from app.auth.documents import Owner, User
+from app.auth.models import Owner, User
+from app.config import Settings
 from app.core.clock import utc_now
-from app.core.config import Settings
-from app.core.documents import get_owned, owned_filter, update_owned
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.core.pagination import PageParams, paginate
-from app.core.schemas import Page, provided_fields
+from app.db.pagination import Page, PageParams, paginate
+from app.db.repository import get_owned, owned_filter, update_owned
+from app.http.schemas import provided_fields
 from app.webhooks import jobs
-from app.webhooks.documents import WebhookDelivery, WebhookEndpoint
+from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.schemas import MAX_URL_LENGTH, WebhookEndpointCreate, WebhookEndpointUpdate
 from app.webhooks.url_guard import UnsafeUrl, check_url, normalized_url
 

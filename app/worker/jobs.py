@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
 from app.worker import registry
-from app.worker.documents import FAILED, PENDING, RUNNING, SUCCEEDED, Job
+from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, Job
 
 LOG_KEPT = 50
 

@@ -23,8 +23,8 @@ from pymongo.errors import DuplicateKeyError
 from app.core.clock import utc_now
 from app.core.retry import backoff_delay
 from app.worker import jobs, registry
-from app.worker.documents import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
 from app.worker.metrics import JobMetrics
+from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
 from app.worker.registry import DETERMINISTIC_ERRORS, PermanentFailure, RetryAt
 
 log = logging.getLogger("orbix.worker")

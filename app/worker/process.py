@@ -14,9 +14,9 @@ from collections.abc import Callable
 from beanie import Document
 from prometheus_client import CollectorRegistry, start_http_server
 
-from app.core import db
-from app.core.config import Settings
-from app.core.observability import configure_logging
+from app.config import Settings
+from app.db import client as db
+from app.http.observability import configure_logging
 from app.worker.loop import Worker
 from app.worker.metrics import JobMetrics
 

@@ -18,7 +18,7 @@ class PermanentFailure(Exception):
 
 # Errors no retry can change, whatever handler raised them: a value the code refuses (ValueError, and so
 # UnicodeError: a header the e-mail library refuses, a host the URL encoder cannot encode). The job fails at
-# once with the error as its last_error, instead of retrying for hours (API.md section 24). A handler whose
+# once with the error as its last_error, instead of retrying for hours (docs/operations.md). A handler whose
 # own record shows the failure (an e-mail, a delivery) still turns such an error into PermanentFailure itself.
 DETERMINISTIC_ERRORS: tuple[type[Exception], ...] = (PermanentFailure, ValueError)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from app.auth.documents import User
+from app.auth.models import User
 from tests.conftest import PASSWORD, Account, assert_problem, register, serve
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
-from app.auth.documents import User
-from app.clients.documents import Client
+from app.auth.models import User
+from app.clients.models import Client
 from tests.clients.factories import create_client
 from tests.conftest import assert_problem
 

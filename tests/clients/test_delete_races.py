@@ -9,10 +9,10 @@ from bson import ObjectId
 
 import app.contracts.service as contracts_service
 import app.projects.service as projects_service
-from app.clients.documents import Client
-from app.contracts.documents import Contract
-from app.invoices.documents import Invoice
-from app.projects.documents import Project
+from app.clients.models import Client
+from app.contracts.models import Contract
+from app.invoices.models import Invoice
+from app.projects.models import Project
 from tests.clients.factories import create_client
 from tests.conftest import assert_problem
 from tests.contracts.factories import create_contract

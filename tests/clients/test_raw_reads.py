@@ -10,8 +10,8 @@ import pytest
 from bson import ObjectId
 
 from app.clients import service
-from app.clients.documents import Client
-from app.core import pagination
+from app.clients.models import Client
+from app.db import pagination
 from tests.clients.factories import create_client
 
 EVERY_FIELD = {

@@ -6,7 +6,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from app.projects.documents import Project
+from app.projects.models import Project
 from tests.clients.factories import create_client
 
 

@@ -11,12 +11,12 @@ from bson import ObjectId
 from lxml import etree
 from pypdf import PdfReader
 
-from app.clients.documents import Client
+from app.clients.models import Client
 from app.documents import fonts
 from app.documents.cii import xml_text
 from app.documents.model import Party
 from app.documents.pdf import render_pdf
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 from tests.documents.factories import document_data, pdf_text, set_business, worked_example
 from tests.documents.test_factur_x import NS
 

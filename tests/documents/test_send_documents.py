@@ -7,8 +7,8 @@ import asyncio
 
 from bson import ObjectId
 
-from app.documents.documents import StoredDocument
-from app.invoices.documents import Invoice
+from app.documents.models import StoredDocument
+from app.invoices.models import Invoice
 from tests.documents.factories import pdf_text, set_business, worked_example
 
 

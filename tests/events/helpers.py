@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.events.documents import Event
+from app.events.models import Event
 
 
 async def poll_all(http: Any, headers: dict[str, str], after: str | None = None, **params: Any) -> list[dict]:

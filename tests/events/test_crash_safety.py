@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from app.clients.documents import Client
-from app.contracts.documents import Contract
+from app.clients.models import Client
+from app.contracts.models import Contract
 from app.core.clock import utc_now
-from app.events.documents import Event, EventSequence
+from app.events.models import Event, EventSequence
 from app.events.sequencer import STATE_ID
-from app.invoices.documents import Invoice, InvoiceCounter
-from app.projects.documents import Project
+from app.invoices.models import Invoice, InvoiceCounter
+from app.projects.models import Project
 from app.recovery import recover
-from app.resumes.documents import Resume
-from app.time_entries.documents import TimeEntry
+from app.resumes.models import Resume
+from app.time_entries.models import TimeEntry
 from tests.clients.factories import create_client
 from tests.conftest import Account, register
 from tests.faults import Died, Fault, fault_fixture  # noqa: F401 (the `fault` fixture)
@@ -283,8 +283,8 @@ async def test_insert_then_confirm_and_its_undo_survive_a_crash_after_every_step
 ) -> None:
     """An insert that names a parent, then confirms it; when the confirmation fails (the parent was deleted
     meanwhile: simulated here) the insert is undone. A document exists exactly when its created event does."""
-    from app.core import documents
     from app.core.errors import InvalidReference
+    from app.db import repository as documents
 
     confirm = documents.confirm_parents
     refusing = [False]

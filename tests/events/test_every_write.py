@@ -176,9 +176,9 @@ async def test_a_move_undone_because_its_new_parent_went_away_takes_its_event_ba
     pending event, so the feed never shows a change that did not stand."""
     from bson import ObjectId
 
-    from app.core import documents
     from app.core.errors import InvalidReference
-    from app.time_entries.documents import TimeEntry
+    from app.db import repository as documents
+    from app.time_entries.models import TimeEntry
 
     feed, h = Feed(client, user), user.headers
     project = await create_project(client, h)

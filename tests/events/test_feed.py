@@ -119,10 +119,10 @@ async def test_a_started_timer_is_time_entry_started_not_also_created(client: An
 
 
 def test_the_feed_reads_and_writes_with_majority_on_a_mongodb_server() -> None:
-    """Numbers and the watermark a reader sees can never be rolled back by a failover (README, Events)."""
+    """Numbers and the watermark a reader sees can never be rolled back by a failover (docs/webhooks-and-events.md)."""
     from motor.motor_asyncio import AsyncIOMotorClient
 
-    from app.events.documents import _majority
+    from app.events.models import _majority
 
     server = AsyncIOMotorClient("mongodb://127.0.0.1:9", connect=False)
     collection = _majority(server.orbix.events)

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from app.clients.documents import Client
-from app.core import outbox
+from app.clients.models import Client
 from app.core.clock import utc_now
+from app.db import outbox
 from app.events import emit, read_after, sequencer
 from app.events import relay as relay_module
-from app.events.documents import Event
+from app.events.models import Event
 from app.events.relay import recover_outboxes
 from tests.clients.factories import create_client
 from tests.conftest import Account

@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from app.clients.documents import Client
-from app.core import documents as core_documents
-from app.core import outbox
+from app.clients.models import Client
 from app.core.clock import utc_now
+from app.db import outbox
+from app.db import repository as core_documents
 from app.events import relay as relay_module
-from app.events.documents import Event, EventSequence
+from app.events.models import Event, EventSequence
 from app.events.sequencer import STATE_ID
 from app.invoices import recovery as invoices_recovery
-from app.projects.documents import Project
+from app.projects.models import Project
 from app.recovery import recover
-from app.time_entries.documents import TimeEntry
+from app.time_entries.models import TimeEntry
 from tests.clients.factories import create_client
 from tests.conftest import Account
 from tests.faults import Died, Fault, fault_fixture  # noqa: F401 (the `fault` fixture)

@@ -11,9 +11,9 @@ import pytest
 from bson import ObjectId
 
 from app.clients import service as clients_service
-from app.core import idempotency
 from app.core.clock import utc_now
-from app.core.idempotency import Claim, IdempotencyPolicy, IdempotencyRecord, IdempotencyStore, fingerprint
+from app.http import idempotency
+from app.http.idempotency import Claim, IdempotencyPolicy, IdempotencyRecord, IdempotencyStore, fingerprint
 from app.invoices import lifecycle
 from tests.conftest import Account, assert_problem, register
 from tests.invoices.factories import create_invoice, create_sent_invoice

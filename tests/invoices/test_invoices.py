@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from bson import Decimal128, ObjectId
 
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
 from tests.invoices.factories import add_payment, create_invoice, create_sent_invoice, send_invoice

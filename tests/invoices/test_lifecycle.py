@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 import pytest
 from bson import ObjectId
 
-from app.core.documents import to_bson
-from app.invoices.documents import Invoice, InvoiceCounter, StoredPayment
+from app.db.repository import to_bson
 from app.invoices.lifecycle import MAX_PAYMENTS
+from app.invoices.models import Invoice, InvoiceCounter, StoredPayment
 from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
 from tests.invoices.factories import add_payment, create_invoice, create_sent_invoice, send_invoice

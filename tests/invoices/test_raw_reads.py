@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from bson import Decimal128, ObjectId
 
-from app.core import documents as core_documents
-from app.core import pagination
 from app.core.clock import today_utc
+from app.db import pagination
+from app.db import repository as core_documents
 from app.invoices import service
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 from tests.clients.factories import create_client
 from tests.conftest import assert_problem
 from tests.invoices.factories import add_payment, create_invoice, send_invoice

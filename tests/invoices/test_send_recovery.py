@@ -23,11 +23,11 @@ from pypdf import PdfReader
 
 from app.core.clock import as_utc, utc_now
 from app.documents import service as documents_service
-from app.documents.documents import StoredDocument
-from app.events.documents import EventSequence
+from app.documents.models import StoredDocument
+from app.events.models import EventSequence
 from app.events.sequencer import STATE_ID
 from app.invoices import lifecycle
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 from app.recovery import recover
 from tests.conftest import Account, register
 from tests.documents.factories import set_business, worked_example

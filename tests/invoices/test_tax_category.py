@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
-from app.invoices.documents import Invoice
+from app.invoices.models import Invoice
 from tests.clients.factories import create_client
 from tests.conftest import assert_problem
 from tests.invoices.factories import create_invoice

@@ -9,9 +9,9 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from app.auth.documents import User
+from app.auth.models import User
 from app.invoices import numbering
-from app.invoices.documents import Invoice, InvoiceCounter
+from app.invoices.models import Invoice, InvoiceCounter
 from app.main import prepare_stored_data
 from tests.conftest import Account, assert_problem
 from tests.invoices.factories import create_sent_invoice

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from app.core.config import Settings
+from app.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 from bson import ObjectId
 
-from app.core.config import Settings
-from app.documents.documents import StoredDocument
-from app.invoices.documents import Invoice
+from app.config import Settings
+from app.documents.models import StoredDocument
+from app.invoices.models import Invoice
 from app.mail import delivery
-from app.mail.documents import EmailRecord
+from app.mail.models import EmailRecord
 from tests.conftest import assert_problem, register, serve
 from tests.jobs import new_worker
 from tests.mail.conftest import SMTP_FROM

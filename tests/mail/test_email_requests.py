@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.mail.documents import EmailRecord
+from app.mail.models import EmailRecord
 from tests.clients.factories import create_client
 from tests.conftest import assert_problem, register
 from tests.documents.factories import worked_example
@@ -105,7 +105,7 @@ async def test_without_a_recipient_the_request_is_400(mail_client, sender):
 
 async def test_a_clients_invalid_stored_email_is_400_not_500(mail_client, sender):
     invoice = await sent_invoice(mail_client, sender.headers)
-    from app.clients.documents import Client
+    from app.clients.models import Client
 
     await Client.get_motor_collection().update_many({}, {"$set": {"email": "stored before the rule"}})
     problem = assert_problem(

@@ -9,8 +9,8 @@ import pytest
 from bson import ObjectId
 
 from app.mail import service
-from app.mail.documents import EmailRecord
-from app.worker.documents import Job
+from app.mail.models import EmailRecord
+from app.worker.models import Job
 from tests.mail.factories import email_invoice, emails, sent_invoice
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.config import ConfigError, Settings
+from app.config import ConfigError, Settings
 
 HOST = {"SMTP_HOST": "smtp.example.com", "SMTP_FROM": "Invoices@Orbix.example"}
 PRODUCTION = {"APP_ENV": "production", "MONGODB_URL": "mongodb://m:27017", "JWT_SECRET": "s" * 32}

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from app.auth.documents import User
-from app.core.errors import EInvoiceInvalid, RuleError
+from app.auth.models import User
+from app.core.errors import RuleError
 from app.documents import service as documents_service
-from app.documents.documents import StoredDocument
-from app.invoices.documents import Invoice
-from app.mail.documents import EmailRecord
+from app.documents.errors import EInvoiceInvalid
+from app.documents.models import StoredDocument
+from app.invoices.models import Invoice
+from app.mail.models import EmailRecord
 from app.worker import jobs
 from tests.conftest import assert_problem
 from tests.mail.conftest import SMTP_FROM

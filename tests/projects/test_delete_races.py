@@ -10,10 +10,10 @@ from bson import ObjectId
 import app.contracts.service as contracts_service
 import app.invoices.service as invoices_service
 import app.time_entries.service as time_entries_service
-from app.contracts.documents import Contract
-from app.invoices.documents import Invoice
-from app.projects.documents import Project
-from app.time_entries.documents import TimeEntry
+from app.contracts.models import Contract
+from app.invoices.models import Invoice
+from app.projects.models import Project
+from app.time_entries.models import TimeEntry
 from tests.conftest import assert_problem
 from tests.contracts.factories import create_contract
 from tests.invoices.factories import create_invoice

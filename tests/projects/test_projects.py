@@ -292,10 +292,10 @@ async def test_delete_project_with_time_entries_is_in_use(client, auth):
 
 
 async def test_delete_project_checks_invoices_and_contracts_too():
-    from app.contracts.documents import Contract
-    from app.invoices.documents import Invoice
+    from app.contracts.models import Contract
+    from app.invoices.models import Invoice
     from app.projects.service import project_references
-    from app.time_entries.documents import TimeEntry
+    from app.time_entries.models import TimeEntry
 
     models = {model for model, field in project_references() if field == "project_id"}
     assert {TimeEntry, Invoice, Contract} <= models

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from beanie import PydanticObjectId
 
-from app.clients.documents import Client
-from app.invoices.documents import Invoice, StoredPayment
-from app.projects.documents import Project
-from app.time_entries.documents import RUNNING_SLOT, TimeEntry
+from app.clients.models import Client
+from app.invoices.models import Invoice, StoredPayment
+from app.projects.models import Project
+from app.time_entries.models import RUNNING_SLOT, TimeEntry
 
 
 async def insert_client(owner_id: str, currency: str) -> Client:

@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 from bson import ObjectId
 
-from app.core.config import Settings
-from app.core.schemas import CURRENCY_PATTERN
+from app.config import Settings
+from app.http.schemas import CURRENCY_PATTERN
 from app.main import create_app
 from tests.conftest import PASSWORD
 

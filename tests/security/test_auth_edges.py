@@ -11,7 +11,7 @@ import jwt
 import pytest
 from bson import ObjectId
 
-from app.auth.documents import User
+from app.auth.models import User
 from tests.conftest import PASSWORD, Account, assert_problem, register
 from tests.security.world import unique_email
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.core.config import MAX_BODY_BYTES
+from app.config import MAX_BODY_BYTES
 from tests.conftest import PASSWORD, assert_problem
 from tests.security.asgi import raw_request
 from tests.security.route_table import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.testing import AsyncTestClient
 
-from app.core import passwords
+from app.auth import passwords
 from tests.conftest import register
 
 LOGIN = "/api/auth/login"

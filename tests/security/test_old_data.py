@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from bson import ObjectId
 
-from app.auth.documents import User
-from app.clients.documents import Client
-from app.contracts.documents import Contract
-from app.invoices.documents import Invoice
-from app.time_entries.documents import TimeEntry
+from app.auth.models import User
+from app.clients.models import Client
+from app.contracts.models import Contract
+from app.invoices.models import Invoice
+from app.time_entries.models import TimeEntry
 from tests.security.world import World
 
 # What the rules of issue 8 (and address countries) refuse today, as older versions stored it.

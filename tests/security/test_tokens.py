@@ -110,7 +110,7 @@ async def test_forged_tokens_share_one_answer(client, user):
 
 
 async def test_a_token_accepted_before_is_refused_once_it_expires(client, user):
-    """A process remembers the tokens it verified (core/tokens.py): only while they have not expired."""
+    """A process remembers the tokens it verified (auth/tokens.py): only while they have not expired."""
     expires = int(time.time()) + 2
     token = _hs256(_claims(user.id, iat=expires - 60, exp=expires))
     assert (await _me(client, token)).status_code == 200
@@ -120,7 +120,7 @@ async def test_a_token_accepted_before_is_refused_once_it_expires(client, user):
 
 
 def test_the_verified_tokens_a_process_remembers_are_bounded(settings, monkeypatch):
-    from app.core import tokens
+    from app.auth import tokens
 
     monkeypatch.setattr(tokens, "VERIFIED_TOKENS_KEPT", 2)
     service = tokens.TokenService(settings)
@@ -241,7 +241,7 @@ async def _wait_ready(client: Any) -> None:
 async def test_a_user_stored_before_token_versions_existed_keeps_its_version_0_tokens(client, user):
     from bson import ObjectId
 
-    from app.auth.documents import User
+    from app.auth.models import User
 
     await User.get_motor_collection().update_one(
         {"_id": ObjectId(user.id)}, {"$unset": {"token_version": ""}}

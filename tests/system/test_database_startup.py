@@ -15,8 +15,8 @@ from mongomock_motor import AsyncMongoMockClient
 from pymongo.errors import ServerSelectionTimeoutError
 from pymongo.read_preferences import Primary
 
-from app.core import db
-from app.core.config import ConfigError, Settings
+from app.config import ConfigError, Settings
+from app.db import client as db
 from app.main import create_app
 from tests.conftest import PASSWORD, assert_problem, serve
 from tests.servers import PRODUCTION, free_port, server_env, start, stop, wait_until_healthy

@@ -15,8 +15,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from app.core.config import Settings
-from app.core.db import build_client
+from app.config import Settings
+from app.db.client import build_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,7 +212,7 @@ def test_compose_passes_every_documented_setting_through_from_env(api):
 
 
 def test_compose_lets_the_api_reach_an_ai_service_on_the_host(api):
-    # README: "From inside a container, use http://host.docker.internal:11434/v1" (Linux engines need this).
+    # docs/operations.md: "From inside a container, use http://host.docker.internal:11434/v1" (Linux engines need this).
     assert "host.docker.internal:host-gateway" in api.get("extra_hosts", [])
 
 

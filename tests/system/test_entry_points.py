@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.config import Settings
+from app.config import Settings
 from tests.servers import PRODUCTION, ROOT, free_port, server_env
 
 UVICORN = str(Path(sys.executable).parent / "uvicorn")

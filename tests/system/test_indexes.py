@@ -11,8 +11,8 @@ from beanie import Document, init_beanie
 from mongomock_motor import AsyncMongoMockClient
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.core import indexes
-from app.core.pagination import SORTABLE
+from app.db import indexes
+from app.db.pagination import SORTABLE
 from app.main import DOCUMENT_MODELS
 from tests.servers import PRODUCTION, free_port, server_env
 

@@ -15,7 +15,7 @@ import openapi_ui_bundles
 import pytest
 from litestar.testing import TestClient
 
-from app.core.config import Settings
+from app.config import Settings
 from app.core.errors import InUse
 from app.main import create_app
 from tests import problem_codes

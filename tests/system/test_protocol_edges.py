@@ -171,7 +171,7 @@ def test_large_headers_the_app_sees_get_a_431_problem(server):
 
 
 def test_what_granian_answers_itself_is_what_the_readme_says(server):
-    """Before the app runs: a head over granian's buffer, and a NUL in a header value (README: Protocol)."""
+    """Before the app runs: a head over granian's buffer, and a NUL in a header value (docs/api-conventions.md)."""
     huge = server.raw(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 600_000 + b"\r\n\r\n")
     assert huge.startswith(b"HTTP/1.1 431"), huge[:200]
     nul = server.raw(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n")

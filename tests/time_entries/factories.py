@@ -39,7 +39,7 @@ async def mark_invoiced(entry_id: str) -> str:
     """Test shortcut: lock an entry as if an invoice had claimed it; returns the fake invoice id."""
     from bson import ObjectId
 
-    from app.time_entries.documents import TimeEntry
+    from app.time_entries.models import TimeEntry
 
     invoice_id = ObjectId()
     await TimeEntry.get_motor_collection().update_one(

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from app.ai.client import MAX_RETRY_AFTER_SECONDS, AIClient, ChatMessage, Completion
-from app.core.config import Settings
+from app.config import Settings
 from app.core.errors import UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable
 
 MESSAGES = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Hello")]

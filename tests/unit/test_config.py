@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.config import ConfigError, Settings
+from app.config import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s" * 32

@@ -11,7 +11,7 @@ from litestar._kwargs import kwargs_model
 from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
-from app.core import dependencies
+from app.http import dependencies
 
 cleaned: list[str] = []
 

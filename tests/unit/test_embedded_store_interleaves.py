@@ -7,7 +7,7 @@ import mongomock_motor
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from app.core.embedded_store import build_client
+from app.db.embedded_store import build_client
 
 
 @pytest.mark.parametrize("through", ["collection", "cursor", "iteration"])

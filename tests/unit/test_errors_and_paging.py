@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.errors import FieldError, ValidationFailed, field_error
-from app.core.pagination import sort_spec
+from app.core.errors import FieldError, ValidationFailed
+from app.db.pagination import sort_spec
+from app.http.problems import field_error
 
 
 @pytest.mark.parametrize(

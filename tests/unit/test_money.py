@@ -12,13 +12,12 @@ from app.core.money import (
     format_money,
     format_rate,
     from_cents,
-    from_storage,
     multiply,
     percent_of,
     round_money,
-    stored_decimal,
     to_cents,
 )
+from app.db.decimals import from_storage, stored_decimal
 
 
 @pytest.mark.parametrize(
@@ -98,7 +97,7 @@ def test_check_quantity(bad):
 
 async def test_stored_decimals_round_trip_through_the_database(client):
     """Rates are Decimal128 in MongoDB; they come back as the same Decimal."""
-    from app.auth.documents import BusinessProfile, User
+    from app.auth.models import BusinessProfile, User
 
     user = User(
         email="r@example.com",

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from app.clients.documents import Client
-from app.core.versioning import etag, expected_versions, none_match
+from app.clients.models import Client
+from app.http.versioning import etag, expected_versions, none_match
 from tests.clients.factories import create_client
 from tests.conftest import assert_problem
 from tests.invoices.factories import create_invoice, create_sent_invoice

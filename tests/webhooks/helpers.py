@@ -9,7 +9,7 @@ from bson import ObjectId
 from app.core.clock import utc_now
 from app.events import emit
 from app.webhooks.fanout import fan_out
-from app.worker.documents import Job
+from app.worker.models import Job
 
 
 async def create_endpoint(

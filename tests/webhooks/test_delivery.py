@@ -12,11 +12,11 @@ from standardwebhooks import Webhook
 
 from app.core.clock import utc_now
 from app.webhooks.delivery import Sender
-from app.webhooks.documents import FanoutCursor, WebhookEndpoint
 from app.webhooks.fanout import fan_out
 from app.webhooks.jobs import DELIVER, PER_ENDPOINT_CONCURRENCY, DeliveryJob
+from app.webhooks.models import FanoutCursor, WebhookEndpoint
 from app.worker import register_handler
-from app.worker.documents import Job
+from app.worker.models import Job
 from tests.conftest import assert_problem, register, serve
 from tests.events.helpers import poll_all
 from tests.webhooks.helpers import an_event, create_endpoint, deliveries, make_retries_due

@@ -12,11 +12,11 @@ from bson import ObjectId
 from standardwebhooks import Webhook
 
 from app.background import register_jobs
-from app.core import outbox
+from app.db import outbox
 from app.events import emit
 from app.events.relay import relay
-from app.webhooks.documents import WebhookDelivery
 from app.webhooks.fanout import fan_out
+from app.webhooks.models import WebhookDelivery
 from tests.clients.factories import create_client
 from tests.events.helpers import poll_all
 from tests.events.test_concurrent_feed import WRITES_EACH, jittery_store

@@ -11,10 +11,10 @@ import pytest
 from bson import ObjectId
 
 from app.webhooks.delivery import Sender
-from app.webhooks.documents import WebhookEndpoint
 from app.webhooks.jobs import DELIVER
+from app.webhooks.models import WebhookEndpoint
 from app.worker import jobs
-from app.worker.documents import Job
+from app.worker.models import Job
 from tests.conftest import assert_problem
 from tests.webhooks.helpers import an_event, create_endpoint, deliveries, make_retries_due
 from tests.webhooks.receiver import Receiver

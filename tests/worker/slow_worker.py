@@ -10,7 +10,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.core.config import Settings
+from app.config import Settings
 from app.worker import enqueue, register_handler
 from app.worker.jobs import get
 from app.worker.process import serve_worker

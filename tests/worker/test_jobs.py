@@ -11,7 +11,7 @@ from prometheus_client import generate_latest
 
 from app.core.clock import utc_now
 from app.worker import PermanentFailure, enqueue, jobs, register_handler
-from app.worker.documents import Job
+from app.worker.models import Job
 
 
 async def _job(job_id: Any) -> dict[str, Any]:

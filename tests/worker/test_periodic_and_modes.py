@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.core.config import ConfigError, Settings
+from app.config import ConfigError, Settings
 from app.core.retry import backoff_delay, jittered
 from app.worker import enqueue, register_handler, register_periodic
 from tests.conftest import serve

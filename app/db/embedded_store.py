@@ -1,0 +1,106 @@
+"""The embedded store (mongomock-motor), with every operation a round trip to the event loop.
+
+mongomock-motor runs each operation inside its coroutine without ever yielding, so two requests could never
+interleave between a read and a write (nor a race between them show in a test). A network driver's caller
+yields at each round trip; so does this store: each awaited client, database and collection method, and each
+cursor fetch, yields to the event loop before it runs and after it. Only mongomock-motor's public classes
+and options are used; mongomock is unchanged (no indexes, but it enforces unique ones and TTL expiry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import mongomock
+import mongomock_motor
+
+# mongomock-motor's type stubs give its classes Motor's signatures (the classes pose as Motor's): as Any.
+_mock: Any = mongomock_motor
+_Class = TypeVar("_Class", bound=type)
+
+
+async def _round_trip(operation: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    await asyncio.sleep(0)
+    try:
+        return await operation(*args, **kwargs)
+    finally:
+        await asyncio.sleep(0)
+
+
+_CURSORS = ("find", "aggregate", "list_indexes")  # the methods that return a cursor (not awaited)
+
+
+def _round_trips(cls: _Class) -> _Class:
+    """cls with each public coroutine method of its base made a round trip, and each cursor it returns one
+    whose fetches are. The base's method is looked up at each call: a test's patch of it still applies."""
+    base = cls.__bases__[0]
+
+    def method(name: str) -> Callable[..., Any]:
+        if name in _CURSORS:
+            return lambda self, *args, **kwargs: _Cursor(getattr(base, name)(self, *args, **kwargs))
+
+        async def round_trip(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return await _round_trip(getattr(base, name), self, *args, **kwargs)
+
+        return round_trip
+
+    for name in dir(base):
+        awaited = not name.startswith("_") and inspect.iscoroutinefunction(getattr(base, name))
+        if awaited or name in _CURSORS:
+            setattr(cls, name, method(name))
+    return cls
+
+
+class _Cursor:
+    """Each fetch (next, to_list, async iteration) a round trip; sort, limit, ... return this cursor."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.cursor, name)
+        if inspect.iscoroutinefunction(attribute):
+            return lambda *args, **kwargs: _round_trip(attribute, *args, **kwargs)
+        if not inspect.ismethod(attribute):
+            return attribute
+
+        def chained(*args: Any, **kwargs: Any) -> Any:
+            result = attribute(*args, **kwargs)
+            return self if result is self.cursor else result
+
+        return chained
+
+    def __aiter__(self) -> _Cursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await _round_trip(self.cursor.__anext__)
+
+
+@_round_trips
+class _Collection(_mock.AsyncMongoMockCollection):
+    """Its methods round trips; its find, aggregate and list_indexes cursors too."""
+
+
+@_round_trips
+class _Database(_mock.AsyncMongoMockDatabase):
+    def get_collection(self, *args: Any, **kwargs: Any) -> Any:
+        return _Collection(self, self.delegate.get_collection(*args, **kwargs))
+
+
+@_round_trips
+class _Client(_mock.AsyncMongoMockClient):
+    def __init__(self, **options: Any) -> None:
+        self.mongomock_client = mongomock.MongoClient(**options)
+        super().__init__(mock_mongo_client=self.mongomock_client)
+
+    def get_database(self, *args: Any, **kwargs: Any) -> Any:
+        return _Database(self, self.mongomock_client.get_database(*args, **kwargs))
+
+
+def build_client() -> Any:
+    """A new, empty store: a Motor-like client, timezone-aware as app/db/client.py configures Motor."""
+    return _Client(tz_aware=True)

@@ -1,0 +1,330 @@
+"""The OpenAPI document as client generators read it.
+
+Handlers declare in their `opt` what the document cannot see in their signatures: the named errors they
+raise (`raises(InvalidState)`, core/errors.py) and, for a list, the sort fields it accepts
+(`sorted_by(SORTS)`, db/pagination.py: the very mapping the service sorts with). `document_operations`
+turns that, and each route's shape (auth, parameters, body), into every operation's security, its `sort`
+enum, and per error status the problem `code`s it can return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Litestar
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Parameter,
+    Reference,
+    Schema,
+    SecurityScheme,
+)
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.plugins import OpenAPISchemaPlugin
+from litestar.typing import FieldDefinition
+
+from app.core.errors import (
+    AppError,
+    DatabaseUnavailable,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    InternalError,
+    InvalidJson,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+    declared_errors,
+)
+from app.db.pagination import SORTS, sort_values
+from app.http.idempotency import HEADER as IDEMPOTENCY_KEY
+from app.http.problems import PROBLEM_JSON, Problem
+from app.http.public import EXCLUDE_FROM_AUTH
+from app.http.rate_limit import RATE_LIMITED
+from app.http.schemas import BaseStruct
+from app.http.versioning import NAMES_THE_CALLER
+
+ProblemClass = type[AppError]  # a named problem class: its status and code
+
+BEARER = "BearerToken"
+REQUEST_ID = "X-Request-ID"
+RETRY_AFTER = "Retry-After"
+
+# What the shape of a route implies, whatever its handler does.
+ANY_OPERATION: frozenset[ProblemClass] = frozenset({InternalError})
+UNDER_API: frozenset[ProblemClass] = frozenset({DatabaseUnavailable})
+AUTHENTICATED: frozenset[ProblemClass] = frozenset({Unauthorized})
+WITH_BODY: frozenset[ProblemClass] = frozenset({ValidationFailed, InvalidJson, PayloadTooLarge})
+WITH_QUERY: frozenset[ProblemClass] = frozenset({ValidationFailed})
+WITH_PATH_ID: frozenset[ProblemClass] = frozenset({NotFound})  # a malformed, missing or someone else's id
+LIMITED: frozenset[ProblemClass] = frozenset({RateLimited})
+
+
+def components() -> Components:
+    """The shared pieces every operation refers to: the bearer scheme and the response headers."""
+    return Components(
+        security_schemes={BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")},
+        headers={
+            REQUEST_ID: OpenAPIHeader(
+                description="The client's own X-Request-ID when it sent a sane one, else a new one; "
+                "the problem's `request_id` on errors",
+                schema=Schema(type=OpenAPIType.STRING),
+            ),
+            RETRY_AFTER: OpenAPIHeader(
+                description="Seconds to wait before trying again", schema=Schema(type=OpenAPIType.INTEGER)
+            ),
+        },
+    )
+
+
+# ---------------------------------------------------------------- request headers (docs/api-conventions.md)
+
+_IDEMPOTENCY_KEY_PARAMETER = Parameter(
+    name=IDEMPOTENCY_KEY,
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=r"^[\x20-\x7E]+$"),
+    description=(
+        "Makes a retry safe: the first answer (below 500) to this user's request with this key is kept "
+        "for 24 h and replayed with `Idempotent-Replayed: true`. The same key with another method, path or "
+        "body is 422 `idempotency_key_reused`; a repeat while the first still runs is 409 "
+        "`idempotency_key_in_progress`."
+    ),
+)
+_IF_MATCH_PARAMETER = Parameter(
+    name="If-Match",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description=(
+        "The `ETag` you last read (`*` or a list also work): the write happens only while the resource is "
+        "still at that version, else 412 `precondition_failed` (checked before any state rule; nothing is "
+        "written)."
+    ),
+)
+_IF_NONE_MATCH_PARAMETER = Parameter(
+    name="If-None-Match",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description="An `ETag` you hold: 304 without a body while it is still the current one.",
+)
+# What sending each header may answer (an Idempotency-Key that is not 1-255 printable characters is a 400).
+_ERRORS_OF_HEADER: dict[str, frozenset[ProblemClass]] = {
+    IDEMPOTENCY_KEY: frozenset({IdempotencyKeyInProgress, IdempotencyKeyReused, ValidationFailed}),
+    "If-Match": frozenset({PreconditionFailed}),
+}
+
+
+def _request_headers(path: str, handler: HTTPRouteHandler) -> tuple[Parameter, ...]:
+    """The headers an operation honours: Idempotency-Key on every authenticated POST under /api (not
+    register or login), If-Match on the writes of one resource, If-None-Match on its reads."""
+    if not path.startswith("/api/") or handler.opt.get(EXCLUDE_FROM_AUTH):
+        return ()
+    methods = handler.http_methods
+    headers = [_IDEMPOTENCY_KEY_PARAMETER] if "POST" in methods else []
+    if "{" in path or handler.opt.get(NAMES_THE_CALLER):
+        if methods & {"PATCH", "DELETE", "POST"}:
+            headers.append(_IF_MATCH_PARAMETER)
+        if "GET" in methods:
+            headers.append(_IF_NONE_MATCH_PARAMETER)
+    return tuple(headers)
+
+
+# ---------------------------------------------------------------- each operation
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What one handler adds to the shape of its route."""
+
+    public: bool
+    problems: frozenset[ProblemClass]
+    sorts: tuple[str, ...] | None
+    headers: tuple[Parameter, ...] = ()
+
+
+def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
+    under_api = path.startswith("/api/")
+    problems = set(ANY_OPERATION) | set(declared_errors(handler.opt))
+    if under_api:
+        problems |= UNDER_API
+    if handler.opt.get(RATE_LIMITED):
+        problems |= LIMITED
+    public = not under_api or bool(handler.opt.get(EXCLUDE_FROM_AUTH))
+    if not public:
+        problems |= AUTHENTICATED
+    headers = _request_headers(path, handler)
+    for header in headers:
+        problems |= _ERRORS_OF_HEADER.get(header.name, frozenset())
+    sorts = handler.opt.get(SORTS)
+    return Declaration(public=public, problems=frozenset(problems), sorts=sorts, headers=headers)
+
+
+def operation_codes(operation: Operation, declaration: Declaration) -> dict[int, list[str]]:
+    """Per error status, the problem codes this operation can return, from its declaration and its shape."""
+    problems = set(declaration.problems)
+    places = {p.param_in for p in operation.parameters or [] if isinstance(p, Parameter)}
+    if "query" in places:
+        problems |= WITH_QUERY
+    if "path" in places:
+        problems |= WITH_PATH_ID
+    if operation.request_body is not None:
+        problems |= WITH_BODY
+    by_status: dict[int, list[str]] = {}
+    for status, code in sorted({(problem.status, problem.code) for problem in problems}):
+        by_status.setdefault(status, []).append(code)
+    return by_status
+
+
+def _header_refs(status: int) -> dict[str, OpenAPIHeader | Reference]:
+    names = [REQUEST_ID, RETRY_AFTER] if status == 429 else [REQUEST_ID]
+    return {name: Reference(ref=f"#/components/headers/{name}") for name in names}
+
+
+def _problem_response(status: int, codes: list[str]) -> OpenAPIResponse:
+    code = Schema(type=OpenAPIType.STRING, enum=list(codes))
+    schema = Schema(
+        all_of=[
+            Reference(ref="#/components/schemas/Problem"),
+            Schema(type=OpenAPIType.OBJECT, properties={"code": code}, required=["code"]),
+        ]
+    )
+    return OpenAPIResponse(
+        description=HTTPStatus(status).phrase,
+        headers=_header_refs(status),
+        content={PROBLEM_JSON: OpenAPIMediaType(schema=schema)},
+    )
+
+
+def _single_option(schema: Schema | Reference) -> Schema | Reference:
+    """`X | UnsetType` (a PATCH field that may be left out) is documented as a `oneOf` of X alone: just X."""
+    if not isinstance(schema, Schema) or not schema.one_of or len(schema.one_of) != 1:
+        return schema
+    (only,) = schema.one_of
+    if isinstance(only, Reference):
+        return only  # the very object, whose ref Litestar shortens later
+    rest = {k: v for k, v in vars(schema).items() if v is not None and k != "one_of"}
+    return replace(only, **rest)
+
+
+def without_null(schema: Schema | Reference) -> Schema | Reference:
+    """An optional query parameter is absent, never `null`: drop null from its schema (generators would send
+    the string "null")."""
+    if not isinstance(schema, Schema):
+        return schema
+    if schema.one_of:
+        options = [s for s in schema.one_of if not (isinstance(s, Schema) and s.type == OpenAPIType.NULL)]
+        single = _single_option(replace(schema, one_of=options))
+        if not isinstance(single, Schema):
+            return single
+        schema = single
+    if isinstance(schema.type, list):
+        kinds = [t for t in schema.type if t != OpenAPIType.NULL]
+        schema = replace(schema, type=kinds[0] if len(kinds) == 1 else kinds)
+    if schema.enum:
+        schema = replace(schema, enum=[v for v in schema.enum if v is not None])
+    return schema
+
+
+def _finish_parameter(parameter: Parameter, declaration: Declaration) -> Parameter:
+    if parameter.param_in != "query" or parameter.schema is None:
+        return parameter
+    schema = without_null(parameter.schema)
+    if parameter.name == "sort" and declaration.sorts is not None and isinstance(schema, Schema):
+        schema = replace(schema, enum=sort_values(declaration.sorts), max_length=None)
+    return replace(parameter, schema=schema)
+
+
+def finish(operation: Operation, declaration: Declaration) -> None:
+    """Security, parameters and responses as the declaration and the route's shape say."""
+    operation.security = [] if declaration.public else [{BEARER: []}]
+    operation.parameters = [
+        *(
+            _finish_parameter(p, declaration) if isinstance(p, Parameter) else p
+            for p in operation.parameters or []
+        ),
+        *declaration.headers,
+    ] or None
+    responses: dict[str, OpenAPIResponse | Reference] = {}
+    if _IF_NONE_MATCH_PARAMETER in declaration.headers:
+        responses["304"] = OpenAPIResponse(description="Not Modified", headers=_header_refs(304))
+    for key, response in (operation.responses or {}).items():
+        if int(key) < 400 and isinstance(response, OpenAPIResponse):  # Litestar's own errors are replaced
+            response.headers = {**(response.headers or {}), **_header_refs(int(key))}
+            responses[key] = response
+    for status, codes in operation_codes(operation, declaration).items():
+        responses[str(status)] = _problem_response(status, codes)
+    operation.responses = responses
+
+
+def _operation_class(declaration: Declaration) -> type[Operation]:
+    @dataclass
+    class DocumentedOperation(Operation):
+        def __post_init__(self) -> None:
+            finish(self, declaration)
+
+    return DocumentedOperation
+
+
+def document_operations(app: Litestar) -> None:
+    """Hand each route handler what its operation needs; Litestar applies it when (and only when) the
+    document is first asked for. The 500 problem response also registers the `Problem` component."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            handler.operation_class = _operation_class(_declaration(route.path, handler))
+            handler.responses = {
+                **(handler.responses or {}),
+                500: ResponseSpec(
+                    data_container=Problem, generate_examples=False, description="", media_type=PROBLEM_JSON
+                ),
+            }
+
+
+# ---------------------------------------------------------------- schema plugins
+
+
+class RequestStructSchemaPlugin(StructSchemaPlugin):
+    """Request bodies reject unknown fields (a 400), so their schemas say `additionalProperties: false`."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return field_definition.is_subclass_of(BaseStruct)
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        schema.additional_properties = False
+        if schema.properties:
+            schema.properties = {name: _single_option(sub) for name, sub in schema.properties.items()}
+        return schema
+
+
+class DecimalInputSchemaPlugin(OpenAPISchemaPlugin):
+    """Decimal request fields take a decimal string or a JSON number (both decoded exactly)."""
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return value is Decimal
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        return Schema(
+            one_of=[
+                Schema(type=OpenAPIType.STRING, pattern=r"^-?\d+(\.\d+)?$", examples=["1234.50"]),
+                Schema(type=OpenAPIType.NUMBER),
+            ],
+            description='A decimal: a string such as "1234.50" or a JSON number, never read through a float',
+        )

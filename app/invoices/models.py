@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from beanie import Document, PydanticObjectId
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, IndexModel
+
+from app.core.clock import utc_now
+from app.db.decimals import StoredDecimal
+from app.db.indexes import owner_index, sort_indexes
+from app.db.outbox import OUTBOX_INDEX
+from app.db.repository import OwnedDocument
+
+INVOICE_STATUSES = ("draft", "sent", "paid", "void")
+
+
+class StoredLine(BaseModel):
+    description: str
+    quantity: StoredDecimal
+    unit_price_cents: int
+    amount_cents: int
+    time_entry_id: PydanticObjectId | None = None
+
+
+class StoredPayment(BaseModel):
+    id: PydanticObjectId = Field(default_factory=PydanticObjectId)
+    amount_cents: int
+    paid_on: date
+    method: str | None = None
+    note: str | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class DocumentInfo(BaseModel):
+    """The stored PDF of a sent invoice (the bytes live in the documents area's own collection)."""
+
+    sha256: str
+    size: int
+    e_invoice: str
+    rendered_at: datetime
+
+
+class Invoice(OwnedDocument):
+    # `number` is null on drafts; assigned at send from InvoiceCounter. `number_slot` is "seq:<n>" once a
+    # number is assigned and "draft:<id>" before, so (owner_id, number_slot) can be a plain unique index
+    # that guards the sequence (mongomock does not honour partial indexes).
+    number: str | None = None
+    number_seq: int | None = None
+    number_slot: str
+    client_id: PydanticObjectId
+    project_id: PydanticObjectId | None = None
+    status: str = "draft"
+    currency: str
+    issue_date: date
+    due_date: date
+    lines: list[StoredLine] = Field(default_factory=list)
+    notes: str = ""
+    tax_rate: StoredDecimal
+    # Null on invoices stored before categories existed: read as the default of their rate.
+    tax_category: str | None = None
+    tax_exemption_reason: str | None = None
+    discount_rate: StoredDecimal
+    subtotal_cents: int = 0
+    discount_cents: int = 0
+    tax_cents: int = 0
+    total_cents: int = 0
+    amount_paid_cents: int = 0
+    amount_due_cents: int = 0
+    payments: list[StoredPayment] = Field(default_factory=list)
+    document: DocumentInfo | None = None
+    sent_at: datetime | None = None
+    # Set by the claim of a send, cleared once the send is complete (number and document): the worker's
+    # recovery finishes every send whose `sending_at` is old. Never in responses.
+    sending_at: datetime | None = None
+    # Set by a void, cleared once its time entries are released: recovery releases them if the void died
+    # first. (A deleted invoice's tombstone plays this part.) Never in responses.
+    releasing_at: datetime | None = None
+    paid_at: datetime | None = None
+    voided_at: datetime | None = None
+    # Bumped by every edit of a draft: a PATCH recomputes totals from what it read and writes only if
+    # nothing changed in between (optimistic concurrency, no lost updates between two PATCHes).
+    revision: int = 0
+
+    class Settings:
+        name = "invoices"
+        indexes = [
+            owner_index("owner_number_unique", "number_slot", unique=True),
+            *sort_indexes("issue_date", "due_date", "total_cents", "number_seq", "created_at"),
+            owner_index("owner_status_due", "status", "due_date"),
+            owner_index("owner_client", "client_id"),
+            owner_index("owner_project", "project_id"),
+            owner_index("owner_paid_on", "payments.paid_on"),
+            IndexModel([("sending_at", ASCENDING)], name="sending_at", sparse=True),
+            IndexModel([("releasing_at", ASCENDING)], name="releasing_at", sparse=True),
+            OUTBOX_INDEX,
+        ]
+
+
+class InvoiceCounter(Document):
+    """Per-user invoice sequence, bumped atomically with $inc (find_one_and_update, upsert)."""
+
+    owner_id: PydanticObjectId
+    seq: int = 0
+    # The invoice that took `seq` and may not carry it yet (invoices/numbering.py).
+    holder: PydanticObjectId | None = None
+
+    class Settings:
+        name = "invoice_counters"
+        indexes = [IndexModel([("owner_id", ASCENDING)], name="owner_unique", unique=True)]

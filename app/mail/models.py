@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from beanie import PydanticObjectId
+from pymongo import ASCENDING, IndexModel
+
+from app.db.indexes import owner_index
+from app.db.repository import OwnedDocument
+
+QUEUED, SENT, FAILED = "queued", "sent", "failed"
+
+
+class EmailRecord(OwnedDocument):
+    """One e-mail of an invoice: what was asked, each attempt's outcome, and the SMTP server's last reply."""
+
+    invoice_id: PydanticObjectId
+    to: list[str]
+    cc: list[str]
+    subject: str
+    message: str
+    # Fixed when the e-mail is requested, so every attempt sends the same message (receivers drop repeats).
+    message_id: str
+    status: str = QUEUED
+    attempts: int = 0  # SMTP attempts started (counted before each, so one cut short by a crash counts too)
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    # False until the worker job that delivers it exists: the recovery enqueues (again) what it finds here.
+    enqueued: bool = False
+
+    class Settings:
+        name = "invoice_emails"
+        indexes = [
+            # An invoice's e-mails, sorted by created_at either way (the list always filters on the invoice).
+            owner_index("owner_invoice_sort_created_at", "invoice_id", "created_at", "_id"),
+            IndexModel([("enqueued", ASCENDING), ("created_at", ASCENDING)], name="enqueued_created"),
+        ]

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from beanie import PydanticObjectId
+
+from app.db.indexes import owner_index, sort_indexes
+from app.db.outbox import OUTBOX_INDEX
+from app.db.repository import OwnedDocument
+
+RUNNING_SLOT = "running"
+
+
+class TimeEntry(OwnedDocument):
+    project_id: PydanticObjectId
+    client_id: PydanticObjectId
+    description: str = ""
+    started_at: datetime
+    ended_at: datetime | None = None
+    duration_seconds: int | None = None
+    billable: bool = True
+    # None: use the project's rate when invoicing.
+    hourly_rate_cents: int | None = None
+    invoice_id: PydanticObjectId | None = None
+    # One running timer per user, enforced by a unique index on (owner_id, timer_slot): a running entry
+    # holds the slot "running"; a stopped or manual one holds its own id. (A partial unique index would do
+    # on MongoDB, but mongomock ignores partialFilterExpression, so this form is right on both.)
+    timer_slot: str
+
+    class Settings:
+        name = "time_entries"
+        indexes = [
+            owner_index("owner_timer_unique", "timer_slot", unique=True),
+            *sort_indexes("started_at", "created_at", "duration_seconds"),
+            owner_index("owner_project", "project_id"),
+            owner_index("owner_client", "client_id"),
+            owner_index("owner_invoice", "invoice_id"),
+            OUTBOX_INDEX,
+        ]
