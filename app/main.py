@@ -12,7 +12,6 @@ from typing import Any
 
 from beanie import Document
 from litestar import Litestar, Router
-from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -35,11 +34,10 @@ from app.db import client as db
 from app.documents.models import StoredDocument
 from app.events.controller import EventController
 from app.events.models import Event, EventSequence
-from app.http import dependencies
-from app.http.cors import ProblemCORSMiddleware
 from app.http.docs_ui import OfflineRedocPlugin, docs_router
 from app.http.edge import guarded
 from app.http.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore
+from app.http.litestar_private import ProblemCORSMiddleware, wrap_in_exception_handler
 from app.http.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.http.openapi import (
     DecimalInputSchemaPlugin,
@@ -206,7 +204,6 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
     """`client_factory` builds the MongoDB client (the seam the start-up-without-a-database tests use)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    dependencies.install()
     if settings.jwt_secret_generated:
         logging.getLogger("orbix.config").warning(
             "JWT_SECRET is not set: using a random per-process secret; tokens die with the process"

@@ -15,8 +15,6 @@ from http import HTTPStatus
 from typing import Any
 
 from litestar import Litestar
-from litestar._openapi.schema_generation import SchemaCreator
-from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
@@ -51,6 +49,7 @@ from app.core.errors import (
 )
 from app.db.pagination import SORTS, sort_values
 from app.http.idempotency import HEADER as IDEMPOTENCY_KEY
+from app.http.litestar_private import SchemaCreator, StructSchemaPlugin
 from app.http.problems import PROBLEM_JSON, Problem
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.rate_limit import RATE_LIMITED

@@ -77,3 +77,17 @@ def test_the_check_sees_top_level_lazy_and_relative_imports() -> None:
     assert _app_imports("from . import money", "app.core") == {"app.core", "app.core.money"}
     assert not _allowed("db", "app.http.schemas") and not _allowed("http", "app.auth.tokens")
     assert _allowed("http", "app.db.repository") and _allowed("core", "app.core.money")
+
+
+def test_litestar_private_api_is_used_in_one_named_module_only() -> None:
+    """Every import of Litestar's private modules stands in app/http/litestar_private.py, which says why."""
+    private = {}
+    for path in sorted(APP.rglob("*.py")):
+        found = {
+            name
+            for name in _imported_modules(path.read_text(), "app")
+            if name.startswith("litestar.") and any(part.startswith("_") for part in name.split(".")[1:-1])
+        }
+        if found:
+            private[str(path.relative_to(APP))] = found
+    assert set(private) == {"http/litestar_private.py"}
