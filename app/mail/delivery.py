@@ -93,13 +93,13 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
                 start_tls=settings.smtp_starttls and settings.smtp_port != SMTPS_PORT,
                 timeout=settings.smtp_timeout_seconds,
             )
-        except ValueError as error:  # refused while the message was written out: the same every time
-            raise await _failed(record, unsendable(error)) from error
-        except (aiosmtplib.SMTPException, OSError) as error:
+        except (aiosmtplib.SMTPException, OSError) as error:  # first: a TLS certificate error is both
             reply = describe(error)
             if is_permanent(error) or record.attempts >= MAX_ATTEMPTS:
                 raise await _failed(record, reply) from error
             raise await _later(record, reply) from error
+        except ValueError as error:  # refused while the message was written out: the same every time
+            raise await _failed(record, unsendable(error)) from error
         # Accepted for some recipients and refused for others: it went out; the refusals are the last error.
         partly = _refusals((address, reply.code, reply.message) for address, reply in refused.items())
         await _finish(record, SENT, f"refused for {partly}" if partly else None)

@@ -51,10 +51,40 @@ class Target:
     addresses: tuple[str, ...]
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits: IPv4-translated (RFC 2765), NAT64's well-known
+# prefix (RFC 6052) and the deprecated IPv4-compatible form (`::a.b.c.d`, but not `::` and `::1`).
+_LAST_32_BITS = tuple(map(ipaddress.IPv6Network, ("::ffff:0:0:0/96", "64:ff9b::/96", "::/96")))
+# Ranges refused whatever they carry: local-use NAT64 (RFC 8215: where the IPv4 address sits depends on a
+# prefix length only its operator knows), documentation (3fff::/20, 2001:db8::/32) and SRv6 SIDs (5f00::/16).
+_UNJUDGEABLE = tuple(
+    map(ipaddress.IPv6Network, ("64:ff9b:1::/48", "3fff::/20", "2001:db8::/32", "5f00::/16"))
+)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address reaches through (mapped, translated, NAT64, IPv4-compatible, 6to4,
+    Teredo's server and client), so that each is judged as itself."""
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if any(address in network for network in _LAST_32_BITS) and int(address) > 1:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
 def forbidden_reason(address: IPAddress) -> str | None:
-    """Why a webhook may not call this address, or None when it is a public one."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Why a webhook may not call this address, or None when it is a public one. An IPv6 address that carries
+    an IPv4 one is judged by what it carries (docs/security.md)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in _UNJUDGEABLE):
+            return "reserved"
+        embedded = _embedded_ipv4(address)
+        if embedded:
+            reasons = [reason for reason in map(forbidden_reason, embedded) if reason is not None]
+            return reasons[0] if reasons else None
     for name, network in _NETWORKS:
         if address.version == network.version and address in network:
             return name

@@ -25,7 +25,7 @@ from app.core.retry import backoff_delay
 from app.worker import jobs, registry
 from app.worker.metrics import JobMetrics
 from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
-from app.worker.registry import DETERMINISTIC_ERRORS, PermanentFailure, RetryAt
+from app.worker.registry import PermanentFailure, RetryAt, is_deterministic
 
 log = logging.getLogger("orbix.worker")
 
@@ -182,11 +182,11 @@ class Worker:
             raise
         except RetryAt as exc:
             status, run_at, error = PENDING, exc.when, exc.reason[:ERROR_TEXT_LIMIT]
-        except DETERMINISTIC_ERRORS as exc:  # no retry can change it: failed now, never for hours
-            status, error = FAILED, _error_text(exc)
-        except Exception as exc:  # any other failure is worth another attempt
+        except Exception as exc:
             error = _error_text(exc)
-            if attempt >= spec.max_attempts:
+            if is_deterministic(exc):  # no retry can change it: failed now, never for hours
+                status = FAILED
+            elif attempt >= spec.max_attempts:
                 status = FAILED
             else:
                 delay = backoff_delay(attempt, base=self.backoff_base_seconds, cap=self.backoff_cap_seconds)

@@ -23,6 +23,12 @@ class PermanentFailure(Exception):
 DETERMINISTIC_ERRORS: tuple[type[Exception], ...] = (PermanentFailure, ValueError)
 
 
+def is_deterministic(error: BaseException) -> bool:
+    """Whether no retry can change `error`. An OSError never is, even one that is also a ValueError: a TLS
+    certificate that does not verify (ssl.SSLCertVerificationError) may be renewed within the hour."""
+    return isinstance(error, DETERMINISTIC_ERRORS) and not isinstance(error, OSError)
+
+
 class RetryAt(Exception):
     """Raised by a handler that keeps its own retry schedule (webhook deliveries): try again at `when`.
     The attempt counts as failed with `reason`."""

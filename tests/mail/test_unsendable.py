@@ -123,3 +123,26 @@ async def test_an_invoice_whose_document_cannot_be_rendered_fails_the_email_at_o
     job = await _job_of(queued["id"])
     assert job["status"] == "failed" and job["attempts"] == 1
     assert mailbox.offered == []
+
+
+async def test_a_relay_certificate_that_does_not_verify_is_retried_not_failed(
+    mail_client, sender, worker, monkeypatch
+):
+    """Over STARTTLS, aiosmtplib lets ssl.SSLCertVerificationError through unwrapped; it is also a ValueError,
+    but a relay's expired certificate may be renewed within the hour: the e-mail stays queued for a retry."""
+    import ssl
+
+    import aiosmtplib
+
+    async def expired(*args: Any, **kwargs: Any) -> Any:
+        raise ssl.SSLCertVerificationError(1, "certificate verify failed: certificate has expired")
+
+    monkeypatch.setattr(aiosmtplib, "send", expired)
+    invoice = await sent_invoice(mail_client, sender.headers, e_invoice="none")
+    queued = await email_invoice(mail_client, sender.headers, invoice["id"])
+    await worker.run_until_idle()
+
+    [record] = await emails(mail_client, sender.headers, invoice["id"])
+    assert record["status"] == "queued", record
+    assert "certificate verify failed" in record["last_error"]
+    assert (await _job_of(queued["id"]))["status"] == "pending"

@@ -35,11 +35,25 @@ REFUSED = {
     "100.100.100.200": "cloud metadata",
     "::ffff:127.0.0.1": "loopback",
     "::ffff:10.0.0.1": "private",
+    # IPv6 forms that carry an IPv4 address are judged by it (docs/security.md)
+    "::127.0.0.1": "loopback",  # IPv4-compatible, written as [::127.0.0.1]
+    "::ffff:0:7f00:1": "loopback",  # IPv4-translated
+    "64:ff9b::7f00:1": "loopback",  # NAT64, well-known prefix
+    "64:ff9b::a9fe:a9fe": "cloud metadata",
+    "64:ff9b::a00:1": "private",
+    "2002:7f00:1::": "loopback",  # 6to4
+    "2002:a9fe:a9fe::1": "cloud metadata",
+    "2001:0:4136:e378:8000:63bf:80ff:fffe": "loopback",  # Teredo, client 127.0.0.1 (obfuscated)
+    "64:ff9b:1::a00:1": "reserved",  # local-use NAT64: the embedding is the operator's
+    "3fff::1": "reserved",  # documentation
+    "2001:db8::1": "reserved",
+    "5f00::1": "reserved",  # SRv6
     "0.0.0.0": "reserved",  # noqa: S104 - an address under test, not a bind
     "224.0.0.1": "reserved",
     "255.255.255.255": "reserved",
 }
 PUBLIC = ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:2800:220:1:248:1893:25c8:1946"]
+PUBLIC += ["64:ff9b::808:808", "2002:808:808::1"]  # NAT64 and 6to4 of a public address
 
 
 @pytest.mark.parametrize(("address", "reason"), sorted(REFUSED.items()))

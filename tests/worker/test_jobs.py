@@ -136,7 +136,7 @@ async def test_a_permanent_failure_is_not_retried(worker):
     ids=["ValueError", "UnicodeEncodeError"],
 )
 async def test_an_error_no_retry_can_change_fails_the_job_at_once_and_the_next_job_runs(worker, error):
-    """API.md section 24: a value a library refuses is the same on every attempt; the job ends `failed` with
+    """docs/operations.md: a value a library refuses is the same on every attempt; the job ends `failed` with
     the reason at once (not after hours of retries), and the job queued behind it, in its group, runs."""
     ran: list[str] = []
 
@@ -158,6 +158,24 @@ async def test_an_error_no_retry_can_change_fails_the_job_at_once_and_the_next_j
     assert failed["last_error"] == f"{type(error).__name__}: {error}"
     assert [entry["outcome"] for entry in failed["log"]] == ["failed"]
     assert (await _job(healthy))["status"] == "succeeded"
+
+
+async def test_a_tls_certificate_error_is_retried_though_it_is_also_a_value_error(worker):
+    """ssl.SSLCertVerificationError is an OSError and a ValueError: an SMTP relay's expired certificate may be
+    renewed within the hour, so the job is retried later, not failed for good."""
+    import ssl
+
+    async def handler(payload: dict[str, Any]) -> None:
+        raise ssl.SSLCertVerificationError(1, "certificate verify failed: certificate has expired")
+
+    register_handler("test.tls", handler)
+    job_id = await enqueue("test.tls", {})
+    await worker.run_until_idle()
+
+    job = await _job(job_id)
+    assert job["status"] == "pending" and job["attempts"] == 1, job
+    assert [entry["outcome"] for entry in job["log"]] == ["retry"]
+    assert "certificate verify failed" in job["last_error"]
 
 
 async def test_a_job_due_later_waits_for_its_time(worker):
