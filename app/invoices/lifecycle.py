@@ -20,6 +20,7 @@ from app.core.retry import compare_and_set
 from app.core.transitions import DELETED, Lifecycle, Transition
 from app.db.outbox import pending, publish
 from app.db.repository import OwnerId, get_owned, owned_filter, update_owned
+from app.db.versions import VERSION
 from app.documents import service as documents
 from app.documents.model import DocumentData
 from app.documents.models import StoredDocument
@@ -111,18 +112,35 @@ async def _move(
 async def send_invoice(owner: User, invoice_id: str) -> Invoice:
     """Check and render with the number the draft is about to receive (read, not taken), then claim the
     draft (one winner) and finish the send (finish_send). A 422 leaves the draft as it was and uses no
-    number; a number taken by a racing send meanwhile means one more render with the real one."""
-    invoice = await get_owned(Invoice, invoice_id, owner.id)
-    require(invoice, "send")
-    if not invoice.lines:
-        raise refuse(invoice, "send", _GUARDS["send"])
-    upcoming = numbering.format_number(owner.business.invoice_prefix, await numbering.peek_seq(owner.id))
-    data = await document_data.load(owner, invoice, number=upcoming)
-    now = utc_now()  # the send's moment: its claim records it (sent_at), and its document is dated by it
-    rendered = await documents.render_final(data, now)
-    claimed = {"sent_at": now, "sending_at": now}
-    sent = await _move(owner, invoice, "send", claimed, where={"lines": {"$ne": []}})
-    return await finish_send(owner, sent.id, Prepared(upcoming, data, rendered))
+    number; a number taken by a racing send meanwhile means one more render with the real one. The claim
+    pins the version the render read: an edit that landed while it rendered means reading and rendering
+    again, so the stored document always shows the invoice as it was sent."""
+
+    async def attempt() -> tuple[Invoice, Prepared] | None:
+        invoice = await get_owned(Invoice, invoice_id, owner.id)
+        require(invoice, "send")
+        if not invoice.lines:
+            raise refuse(invoice, "send", _GUARDS["send"])
+        upcoming = numbering.format_number(owner.business.invoice_prefix, await numbering.peek_seq(owner.id))
+        data = await document_data.load(owner, invoice, number=upcoming)
+        now = utc_now()  # the send's moment: its claim records it (sent_at), and its document is dated by it
+        rendered = await documents.render_final(data, now)
+        claimed = await update_owned(
+            Invoice,
+            invoice.id,
+            owner.id,
+            {"status": require(invoice, "send"), "sent_at": now, "sending_at": now},
+            where={**LIFECYCLE.where("send"), "lines": {"$ne": []}, **_at_version(invoice)},
+        )
+        return None if claimed is None else (claimed, Prepared(upcoming, data, rendered))
+
+    sent, prepared = await compare_and_set(attempt, lambda: refusal(owner, invoice_id, "send"))
+    return await finish_send(owner, sent.id, prepared)
+
+
+def _at_version(invoice: Invoice) -> dict[str, Any]:
+    """The filter of `invoice`'s version as it was read (a document stored before versions reads 0)."""
+    return {VERSION: {"$in": [0, None]}} if invoice.version == 0 else {VERSION: invoice.version}
 
 
 class Prepared(msgspec.Struct, frozen=True):

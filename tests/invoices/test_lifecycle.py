@@ -13,7 +13,15 @@ from app.invoices.lifecycle import MAX_PAYMENTS
 from app.invoices.models import Invoice, InvoiceCounter, StoredPayment
 from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
-from tests.invoices.factories import add_payment, create_invoice, create_sent_invoice, send_invoice
+from tests.invoices.factories import (
+    DEFAULT_LINES,
+    add_payment,
+    create_invoice,
+    create_sent_invoice,
+    send_invoice,
+)
+
+DEFAULT_DESCRIPTION = DEFAULT_LINES[0]["description"]
 
 
 def today() -> str:
@@ -86,6 +94,41 @@ async def test_send_invoice_same_draft_sent_at_once_is_sent_once(client, auth):
     assert winner["number"] == "INV-0001"
     # no number was burnt by the losers
     assert (await create_sent_invoice(client, auth))["number"] == "INV-0002"
+
+
+async def test_send_invoice_edited_while_rendering_renders_again_and_stores_what_was_sent(
+    client, auth, monkeypatch
+):
+    """The send renders from the draft it read; a PATCH that lands while it renders moves the draft's version,
+    so the claim misses and the send reads and renders again: the stored document shows the sent lines."""
+    import io
+
+    from pypdf import PdfReader
+
+    from app.documents import service as documents_service
+
+    draft = await create_invoice(client, auth)
+    render_final = documents_service.render_final
+    renders: list[str] = []
+
+    async def edited_while_rendering(data, rendered_at):
+        renders.append(data.lines[0].description)
+        if len(renders) == 1:  # another request edits the draft while the first render runs
+            edit = {
+                "lines": [{"description": "Edited while rendering", "quantity": "1", "unit_price": "100.00"}]
+            }
+            response = await client.patch(f"/api/invoices/{draft['id']}", json=edit, headers=auth)
+            assert response.status_code == 200, response.text
+        return await render_final(data, rendered_at)
+
+    monkeypatch.setattr(documents_service, "render_final", edited_while_rendering)
+    sent = await send_invoice(client, auth, draft["id"])
+
+    assert renders == [DEFAULT_DESCRIPTION, "Edited while rendering"]
+    assert sent["lines"][0]["description"] == "Edited while rendering"
+    pdf = (await client.get(f"/api/invoices/{draft['id']}/pdf", headers=auth)).content
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Edited while rendering" in text and DEFAULT_DESCRIPTION not in text
 
 
 async def test_send_invoice_deleting_a_draft_leaves_no_gap(client, auth):
