@@ -9,8 +9,9 @@ A response struct that mixes in `Mapped` and names its `SOURCE` gets three thing
 
 A field is copied as it is stored, under its own name, unless `SOURCE` says otherwise (`Read`, `Computed`,
 `GIVEN`), or its type is a struct (converted; a `Mapped` one through its own from_document/from_raw). Both
-paths are generated from the same plan, and `Source.normalize` brings the raw path's stored types to what
-the model gives (dates stored as midnight datetimes, Decimal128), so the two give the same struct. Each is
+paths are generated from the same plan, and the raw path brings stored types to what the model gives (a
+model field typed `date` is stored as a midnight datetime, a `Decimal` one as Decimal128: both are read back
+as the model reads them, and `Source.normalize` adds any other), so the two give the same struct. Each is
 compiled once per class (on first use) into one direct function, as fast as a hand-written mapper: the lean
 paths are hot, and `msgspec.convert` over a dict merged with the defaults costs some 1.5x more.
 """
@@ -21,13 +22,16 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import msgspec
 
+from app.core.clock import stored_date
 from app.core.money import format_cents
-
-VERSION = "version"  # stored with every versioned document; the lean paths record it for the ETag
+from app.db.decimals import stored_decimal
+from app.db.versions import VERSION  # stored with every versioned document; the lean paths record it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,7 +229,7 @@ class _Generator:
             read = f"(raw[{key!r}] if {key!r} in raw else {self.constant(info.default_factory)}())"
         else:
             read = f"raw.get({key!r}, {self.constant(info.default)})"
-        normalize = self.source.normalize.get(key)
+        normalize = self.source.normalize.get(key) or _stored_reading(info)
         return f"{self.constant(normalize)}({read})" if normalize else read
 
     def compile(self) -> _Plan:
@@ -249,6 +253,27 @@ class _Generator:
         exec(compile(code, f"<mapping of {self.cls.__qualname__}>", "exec"), namespace)  # noqa: S102
         stored = dict.fromkeys((*(key for key in self.keys if key != self.source.id_key), VERSION), 1)
         return _Plan(stored, namespace["from_raw"], namespace["from_document"])  # type: ignore[arg-type]
+
+
+def _stored_reading(info: Any) -> Callable[[Any], Any] | None:
+    """How the model reads a raw value of a field typed `date` or `Decimal` (optional or not), or None."""
+    if info is None:
+        return None
+    union = typing.get_origin(info.annotation) in (typing.Union, types.UnionType)
+    kinds = typing.get_args(info.annotation) if union else (info.annotation,)
+    named = [_unannotated(kind) for kind in kinds if kind is not type(None)]
+    if len(named) != 1 or named[0] not in _STORED_READINGS:
+        return None
+    read = _STORED_READINGS[named[0]]
+    return (lambda value: None if value is None else read(value)) if len(kinds) > 1 else read
+
+
+_STORED_READINGS: dict[Any, Callable[[Any], Any]] = {date: stored_date, Decimal: stored_decimal}
+
+
+def _unannotated(kind: Any) -> Any:
+    """`T` of `Annotated[T, ...]` (a StoredDecimal is an annotated Decimal), else the type itself."""
+    return typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
 
 
 def _compile(cls: type[Mapped]) -> _Plan:

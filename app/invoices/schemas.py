@@ -9,9 +9,8 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.auth.schemas import EInvoice
-from app.core.clock import check_date_order, stored_date, today_utc
+from app.core.clock import check_date_order, today_utc
 from app.core.money import check_money, check_quantity, check_rate, format_rate
-from app.db.decimals import stored_decimal
 from app.db.pagination import Page
 from app.http.mapping import Computed, Mapped, Source, cents
 from app.http.schemas import BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, component, not_blank
@@ -164,7 +163,6 @@ class LineOut(ResponseStruct, Mapped):
 
     SOURCE = Source(
         StoredLine,
-        normalize={"quantity": stored_decimal},
         quantity=format_quantity,
         unit_price=cents("unit_price_cents"),
         amount=cents("amount_cents"),
@@ -183,7 +181,6 @@ class PaymentOut(ResponseStruct, Mapped):
     SOURCE = Source(
         StoredPayment,
         id_key="id",
-        normalize={"paid_on": stored_date},
         amount=cents("amount_cents"),
     )
 
@@ -225,15 +222,8 @@ class InvoiceOut(ResponseStruct, Mapped):
     created_at: datetime
     updated_at: datetime
 
-    # Dates and decimals read raw as the Invoice model reads them.
     SOURCE = Source(
         Invoice,
-        normalize={
-            "issue_date": stored_date,
-            "due_date": stored_date,
-            "tax_rate": stored_decimal,
-            "discount_rate": stored_decimal,
-        },
         client_id=str,
         project_id=str,
         is_overdue=Computed(lambda status, due: status == "sent" and due < today_utc(), "status", "due_date"),
