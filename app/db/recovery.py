@@ -10,7 +10,8 @@ still to be confirmed, nor the claim events of an invoice whose claims are still
 remembers every item that failed, and leaves alone, for this pass, any later item that is one of them or
 that waits on one of them (`waits_on`: a pending claim names it, or an insert not yet confirmed names it as
 its parent); such an item is held too, so what waits on it waits as well. The next pass starts afresh.
-Only an Exception is caught: a cancellation (shutdown) or a dying process still ends the pass.
+Only an Exception is caught: a cancellation (shutdown) or a dying process still ends the pass, and so does a
+database that cannot be reached (every item would wait out its timeout only to fail alike).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from bson import ObjectId
+from pymongo.errors import ConnectionFailure
 
 from app.db.outbox import OUTBOX
 
@@ -70,6 +72,8 @@ class RecoveryPass:
             return None
         try:
             return await step()
+        except ConnectionFailure:
+            raise  # the database, not the item: the whole pass waits for the next one
         except Exception as exc:
             self._held.add(item_id)
             log.error(

@@ -35,7 +35,7 @@ async def _finish_sends(cutoff: datetime, recovery: RecoveryPass) -> None:
     for its holder."""
     stuck = Invoice.get_motor_collection().find({"sending_at": {"$lte": cutoff}}, {"owner_id": 1})
     for raw in [raw async for raw in stuck.sort([("sending_at", 1), ("_id", 1)])]:
-        finish = partial(_finish_send, raw["owner_id"], raw["_id"])
+        finish = partial(_finish_send, raw.get("owner_id"), raw["_id"])  # a bad one fails in its item
         await recovery.item("finish the send of invoice", _invoices(), raw["_id"], finish)
     for owner_id, invoice_id in await numbering.held_counters():
         take = partial(_take_number, owner_id, invoice_id)
@@ -75,7 +75,7 @@ async def _finish_releases(cutoff: datetime, recovery: RecoveryPass) -> None:
     query = {"$or": [{"releasing_at": {"$lte": cutoff}}, tombstone]}
     found = Invoice.get_motor_collection().find(query, {"owner_id": 1})
     for raw in [raw async for raw in found]:
-        release = partial(lifecycle.release_entries, raw["owner_id"], raw["_id"])
+        release = partial(lifecycle.release_entries, raw.get("owner_id"), raw["_id"])
         await recovery.item("release the time entries of invoice", _invoices(), raw["_id"], release)
 
 

@@ -1,4 +1,4 @@
-"""The worker's recovery handles each stuck item on its own (API.md section 24): in every step, an item that
+"""The worker's recovery handles each stuck item on its own (docs/operations.md): in every step, an item that
 raises is logged with its collection and id and skipped, the others (here another organisation's) are still
 recovered, and the next pass tries it again. What waits on a skipped item (its own events, the claims of an
 invoice not settled) stays for the next pass too, so no event leaves for a change a later pass may undo.
@@ -289,3 +289,21 @@ async def test_claims_that_cannot_be_settled_keep_their_events_and_hold_up_no_ot
     released = await _raw(TimeEntry, entries[0])
     assert released["invoice_id"] is None and released["outbox"] == []
     assert await _event_types(entries[0]) == ["time_entry.created"]
+
+
+async def test_an_unreachable_database_ends_the_pass_instead_of_failing_every_item(caplog):
+    """A step that cannot reach the database is not one bad item: the pass stops (the worker logs the
+    periodic task's failure once) rather than logging every item as failed after its timeout."""
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from app.db.recovery import RecoveryPass
+
+    recovery, tried = RecoveryPass(), []
+
+    async def unreachable() -> None:
+        tried.append(1)
+        raise ServerSelectionTimeoutError("no primary")
+
+    with pytest.raises(ServerSelectionTimeoutError), caplog.at_level(logging.ERROR, "orbix.recovery"):
+        await recovery.item("finish", "invoices", ObjectId(), unreachable)
+    assert tried == [1] and caplog.records == []
