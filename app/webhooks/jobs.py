@@ -27,6 +27,8 @@ from app.worker import PermanentFailure, RetryAt, enqueue, register_handler, ret
 
 log = logging.getLogger("orbix.webhooks")
 
+ATTEMPTS_KEPT = 50  # a delivery keeps its last 50 attempts (docs/webhooks-and-events.md)
+
 DELIVER = "webhook.deliver"
 PER_ENDPOINT_CONCURRENCY = 2
 DISABLE_AFTER = timedelta(days=5)
@@ -109,7 +111,7 @@ async def _settle(delivery: dict[str, Any], attempt: Attempt, status: str, next_
         {"_id": delivery["_id"]},
         {
             "$set": {"status": status, "next_attempt_at": next_at, "updated_at": utc_now()},
-            "$push": {"attempts": attempt.as_record()},
+            "$push": {"attempts": {"$each": [attempt.as_record()], "$slice": -ATTEMPTS_KEPT}},
         },
     )
 

@@ -178,7 +178,7 @@ async def retry_now(dedupe_key: str) -> bool:
     now = utc_now()
     result = await _jobs().update_one(
         {"dedupe_key": dedupe_key, "status": {"$ne": RUNNING}},
-        {"$set": {"status": PENDING, "run_at": now, "updated_at": now}},
+        {"$set": {"status": PENDING, "run_at": now, "updated_at": now}, "$unset": {"finished_at": ""}},
     )
     if result.matched_count:
         registry.wake_workers()

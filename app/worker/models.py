@@ -14,6 +14,7 @@ from app.core.clock import utc_now
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 JOB_STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED)
+FINISHED_JOBS_KEPT_SECONDS = 7 * 24 * 3600  # a finished job's log stays a week, for the operator to read
 
 
 class Job(Document):
@@ -34,15 +35,26 @@ class Job(Document):
     dedupe_key: str
     # Optional: jobs of one group (e.g. one webhook endpoint) share a per-worker concurrency bound.
     group: str | None = None
+    # When it succeeded or failed for good: a finished job is deleted FINISHED_JOBS_KEPT_SECONDS later (TTL);
+    # one made due again (retry_now) loses it, so a job that may still run is never expired.
+    finished_at: datetime | None = None
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
 
     class Settings:
         name = "jobs"
         indexes = [
-            IndexModel([("status", ASCENDING), ("run_at", ASCENDING)], name="claimable"),
+            # The claim: status equal, run_at due, in (run_at, _id) order, so no claim sorts in memory.
+            IndexModel(
+                [("status", ASCENDING), ("run_at", ASCENDING), ("_id", ASCENDING)], name="claim_order"
+            ),
             IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="leased"),
             IndexModel([("dedupe_key", ASCENDING)], name="dedupe_key_unique", unique=True),
+            IndexModel(
+                [("finished_at", ASCENDING)],
+                name="finished_expire",
+                expireAfterSeconds=FINISHED_JOBS_KEPT_SECONDS,
+            ),
         ]
 
 

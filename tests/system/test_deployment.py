@@ -33,6 +33,8 @@ def test_compose_runs_mongo_7_as_a_single_node_replica_set_with_a_named_volume(c
     assert command[command.index("--replSet") + 1] == "rs0"
     volume, target = mongo["volumes"][0].split(":")
     assert target == "/data/db" and volume in compose["volumes"]
+    # mongod quiesces up to 15 s on SIGTERM (shutdownTimeoutSecs); Docker's default 10 s would cut it short
+    assert int(mongo["stop_grace_period"].rstrip("s")) >= 20
 
 
 def test_the_mongo_health_check_initiates_the_replica_set_idempotently_and_waits_for_a_primary(compose):

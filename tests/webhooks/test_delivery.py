@@ -319,3 +319,28 @@ async def test_deleting_an_endpoint_stops_its_queued_deliveries(client, user, wo
     assert deleted.status_code == 204
     await worker.run_until_idle()
     assert receiver.requests == []
+
+
+async def test_a_delivery_keeps_its_last_50_attempts_however_often_it_is_retried(client, user, worker):
+    """docs/webhooks-and-events.md: every stored log is bounded; manual retries append attempts, the oldest go."""
+    from app.webhooks.jobs import ATTEMPTS_KEPT
+    from app.webhooks.models import WebhookDelivery
+
+    endpoint = await create_endpoint(client, user.headers, f"http://127.0.0.1:{closed_port()}/hooks")
+    await an_event(user.id)
+    await worker.run_until_idle()
+    [delivery] = await deliveries(client, user.headers, endpoint["id"])
+    stored = await WebhookDelivery.get_motor_collection().find_one({"_id": ObjectId(delivery["id"])})
+    old = [{**stored["attempts"][0], "error": f"old attempt {n}"} for n in range(ATTEMPTS_KEPT)]
+    await WebhookDelivery.get_motor_collection().update_one(
+        {"_id": stored["_id"]}, {"$set": {"attempts": old}}
+    )
+
+    url = f"/api/webhook-endpoints/{endpoint['id']}/deliveries/{delivery['id']}/retry"
+    assert (await client.post(url, headers=user.headers)).status_code == 200
+    await worker.run_until_idle()
+
+    [delivery] = await deliveries(client, user.headers, endpoint["id"])
+    assert len(delivery["attempts"]) == ATTEMPTS_KEPT
+    assert delivery["attempts"][0]["error"] == "old attempt 1"  # the oldest went
+    assert delivery["attempts"][-1]["error"].startswith("ConnectError")

@@ -373,3 +373,27 @@ async def test_a_slow_group_holds_only_its_own_slots(make_worker):
     worker.stop()
     await running
     assert len(in_flight) == 6
+
+
+async def test_a_finished_job_expires_a_week_later_and_a_job_due_again_never_does(worker):
+    """The jobs collection is pruned by a TTL index on finished_at (MongoDB's TTL monitor; mongomock applies it
+    on read); retry_now makes a finished job due again and takes its finished_at away."""
+    from app.worker.models import FINISHED_JOBS_KEPT_SECONDS
+
+    async def handler(payload: dict[str, Any]) -> None:
+        return None
+
+    register_handler("test.ttl", handler)
+    kept = await enqueue("test.ttl", {"n": 1}, dedupe_key="kept")
+    gone = await enqueue("test.ttl", {"n": 2}, dedupe_key="gone")
+    await worker.run_until_idle()
+    assert (await _job(kept))["finished_at"] is not None
+    assert await jobs.retry_now("kept")
+    week_ago = utc_now() - timedelta(seconds=FINISHED_JOBS_KEPT_SECONDS + 60)
+    await Job.get_motor_collection().update_one({"_id": gone}, {"$set": {"finished_at": week_ago}})
+
+    assert await jobs.get(gone) is None
+    again = await jobs.get(kept)
+    assert again is not None and again["status"] == "pending" and "finished_at" not in again
+    indexes = await Job.get_motor_collection().index_information()
+    assert indexes["finished_expire"]["expireAfterSeconds"] == FINISHED_JOBS_KEPT_SECONDS
