@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 # The environment is set before the app is imported: app.main builds `app` from it at import time.
 for _name in [
@@ -132,6 +133,12 @@ async def other_user(client: httpx.AsyncClient) -> Account:
 @pytest.fixture
 def auth(user: Account) -> dict[str, str]:
     return user.headers
+
+
+def moment(text: str) -> datetime:
+    """A timestamp of a response as a datetime: compare these, never the strings (RFC 3339 text leaves out a
+    zero fraction, so "…:36Z" sorts after "…:36.002000Z")."""
+    return datetime.fromisoformat(text)
 
 
 def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:

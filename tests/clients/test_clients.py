@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.clients.factories import create_client
-from tests.conftest import Account, assert_problem
+from tests.conftest import Account, assert_problem, moment
 from tests.projects.factories import create_project
 
 
@@ -99,7 +99,7 @@ async def test_update_client_changes_only_sent_fields(client, auth):
     assert response.status_code == 200
     updated = response.json()
     assert updated["name"] == "Acme 2" and updated["email"] is None and updated["notes"] == "keep"
-    assert updated["updated_at"] >= created["updated_at"]
+    assert moment(updated["updated_at"]) >= moment(created["updated_at"])
     assert updated["created_at"] == created["created_at"]
 
 

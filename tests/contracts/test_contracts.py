@@ -6,7 +6,7 @@ import pytest
 
 from app.contracts import service as contract_service
 from tests.clients.factories import create_client
-from tests.conftest import Account, assert_problem
+from tests.conftest import Account, assert_problem, moment
 from tests.contracts.factories import contract_in_status, create_contract, insert_project
 
 STATUSES = ("draft", "sent", "signed", "cancelled")
@@ -186,7 +186,9 @@ async def test_sign_contract_records_signer_and_time(client, auth):
     signed = response.json()
     assert signed["status"] == "signed"
     assert signed["signed_by"] == "Grace Hopper"
-    assert signed["signed_at"] >= signed["sent_at"] == contract["sent_at"]
+    assert (
+        moment(signed["signed_at"]) >= moment(signed["sent_at"]) and signed["sent_at"] == contract["sent_at"]
+    )
 
 
 @pytest.mark.parametrize("start", ["draft", "sent"])
@@ -293,7 +295,7 @@ async def test_update_contract_changes_only_sent_fields(client, auth):
         "end_date": "2026-12-31",
         "updated_at": updated["updated_at"],
     }
-    assert updated["updated_at"] >= contract["updated_at"]
+    assert moment(updated["updated_at"]) >= moment(contract["updated_at"])
     assert (await client.get(f"/api/contracts/{contract['id']}", headers=auth)).json() == updated
 
 

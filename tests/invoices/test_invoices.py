@@ -10,7 +10,7 @@ from bson import Decimal128, ObjectId
 
 from app.invoices.models import Invoice
 from tests.clients.factories import create_client
-from tests.conftest import Account, assert_problem
+from tests.conftest import Account, assert_problem, moment
 from tests.invoices.factories import add_payment, create_invoice, create_sent_invoice, send_invoice
 from tests.projects.factories import create_project
 
@@ -279,7 +279,10 @@ async def test_update_invoice_recomputes_totals(client, auth):
         "209.01",
     )
     assert updated["amount_due"] == "209.01"
-    assert updated["updated_at"] >= draft["updated_at"] and updated["created_at"] == draft["created_at"]
+    assert (
+        moment(updated["updated_at"]) >= moment(draft["updated_at"])
+        and updated["created_at"] == draft["created_at"]
+    )
     rate_only = (
         await client.patch(f"/api/invoices/{draft['id']}", json={"tax_rate": "0"}, headers=auth)
     ).json()

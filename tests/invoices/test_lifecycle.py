@@ -12,7 +12,7 @@ from app.db.repository import to_bson
 from app.invoices.lifecycle import MAX_PAYMENTS
 from app.invoices.models import Invoice, InvoiceCounter, StoredPayment
 from tests.clients.factories import create_client
-from tests.conftest import Account, assert_problem
+from tests.conftest import Account, assert_problem, moment
 from tests.invoices.factories import (
     DEFAULT_LINES,
     add_payment,
@@ -47,7 +47,7 @@ async def test_send_invoice_assigns_number_and_sent_at(client, auth):
     assert response.status_code == 200, response.text
     sent = response.json()
     assert sent["status"] == "sent" and sent["number"] == "INV-0001"
-    assert sent["sent_at"] is not None and sent["sent_at"] >= draft["created_at"]
+    assert sent["sent_at"] is not None and moment(sent["sent_at"]) >= moment(draft["created_at"])
     assert (sent["total"], sent["lines"]) == (draft["total"], draft["lines"])
     assert (await client.get(f"/api/invoices/{draft['id']}", headers=auth)).json() == sent
 

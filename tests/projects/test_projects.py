@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.clients.factories import create_client
-from tests.conftest import Account, assert_problem
+from tests.conftest import Account, assert_problem, moment
 from tests.projects.factories import create_project
 from tests.time_entries.factories import create_time_entry, mark_invoiced, start_timer
 
@@ -212,7 +212,9 @@ async def test_update_project_changes_only_sent_fields(client, auth):
         updated["name"] == "Site v2" and updated["hourly_rate"] == "80.00" and updated["budget_hours"] is None
     )
     assert updated["status"] == "completed" and updated["description"] == "keep"
-    assert updated["created_at"] == created["created_at"] and updated["updated_at"] >= created["updated_at"]
+    assert updated["created_at"] == created["created_at"] and moment(updated["updated_at"]) >= moment(
+        created["updated_at"]
+    )
     response = await client.patch(
         f"/api/projects/{created['id']}", json={"budget_hours": "12.25"}, headers=auth
     )

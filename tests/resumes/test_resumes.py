@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_problem
+from tests.conftest import assert_problem, moment
 from tests.resumes.factories import PROFILE, create_resume
 
 MISSING_ID = "6740f0c2a1b2c3d4e5f60718"
@@ -119,7 +119,7 @@ async def test_update_resume_changes_only_sent_fields(client, auth):
     assert updated["profile"] == PROFILE
     assert updated["source"] == "manual"
     assert updated["created_at"] == created["created_at"]
-    assert updated["updated_at"] >= created["updated_at"]
+    assert moment(updated["updated_at"]) >= moment(created["updated_at"])
     assert (await client.get(f"/api/resumes/{created['id']}", headers=auth)).json() == updated
 
 

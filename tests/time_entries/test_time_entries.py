@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.clients.factories import create_client
-from tests.conftest import Account, assert_problem
+from tests.conftest import Account, assert_problem, moment
 from tests.projects.factories import create_project
 from tests.time_entries.factories import create_time_entry, mark_invoiced, start_timer
 
@@ -269,7 +269,7 @@ async def test_stop_timer(client, auth, project):
     stopped = response.json()
     assert stopped["id"] == running["id"] and set(stopped) == ENTRY_KEYS
     assert stopped["started_at"] == running["started_at"]
-    assert stopped["ended_at"] > stopped["started_at"]
+    assert moment(stopped["ended_at"]) > moment(stopped["started_at"])
     assert stopped["duration_seconds"] == 0
     # the slot is free again
     again = await start_timer(client, auth, project["id"])
@@ -344,7 +344,9 @@ async def test_update_time_entry_recomputes_duration(client, auth, project):
     updated = response.json()
     assert updated["duration_seconds"] == 1800 and updated["description"] == "x"
     assert updated["started_at"] == "2026-03-02T09:30:00Z" and updated["ended_at"] == "2026-03-02T10:00:00Z"
-    assert updated["created_at"] == entry["created_at"] and updated["updated_at"] >= entry["updated_at"]
+    assert updated["created_at"] == entry["created_at"] and moment(updated["updated_at"]) >= moment(
+        entry["updated_at"]
+    )
 
 
 @pytest.mark.parametrize(
