@@ -49,7 +49,7 @@ from app.http.pagination import provide_page_params
 from app.http.problems import EXCEPTION_HANDLERS
 from app.http.rate_limit import auth_rate_limit
 from app.http.strict_body import validate_request
-from app.http.versioning import VersioningMiddleware
+from app.http.versioning import EXPECTED, VersioningMiddleware, provide_expected
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.models import Invoice, InvoiceCounter
@@ -226,6 +226,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
             "current_user": Provide(provide_current_user, sync_to_thread=False),  # the caller's profile
             "owner": Provide(provide_owner, sync_to_thread=False),  # only the caller's id: a lighter lookup
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
+            EXPECTED: Provide(provide_expected, sync_to_thread=False),  # If-Match of a write
         },
     )
     app = Orbix(

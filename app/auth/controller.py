@@ -10,6 +10,7 @@ from app.auth.models import User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
 from app.auth.service import AuthService
 from app.core.errors import RateLimited, Unauthorized, ValidationFailed, raises
+from app.db.versions import Expected
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.rate_limit import RATE_LIMITED
 from app.http.versioning import NAMES_THE_CALLER
@@ -48,10 +49,12 @@ class AuthController(Controller):
         """The signed-in user."""
         return UserOut.from_document(current_user)
 
-    @patch("/me", operation_id="updateMe", opt={NAMES_THE_CALLER: True})
-    async def update_me(self, data: ProfileUpdate, current_user: User, service: AuthService) -> UserOut:
+    @patch("/me", operation_id="updateMe")
+    async def update_me(
+        self, data: ProfileUpdate, current_user: User, service: AuthService, expected: Expected
+    ) -> UserOut:
         """Change the name or the business profile."""
-        return UserOut.from_document(await service.update_profile(current_user, data))
+        return UserOut.from_document(await service.update_profile(current_user, data, expected))
 
     @post(
         "/change-password",

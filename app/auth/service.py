@@ -18,6 +18,7 @@ from app.core.clock import as_utc, utc_now
 from app.core.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from app.db import versions
 from app.db.repository import StoredAddress, to_bson
+from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
 
 
@@ -45,7 +46,7 @@ class AuthService:
             raise Unauthorized("Wrong email or password")
         return self.session(user)
 
-    async def update_profile(self, user: User, data: ProfileUpdate) -> User:
+    async def update_profile(self, user: User, data: ProfileUpdate, expected: Expected = ANY) -> User:
         changes = provided_fields(data)
         update: dict[str, object] = {}
         if "name" in changes:
@@ -54,7 +55,7 @@ class AuthService:
             if key == "address" and value is not None:
                 value = StoredAddress(**value).model_dump()
             update[f"business.{key}"] = value
-        return await self._update(user.id, update)
+        return await self._update(user.id, update, expected=expected)
 
     async def change_password(self, user: User, data: ChangePasswordIn) -> None:
         """A stolen token must not brute-force the password: every check first takes one of the user's
@@ -70,22 +71,26 @@ class AuthService:
         await self._update(user.id, {}, revoke=True)
 
     async def _update(
-        self, user_id: PydanticObjectId | None, fields: dict[str, object], *, revoke: bool = False
+        self,
+        user_id: PydanticObjectId | None,
+        fields: dict[str, object],
+        *,
+        revoke: bool = False,
+        expected: Expected = ANY,
     ) -> User:
-        """One atomic update: a new version, guarded by If-Match on PATCH /me; `revoke` bumps token_version
-        so every token issued so far stops working."""
+        """One atomic update: a new version, guarded by `expected` (If-Match on PATCH /me); `revoke` bumps
+        token_version so every token issued so far stops working."""
         revoking = {"$inc": {"token_version": 1}} if revoke else {}
         operation = versions.bump({"$set": {**fields, "updated_at": utc_now()}, **revoking})
         users = User.get_motor_collection()
         raw = await users.find_one_and_update(
-            versions.guarded({"_id": user_id}, user_id),
+            expected.guard({"_id": user_id}),
             to_bson(operation),
             return_document=ReturnDocument.AFTER,
         )
         if raw is None:
-            await versions.explain_miss(users, {"_id": user_id}, user_id)
+            await expected.explain_miss(users, {"_id": user_id})
             raise NotFound("No such user")
-        versions.met(user_id)
         return User.model_validate(raw)
 
 

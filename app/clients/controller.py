@@ -8,6 +8,7 @@ from app.clients import service
 from app.clients.schemas import ClientCreate, ClientOut, ClientPage, ClientUpdate
 from app.core.errors import InUse, raises
 from app.db.pagination import PageParams, sorted_by
+from app.db.versions import Expected
 from app.http.schemas import created
 
 
@@ -40,11 +41,13 @@ class ClientController(Controller):
         return ClientOut.from_document(await service.get_client(owner, client_id))
 
     @patch("/{client_id:str}", operation_id="updateClient")
-    async def update_client(self, client_id: str, data: ClientUpdate, current_user: User) -> ClientOut:
+    async def update_client(
+        self, client_id: str, data: ClientUpdate, current_user: User, expected: Expected
+    ) -> ClientOut:
         """Change some fields of a client."""
-        return ClientOut.from_document(await service.update_client(current_user, client_id, data))
+        return ClientOut.from_document(await service.update_client(current_user, client_id, data, expected))
 
     @delete("/{client_id:str}", operation_id="deleteClient", opt=raises(InUse))
-    async def delete_client(self, client_id: str, current_user: User) -> None:
+    async def delete_client(self, client_id: str, current_user: User, expected: Expected) -> None:
         """Delete a client that nothing references (else 409 in_use)."""
-        await service.delete_client(current_user, client_id)
+        await service.delete_client(current_user, client_id, expected)

@@ -24,6 +24,7 @@ from app.db.repository import (
     owned_filter,
     update_owned,
 )
+from app.db.versions import ANY, Expected
 from app.http.schemas import as_plain, provided_fields
 from app.projects.service import follow_client_currency
 
@@ -58,11 +59,13 @@ async def get_client(owner: Owner, client_id: str) -> Client:
     return await get_owned(Client, client_id, owner.id)
 
 
-async def update_client(owner: User, client_id: str, data: ClientUpdate) -> Client:
+async def update_client(owner: User, client_id: str, data: ClientUpdate, expected: Expected = ANY) -> Client:
     changes = provided_fields(data)
     if changes.get("address") is not None:
         changes["address"] = StoredAddress(**changes["address"]).model_dump()
-    client = await update_owned(Client, client_id, owner.id, changes, event=pending("client.updated"))
+    client = await update_owned(
+        Client, client_id, owner.id, changes, event=pending("client.updated"), expected=expected
+    )
     if client is None:
         raise NotFound(f"No client with id {client_id!r}")
     await finish_update(client)
@@ -76,8 +79,8 @@ async def finish_update(client: Client) -> None:
     await publish(client)
 
 
-async def delete_client(owner: User, client_id: str) -> None:
-    await delete_unreferenced(Client, client_id, owner.id, client_references())
+async def delete_client(owner: User, client_id: str, expected: Expected = ANY) -> None:
+    await delete_unreferenced(Client, client_id, owner.id, client_references(), expected)
 
 
 async def recover_updates(cutoff: datetime, recovery: RecoveryPass | None = None) -> None:

@@ -15,6 +15,7 @@ from app.contracts.schemas import (
 )
 from app.core.errors import Conflict, InvalidReference, InvalidState, raises
 from app.db.pagination import PageParams, sorted_by
+from app.db.versions import Expected
 from app.http.pagination import id_filter
 from app.http.schemas import created
 
@@ -54,31 +55,35 @@ class ContractController(Controller):
         opt=raises(InvalidReference, InvalidState, Conflict),
     )
     async def update_contract(
-        self, contract_id: str, data: ContractUpdate, current_user: User
+        self, contract_id: str, data: ContractUpdate, current_user: User, expected: Expected
     ) -> ContractOut:
         """Change some fields of a draft (else 409 invalid_state)."""
-        return ContractOut.from_document(await service.update_contract(current_user, contract_id, data))
+        return ContractOut.from_document(
+            await service.update_contract(current_user, contract_id, data, expected)
+        )
 
     @delete("/{contract_id:str}", operation_id="deleteContract", opt=raises(InvalidState))
-    async def delete_contract(self, contract_id: str, current_user: User) -> None:
+    async def delete_contract(self, contract_id: str, current_user: User, expected: Expected) -> None:
         """Delete a draft or cancelled contract (else 409 invalid_state)."""
-        await service.delete_contract(current_user, contract_id)
+        await service.delete_contract(current_user, contract_id, expected)
 
     @post("/{contract_id:str}/send", operation_id="sendContract", status_code=200, opt=raises(InvalidState))
-    async def send_contract(self, contract_id: str, current_user: User) -> ContractOut:
+    async def send_contract(self, contract_id: str, current_user: User, expected: Expected) -> ContractOut:
         """draft → sent; sets sent_at."""
-        return ContractOut.from_document(await service.send_contract(current_user, contract_id))
+        return ContractOut.from_document(await service.send_contract(current_user, contract_id, expected))
 
     @post("/{contract_id:str}/sign", operation_id="signContract", status_code=200, opt=raises(InvalidState))
-    async def sign_contract(self, contract_id: str, data: ContractSign, current_user: User) -> ContractOut:
+    async def sign_contract(
+        self, contract_id: str, data: ContractSign, current_user: User, expected: Expected
+    ) -> ContractOut:
         """sent → signed; records who signed and when."""
         return ContractOut.from_document(
-            await service.sign_contract(current_user, contract_id, data.signed_by)
+            await service.sign_contract(current_user, contract_id, data.signed_by, expected)
         )
 
     @post(
         "/{contract_id:str}/cancel", operation_id="cancelContract", status_code=200, opt=raises(InvalidState)
     )
-    async def cancel_contract(self, contract_id: str, current_user: User) -> ContractOut:
+    async def cancel_contract(self, contract_id: str, current_user: User, expected: Expected) -> ContractOut:
         """draft or sent → cancelled."""
-        return ContractOut.from_document(await service.cancel_contract(current_user, contract_id))
+        return ContractOut.from_document(await service.cancel_contract(current_user, contract_id, expected))

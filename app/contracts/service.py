@@ -26,6 +26,7 @@ from app.db.repository import (
     owned_filter,
     update_owned,
 )
+from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
 from app.projects.models import Project
 from app.projects.service import project_of_client
@@ -134,11 +135,13 @@ async def _merge(
     return fields, unchanged
 
 
-async def update_contract(owner: User, contract_id: str, data: ContractUpdate) -> Contract:
+async def update_contract(
+    owner: User, contract_id: str, data: ContractUpdate, expected: Expected = ANY
+) -> Contract:
     changes = provided_fields(data)
 
     async def attempt() -> Contract | None:
-        current = await get_owned(Contract, contract_id, owner.id)
+        current = await get_owned(Contract, contract_id, owner.id, expected)
         fields, unchanged = await _merge(owner, current, changes)
         refused = _refusal(current, "edit")
         if refused:
@@ -151,6 +154,7 @@ async def update_contract(owner: User, contract_id: str, data: ContractUpdate) -
             fields,
             where={**LIFECYCLE.where("edit"), **unchanged},
             event=event,
+            expected=expected,
         )
         if updated is not None:
             parents = {"client_id": Client, "project_id": Project}
@@ -164,14 +168,21 @@ async def update_contract(owner: User, contract_id: str, data: ContractUpdate) -
     return updated
 
 
-async def delete_contract(owner: User, contract_id: str) -> None:
+async def delete_contract(owner: User, contract_id: str, expected: Expected = ANY) -> None:
     """Only a draft or a cancelled contract."""
     await delete_owned_where(
-        Contract, contract_id, owner.id, LIFECYCLE.where("delete"), lambda c: _refusal(c, "delete")
+        Contract,
+        contract_id,
+        owner.id,
+        LIFECYCLE.where("delete"),
+        lambda c: _refusal(c, "delete"),
+        expected=expected,
     )
 
 
-async def _move(owner: User, contract_id: str, action: str, stamps: dict[str, Any]) -> Contract:
+async def _move(
+    owner: User, contract_id: str, action: str, stamps: dict[str, Any], expected: Expected
+) -> Contract:
     """Apply one transition of LIFECYCLE atomically, with its event (`contract.sent` for "send", ...); on a
     miss, re-read to tell 404 from 409."""
     target = LIFECYCLE.target(action)
@@ -182,21 +193,23 @@ async def _move(owner: User, contract_id: str, action: str, stamps: dict[str, An
         {"status": target, **stamps},
         where=LIFECYCLE.where(action),
         event=pending(f"contract.{target}"),
+        expected=expected,
     )
     if updated is not None:
         await publish(updated)
         return updated
-    current = await get_owned(Contract, contract_id, owner.id)
+    current = await get_owned(Contract, contract_id, owner.id, expected)
     raise _refusal(current, action) or InvalidState(f"Contract {current.id} changed meanwhile; try again")
 
 
-async def send_contract(owner: User, contract_id: str) -> Contract:
-    return await _move(owner, contract_id, "send", {"sent_at": utc_now()})
+async def send_contract(owner: User, contract_id: str, expected: Expected = ANY) -> Contract:
+    return await _move(owner, contract_id, "send", {"sent_at": utc_now()}, expected)
 
 
-async def sign_contract(owner: User, contract_id: str, signed_by: str) -> Contract:
-    return await _move(owner, contract_id, "sign", {"signed_at": utc_now(), "signed_by": signed_by})
+async def sign_contract(owner: User, contract_id: str, signed_by: str, expected: Expected = ANY) -> Contract:
+    stamps = {"signed_at": utc_now(), "signed_by": signed_by}
+    return await _move(owner, contract_id, "sign", stamps, expected)
 
 
-async def cancel_contract(owner: User, contract_id: str) -> Contract:
-    return await _move(owner, contract_id, "cancel", {})
+async def cancel_contract(owner: User, contract_id: str, expected: Expected = ANY) -> Contract:
+    return await _move(owner, contract_id, "cancel", {}, expected)

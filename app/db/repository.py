@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar
 
-from beanie import Document, Insert, PydanticObjectId, after_event
+from beanie import Document, PydanticObjectId
 from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 from pydantic import BaseModel, Field, model_validator
@@ -21,6 +21,7 @@ from app.core.retry import compare_and_set
 from app.db import versions
 from app.db.outbox import OUTBOX, PendingEvent, pending, publish, with_event, without_event
 from app.db.recovery import INSERT_EVENT, RecoveryPass, waits_on
+from app.db.versions import ANY, Expected
 
 
 class StoredView(Protocol):
@@ -56,13 +57,6 @@ class TimestampedDocument(Document):
     updated_at: datetime = Field(default_factory=utc_now)
     # Bumped by every write the API shows (db/versions.py); a document stored before it existed reads 0.
     version: int = 0
-
-    def model_post_init(self, context: Any, /) -> None:
-        versions.saw(self.id, self.version)
-
-    @after_event(Insert)
-    def _inserted(self) -> None:
-        versions.saw(self.id, self.version)
 
     @model_validator(mode="before")
     @classmethod
@@ -132,28 +126,25 @@ def owned_filter(owner_id: OwnerId, *also: Mapping[str, Any], **fields: Any) -> 
     return query
 
 
-async def get_owned(model: type[D], id_: str, owner_id: OwnerId) -> D:
-    """The caller's document, or 404 whether it is missing, malformed or someone else's."""
+async def get_owned(model: type[D], id_: str, owner_id: OwnerId, expected: Expected = ANY) -> D:
+    """The caller's document, or 404 whether it is missing, malformed or someone else's; 412 (before any
+    state rule) when it is not at a version `expected` names."""
     oid = parse_object_id(id_)
     document = await model.find_one(owned_filter(owner_id, _id=oid)) if oid else None
     if document is None:
         raise _not_owned(model, id_, oid)
-    versions.check(document.id, document.version)  # If-Match: 412 before any state rule
+    expected.check(document.version)
     return document
 
 
 async def get_owned_view(model: type[OwnedDocument], id_: str, owner_id: OwnerId, view: type[V]) -> V:
-    """get_owned() read without the model (the lean read path): the same filter, 404 and If-Match check, the
-    driver's document projected to `view.STORED` and built straight into `view`; the version is recorded
-    for the ETag as loading the model records it."""
+    """get_owned() read without the model (the lean read path): the same filter and 404, the driver's
+    document projected to `view.STORED` and built straight into `view`."""
     oid = parse_object_id(id_)
     collection = model.get_motor_collection()
     raw = await collection.find_one(owned_filter(owner_id, _id=oid), view.STORED) if oid else None
     if raw is None:
         raise _not_owned(model, id_, oid)
-    version = raw.get(versions.VERSION, 0)  # a document stored before versions existed reads 0
-    versions.check(oid, version)
-    versions.saw(oid, version)
     return view.from_raw(raw)
 
 
@@ -187,6 +178,7 @@ async def delete_owned_where(
     refuse: Callable[[D], AppError | None],
     *,
     before_publish: Callable[[D], Awaitable[None]] | None = None,
+    expected: Expected = ANY,
 ) -> D:
     """Delete the caller's document if it matches `where`: one find_one_and_update sets the tombstone and
     appends the `*.deleted` event (remove_owned); returns the document as it was last. On a miss, re-read to
@@ -199,10 +191,10 @@ async def delete_owned_where(
 
     async def attempt() -> D | None:
         if oid is not None:
-            removed = await _tombstone(model, oid, owner_id, where)
+            removed = await _tombstone(model, oid, owner_id, where, expected)
             if removed is not None:
                 return removed
-        error = refuse(await get_owned(model, id_, owner_id))
+        error = refuse(await get_owned(model, id_, owner_id, expected))
         if error is not None:
             raise error
         return None
@@ -215,9 +207,11 @@ async def delete_owned_where(
     return removed
 
 
-async def _tombstone(model: type[D], oid: ObjectId, owner_id: OwnerId, where: Mapping[str, Any]) -> D | None:
-    """Mark the document removed with its `*.deleted` event, in one write guarded by If-Match."""
-    query = versions.guarded(owned_filter(owner_id, where, _id=oid), oid)
+async def _tombstone(
+    model: type[D], oid: ObjectId, owner_id: OwnerId, where: Mapping[str, Any], expected: Expected
+) -> D | None:
+    """Mark the document removed with its `*.deleted` event, in one write guarded by `expected`."""
+    query = expected.guard(owned_filter(owner_id, where, _id=oid))
     event = pending(f"{event_prefix(model)}.deleted")
     raw = await model.get_motor_collection().find_one_and_update(
         to_bson(query),
@@ -226,7 +220,6 @@ async def _tombstone(model: type[D], oid: ObjectId, owner_id: OwnerId, where: Ma
     )
     if raw is None:
         return None
-    versions.met(oid)
     return model.model_validate(raw)
 
 
@@ -239,9 +232,10 @@ async def update_owned(
     where: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     event: Mapping[str, Any] | None = None,
+    expected: Expected = ANY,
 ) -> D | None:
     """One atomic `$set` (plus `extra` operators, plus the version bump) on the caller's document, filtered
-    by `where` too, and by If-Match's versions when it is the request's guarded target (a miss is then 412).
+    by `where` too, and by the `expected` versions (a miss because the version moved is then 412).
     With `event` (db/outbox.pending), the same write appends that pending event to the document's outbox
     (publish it once the operation stands).
 
@@ -254,14 +248,13 @@ async def update_owned(
     if event is not None:
         operation = with_event(operation, event)
     raw = await model.get_motor_collection().find_one_and_update(
-        to_bson(versions.guarded(owned_filter(owner_id, where or {}, _id=oid), oid)),
+        to_bson(expected.guard(owned_filter(owner_id, where or {}, _id=oid))),
         to_bson(operation),
         return_document=ReturnDocument.AFTER,
     )
     if raw is None:
-        await versions.explain_miss(model.get_motor_collection(), owned_filter(owner_id, _id=oid), oid)
+        await expected.explain_miss(model.get_motor_collection(), owned_filter(owner_id, _id=oid))
         return None
-    versions.met(oid)
     return model.model_validate(raw)
 
 
@@ -292,6 +285,7 @@ async def delete_unreferenced(
     id_: str,
     owner_id: OwnerId,
     references: list[tuple[type[Document], str]],
+    expected: Expected = ANY,
 ) -> None:
     """Delete the caller's document unless any of `references` (model, field) names it (409 in_use)."""
     what = model.__name__.lower()
@@ -301,15 +295,13 @@ async def delete_unreferenced(
     if oid is not None:
         # No LIVE filter: a delete that died after its tombstone must not leave the document stuck, so a
         # retried delete marks it again and finishes (or clears the mark with 409 in_use). The tombstone is an
-        # internal mark: no version bump; If-Match guards it (a stale one deletes nothing).
+        # internal mark: no version bump; `expected` guards it (a stale If-Match deletes nothing).
         mine = owned_filter(owner_id, _id=oid)
         marked = await collection.find_one_and_update(
-            versions.guarded(mine, oid), {"$set": {"deleting": True, "deleting_at": utc_now()}}
+            expected.guard(mine), {"$set": {"deleting": True, "deleting_at": utc_now()}}
         )
         if marked is None:
-            await versions.explain_miss(collection, mine, oid)
-        else:
-            versions.met(oid)
+            await expected.explain_miss(collection, mine)
     if marked is None or oid is None:
         raise NotFound(f"No {what} with id {id_!r}" if oid else "No such resource")
     try:
@@ -324,7 +316,7 @@ async def remove_owned(model: type[D], oid: ObjectId, owner_id: OwnerId) -> D | 
     """Delete the caller's document: the tombstone and its `*.deleted` event in one write, then publish (the
     relay copies the event out, then removes the document; the worker's recovery finishes both if this
     process dies first). Returns the document as it was last, or None."""
-    removed = await _tombstone(model, oid, owner_id, {})
+    removed = await _tombstone(model, oid, owner_id, {}, ANY)  # the mark met any precondition
     if removed is not None:
         await publish(removed)
     return removed

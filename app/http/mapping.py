@@ -31,7 +31,8 @@ import msgspec
 from app.core.clock import stored_date
 from app.core.money import format_cents
 from app.db.decimals import stored_decimal
-from app.db.versions import VERSION  # stored with every versioned document; the lean paths record it
+from app.db.versions import VERSION  # stored with every versioned document; the lean paths project it
+from app.http.versioning import saw
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,11 +246,16 @@ class _Generator:
         )
         raw_call = ", ".join(f"{name}={raw}" for name, raw, _ in fields)
         doc_call = ", ".join(f"{name}={doc}" for name, _, doc in fields)
+        # A stored document's version goes to the response's ETag (http/versioning.py).
+        versioned = self.source.id_key == "_id" and VERSION in getattr(self.source.model, "model_fields", {})
+        raw_saw = f"    saw(raw['_id'], raw.get({VERSION!r}))\n" if versioned else ""
+        doc_saw = f"    saw(document.id, document.{VERSION})\n" if versioned else ""
+        from_document = f"{doc_reads}{doc_saw}    return cls({doc_call}, **given)\n"
         code = (
-            f"def from_raw(raw):\n{raw_reads}    return cls({raw_call})\n"
-            f"def from_document(document, **given):\n{doc_reads}    return cls({doc_call}, **given)\n"
+            f"def from_raw(raw):\n{raw_reads}{raw_saw}    return cls({raw_call})\n"
+            f"def from_document(document, **given):\n{from_document}"
         )
-        namespace = dict(self.names)
+        namespace = {**self.names, "saw": saw}
         exec(compile(code, f"<mapping of {self.cls.__qualname__}>", "exec"), namespace)  # noqa: S102
         stored = dict.fromkeys((*(key for key in self.keys if key != self.source.id_key), VERSION), 1)
         return _Plan(stored, namespace["from_raw"], namespace["from_document"])  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ enum, and per error status the problem `code`s it can return.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from http import HTTPStatus
@@ -54,7 +55,7 @@ from app.http.problems import PROBLEM_JSON, Problem
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.rate_limit import RATE_LIMITED
 from app.http.schemas import BaseStruct
-from app.http.versioning import NAMES_THE_CALLER
+from app.http.versioning import EXPECTED, NAMES_THE_CALLER
 
 ProblemClass = type[AppError]  # a named problem class: its status and code
 
@@ -130,16 +131,16 @@ _ERRORS_OF_HEADER: dict[str, frozenset[ProblemClass]] = {
 
 def _request_headers(path: str, handler: HTTPRouteHandler) -> tuple[Parameter, ...]:
     """The headers an operation honours: Idempotency-Key on every authenticated POST under /api (not
-    register or login), If-Match on the writes of one resource, If-None-Match on its reads."""
+    register or login), If-Match on the writes that take it (the `expected` dependency), If-None-Match on the
+    reads of one resource."""
     if not path.startswith("/api/") or handler.opt.get(EXCLUDE_FROM_AUTH):
         return ()
     methods = handler.http_methods
     headers = [_IDEMPOTENCY_KEY_PARAMETER] if "POST" in methods else []
-    if "{" in path or handler.opt.get(NAMES_THE_CALLER):
-        if methods & {"PATCH", "DELETE", "POST"}:
-            headers.append(_IF_MATCH_PARAMETER)
-        if "GET" in methods:
-            headers.append(_IF_NONE_MATCH_PARAMETER)
+    if EXPECTED in inspect.signature(handler.fn).parameters:
+        headers.append(_IF_MATCH_PARAMETER)
+    if "GET" in methods and ("{" in path or handler.opt.get(NAMES_THE_CALLER)):
+        headers.append(_IF_NONE_MATCH_PARAMETER)
     return tuple(headers)
 
 

@@ -1,19 +1,17 @@
-"""Versions, ETags and preconditions (docs/api-conventions.md): one middleware on the `/api` router. The
-repository's side (the version bump, the guarded first write) is app/db/versions.py.
+"""Versions, ETags and preconditions (docs/api-conventions.md). The repository's side (the version bump,
+the guarded write) is app/db/versions.py.
 
 Every stored resource carries `version`, which every write the API shows bumps with `$inc` in the same
 update (a document stored before versions existed has none: it reads as 0, and `{"version": {"$in":
-[0, None]}}` matches it). The middleware reads `If-Match` and names the request's *target*: the document
-whose id is in the path (or, for `/api/auth/me`, the caller). While the request runs:
+[0, None]}}` matches it).
 
-- loading the target (core `get_owned`) at another version than If-Match names: 412, before any state rule;
-- the first write of the target carries `version` in its filter, so the check and the write are one atomic
-  operation; a miss because the version moved is 412 and nothing is written. Later writes of the same request
-  (an invoice's number after its send) are free: the precondition has been met.
-
-Single-resource responses (a JSON object with an `id` this request loaded or wrote) get
-`ETag: "<version>-<hash of is_overdue, tracked_seconds, unbilled_seconds>"`; a GET whose `If-None-Match`
-names the current tag (weak comparison; `*` matches any) gets 304 without a body.
+- `If-Match` on a write becomes the handler's `expected` dependency (`provide_expected`), which the handler
+  passes to its service: the load of the resource answers 412 before any state rule, and its first write
+  carries the versions in its filter.
+- Single-resource responses (a JSON object with an `id` whose document this request mapped into a response,
+  `saw`) get `ETag: "<version>-<hash of is_overdue, tracked_seconds, unbilled_seconds>"`, added by the
+  middleware on the `/api` router; a GET whose `If-None-Match` names the current tag (weak comparison; `*`
+  matches any) gets 304 without a body.
 """
 
 from __future__ import annotations
@@ -21,16 +19,19 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
 from bson import ObjectId
+from litestar import Request
 
-from app.db import versions
-from app.db.versions import RequestVersions
+from app.db.versions import ANY, Expected
 
 DERIVED_FIELDS = ("is_overdue", "tracked_seconds", "unbilled_seconds")
-# A route handler's opt key: the resource this route names is the caller's own user document.
+# The dependency a write handler takes to honour If-Match; a GET handler's opt key: it names the caller's
+# own user document (its answer is tagged, and If-None-Match applies, though its path holds no id).
+EXPECTED = "expected"
 NAMES_THE_CALLER = "names_the_caller"
 _GUARDED_METHODS = frozenset({"PATCH", "DELETE", "POST"})
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*|\s*(\*)\s*')
@@ -56,6 +57,14 @@ def _tags(header: str) -> list[tuple[bool, str]]:
         else:
             found.append((bool(match.group(1)), match.group(2)))
     return found
+
+
+def provide_expected(request: Request[Any, Any, Any]) -> Expected:
+    """The `expected` dependency: the versions If-Match names on a write (`ANY` without one, or for `*`)."""
+    header = request.headers.get("if-match")
+    if header is None or request.method not in _GUARDED_METHODS:
+        return ANY
+    return Expected(expected_versions(header))
 
 
 def expected_versions(header: str) -> frozenset[int] | None:
@@ -93,25 +102,25 @@ def _header(headers: Any, name: bytes) -> str | None:
     return None
 
 
-def _target(scope: dict[str, Any]) -> ObjectId | None:
-    params = list((scope.get("path_params") or {}).values())
-    if len(params) == 1 and isinstance(params[0], str) and ObjectId.is_valid(params[0]):
-        return ObjectId(params[0])
-    handler = scope.get("route_handler")
-    user = scope.get("user")
-    if handler is not None and handler.opt.get(NAMES_THE_CALLER) and user is not None:
-        return user.id
-    return None
+# The versions of the documents this request mapped into its response, by id (set by the middleware).
+_seen: ContextVar[dict[Any, int] | None] = ContextVar("response_versions", default=None)
 
 
-def _tag_for(state: RequestVersions, body: bytes) -> str | None:
+def saw(oid: Any, version: int | None) -> None:
+    """A stored document at `version` went into this request's response (app/http/mapping.py calls it)."""
+    seen = _seen.get()
+    if seen is not None:
+        seen[oid] = version or 0  # a document stored before versions existed reads 0
+
+
+def _tag_for(seen: dict[Any, int], body: bytes) -> str | None:
     try:
         shape = msgspec.json.decode(body, type=_Derived)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     if shape.id is None or not ObjectId.is_valid(shape.id):
         return None
-    version = state.seen.get(ObjectId(shape.id))
+    version = seen.get(ObjectId(shape.id))
     if version is None:
         return None
     derived = {name: getattr(shape, name) for name in DERIVED_FIELDS if getattr(shape, name) is not None}
@@ -128,24 +137,16 @@ class VersioningMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = RequestVersions(target=_target(scope))
-        if_match = _header(scope["headers"], b"if-match")
-        if if_match is not None and scope["method"] in _GUARDED_METHODS:
-            state.expected = expected_versions(if_match)
-        # The caller's profile, when authentication loaded it (before this request's record began); a route
-        # that asked only for the caller's id gets no version, and answers with no profile to tag.
-        version = getattr(scope.get("user"), "version", None)
-        if version is not None:
-            state.seen[scope["user"].id] = version
+        seen: dict[Any, int] = {}
         if_none_match = _header(scope["headers"], b"if-none-match") if scope["method"] == "GET" else None
-        token = versions.begin(state)
+        token = _seen.set(seen)
         try:
-            await self.app(scope, receive, _tagging(state, send, if_none_match))
+            await self.app(scope, receive, _tagging(seen, send, if_none_match))
         finally:
-            versions.end(token)
+            _seen.reset(token)
 
 
-def _tagging(state: RequestVersions, send: Any, if_none_match: str | None) -> Any:
+def _tagging(seen: dict[Any, int], send: Any, if_none_match: str | None) -> Any:
     """A send that adds the ETag to a single-resource JSON answer, and turns a fresh GET into a 304."""
     held: dict[str, Any] = {}
     chunks: list[bytes] = []
@@ -184,7 +185,7 @@ def _tagging(state: RequestVersions, send: Any, if_none_match: str | None) -> An
             if message.get("more_body", False):
                 return
             body = b"".join(chunks)
-            await start(held.pop("start"), _tag_for(state, body))
+            await start(held.pop("start"), _tag_for(seen, body))
             if not not_modified:
                 await send({"type": "http.response.body", "body": body})
             return

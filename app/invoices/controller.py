@@ -9,6 +9,7 @@ from litestar.params import Parameter
 from app.auth.models import Caller, User
 from app.core.errors import Conflict, InvalidReference, InvalidState, raises
 from app.db.pagination import PageParams, sorted_by
+from app.db.versions import Expected
 from app.documents.errors import EInvoiceInvalid
 from app.documents.model import Report
 from app.http.pagination import id_filter
@@ -79,14 +80,18 @@ class InvoiceController(Controller):
         operation_id="updateInvoice",
         opt=raises(InvalidReference, InvalidState, Conflict),
     )
-    async def update_invoice(self, invoice_id: str, data: InvoiceUpdate, current_user: User) -> InvoiceOut:
+    async def update_invoice(
+        self, invoice_id: str, data: InvoiceUpdate, current_user: User, expected: Expected
+    ) -> InvoiceOut:
         """Change a draft (else 409 invalid_state); totals are recomputed."""
-        return InvoiceOut.from_document(await service.update_invoice(current_user, invoice_id, data))
+        return InvoiceOut.from_document(
+            await service.update_invoice(current_user, invoice_id, data, expected)
+        )
 
     @delete("/{invoice_id:str}", operation_id="deleteInvoice", opt=raises(InvalidState))
-    async def delete_invoice(self, invoice_id: str, current_user: User) -> None:
+    async def delete_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> None:
         """Delete a draft and release its time entries (else 409 invalid_state)."""
-        await service.delete_invoice(current_user, invoice_id)
+        await service.delete_invoice(current_user, invoice_id, expected)
 
     @post(
         "/{invoice_id:str}/send",
@@ -94,23 +99,25 @@ class InvoiceController(Controller):
         status_code=200,
         opt=raises(InvalidState, EInvoiceInvalid),
     )
-    async def send_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
+    async def send_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> InvoiceOut:
         """Finalize a draft with lines: assigns the next number and sets sent_at."""
-        return InvoiceOut.from_document(await lifecycle.send_invoice(current_user, invoice_id))
+        return InvoiceOut.from_document(await lifecycle.send_invoice(current_user, invoice_id, expected))
 
     @post(
         "/{invoice_id:str}/payments",
         operation_id="addInvoicePayment",
         opt=raises(InvalidState, TooManyPayments, Conflict),
     )
-    async def add_payment(self, invoice_id: str, data: PaymentCreate, current_user: User) -> InvoiceOut:
+    async def add_payment(
+        self, invoice_id: str, data: PaymentCreate, current_user: User, expected: Expected
+    ) -> InvoiceOut:
         """Record a payment on a sent invoice (0 < amount ≤ amount_due); the last one marks it paid."""
-        return InvoiceOut.from_document(await lifecycle.add_payment(current_user, invoice_id, data))
+        return InvoiceOut.from_document(await lifecycle.add_payment(current_user, invoice_id, data, expected))
 
     @post("/{invoice_id:str}/void", operation_id="voidInvoice", status_code=200, opt=raises(InvalidState))
-    async def void_invoice(self, invoice_id: str, current_user: User) -> InvoiceOut:
+    async def void_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> InvoiceOut:
         """Void a draft or a sent invoice without payments; releases its time entries."""
-        return InvoiceOut.from_document(await lifecycle.void_invoice(current_user, invoice_id))
+        return InvoiceOut.from_document(await lifecycle.void_invoice(current_user, invoice_id, expected))
 
     @get(
         "/{invoice_id:str}/pdf",
@@ -150,6 +157,6 @@ class InvoiceController(Controller):
         status_code=200,
         opt=raises(InvalidState),
     )
-    async def validate_invoice(self, invoice_id: str, current_user: User) -> Report:
+    async def validate_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> Report:
         """Run the EN 16931 check (XSD and Schematron) that send runs, on a draft."""
-        return await rendering.validate(current_user, invoice_id)
+        return await rendering.validate(current_user, invoice_id, expected)

@@ -20,7 +20,7 @@ from app.core.retry import compare_and_set
 from app.core.transitions import DELETED, Lifecycle, Transition
 from app.db.outbox import pending, publish
 from app.db.repository import OwnerId, get_owned, owned_filter, update_owned
-from app.db.versions import VERSION
+from app.db.versions import ANY, VERSION, Expected
 from app.documents import service as documents
 from app.documents.model import DocumentData
 from app.documents.models import StoredDocument
@@ -74,9 +74,12 @@ def require(invoice: Invoice, action: str) -> str:
     return LIFECYCLE.target(action, invoice.status)
 
 
-async def refusal(owner: User, invoice_id: str | OwnerId, action: str) -> InvalidState:
-    """After a conditional update matched nothing: 404 if the invoice is gone, else why it was refused."""
-    invoice = await get_owned(Invoice, str(invoice_id), owner.id)
+async def refusal(
+    owner: User, invoice_id: str | OwnerId, action: str, expected: Expected = ANY
+) -> InvalidState:
+    """After a conditional update matched nothing: 404 if the invoice is gone, 412 if it moved past
+    `expected`, else why it was refused."""
+    invoice = await get_owned(Invoice, str(invoice_id), owner.id, expected)
     if LIFECYCLE.allows(invoice.status, action):
         return refuse(invoice, action, _GUARDS.get(action, "it changed meanwhile; try again"))
     return refuse(invoice, action)
@@ -92,6 +95,7 @@ async def _move(
     fields: dict[str, Any],
     where: dict[str, Any] | None = None,
     event: str | None = None,
+    expected: Expected = ANY,
 ) -> Invoice:
     """Apply `action` atomically (with `event` pending, when given): the status filter comes from the
     transition table."""
@@ -103,13 +107,14 @@ async def _move(
         {"status": target, **fields},
         where={**LIFECYCLE.where(action), **(where or {})},
         event=pending(event) if event else None,
+        expected=expected,
     )
     if moved is None:
-        raise await refusal(owner, invoice.id, action)
+        raise await refusal(owner, invoice.id, action, expected)
     return moved
 
 
-async def send_invoice(owner: User, invoice_id: str) -> Invoice:
+async def send_invoice(owner: User, invoice_id: str, expected: Expected = ANY) -> Invoice:
     """Check and render with the number the draft is about to receive (read, not taken), then claim the
     draft (one winner) and finish the send (finish_send). A 422 leaves the draft as it was and uses no
     number; a number taken by a racing send meanwhile means one more render with the real one. The claim
@@ -117,7 +122,7 @@ async def send_invoice(owner: User, invoice_id: str) -> Invoice:
     again, so the stored document always shows the invoice as it was sent."""
 
     async def attempt() -> tuple[Invoice, Prepared] | None:
-        invoice = await get_owned(Invoice, invoice_id, owner.id)
+        invoice = await get_owned(Invoice, invoice_id, owner.id, expected)  # the claim pins this version
         require(invoice, "send")
         if not invoice.lines:
             raise refuse(invoice, "send", _GUARDS["send"])
@@ -134,7 +139,7 @@ async def send_invoice(owner: User, invoice_id: str) -> Invoice:
         )
         return None if claimed is None else (claimed, Prepared(upcoming, data, rendered))
 
-    sent, prepared = await compare_and_set(attempt, lambda: refusal(owner, invoice_id, "send"))
+    sent, prepared = await compare_and_set(attempt, lambda: refusal(owner, invoice_id, "send", expected))
     return await finish_send(owner, sent.id, prepared)
 
 
@@ -253,16 +258,18 @@ async def attach_document(owner: User, invoice: Invoice, stored: StoredDocument)
     return attached or invoice
 
 
-async def void_invoice(owner: User, invoice_id: str) -> Invoice:
+async def void_invoice(owner: User, invoice_id: str, expected: Expected = ANY) -> Invoice:
     """Void (marked `releasing_at` in the same write), then release its time entries (if this dies in
     between, the worker's recovery releases them: release_entries)."""
-    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
     require(invoice, "void")
     if invoice.amount_paid_cents:
         raise refuse(invoice, "void", _GUARDS["void"])
     now = utc_now()
     stamp, unpaid = {"voided_at": now, "releasing_at": now}, {"amount_paid_cents": 0}
-    voided = await _move(owner, invoice, "void", stamp, where=unpaid, event="invoice.voided")
+    voided = await _move(
+        owner, invoice, "void", stamp, where=unpaid, event="invoice.voided", expected=expected
+    )
     await publish(voided)
     await release_entries(owner.id, voided.id)
     return voided
@@ -279,7 +286,7 @@ async def release_entries(owner_id: OwnerId, invoice_id: OwnerId) -> None:
     )
 
 
-async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invoice:
+async def add_payment(owner: User, invoice_id: str, data: PaymentCreate, expected: Expected = ANY) -> Invoice:
     """One $push + $inc guarded by the status and by amount_due; the payment that clears the amount due
     also sets `paid` in that same write (event `invoice.paid`, else `invoice.payment_recorded`), so no crash
     can leave a sent invoice with nothing due."""
@@ -292,7 +299,7 @@ async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invo
     # Read and check, then try "this payment clears it" and "a part payment"; an attempt that misses both
     # means another payment landed in between, so the next one re-reads: still payable and enough due?
     async def attempt() -> Invoice | None:
-        invoice = await get_owned(Invoice, invoice_id, owner.id)
+        invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
         require(invoice, "pay")
         if cents > invoice.amount_due_cents:
             raise _overpaid(invoice)
@@ -320,6 +327,7 @@ async def add_payment(owner: User, invoice_id: str, data: PaymentCreate) -> Invo
                     "$inc": {"amount_paid_cents": cents, "amount_due_cents": -cents},
                 },
                 event=pending(event),
+                expected=expected,
             )
             if paid is not None:
                 return paid

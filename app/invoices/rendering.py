@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.auth.models import User
 from app.core.errors import InvalidState, NotFound
 from app.db.repository import get_owned
+from app.db.versions import ANY, Expected
 from app.documents import service as documents
 from app.documents.model import Report
 from app.documents.models import StoredDocument
@@ -56,9 +57,9 @@ async def stored_document(owner: User, invoice: Invoice) -> StoredDocument:
     return stored
 
 
-async def validate(owner: User, invoice_id: str) -> Report:
+async def validate(owner: User, invoice_id: str, expected: Expected = ANY) -> Report:
     """The same check send runs, on a draft, with the number it would receive."""
-    invoice = await get_owned(Invoice, invoice_id, owner.id)
+    invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
     lifecycle.require(invoice, "send")
     return await documents.check(await document_data.load(owner, invoice, number=await _upcoming(owner)))
 

@@ -34,6 +34,7 @@ from app.db.repository import (
     owned_filter,
     update_owned,
 )
+from app.db.versions import ANY, Expected
 from app.invoices import time_lines
 from app.invoices.lifecycle import LIFECYCLE, refuse, release_entries, require
 from app.invoices.models import Invoice, StoredLine
@@ -193,11 +194,13 @@ async def list_invoices(owner: Owner, params: PageParams, filters: InvoiceFilter
 # ---------------------------------------------------------------- draft edits
 
 
-async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> Invoice:
+async def update_invoice(
+    owner: User, invoice_id: str, data: InvoiceUpdate, expected: Expected = ANY
+) -> Invoice:
     """Recompute from what was read, write only if the draft did not change meanwhile (else retry)."""
 
     async def attempt() -> Invoice | None:
-        invoice = await get_owned(Invoice, invoice_id, owner.id)
+        invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
         # References are checked before any state rule (docs/api-conventions.md): a foreign project_id is
         # 400, not 409.
         project_fields = await _project_change(owner, invoice, data)
@@ -212,6 +215,7 @@ async def update_invoice(owner: User, invoice_id: str, data: InvoiceUpdate) -> I
             where={**LIFECYCLE.where("edit"), "revision": invoice.revision},
             extra={"$inc": {"revision": 1}},
             event=event,
+            expected=expected,
         )
         if updated is not None:
             revision = {"$inc": {"revision": 1}}
@@ -271,7 +275,7 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
     }
 
 
-async def delete_invoice(owner: User, invoice_id: str) -> None:
+async def delete_invoice(owner: User, invoice_id: str, expected: Expected = ANY) -> None:
     """A draft only: tombstoned with its event, then its time entries are released, then the event leaves
     and the tombstone goes (if this dies in between, recovery releases them first: release_entries)."""
     await delete_owned_where(
@@ -281,4 +285,5 @@ async def delete_invoice(owner: User, invoice_id: str) -> None:
         LIFECYCLE.where("delete"),
         lambda invoice: None if LIFECYCLE.allows(invoice.status, "delete") else refuse(invoice, "delete"),
         before_publish=lambda deleted: release_entries(owner.id, deleted.id),
+        expected=expected,
     )

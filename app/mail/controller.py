@@ -5,6 +5,7 @@ from litestar import Controller, Request, get, post
 from app.auth.models import Caller, User
 from app.core.errors import InvalidState, raises
 from app.db.pagination import PageParams, sorted_by
+from app.db.versions import Expected
 from app.mail import service
 from app.mail.errors import EmailUnavailable
 from app.mail.schemas import EmailCreate, EmailOut, EmailPage, EmailQueued
@@ -21,11 +22,12 @@ class InvoiceEmailController(Controller):
         opt=raises(InvalidState, EmailUnavailable),
     )
     async def email_invoice(
-        self, invoice_id: str, data: EmailCreate, current_user: User, request: Request
+        self, invoice_id: str, data: EmailCreate, current_user: User, request: Request, expected: Expected
     ) -> EmailQueued:
         """Queue the invoice's stored PDF for e-mail (sent or paid invoices); the worker delivers it.
         `to` defaults to the client's e-mail; at most 10 recipients in `to` and `cc` together."""
-        record = await service.queue_email(request.app.state.settings, current_user, invoice_id, data)
+        settings = request.app.state.settings
+        record = await service.queue_email(settings, current_user, invoice_id, data, expected)
         return EmailQueued.from_document(record)
 
     @get("/{invoice_id:str}/emails", operation_id="listInvoiceEmails", opt=sorted_by(service.SORTS))

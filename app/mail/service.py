@@ -23,6 +23,7 @@ from app.core.text import normalize_email
 from app.db.pagination import Page, PageParams, paginate, sortable
 from app.db.recovery import RecoveryPass
 from app.db.repository import get_owned, owned_filter
+from app.db.versions import ANY, Expected
 from app.invoices.lifecycle import require
 from app.invoices.models import Invoice
 from app.mail import texts
@@ -38,8 +39,10 @@ SORTS = sortable(EmailRecord, {"created_at": "created_at"}, scope=("invoice_id",
 REQUEUE_BATCH = 100
 
 
-async def queue_email(settings: Settings, owner: User, invoice_id: str, data: EmailCreate) -> EmailRecord:
-    invoice = await get_owned(Invoice, invoice_id, owner.id)
+async def queue_email(
+    settings: Settings, owner: User, invoice_id: str, data: EmailCreate, expected: Expected = ANY
+) -> EmailRecord:
+    invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
     require(invoice, "email")
     if invoice.number is None:  # sent, but the number step was cut short: recovery finishes it
         raise InvalidState(f"Invoice {invoice.id} is being sent; try again shortly")

@@ -6,6 +6,7 @@ from litestar.params import Parameter
 from app.auth.models import Caller, User
 from app.core.errors import InUse, InvalidReference, raises
 from app.db.pagination import PageParams, sorted_by
+from app.db.versions import Expected
 from app.http.pagination import id_filter
 from app.http.schemas import created
 from app.projects import service
@@ -48,11 +49,15 @@ class ProjectController(Controller):
         return ProjectDetailOut.with_totals(*await service.get_project(owner, project_id))
 
     @patch("/{project_id:str}", operation_id="updateProject", opt=raises(InvalidReference, InUse))
-    async def update_project(self, project_id: str, data: ProjectUpdate, current_user: User) -> ProjectOut:
+    async def update_project(
+        self, project_id: str, data: ProjectUpdate, current_user: User, expected: Expected
+    ) -> ProjectOut:
         """Change some fields; client_id only while no time entry, invoice or contract references it."""
-        return ProjectOut.from_document(await service.update_project(current_user, project_id, data))
+        return ProjectOut.from_document(
+            await service.update_project(current_user, project_id, data, expected)
+        )
 
     @delete("/{project_id:str}", operation_id="deleteProject", opt=raises(InUse))
-    async def delete_project(self, project_id: str, current_user: User) -> None:
+    async def delete_project(self, project_id: str, current_user: User, expected: Expected) -> None:
         """Delete a project that nothing references (else 409 in_use)."""
-        await service.delete_project(current_user, project_id)
+        await service.delete_project(current_user, project_id, expected)

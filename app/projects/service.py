@@ -23,6 +23,7 @@ from app.db.repository import (
     owned_filter,
     update_owned,
 )
+from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
 from app.projects.models import Project
 from app.projects.schemas import ProjectCreate, ProjectUpdate
@@ -91,13 +92,15 @@ async def tracked_time(project: Project) -> tuple[int, int]:
     return (int(rows[0]["tracked"]), int(rows[0]["unbilled"])) if rows else (0, 0)
 
 
-async def update_project(owner: User, project_id: str, data: ProjectUpdate) -> Project:
+async def update_project(
+    owner: User, project_id: str, data: ProjectUpdate, expected: Expected = ANY
+) -> Project:
     changes = provided_fields(data)
     if "hourly_rate" in changes:
         changes["hourly_rate_cents"] = to_cents(changes.pop("hourly_rate"))
-    before = await _client_change(owner, project_id, changes) if "client_id" in changes else None
+    before = await _client_change(owner, project_id, changes, expected) if "client_id" in changes else None
     event = pending("project.updated")
-    project = await update_owned(Project, project_id, owner.id, changes, event=event)
+    project = await update_owned(Project, project_id, owner.id, changes, event=event, expected=expected)
     if project is None:
         raise NotFound(f"No project with id {project_id!r}")
     if before is not None:
@@ -106,10 +109,12 @@ async def update_project(owner: User, project_id: str, data: ProjectUpdate) -> P
     return project
 
 
-async def _client_change(owner: User, project_id: str, changes: dict[str, Any]) -> Project:
+async def _client_change(
+    owner: User, project_id: str, changes: dict[str, Any], expected: Expected
+) -> Project:
     """Moving a project to another client is allowed only while nothing references it (its time entries
     and invoices carry the client too); the currency follows the new client. Returns the project as read."""
-    project = await get_owned(Project, project_id, owner.id)
+    project = await get_owned(Project, project_id, owner.id, expected)
     client = await get_referenced(Client, changes["client_id"], owner.id, "client_id")
     if client.id != project.client_id:
         await ensure_unreferenced("project", project.id, owner.id, project_references())
@@ -117,8 +122,8 @@ async def _client_change(owner: User, project_id: str, changes: dict[str, Any]) 
     return project
 
 
-async def delete_project(owner: User, project_id: str) -> None:
-    await delete_unreferenced(Project, project_id, owner.id, project_references())
+async def delete_project(owner: User, project_id: str, expected: Expected = ANY) -> None:
+    await delete_unreferenced(Project, project_id, owner.id, project_references(), expected)
 
 
 async def follow_client_currency(client: Client) -> None:

@@ -6,6 +6,7 @@ from litestar.datastructures import State
 from app.auth.models import Caller, User
 from app.core.errors import UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable, raises
 from app.db.pagination import PageParams, sorted_by
+from app.db.versions import Expected
 from app.http.schemas import created
 from app.resumes import service
 from app.resumes.schemas import ResumeCreate, ResumeGenerate, ResumeOut, ResumePage, ResumeUpdate
@@ -47,11 +48,13 @@ class ResumeController(Controller):
         return ResumeOut.from_document(await service.get_resume(owner, resume_id))
 
     @patch("/{resume_id:str}", operation_id="updateResume")
-    async def update_resume(self, resume_id: str, data: ResumeUpdate, current_user: User) -> ResumeOut:
+    async def update_resume(
+        self, resume_id: str, data: ResumeUpdate, current_user: User, expected: Expected
+    ) -> ResumeOut:
         """Change some fields of a resume; `profile` is replaced whole."""
-        return ResumeOut.from_document(await service.update_resume(current_user, resume_id, data))
+        return ResumeOut.from_document(await service.update_resume(current_user, resume_id, data, expected))
 
     @delete("/{resume_id:str}", operation_id="deleteResume")
-    async def delete_resume(self, resume_id: str, current_user: User) -> None:
+    async def delete_resume(self, resume_id: str, current_user: User, expected: Expected) -> None:
         """Delete a resume."""
-        await service.delete_resume(current_user, resume_id)
+        await service.delete_resume(current_user, resume_id, expected)

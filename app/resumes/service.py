@@ -12,6 +12,7 @@ from app.core.errors import NotFound, UpstreamBadGateway
 from app.db.outbox import pending, publish
 from app.db.pagination import Page, PageParams, paginate, sortable
 from app.db.repository import delete_owned_where, get_owned, insert_with_event, owned_filter, update_owned
+from app.db.versions import ANY, Expected
 from app.http.schemas import as_plain, provided_fields
 from app.resumes.models import Resume, StoredProfile
 from app.resumes.prompt import build_messages, clean_markdown
@@ -36,19 +37,21 @@ async def get_resume(owner: Owner, resume_id: str) -> Resume:
     return await get_owned(Resume, resume_id, owner.id)
 
 
-async def update_resume(owner: User, resume_id: str, data: ResumeUpdate) -> Resume:
+async def update_resume(owner: User, resume_id: str, data: ResumeUpdate, expected: Expected = ANY) -> Resume:
     changes: dict[str, Any] = provided_fields(data)
     if "profile" in changes:  # replaced whole; dates become BSON datetimes as Beanie stores them
         changes["profile"] = Encoder().encode(StoredProfile(**changes["profile"]))
-    resume = await update_owned(Resume, resume_id, owner.id, changes, event=pending("resume.updated"))
+    resume = await update_owned(
+        Resume, resume_id, owner.id, changes, event=pending("resume.updated"), expected=expected
+    )
     if resume is None:
         raise NotFound(f"No resume with id {resume_id!r}")
     await publish(resume)
     return resume
 
 
-async def delete_resume(owner: User, resume_id: str) -> None:
-    await delete_owned_where(Resume, resume_id, owner.id, {}, lambda resume: None)
+async def delete_resume(owner: User, resume_id: str, expected: Expected = ANY) -> None:
+    await delete_owned_where(Resume, resume_id, owner.id, {}, lambda resume: None, expected=expected)
 
 
 async def generate_resume(owner: User, data: ResumeGenerate, ai: AIClient) -> Resume:

@@ -7,6 +7,7 @@ from litestar.params import Parameter
 from app.auth.models import Caller, User
 from app.core.errors import Conflict, InvalidReference, InvalidState, raises
 from app.db.pagination import PageParams, sorted_by
+from app.db.versions import Expected
 from app.http.pagination import id_filter
 from app.http.schemas import created
 from app.time_entries import service
@@ -89,18 +90,20 @@ class TimeEntryController(Controller):
         operation_id="updateTimeEntry",
         opt=raises(InvalidReference, InvalidState, AlreadyInvoiced, Conflict),
     )
-    async def update_entry(self, entry_id: str, data: TimeEntryUpdate, current_user: User) -> TimeEntryOut:
+    async def update_entry(
+        self, entry_id: str, data: TimeEntryUpdate, current_user: User, expected: Expected
+    ) -> TimeEntryOut:
         """Change some fields of an entry not yet invoiced (else 409 already_invoiced)."""
-        return TimeEntryOut.from_document(await service.update_entry(current_user, entry_id, data))
+        return TimeEntryOut.from_document(await service.update_entry(current_user, entry_id, data, expected))
 
     @delete("/{entry_id:str}", operation_id="deleteTimeEntry", opt=raises(AlreadyInvoiced, Conflict))
-    async def delete_entry(self, entry_id: str, current_user: User) -> None:
+    async def delete_entry(self, entry_id: str, current_user: User, expected: Expected) -> None:
         """Delete an entry not yet invoiced (else 409 already_invoiced); a running one is discarded."""
-        await service.delete_entry(current_user, entry_id)
+        await service.delete_entry(current_user, entry_id, expected)
 
     @post(
         "/{entry_id:str}/stop", operation_id="stopTimer", status_code=200, opt=raises(InvalidState, Conflict)
     )
-    async def stop_timer(self, entry_id: str, current_user: User) -> TimeEntryOut:
+    async def stop_timer(self, entry_id: str, current_user: User, expected: Expected) -> TimeEntryOut:
         """Stop the running timer (409 invalid_state if not running); over 24 h is capped at 24 h."""
-        return TimeEntryOut.from_document(await service.stop_timer(current_user, entry_id))
+        return TimeEntryOut.from_document(await service.stop_timer(current_user, entry_id, expected))

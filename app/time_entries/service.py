@@ -33,6 +33,7 @@ from app.db.repository import (
     owned_filter,
     update_owned,
 )
+from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
 from app.projects.models import Project
 from app.projects.service import project_for_time
@@ -130,11 +131,11 @@ async def start_timer(owner: User, data: TimerStart) -> TimeEntry:
     return entry
 
 
-async def stop_timer(owner: User, entry_id: str) -> TimeEntry:
+async def stop_timer(owner: User, entry_id: str, expected: Expected = ANY) -> TimeEntry:
     """Stop a running entry. A timer left running longer than 24 h is capped at started_at + 24 h."""
 
     async def attempt() -> TimeEntry | None:
-        entry = await get_owned(TimeEntry, entry_id, owner.id)
+        entry = await get_owned(TimeEntry, entry_id, owner.id, expected)
         if not LIFECYCLE.allows(status(entry), "stop"):
             raise InvalidState("This time entry is not running")
         started = entry.started_at
@@ -150,6 +151,7 @@ async def stop_timer(owner: User, entry_id: str) -> TimeEntry:
             },
             where={"timer_slot": RUNNING_SLOT, "started_at": started},
             event=pending("time_entry.stopped"),
+            expected=expected,
         )
         return stopped
 
@@ -162,18 +164,26 @@ async def get_entry(owner: Owner, entry_id: str) -> TimeEntry:
     return await get_owned(TimeEntry, entry_id, owner.id)
 
 
-async def update_entry(owner: User, entry_id: str, data: TimeEntryUpdate) -> TimeEntry:
+async def update_entry(
+    owner: User, entry_id: str, data: TimeEntryUpdate, expected: Expected = ANY
+) -> TimeEntry:
     changes = provided_fields(data)
     project = await _target_project(
-        owner, await get_owned(TimeEntry, entry_id, owner.id), changes.get("project_id")
+        owner, await get_owned(TimeEntry, entry_id, owner.id, expected), changes.get("project_id")
     )
 
     async def attempt() -> TimeEntry | None:
-        entry = await get_owned(TimeEntry, entry_id, owner.id)  # gone: 404; else (re-)check
+        entry = await get_owned(TimeEntry, entry_id, owner.id, expected)  # gone: 404; else (re-)check
         fields, where = _merge(entry, changes, project)
         event = pending("time_entry.updated")
         updated = await update_owned(
-            TimeEntry, entry.id, owner.id, fields, where={"invoice_id": None, **where}, event=event
+            TimeEntry,
+            entry.id,
+            owner.id,
+            fields,
+            where={"invoice_id": None, **where},
+            event=event,
+            expected=expected,
         )
         if updated is not None:
             await confirm_moved(entry, fields, {"project_id": Project, "client_id": Client}, event=event)
@@ -227,7 +237,7 @@ def _merge(
     return fields, where
 
 
-async def delete_entry(owner: User, entry_id: str) -> None:
+async def delete_entry(owner: User, entry_id: str, expected: Expected = ANY) -> None:
     """Not while it is on an invoice (409 already_invoiced); a running entry is discarded."""
     await delete_owned_where(
         TimeEntry,
@@ -235,4 +245,5 @@ async def delete_entry(owner: User, entry_id: str) -> None:
         owner.id,
         {"invoice_id": None},
         lambda entry: None if LIFECYCLE.allows(status(entry), "delete") else _locked(entry),
+        expected=expected,
     )

@@ -7,6 +7,7 @@ from litestar.params import Parameter
 from app.auth.models import Caller, User
 from app.core.errors import Conflict, raises
 from app.db.pagination import PageParams, sorted_by
+from app.db.versions import Expected
 from app.http.schemas import created
 from app.webhooks import service
 from app.webhooks.schemas import (
@@ -46,21 +47,29 @@ class WebhookEndpointController(Controller):
 
     @patch("/{endpoint_id:str}", operation_id="updateWebhookEndpoint")
     async def update_endpoint(
-        self, endpoint_id: str, data: WebhookEndpointUpdate, current_user: User, state: State
+        self,
+        endpoint_id: str,
+        data: WebhookEndpointUpdate,
+        current_user: User,
+        state: State,
+        expected: Expected,
     ) -> WebhookEndpointOut:
         """Change the URL, the event types, the description, or enable/disable the endpoint."""
-        endpoint = await service.update_endpoint(current_user, endpoint_id, data, state.settings)
+        endpoint = await service.update_endpoint(current_user, endpoint_id, data, state.settings, expected)
         return WebhookEndpointOut.from_document(endpoint)
 
     @delete("/{endpoint_id:str}", operation_id="deleteWebhookEndpoint")
-    async def delete_endpoint(self, endpoint_id: str, current_user: User) -> None:
+    async def delete_endpoint(self, endpoint_id: str, current_user: User, expected: Expected) -> None:
         """Delete the endpoint and its delivery log; nothing more is sent to it."""
-        await service.delete_endpoint(current_user, endpoint_id)
+        await service.delete_endpoint(current_user, endpoint_id, expected)
 
     @post("/{endpoint_id:str}/rotate-secret", operation_id="rotateWebhookSecret", status_code=200)
-    async def rotate_secret(self, endpoint_id: str, current_user: User) -> WebhookEndpointWithSecret:
+    async def rotate_secret(
+        self, endpoint_id: str, current_user: User, expected: Expected
+    ) -> WebhookEndpointWithSecret:
         """Replace the signing secret and show the new one (once)."""
-        return WebhookEndpointWithSecret.with_secret(await service.rotate_secret(current_user, endpoint_id))
+        endpoint = await service.rotate_secret(current_user, endpoint_id, expected)
+        return WebhookEndpointWithSecret.with_secret(endpoint)
 
     @get("/{endpoint_id:str}/deliveries", operation_id="listWebhookDeliveries", opt=sorted_by(service.SORTS))
     async def list_deliveries(
@@ -81,8 +90,8 @@ class WebhookEndpointController(Controller):
         opt=raises(Conflict),
     )
     async def retry_delivery(
-        self, endpoint_id: str, delivery_id: str, current_user: User
+        self, endpoint_id: str, delivery_id: str, current_user: User, expected: Expected
     ) -> WebhookDeliveryOut:
         """Queue one more attempt now."""
-        delivery = await service.retry_delivery(current_user, endpoint_id, delivery_id)
+        delivery = await service.retry_delivery(current_user, endpoint_id, delivery_id, expected)
         return WebhookDeliveryOut.from_document(delivery)

@@ -12,6 +12,7 @@ from app.core.clock import utc_now
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.db.pagination import Page, PageParams, paginate
 from app.db.repository import get_owned, owned_filter, update_owned
+from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
 from app.webhooks import jobs
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -65,33 +66,45 @@ async def get_endpoint(owner: Owner, endpoint_id: str) -> WebhookEndpoint:
 
 
 async def update_endpoint(
-    owner: User, endpoint_id: str, data: WebhookEndpointUpdate, settings: Settings
+    owner: User,
+    endpoint_id: str,
+    data: WebhookEndpointUpdate,
+    settings: Settings,
+    expected: Expected = ANY,
 ) -> WebhookEndpoint:
-    await get_endpoint(owner, endpoint_id)  # 404 before the URL is looked at
+    await get_owned(
+        WebhookEndpoint, endpoint_id, owner.id, expected
+    )  # 404 or 412 before the URL is looked at
     changes = provided_fields(data)
     if "url" in changes:
         changes["url"] = await _checked_url(changes["url"], settings)
     if changes.get("enabled") is True:
         changes["failing_since"] = None  # a re-enabled endpoint gets a fresh 5 days
-    return await _updated(owner, endpoint_id, changes)
+    return await _updated(owner, endpoint_id, changes, expected)
 
 
-async def rotate_secret(owner: User, endpoint_id: str) -> WebhookEndpoint:
+async def rotate_secret(owner: User, endpoint_id: str, expected: Expected = ANY) -> WebhookEndpoint:
     """A new secret; deliveries from now on are signed with it."""
-    return await _updated(owner, endpoint_id, {"secret": new_secret()})
+    return await _updated(owner, endpoint_id, {"secret": new_secret()}, expected)
 
 
-async def _updated(owner: User, endpoint_id: str, changes: dict[str, Any]) -> WebhookEndpoint:
-    endpoint = await update_owned(WebhookEndpoint, endpoint_id, owner.id, changes)
+async def _updated(
+    owner: User, endpoint_id: str, changes: dict[str, Any], expected: Expected
+) -> WebhookEndpoint:
+    endpoint = await update_owned(WebhookEndpoint, endpoint_id, owner.id, changes, expected=expected)
     if endpoint is None:
         raise NotFound(f"No webhookendpoint with id {endpoint_id!r}")
     return endpoint
 
 
-async def delete_endpoint(owner: User, endpoint_id: str) -> None:
+async def delete_endpoint(owner: User, endpoint_id: str, expected: Expected = ANY) -> None:
     """The endpoint and its delivery log; queued attempts find their delivery gone and stop."""
-    endpoint = await get_endpoint(owner, endpoint_id)
-    await WebhookEndpoint.get_motor_collection().delete_one(owned_filter(owner.id, _id=endpoint.id))
+    endpoint = await get_owned(WebhookEndpoint, endpoint_id, owner.id, expected)
+    endpoints, mine = WebhookEndpoint.get_motor_collection(), owned_filter(owner.id, _id=endpoint.id)
+    if (await endpoints.delete_one(expected.guard(mine))).deleted_count == 0:
+        await expected.explain_miss(
+            endpoints, mine
+        )  # else a concurrent delete won: the log goes all the same
     await WebhookDelivery.get_motor_collection().delete_many(owned_filter(owner.id, endpoint_id=endpoint.id))
 
 
@@ -105,15 +118,21 @@ async def list_deliveries(
     return await paginate(WebhookDelivery, query, params, SORTS)
 
 
-async def retry_delivery(owner: User, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+async def retry_delivery(
+    owner: User, endpoint_id: str, delivery_id: str, expected: Expected = ANY
+) -> WebhookDelivery:
     """One more attempt now, whatever the delivery's state (409 while an attempt is under way)."""
     endpoint = await get_endpoint(owner, endpoint_id)
-    delivery = await get_owned(WebhookDelivery, delivery_id, owner.id)
+    delivery = await get_owned(WebhookDelivery, delivery_id, owner.id, expected)
     if delivery.endpoint_id != endpoint.id:
         raise NotFound(f"No webhookdelivery with id {delivery_id!r}")
     # Pending first, then the job: the attempt it runs finds the delivery pending (else it does nothing).
     wanted = await update_owned(
-        WebhookDelivery, delivery.id, owner.id, {"status": "pending", "next_attempt_at": utc_now()}
+        WebhookDelivery,
+        delivery.id,
+        owner.id,
+        {"status": "pending", "next_attempt_at": utc_now()},
+        expected=expected,
     )
     if wanted is None:
         raise NotFound(f"No webhookdelivery with id {delivery_id!r}")
