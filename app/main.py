@@ -36,7 +36,7 @@ from app.events.controller import EventController
 from app.events.models import Event, EventSequence
 from app.http.docs_ui import OfflineRedocPlugin, docs_router
 from app.http.edge import guarded
-from app.http.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore
+from app.http.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore, provide_new_id
 from app.http.litestar_private import ProblemCORSMiddleware, wrap_in_exception_handler
 from app.http.observability import Metrics, answer_health, configure_logging, run_with_edge
 from app.http.openapi import (
@@ -227,6 +227,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
             "owner": Provide(provide_owner, sync_to_thread=False),  # only the caller's id: a lighter lookup
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
             EXPECTED: Provide(provide_expected, sync_to_thread=False),  # If-Match of a write
+            "new_id": Provide(provide_new_id, sync_to_thread=False),  # what a create makes: once per key
         },
     )
     app = Orbix(

@@ -7,6 +7,7 @@ from typing import Any
 
 import mongomock_motor
 import pytest
+from pymongo.errors import AutoReconnect
 
 WRITES = (
     "insert_one",
@@ -68,6 +69,44 @@ def fault_fixture(monkeypatch: pytest.MonkeyPatch) -> Fault:
                 if state.writes >= state.after:
                     state.dead = True
                     raise Died
+            return result
+
+        monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, name, call)
+    return state
+
+
+class LostAnswer:
+    """Once armed, the `after`-th write (outside `spared` collections) reaches the store, and then its answer
+    is lost, as a dropped connection or a client-side timeout loses it on a replica set: it committed, but the
+    caller sees AutoReconnect. One write only; everything after it works."""
+
+    def __init__(self, spared: tuple[str, ...]) -> None:
+        self.spared = spared
+        self.after: int | None = None
+        self.writes = 0
+        self.fired = False
+
+    def arm(self, after: int) -> None:
+        self.after, self.writes, self.fired = after, 0, False
+
+    def disarm(self) -> None:
+        self.after = None
+
+
+@pytest.fixture(name="lost_answer")
+def lost_answer_fixture(monkeypatch: pytest.MonkeyPatch) -> LostAnswer:
+    """Writes to the idempotency records are spared: the test is about the request's own writes."""
+    state = LostAnswer(spared=("idempotency_keys",))
+    for name in WRITES:
+        original = getattr(mongomock_motor.AsyncMongoMockCollection, name)
+
+        async def call(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            result = await _original(self, *args, **kwargs)
+            if state.after is not None and not state.fired and self.name not in state.spared:
+                state.writes += 1
+                if state.writes == state.after:
+                    state.fired = True
+                    raise AutoReconnect("connection closed before the reply (the write committed)")
             return result
 
         monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, name, call)

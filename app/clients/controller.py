@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from beanie import PydanticObjectId
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
@@ -29,10 +30,12 @@ class ClientController(Controller):
         return await service.list_clients(owner, page, q)
 
     @post("/", operation_id="createClient")
-    async def create_client(self, data: ClientCreate, current_user: User) -> Response[ClientOut]:
+    async def create_client(
+        self, data: ClientCreate, current_user: User, new_id: PydanticObjectId
+    ) -> Response[ClientOut]:
         """Create a client; currency and payment terms default to the business profile."""
         return created(
-            ClientOut.from_document(await service.create_client(current_user, data)), "/api/clients"
+            ClientOut.from_document(await service.create_client(current_user, data, new_id)), "/api/clients"
         )
 
     @get("/{client_id:str}", operation_id="getClient")

@@ -7,6 +7,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from beanie import PydanticObjectId
+
 from app.auth.models import Owner, User
 from app.clients.models import Client
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
@@ -45,14 +47,12 @@ async def list_clients(owner: Owner, params: PageParams, q: str | None) -> Page[
     return await paginate_raw(Client, query, params, SORTS, ClientOut)
 
 
-async def create_client(owner: User, data: ClientCreate) -> Client:
+async def create_client(owner: User, data: ClientCreate, new_id: PydanticObjectId | None = None) -> Client:
     fields = _stored_address(as_plain(data))
     fields["currency"] = data.currency or owner.business.default_currency
     if data.payment_terms_days is None:
         fields["payment_terms_days"] = owner.business.payment_terms_days
-    client = Client(owner_id=owner.id, **fields)
-    await insert_with_event(client)
-    return client
+    return await insert_with_event(Client(id=new_id or PydanticObjectId(), owner_id=owner.id, **fields))
 
 
 async def get_client(owner: Owner, client_id: str) -> Client:

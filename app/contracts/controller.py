@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from beanie import PydanticObjectId
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
@@ -38,10 +39,13 @@ class ContractController(Controller):
         return listed.map(ContractOut.from_document)
 
     @post("/", operation_id="createContract", opt=raises(InvalidReference))
-    async def create_contract(self, data: ContractCreate, current_user: User) -> Response[ContractOut]:
+    async def create_contract(
+        self, data: ContractCreate, current_user: User, new_id: PydanticObjectId
+    ) -> Response[ContractOut]:
         """Create a draft contract; currency defaults to the client's."""
         return created(
-            ContractOut.from_document(await service.create_contract(current_user, data)), "/api/contracts"
+            ContractOut.from_document(await service.create_contract(current_user, data, new_id)),
+            "/api/contracts",
         )
 
     @get("/{contract_id:str}", operation_id="getContract")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from beanie import PydanticObjectId
 from bson import ObjectId
 
 from app.auth.models import Owner, User
@@ -69,10 +70,13 @@ async def list_contracts(
     return await paginate(Contract, query, params, SORTS)
 
 
-async def create_contract(owner: User, data: ContractCreate) -> Contract:
+async def create_contract(
+    owner: User, data: ContractCreate, new_id: PydanticObjectId | None = None
+) -> Contract:
     client = await get_referenced(Client, data.client_id, owner.id, "client_id")
     project = await project_of_client(owner, data.project_id, client.id) if data.project_id else None
     contract = Contract(
+        id=new_id or PydanticObjectId(),
         owner_id=owner.id,
         client_id=client.id,
         project_id=project.id if project else None,
@@ -83,10 +87,9 @@ async def create_contract(owner: User, data: ContractCreate) -> Contract:
         start_date=data.start_date,
         end_date=data.end_date,
     )
-    await insert_confirmed(
+    return await insert_confirmed(
         contract, [(Client, contract.client_id, "client_id"), (Project, contract.project_id, "project_id")]
     )
-    return contract
 
 
 async def get_contract(owner: Owner, contract_id: str) -> Contract:

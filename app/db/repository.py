@@ -13,6 +13,7 @@ from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 from pydantic import BaseModel, Field, model_validator
 from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
 from app.core.errors import AppError, InUse, InvalidReference, NotFound
@@ -334,29 +335,53 @@ async def confirm_parents(owner_id: OwnerId, parents: list[Parent]) -> None:
             raise InvalidReference(f"{field} {str(oid)!r} was deleted meanwhile")
 
 
-async def insert_with_event(document: OwnedDocument, event_type: str | None = None) -> None:
-    """Insert a document carrying its `*.created` (or `event_type`) event in its outbox, and publish it."""
-    await _insert_pending(document, event_type)
+async def insert_once(document: D) -> D:
+    """Insert `document`; when its id is taken by the caller's own document already, that one: a retried
+    request whose earlier run committed (its id is the request's `new_id`, app/http/idempotency.py). Any
+    other duplicate key is raised."""
+    try:
+        await document.insert()
+    except DuplicateKeyError:
+        earlier = await created_before(type(document), document.id, document.owner_id)
+        if earlier is None:
+            raise
+        return earlier
+    return document
+
+
+async def created_before(model: type[D], new_id: ObjectId | None, owner_id: OwnerId) -> D | None:
+    """The caller's document with the id a create is about to use: what an earlier run of this request made
+    (read before work a retry must not repeat), or None."""
+    found = await model.get_motor_collection().find_one({"_id": new_id, "owner_id": owner_id})
+    return None if found is None else model.model_validate(found)
+
+
+async def insert_with_event(document: D, event_type: str | None = None) -> D:
+    """Insert a document carrying its `*.created` (or `event_type`) event in its outbox, and publish it.
+    Returns the document that stands (an earlier run's, on a retry: insert_once)."""
+    document = await _insert_pending(document, event_type)
     await publish(document)
+    return document
 
 
-async def _insert_pending(document: OwnedDocument, event_type: str | None) -> None:
+async def _insert_pending(document: D, event_type: str | None) -> D:
     event = pending(event_type or f"{event_prefix(type(document))}.created")
     document.outbox = [PendingEvent.model_validate(event)]
-    await document.insert()
+    return await insert_once(document)
 
 
 async def insert_confirmed(
-    document: OwnedDocument,
+    document: D,
     parents: list[Parent],
     event_type: str | None = None,
     *,
     confirm: Callable[[], Awaitable[None]] | None = None,
-) -> None:
+) -> D:
     """Insert a document naming `parents` (with its created event pending), then confirm them (and run
     `confirm`, for any other condition the insert relied on); if one fails, delete the document again,
-    event and all, and raise; else publish the event."""
-    await _insert_pending(document, event_type)
+    event and all, and raise; else publish the event. Returns the document that stands (an earlier run's,
+    on a retry: insert_once; its parents are confirmed again, as its own run would have)."""
+    document = await _insert_pending(document, event_type)
     try:
         await confirm_parents(document.owner_id, parents)
         if confirm is not None:
@@ -365,6 +390,7 @@ async def insert_confirmed(
         await document.get_motor_collection().delete_one({"_id": document.id})
         raise
     await publish(document)
+    return document
 
 
 # ---------------------------------------------------------------- recovery (the worker runs these)

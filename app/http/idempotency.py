@@ -6,8 +6,15 @@ request claims the key by *inserting* a record against the unique index (owner_i
 requests with one key, on any number of API processes sharing the database, exactly one insert succeeds.
 The winner runs the handler and stores its answer (status, body, Content-Type, Location, ETag); the others
 read the record and get that answer replayed, 409 `idempotency_key_in_progress` while it runs, or 422
-`idempotency_key_reused` when their method, path or body differs. A 5xx answer (or a crash of the handler)
-deletes the claim, so a retry runs again.
+`idempotency_key_reused` when their method, path or body differs.
+
+A 5xx answer (or a crash of the handler) is not kept: the claim is given back, and a retry runs again. But the
+write may have reached the database before the failure (a lost connection, a timeout, a write-concern
+error), so the record stays, open, with what makes the retry find that write: `resource_id`, drawn once
+when the key is first claimed and the same for every run of the request. A handler takes it as the
+`new_id` dependency, and the id of what it creates (a client, an invoice, a payment, an e-mail) is that id:
+a retry whose earlier run committed meets its own document (the insert is refused on `_id`, the payment is
+already on the invoice) and answers with it, never writing a second one.
 
 A process can die while it holds a claim. The claim carries a lease (`lease_until`) that the holder renews
 in the background while the handler runs; once the lease has lapsed, a retry takes the claim over with one
@@ -33,6 +40,8 @@ from decimal import Decimal
 from typing import Any
 
 from beanie import Document, PydanticObjectId
+from bson import ObjectId
+from litestar import Request
 from pydantic import Field
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
@@ -50,6 +59,7 @@ _VALID_KEY = re.compile(rb"^[\x20-\x7e]{1,255}$")  # 1-255 printable ASCII chara
 # The headers of an answer a replay repeats; the others (X-Request-ID, ...) belong to each request.
 _KEPT_HEADERS = frozenset({b"content-type", b"location", b"etag"})
 _CLAIM_ATTEMPTS = 5
+_RESOURCE_ID = "idempotent_resource_id"  # where the middleware leaves the claim's id for `provide_new_id`
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -70,6 +80,8 @@ class IdempotencyRecord(Document):
     key: str
     fingerprint: str
     created_at: datetime
+    # The id of what the request creates, the same for every run of it (the `new_id` dependency).
+    resource_id: PydanticObjectId = Field(default_factory=PydanticObjectId)
     # While the first request runs: its holder's random token and the lease it keeps renewing.
     holder: str | None = None
     lease_until: datetime | None = None
@@ -129,6 +141,7 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
 class Claim:
     record_id: Any
     holder: str
+    resource_id: Any = None
 
 
 class IdempotencyStore:
@@ -146,6 +159,7 @@ class IdempotencyStore:
         for _ in range(_CLAIM_ATTEMPTS):
             now = utc_now()
             holder = secrets.token_hex(16)
+            resource_id = ObjectId()
             try:
                 inserted = await self._collection.insert_one(
                     {
@@ -153,6 +167,7 @@ class IdempotencyStore:
                         "key": key,
                         "fingerprint": print_,
                         "created_at": now,
+                        "resource_id": resource_id,
                         "holder": holder,
                         "lease_until": now + self.policy.lease,
                         "status": None,
@@ -160,7 +175,7 @@ class IdempotencyStore:
                         "body": b"",
                     }
                 )
-                return Claim(inserted.inserted_id, holder)
+                return Claim(inserted.inserted_id, holder, resource_id)
             except DuplicateKeyError:
                 pass
             raw = await self._collection.find_one({"owner_id": owner_id, "key": key})
@@ -175,21 +190,27 @@ class IdempotencyStore:
                 raise IdempotencyKeyReused(
                     f"This {HEADER} was already used for another request (method, path or body)"
                 )
-            if record.holder is None:
+            if record.status is not None:
                 return record
-            if record.lease_until is not None and as_utc(record.lease_until) > now:
+            if record.holder is None:  # an earlier run failed (5xx): this one runs again
+                given_back: dict[str, Any] = {"holder": None, "status": None}
+                taken = await self._collection.update_one(
+                    {"_id": record.id, **given_back},
+                    {"$set": {"holder": holder, "lease_until": now + self.policy.lease}},
+                )
+            elif record.lease_until is not None and as_utc(record.lease_until) > now:
                 raise IdempotencyKeyInProgress(
                     f"A request with this {HEADER} is still running; retry when it has answered"
                 )
-            # The holder stopped renewing its lease (its process died): take the claim over, unless another
-            # retry did first.
-            taken = await self._collection.update_one(
-                {"_id": record.id, "holder": record.holder, "lease_until": {"$lte": now}},
-                {"$set": {"holder": holder, "lease_until": now + self.policy.lease}},
-            )
-            if taken.modified_count == 1:
-                log.warning("idempotency key taken over after its holder's lease lapsed")
-                return Claim(record.id, holder)
+            else:  # the holder stopped renewing its lease (its process died): take the claim over
+                taken = await self._collection.update_one(
+                    {"_id": record.id, "holder": record.holder, "lease_until": {"$lte": now}},
+                    {"$set": {"holder": holder, "lease_until": now + self.policy.lease}},
+                )
+                if taken.modified_count == 1:
+                    log.warning("idempotency key taken over after its holder's lease lapsed")
+            if taken.modified_count == 1:  # else another retry took it first: look again
+                return Claim(record.id, holder, record.resource_id)
         raise IdempotencyKeyInProgress(f"A request with this {HEADER} is still running; retry shortly")
 
     async def renew(self, claim: Claim) -> bool:
@@ -211,7 +232,10 @@ class IdempotencyStore:
             log.error("idempotency claim lost before the answer was stored (lease lapsed)")
 
     async def release(self, claim: Claim) -> None:
-        await self._collection.delete_one({"_id": claim.record_id, "holder": claim.holder})
+        """Give the claim back after a failed run: a retry runs again, with the same `resource_id`."""
+        await self._collection.update_one(
+            {"_id": claim.record_id, "holder": claim.holder}, {"$set": {"holder": None, "lease_until": None}}
+        )
 
 
 # ---------------------------------------------------------------- the middleware
@@ -254,6 +278,13 @@ def _replaying(messages: list[dict[str, Any]], receive: Any) -> Any:
     return replay
 
 
+def provide_new_id(request: Request[Any, Any, Any]) -> PydanticObjectId:
+    """The `new_id` dependency: the id of what this request creates; with an Idempotency-Key, the same for
+    every run of the request (its record's `resource_id`), else a new one."""
+    claimed = request.scope.get("state", {}).get(_RESOURCE_ID)
+    return PydanticObjectId(claimed) if claimed is not None else PydanticObjectId()
+
+
 class IdempotencyMiddleware:
     """For a Router's `middleware=[...]`, after authentication: POSTs with `Idempotency-Key` only. The store
     (and its policy) is the app's `state.idempotency`."""
@@ -280,6 +311,7 @@ class IdempotencyMiddleware:
         if isinstance(outcome, IdempotencyRecord):
             await _replay(outcome, send)
             return
+        scope.setdefault("state", {})[_RESOURCE_ID] = outcome.resource_id
         await self._run(store, outcome, scope, receive, send)
 
     async def _run(

@@ -16,7 +16,13 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+    WriteConcernError,
+)
 
 from app.core.errors import (
     AppError,
@@ -177,9 +183,44 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[b
     return problem_response(status, code, detail, headers=headers or None)
 
 
-def _database_down(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    log.error("database unreachable: %s", type(exc).__name__)
-    return problem_response(503, DatabaseUnavailable.code, "The database is unreachable; try again shortly")
+# What each database failure means for the caller (all 503 database_unavailable): whether a write of this
+# request may have been applied (the driver sent it and lost or did not get the answer), so that the caller
+# knows to retry with the same Idempotency-Key, which never applies a write twice (http/idempotency.py).
+_RETRY = "retry with the same Idempotency-Key, which never applies a write twice"
+_DATABASE_FAILURES: tuple[tuple[type[Exception], str, str], ...] = (
+    # Most specific first: ServerSelectionTimeoutError and WaitQueueTimeoutError are ConnectionFailures,
+    # WTimeoutError a WriteConcernError.
+    (ServerSelectionTimeoutError, "unreachable", "The database is unreachable; try again shortly"),
+    (
+        WaitQueueTimeoutError,
+        "busy",
+        "The database is busy (no connection was free in time); try again shortly",
+    ),
+    (
+        ConnectionFailure,
+        "connection lost",
+        f"The connection to the database broke before it answered; a change may have been applied: {_RETRY}",
+    ),
+    (
+        ExecutionTimeout,
+        "timed out",
+        f"The database did not answer within its time limit; a change may have been applied: {_RETRY}",
+    ),
+    (
+        WriteConcernError,
+        "write not confirmed",
+        "The database applied a change but could not confirm it on a majority of its members in time: "
+        + _RETRY,
+    ),
+)
+
+
+def _database_failure(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    kind, detail = next(
+        (kind, detail) for error, kind, detail in _DATABASE_FAILURES if isinstance(exc, error)
+    )
+    log.error("database %s: %s", kind, type(exc).__name__)
+    return problem_response(503, DatabaseUnavailable.code, detail)
 
 
 def _internal(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -193,9 +234,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     AppError: _app_error,
     ValidationException: _validation,
     HTTPException: _http_exception,
-    ServerSelectionTimeoutError: _database_down,
-    ConnectionFailure: _database_down,
-    ExecutionTimeout: _database_down,  # MONGODB_TIMEOUT_MS ran out on the server (timeoutMS)
+    **{error: _database_failure for error, _, _ in _DATABASE_FAILURES},
     Exception: _internal,
 }
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from beanie import PydanticObjectId
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
@@ -64,10 +65,13 @@ class InvoiceController(Controller):
         return await service.list_invoices(owner, page, filters)
 
     @post("/", operation_id="createInvoice", opt=raises(InvalidReference, AlreadyInvoiced))
-    async def create_invoice(self, data: InvoiceCreate, current_user: User) -> Response[InvoiceOut]:
+    async def create_invoice(
+        self, data: InvoiceCreate, current_user: User, new_id: PydanticObjectId
+    ) -> Response[InvoiceOut]:
         """Create a draft from lines and/or time entries; the server computes every amount."""
         return created(
-            InvoiceOut.from_document(await service.create_invoice(current_user, data)), "/api/invoices"
+            InvoiceOut.from_document(await service.create_invoice(current_user, data, new_id)),
+            "/api/invoices",
         )
 
     @get("/{invoice_id:str}", operation_id="getInvoice")
@@ -109,10 +113,16 @@ class InvoiceController(Controller):
         opt=raises(InvalidState, TooManyPayments, Conflict),
     )
     async def add_payment(
-        self, invoice_id: str, data: PaymentCreate, current_user: User, expected: Expected
+        self,
+        invoice_id: str,
+        data: PaymentCreate,
+        current_user: User,
+        expected: Expected,
+        new_id: PydanticObjectId,
     ) -> InvoiceOut:
         """Record a payment on a sent invoice (0 < amount ≤ amount_due); the last one marks it paid."""
-        return InvoiceOut.from_document(await lifecycle.add_payment(current_user, invoice_id, data, expected))
+        invoice = await lifecycle.add_payment(current_user, invoice_id, data, expected, new_id)
+        return InvoiceOut.from_document(invoice)
 
     @post("/{invoice_id:str}/void", operation_id="voidInvoice", status_code=200, opt=raises(InvalidState))
     async def void_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> InvoiceOut:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from beanie import PydanticObjectId
 
 from app.auth.models import User
 from app.core.clock import today_utc, utc_now
@@ -286,20 +287,35 @@ async def release_entries(owner_id: OwnerId, invoice_id: OwnerId) -> None:
     )
 
 
-async def add_payment(owner: User, invoice_id: str, data: PaymentCreate, expected: Expected = ANY) -> Invoice:
+async def add_payment(
+    owner: User,
+    invoice_id: str,
+    data: PaymentCreate,
+    expected: Expected = ANY,
+    new_id: PydanticObjectId | None = None,
+) -> Invoice:
     """One $push + $inc guarded by the status and by amount_due; the payment that clears the amount due
     also sets `paid` in that same write (event `invoice.paid`, else `invoice.payment_recorded`), so no crash
-    can leave a sent invoice with nothing due."""
+    can leave a sent invoice with nothing due. The payment's id is `new_id`, and the write requires that no
+    payment has it yet: a retry whose earlier run committed finds its payment there and answers with the
+    invoice, recording nothing twice."""
     cents = to_cents(data.amount)
     payment = StoredPayment(
-        amount_cents=cents, paid_on=data.paid_on or today_utc(), method=data.method, note=data.note
+        id=new_id or PydanticObjectId(),
+        amount_cents=cents,
+        paid_on=data.paid_on or today_utc(),
+        method=data.method,
+        note=data.note,
     )
     settle = {"status": LIFECYCLE.target("settle"), "paid_at": utc_now()}
 
     # Read and check, then try "this payment clears it" and "a part payment"; an attempt that misses both
     # means another payment landed in between, so the next one re-reads: still payable and enough due?
     async def attempt() -> Invoice | None:
-        invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
+        invoice = await get_owned(Invoice, invoice_id, owner.id)
+        if any(earlier.id == payment.id for earlier in invoice.payments):
+            return invoice  # an earlier run of this request recorded it
+        expected.check(invoice.version)
         require(invoice, "pay")
         if cents > invoice.amount_due_cents:
             raise _overpaid(invoice)
@@ -321,6 +337,7 @@ async def add_payment(owner: User, invoice_id: str, data: PaymentCreate, expecte
                     **LIFECYCLE.where("pay"),
                     "amount_due_cents": amount_due,
                     f"payments.{MAX_PAYMENTS - 1}": {"$exists": False},
+                    "payments.id": {"$ne": payment.id},
                 },
                 extra={
                     "$push": {"payments": payment},

@@ -7,7 +7,8 @@ is one conditional update with the expected state in the filter: two racing requ
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,7 @@ from app.db.pagination import Page, PageParams, id_filters, paginate_raw, sortab
 from app.db.repository import (
     Parent,
     confirm_moved,
+    created_before,
     delete_owned_where,
     get_owned,
     get_owned_view,
@@ -101,7 +103,15 @@ def priced(lines: list[StoredLine], *, discount_rate: Decimal, tax_rate: Decimal
 # ---------------------------------------------------------------- create, read, list
 
 
-async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
+async def create_invoice(owner: User, data: InvoiceCreate, new_id: PydanticObjectId | None = None) -> Invoice:
+    """A draft from lines and time entries (claimed for it first). A retry whose earlier run committed (the
+    same `new_id`) answers with that run's invoice, finishing it if that run was cut short."""
+    earlier = await created_before(Invoice, new_id, owner.id)
+    if earlier is not None:
+        if not earlier.outbox:
+            return earlier
+        held = [line.time_entry_id for line in earlier.lines if line.time_entry_id is not None]
+        return await _stand(earlier, held, earlier.created_at)
     client = await get_referenced(Client, data.client_id, owner.id, "client_id")
     project = await project_of_client(owner, data.project_id, client.id) if data.project_id else None
     entry_ids = [ObjectId(i) for i in data.time_entry_ids]
@@ -113,10 +123,10 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
     tax_category = data.tax_category or default_category(tax_rate)
     check_tax(tax_category, tax_rate, data.tax_exemption_reason)
-    invoice_id = PydanticObjectId()
+    invoice_id = new_id or PydanticObjectId()
     since = utc_now()
-    try:
-        if entry_ids:  # inside the try: a claim cut short (cancelled request) releases what it took
+    try:  # a claim cut short (cancelled request) releases what it took
+        if entry_ids:
             await claims.claim(owner.id, client.id, invoice_id, entry_ids)
         lines = [_manual_line(line) for line in data.lines]
         if entry_ids:
@@ -137,22 +147,37 @@ async def create_invoice(owner: User, data: InvoiceCreate) -> Invoice:
             discount_rate=data.discount_rate,
             **priced(lines, discount_rate=data.discount_rate, tax_rate=tax_rate),
         )
-
-        async def claims_stand() -> None:
-            if entry_ids:
-                await claims.confirm_claims(owner.id, invoice_id, len(entry_ids), since)
-
-        parents: list[Parent] = [
-            (Client, invoice.client_id, "client_id"),
-            (Project, invoice.project_id, "project_id"),
-        ]
-        await insert_confirmed(invoice, parents, confirm=claims_stand)
     except BaseException:
         if entry_ids:
             await claims.release(owner.id, invoice_id)
         raise
-    if entry_ids:  # the invoice stands: its entries' events leave (or the worker's recovery sends them)
-        await claims.publish_claims(owner.id, invoice_id)
+    return await _stand(invoice, entry_ids, since)
+
+
+async def _stand(invoice: Invoice, entry_ids: Sequence[ObjectId], since: datetime) -> Invoice:
+    """Insert the draft (or meet the one an earlier run of the request inserted), then confirm what it relied
+    on: its client and project, and its claims on `entry_ids` (taken at `since`); if one fails, undo it all.
+    Then the entries' events leave (or the worker's recovery sends them)."""
+    owner_id = invoice.owner_id
+
+    async def claims_stand() -> None:
+        if entry_ids:
+            await claims.confirm_claims(owner_id, invoice.id, len(entry_ids), since)
+
+    parents: list[Parent] = [
+        (Client, invoice.client_id, "client_id"),
+        (Project, invoice.project_id, "project_id"),
+    ]
+    try:
+        invoice = await insert_confirmed(invoice, parents, confirm=claims_stand)
+    except BaseException:
+        # Not when the draft is stored: its insert committed though its answer was lost (the retry, or the
+        # worker's recovery, finishes it with its claims).
+        if entry_ids and await created_before(Invoice, invoice.id, owner_id) is None:
+            await claims.release(owner_id, invoice.id)
+        raise
+    if entry_ids:
+        await claims.publish_claims(owner_id, invoice.id)
     return invoice
 
 

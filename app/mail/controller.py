@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from beanie import PydanticObjectId
 from litestar import Controller, Request, get, post
 
 from app.auth.models import Caller, User
@@ -22,12 +23,18 @@ class InvoiceEmailController(Controller):
         opt=raises(InvalidState, EmailUnavailable),
     )
     async def email_invoice(
-        self, invoice_id: str, data: EmailCreate, current_user: User, request: Request, expected: Expected
+        self,
+        invoice_id: str,
+        data: EmailCreate,
+        current_user: User,
+        request: Request,
+        expected: Expected,
+        new_id: PydanticObjectId,
     ) -> EmailQueued:
         """Queue the invoice's stored PDF for e-mail (sent or paid invoices); the worker delivers it.
         `to` defaults to the client's e-mail; at most 10 recipients in `to` and `cc` together."""
         settings = request.app.state.settings
-        record = await service.queue_email(settings, current_user, invoice_id, data, expected)
+        record = await service.queue_email(settings, current_user, invoice_id, data, expected, new_id)
         return EmailQueued.from_document(record)
 
     @get("/{invoice_id:str}/emails", operation_id="listInvoiceEmails", opt=sorted_by(service.SORTS))

@@ -22,7 +22,7 @@ from app.core.errors import InvalidState, ValidationFailed
 from app.core.text import normalize_email
 from app.db.pagination import Page, PageParams, paginate, sortable
 from app.db.recovery import RecoveryPass
-from app.db.repository import get_owned, owned_filter
+from app.db.repository import created_before, get_owned, insert_once, owned_filter
 from app.db.versions import ANY, Expected
 from app.invoices.lifecycle import require
 from app.invoices.models import Invoice
@@ -40,8 +40,18 @@ REQUEUE_BATCH = 100
 
 
 async def queue_email(
-    settings: Settings, owner: User, invoice_id: str, data: EmailCreate, expected: Expected = ANY
+    settings: Settings,
+    owner: User,
+    invoice_id: str,
+    data: EmailCreate,
+    expected: Expected = ANY,
+    new_id: PydanticObjectId | None = None,
 ) -> EmailRecord:
+    """Record the e-mail and enqueue its delivery. A retry whose earlier run committed (the same `new_id`)
+    answers with that run's record: one e-mail."""
+    earlier = await created_before(EmailRecord, new_id, owner.id)
+    if earlier is not None:
+        return earlier
     invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
     require(invoice, "email")
     if invoice.number is None:  # sent, but the number step was cut short: recovery finishes it
@@ -50,7 +60,7 @@ async def queue_email(
         raise EmailUnavailable("E-mail is not configured on this server (SMTP_HOST is not set)")
     to = _unique(data.to if data.to is not None else [await _client_address(owner, invoice)])
     subject, message = texts.defaults(owner, invoice)
-    record_id = PydanticObjectId()
+    record_id = new_id or PydanticObjectId()
     record = EmailRecord(
         id=record_id,
         owner_id=owner.id,
@@ -61,7 +71,7 @@ async def queue_email(
         message=data.message or message,
         message_id=_message_id(settings, record_id),
     )
-    await record.insert()
+    record = await insert_once(record)
     try:
         await _enqueue(record)
     except Exception:  # the e-mail is committed with its record: the recovery enqueues it

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from beanie import PydanticObjectId
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
@@ -37,10 +38,13 @@ class ProjectController(Controller):
         return listed.map(ProjectOut.from_document)
 
     @post("/", operation_id="createProject", opt=raises(InvalidReference))
-    async def create_project(self, data: ProjectCreate, current_user: User) -> Response[ProjectOut]:
+    async def create_project(
+        self, data: ProjectCreate, current_user: User, new_id: PydanticObjectId
+    ) -> Response[ProjectOut]:
         """Create a project for one of the caller's clients; its currency is the client's."""
         return created(
-            ProjectOut.from_document(await service.create_project(current_user, data)), "/api/projects"
+            ProjectOut.from_document(await service.create_project(current_user, data, new_id)),
+            "/api/projects",
         )
 
     @get("/{project_id:str}", operation_id="getProject")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from beanie import PydanticObjectId
 from bson import ObjectId
 
 from app.auth.models import Owner, User
@@ -53,9 +54,10 @@ async def list_projects(
     return await paginate(Project, query, params, SORTS)
 
 
-async def create_project(owner: User, data: ProjectCreate) -> Project:
+async def create_project(owner: User, data: ProjectCreate, new_id: PydanticObjectId | None = None) -> Project:
     client = await get_referenced(Client, data.client_id, owner.id, "client_id")
     project = Project(
+        id=new_id or PydanticObjectId(),
         owner_id=owner.id,
         client_id=client.id,
         name=data.name,
@@ -65,8 +67,7 @@ async def create_project(owner: User, data: ProjectCreate) -> Project:
         currency=client.currency,
         budget_hours=data.budget_hours,
     )
-    await insert_confirmed(project, [(Client, client.id, "client_id")])
-    return project
+    return await insert_confirmed(project, [(Client, client.id, "client_id")])
 
 
 async def get_project(owner: Owner, project_id: str) -> tuple[Project, int, int]:

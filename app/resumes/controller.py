@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from beanie import PydanticObjectId
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 
@@ -22,10 +23,12 @@ class ResumeController(Controller):
         return (await service.list_resumes(owner, page)).map(ResumeOut.from_document)
 
     @post("/", operation_id="createResume")
-    async def create_resume(self, data: ResumeCreate, current_user: User) -> Response[ResumeOut]:
+    async def create_resume(
+        self, data: ResumeCreate, current_user: User, new_id: PydanticObjectId
+    ) -> Response[ResumeOut]:
         """Store a resume written by hand (`source: "manual"`)."""
         return created(
-            ResumeOut.from_document(await service.create_resume(current_user, data)), "/api/resumes"
+            ResumeOut.from_document(await service.create_resume(current_user, data, new_id)), "/api/resumes"
         )
 
     @post(
@@ -34,11 +37,11 @@ class ResumeController(Controller):
         opt=raises(UpstreamBadGateway, UpstreamUnavailable, UpstreamTimeout),
     )
     async def generate_resume(
-        self, data: ResumeGenerate, current_user: User, state: State
+        self, data: ResumeGenerate, current_user: User, state: State, new_id: PydanticObjectId
     ) -> Response[ResumeOut]:
         """Have the AI service write a resume and store it (`source: "ai"`); nothing is stored on failure."""
         return created(
-            ResumeOut.from_document(await service.generate_resume(current_user, data, state.ai)),
+            ResumeOut.from_document(await service.generate_resume(current_user, data, state.ai, new_id)),
             "/api/resumes",
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from beanie import PydanticObjectId
 from beanie.odm.utils.encoder import Encoder
 
 from app.ai.client import AIClient
@@ -11,7 +12,14 @@ from app.auth.models import Owner, User
 from app.core.errors import NotFound, UpstreamBadGateway
 from app.db.outbox import pending, publish
 from app.db.pagination import Page, PageParams, paginate, sortable
-from app.db.repository import delete_owned_where, get_owned, insert_with_event, owned_filter, update_owned
+from app.db.repository import (
+    created_before,
+    delete_owned_where,
+    get_owned,
+    insert_with_event,
+    owned_filter,
+    update_owned,
+)
 from app.db.versions import ANY, Expected
 from app.http.schemas import as_plain, provided_fields
 from app.resumes.models import Resume, StoredProfile
@@ -25,12 +33,11 @@ async def list_resumes(owner: Owner, params: PageParams) -> Page[Resume]:
     return await paginate(Resume, owned_filter(owner.id), params, SORTS)
 
 
-async def create_resume(owner: User, data: ResumeCreate) -> Resume:
+async def create_resume(owner: User, data: ResumeCreate, new_id: PydanticObjectId | None = None) -> Resume:
     fields = as_plain(data)
     fields["profile"] = StoredProfile(**fields["profile"])
-    resume = Resume(owner_id=owner.id, source="manual", model=None, **fields)
-    await insert_with_event(resume)
-    return resume
+    resume = Resume(id=new_id or PydanticObjectId(), owner_id=owner.id, source="manual", model=None, **fields)
+    return await insert_with_event(resume)
 
 
 async def get_resume(owner: Owner, resume_id: str) -> Resume:
@@ -54,7 +61,12 @@ async def delete_resume(owner: User, resume_id: str, expected: Expected = ANY) -
     await delete_owned_where(Resume, resume_id, owner.id, {}, lambda resume: None, expected=expected)
 
 
-async def generate_resume(owner: User, data: ResumeGenerate, ai: AIClient) -> Resume:
+async def generate_resume(
+    owner: User, data: ResumeGenerate, ai: AIClient, new_id: PydanticObjectId | None = None
+) -> Resume:
+    earlier = await created_before(Resume, new_id, owner.id)  # a retry does not ask the AI service again
+    if earlier is not None:
+        return earlier
     completion = await ai.complete(build_messages(data))
     content = clean_markdown(completion.text)
     if not content:
@@ -63,6 +75,7 @@ async def generate_resume(owner: User, data: ResumeGenerate, ai: AIClient) -> Re
         raise UpstreamBadGateway(f"The AI service answered with more than {MAX_CONTENT} characters")
     profile = as_plain(data.profile)
     resume = Resume(
+        id=new_id or PydanticObjectId(),
         owner_id=owner.id,
         title=data.title or _default_title(data),
         target_role=data.target_role,
@@ -71,8 +84,7 @@ async def generate_resume(owner: User, data: ResumeGenerate, ai: AIClient) -> Re
         source="ai",
         model=completion.model[:200],
     )
-    await insert_with_event(resume, "resume.generated")
-    return resume
+    return await insert_with_event(resume, "resume.generated")
 
 
 def _default_title(data: ResumeGenerate) -> str:

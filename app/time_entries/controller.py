@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from beanie import PydanticObjectId
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
@@ -67,17 +68,23 @@ class TimeEntryController(Controller):
         return (await service.list_entries(owner, page, filters)).map(TimeEntryOut.from_document)
 
     @post("/", operation_id="createTimeEntry", opt=raises(InvalidReference, InvalidState))
-    async def create_entry(self, data: TimeEntryCreate, current_user: User) -> Response[TimeEntryOut]:
+    async def create_entry(
+        self, data: TimeEntryCreate, current_user: User, new_id: PydanticObjectId
+    ) -> Response[TimeEntryOut]:
         """Log a finished stretch of work (ended_at after started_at, at most 24 h)."""
         return created(
-            TimeEntryOut.from_document(await service.create_entry(current_user, data)), "/api/time-entries"
+            TimeEntryOut.from_document(await service.create_entry(current_user, data, new_id)),
+            "/api/time-entries",
         )
 
     @post("/start", operation_id="startTimer", opt=raises(InvalidReference, InvalidState, TimerRunning))
-    async def start_timer(self, data: TimerStart, current_user: User) -> Response[TimeEntryOut]:
+    async def start_timer(
+        self, data: TimerStart, current_user: User, new_id: PydanticObjectId
+    ) -> Response[TimeEntryOut]:
         """Start the caller's one running timer (409 timer_running if one runs already)."""
         return created(
-            TimeEntryOut.from_document(await service.start_timer(current_user, data)), "/api/time-entries"
+            TimeEntryOut.from_document(await service.start_timer(current_user, data, new_id)),
+            "/api/time-entries",
         )
 
     @get("/{entry_id:str}", operation_id="getTimeEntry")

@@ -91,9 +91,11 @@ async def list_entries(owner: Owner, params: PageParams, filters: TimeEntryFilte
     return await paginate(TimeEntry, query, params, SORTS)
 
 
-async def create_entry(owner: User, data: TimeEntryCreate) -> TimeEntry:
+async def create_entry(
+    owner: User, data: TimeEntryCreate, new_id: PydanticObjectId | None = None
+) -> TimeEntry:
     project = await project_for_time(owner, data.project_id)
-    oid = PydanticObjectId()  # known before insert: a stopped entry's timer_slot is its own id
+    oid = new_id or PydanticObjectId()  # known before insert: a stopped entry's timer_slot is its own id
     entry = TimeEntry(
         id=oid,
         owner_id=owner.id,
@@ -107,14 +109,14 @@ async def create_entry(owner: User, data: TimeEntryCreate) -> TimeEntry:
         hourly_rate_cents=_cents(data.hourly_rate),
         timer_slot=str(oid),
     )
-    await insert_confirmed(entry, _parents(project))
-    return entry
+    return await insert_confirmed(entry, _parents(project))
 
 
-async def start_timer(owner: User, data: TimerStart) -> TimeEntry:
+async def start_timer(owner: User, data: TimerStart, new_id: PydanticObjectId | None = None) -> TimeEntry:
     """Insert a running entry; the unique (owner_id, timer_slot) index turns a second one into 409."""
     project = await project_for_time(owner, data.project_id)
     entry = TimeEntry(
+        id=new_id or PydanticObjectId(),
         owner_id=owner.id,
         project_id=project.id,
         client_id=project.client_id,
@@ -125,7 +127,7 @@ async def start_timer(owner: User, data: TimerStart) -> TimeEntry:
         timer_slot=RUNNING_SLOT,
     )
     try:
-        await insert_confirmed(entry, _parents(project), "time_entry.started")
+        entry = await insert_confirmed(entry, _parents(project), "time_entry.started")
     except DuplicateKeyError:
         raise TimerRunning("A timer is already running; stop it first") from None
     return entry

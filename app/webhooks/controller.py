@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from beanie import PydanticObjectId
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
@@ -33,11 +34,11 @@ class WebhookEndpointController(Controller):
 
     @post("/", operation_id="createWebhookEndpoint")
     async def create_endpoint(
-        self, data: WebhookEndpointCreate, current_user: User, state: State
+        self, data: WebhookEndpointCreate, current_user: User, state: State, new_id: PydanticObjectId
     ) -> Response[WebhookEndpointWithSecret]:
         """Subscribe a URL to event types (or `["*"]`). The response is the only one that shows the secret,
         besides rotate-secret: keep it to verify signatures."""
-        endpoint = await service.create_endpoint(current_user, data, state.settings)
+        endpoint = await service.create_endpoint(current_user, data, state.settings, new_id)
         return created(WebhookEndpointWithSecret.with_secret(endpoint), "/api/webhook-endpoints")
 
     @get("/{endpoint_id:str}", operation_id="getWebhookEndpoint")

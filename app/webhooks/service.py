@@ -6,12 +6,14 @@ import base64
 import secrets
 from typing import Any
 
+from beanie import PydanticObjectId
+
 from app.auth.models import Owner, User
 from app.config import Settings
 from app.core.clock import utc_now
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.db.pagination import Page, PageParams, paginate
-from app.db.repository import get_owned, owned_filter, update_owned
+from app.db.repository import get_owned, insert_once, owned_filter, update_owned
 from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
 from app.webhooks import jobs
@@ -49,16 +51,18 @@ async def list_endpoints(owner: Owner, params: PageParams) -> Page[WebhookEndpoi
     return await paginate(WebhookEndpoint, owned_filter(owner.id), params, SORTS)
 
 
-async def create_endpoint(owner: User, data: WebhookEndpointCreate, settings: Settings) -> WebhookEndpoint:
+async def create_endpoint(
+    owner: User, data: WebhookEndpointCreate, settings: Settings, new_id: PydanticObjectId | None = None
+) -> WebhookEndpoint:
     endpoint = WebhookEndpoint(
+        id=new_id or PydanticObjectId(),
         owner_id=owner.id,
         url=await _checked_url(data.url, settings),
         events=data.events,
         description=data.description,
         secret=new_secret(),
     )
-    await endpoint.insert()
-    return endpoint
+    return await insert_once(endpoint)
 
 
 async def get_endpoint(owner: Owner, endpoint_id: str) -> WebhookEndpoint:

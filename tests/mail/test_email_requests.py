@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from bson import ObjectId
 
 from app.mail.models import EmailRecord
 from tests.clients.factories import create_client
 from tests.conftest import assert_problem, register
 from tests.documents.factories import worked_example
+from tests.faults import lost_answer_fixture  # noqa: F401
 from tests.invoices.factories import add_payment, create_invoice, send_invoice
 from tests.mail.factories import email_invoice, emails, sent_invoice
 
@@ -164,3 +166,20 @@ async def test_an_idempotency_key_queues_one_email(mail_client, sender, mailbox,
     assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
     await worker.run_until_idle()
     assert len(mailbox.delivered) == 1
+
+
+async def test_a_retry_after_a_lost_answer_queues_one_email(mail_client, sender, lost_answer):
+    """The e-mail's record commits, then its answer is lost (AutoReconnect): the retry with the same
+    Idempotency-Key answers with that record, and one e-mail goes out (tests/idempotency/test_outcome_unknown.py
+    does the same for every other create)."""
+    invoice = await sent_invoice(mail_client, sender.headers)
+    headers = {**sender.headers, "Idempotency-Key": "email-once"}
+    lost_answer.arm(1)
+    first = await mail_client.post(_url(invoice["id"]), json={"to": ["a@client.example"]}, headers=headers)
+    lost_answer.disarm()
+    assert lost_answer.fired
+    assert_problem(first, 503, "database_unavailable")
+    retry = await mail_client.post(_url(invoice["id"]), json={"to": ["a@client.example"]}, headers=headers)
+    assert retry.status_code == 202, retry.text
+    records = await EmailRecord.find({"invoice_id": ObjectId(invoice["id"])}).to_list()
+    assert [str(record.id) for record in records] == [retry.json()["id"]]

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from pymongo.errors import ExecutionTimeout, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    ExecutionTimeout,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+    WriteConcernError,
+    WTimeoutError,
+)
 
 from app.clients import service as clients_service
 from tests.conftest import assert_problem
@@ -32,20 +40,34 @@ async def test_ready_pings_the_database(client):
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
+REFUSED = "127.0.0.1:27017: [Errno 111] Connection refused, secret topology"
+
+
 @pytest.mark.parametrize(
-    "error",
+    ("error", "says"),
     [
-        ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused, secret topology"),
-        ExecutionTimeout("operation exceeded time limit, refused by secret topology", 50),  # timeoutMS
+        (ServerSelectionTimeoutError(REFUSED), "unreachable"),
+        (WaitQueueTimeoutError("secret topology: pool wait timed out"), "busy"),
+        (AutoReconnect("connection closed, secret topology"), "a change may have been applied"),
+        (NetworkTimeout("timed out, secret topology"), "a change may have been applied"),
+        # timeoutMS ran out on the server: the operation was cut off, perhaps after it applied
+        (ExecutionTimeout("operation exceeded time limit, refused by secret topology", 50), "time limit"),
+        # the primary applied it; a majority did not confirm in time (w: majority, wtimeout)
+        (WTimeoutError("waiting for replication timed out, secret topology", 64), "could not confirm"),
+        (WriteConcernError("secret topology: write concern error", 100), "could not confirm"),
     ],
 )
-async def test_database_errors_in_a_request_are_503_not_500(client, auth, monkeypatch, error):
+async def test_database_errors_in_a_request_are_honest_503s_not_500(client, auth, monkeypatch, error, says):
     async def down(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(clients_service, "list_clients", down)
-    problem = assert_problem(await client.get("/api/clients", headers=auth), 503, "database_unavailable")
+    monkeypatch.setattr(clients_service, "create_client", down)
+    response = await client.post("/api/clients", json={"name": "Acme"}, headers=auth)
+    problem = assert_problem(response, 503, "database_unavailable")
+    assert says in problem["detail"]
     assert "refused" not in problem["detail"] and "topology" not in problem["detail"]
+    if says not in ("unreachable", "busy"):
+        assert "Idempotency-Key" in problem["detail"]
 
 
 async def test_unexpected_errors_are_500_problems_without_internals(client, auth, monkeypatch):
