@@ -34,6 +34,7 @@ from app.db import client as db
 from app.documents.models import StoredDocument
 from app.events.controller import EventController
 from app.events.models import Event, EventSequence
+from app.http.after_answer import RelayAfterAnswer
 from app.http.docs_ui import OfflineRedocPlugin, docs_router
 from app.http.edge import guarded
 from app.http.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore, provide_new_id
@@ -213,9 +214,11 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
     api = Router(
         path="/api",
         route_handlers=API_CONTROLLERS,
-        # Outermost first: no database, no work (503 at once); the user is known before an Idempotency-Key is
-        # looked up (keys are per user); the ETag is set inside, so a kept answer carries it.
+        # Outermost first: events are relayed once the answer is out; no database, no work (503 at once); the
+        # user is known before an Idempotency-Key is looked up (keys are per user); the ETag is set inside,
+        # so a kept answer carries it.
         middleware=[
+            RelayAfterAnswer,
             db.RequireDatabase,
             auth_middleware(),
             rate_limit.middleware,

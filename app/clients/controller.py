@@ -31,7 +31,7 @@ class ClientController(Controller):
 
     @post("/", operation_id="createClient")
     async def create_client(
-        self, data: ClientCreate, current_user: User, new_id: PydanticObjectId
+        self, data: ClientCreate, current_user: User, new_id: PydanticObjectId | None
     ) -> Response[ClientOut]:
         """Create a client; currency and payment terms default to the business profile."""
         return created(

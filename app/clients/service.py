@@ -68,14 +68,16 @@ async def update_client(owner: User, client_id: str, data: ClientUpdate, expecte
     )
     if client is None:
         raise NotFound(f"No client with id {client_id!r}")
-    await finish_update(client)
+    await finish_update(client, currency_changed="currency" in changes)
     return client
 
 
-async def finish_update(client: Client) -> None:
+async def finish_update(client: Client, *, currency_changed: bool = True) -> None:
     """The steps after a client update's write, each idempotent (the worker's recovery runs them again for a
-    client whose event is still pending): its projects follow its currency, then its event leaves."""
-    await follow_client_currency(client)
+    client whose event is still pending, not knowing what changed): its projects follow its currency, then
+    its event leaves."""
+    if currency_changed:
+        await follow_client_currency(client)
     await publish(client)
 
 

@@ -40,7 +40,7 @@ class ContractController(Controller):
 
     @post("/", operation_id="createContract", opt=raises(InvalidReference))
     async def create_contract(
-        self, data: ContractCreate, current_user: User, new_id: PydanticObjectId
+        self, data: ContractCreate, current_user: User, new_id: PydanticObjectId | None
     ) -> Response[ContractOut]:
         """Create a draft contract; currency defaults to the client's."""
         return created(

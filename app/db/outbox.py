@@ -8,12 +8,21 @@ repeated copy is a no-op, and only then pulls them from the document. An undo (a
 invalid) pulls its own pending event in the same update that puts the old values back: no event leaves for
 a change that did not stand.
 
-core/ imports no area, so the events area installs the function that relays a document (`install`).
+db/ imports no area, so the events area installs the function that relays a document (`install`).
+
+A request relays after its answer (`RelayAfterAnswer` at the HTTP edge opens `relaying_after_answer`): the
+answer waits only for the write, its event and the write committing together; `publish` then notes the
+document, and the edge relays what was noted once the answer has gone out (re-reading each document, so the
+relay copies every event it holds by then). A client reads its write's event in the feed a moment after the
+answer; the worker's recovery relays what a process could not (it died, or its relay failed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -65,8 +74,42 @@ def install(relay: Relay) -> None:
     _relay[:] = [relay]
 
 
+log = logging.getLogger("orbix.events")
+_noted: ContextVar[dict[tuple[type[Document], Any], Document] | None] = ContextVar(
+    "relay_noted", default=None
+)
+
+
 async def publish(document: Document) -> None:
-    """After an operation committed: move `document`'s pending events to the feed now (best effort: when
-    this fails or the process dies first, the worker's recovery moves them later)."""
-    if _relay and getattr(document, OUTBOX, None):
+    """After an operation committed: move `document`'s pending events to the feed, now, or once the answer
+    has gone out inside `relaying_after_answer` (best effort: when this fails or the process dies first, the
+    worker's recovery moves them later)."""
+    if not _relay or not getattr(document, OUTBOX, None):
+        return
+    noted = _noted.get()
+    if noted is None:
         await _relay[0](document)
+    else:
+        noted[(type(document), document.id)] = document
+
+
+@contextmanager
+def relaying_after_answer() -> Iterator[Callable[[], Awaitable[None]]]:
+    """While inside, `publish` notes documents; the function this yields relays them (call it once the
+    answer has gone out). Each is read again first: its outbox as it is now, and a tombstone still there."""
+    noted: dict[tuple[type[Document], Any], Document] = {}
+    token = _noted.set(noted)
+
+    async def relay_noted() -> None:
+        for (model, oid), _ in list(noted.items()):
+            try:
+                raw = await model.get_motor_collection().find_one({"_id": oid})
+                if raw is not None and raw.get(OUTBOX):
+                    await _relay[0](model.model_validate(raw))
+            except Exception:  # the answer is out: the worker's recovery relays it later
+                log.warning("events of %s %s not relayed yet", model.__name__, oid, exc_info=True)
+
+    try:
+        yield relay_noted
+    finally:
+        _noted.reset(token)

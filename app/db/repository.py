@@ -351,7 +351,10 @@ async def insert_once(document: D) -> D:
 
 async def created_before(model: type[D], new_id: ObjectId | None, owner_id: OwnerId) -> D | None:
     """The caller's document with the id a create is about to use: what an earlier run of this request made
-    (read before work a retry must not repeat), or None."""
+    (read before work a retry must not repeat), or None; None without a read when the request has no
+    Idempotency-Key (no `new_id`: nothing ran before)."""
+    if new_id is None:
+        return None
     found = await model.get_motor_collection().find_one({"_id": new_id, "owner_id": owner_id})
     return None if found is None else model.model_validate(found)
 

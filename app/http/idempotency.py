@@ -278,11 +278,11 @@ def _replaying(messages: list[dict[str, Any]], receive: Any) -> Any:
     return replay
 
 
-def provide_new_id(request: Request[Any, Any, Any]) -> PydanticObjectId:
-    """The `new_id` dependency: the id of what this request creates; with an Idempotency-Key, the same for
-    every run of the request (its record's `resource_id`), else a new one."""
+def provide_new_id(request: Request[Any, Any, Any]) -> PydanticObjectId | None:
+    """The `new_id` dependency: the id of what this request creates, the same for every run of a request with
+    an Idempotency-Key (its record's `resource_id`); None without a key (the service draws a new one)."""
     claimed = request.scope.get("state", {}).get(_RESOURCE_ID)
-    return PydanticObjectId(claimed) if claimed is not None else PydanticObjectId()
+    return None if claimed is None else PydanticObjectId(claimed)
 
 
 class IdempotencyMiddleware:

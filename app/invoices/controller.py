@@ -66,7 +66,7 @@ class InvoiceController(Controller):
 
     @post("/", operation_id="createInvoice", opt=raises(InvalidReference, AlreadyInvoiced))
     async def create_invoice(
-        self, data: InvoiceCreate, current_user: User, new_id: PydanticObjectId
+        self, data: InvoiceCreate, current_user: User, new_id: PydanticObjectId | None
     ) -> Response[InvoiceOut]:
         """Create a draft from lines and/or time entries; the server computes every amount."""
         return created(
@@ -118,7 +118,7 @@ class InvoiceController(Controller):
         data: PaymentCreate,
         current_user: User,
         expected: Expected,
-        new_id: PydanticObjectId,
+        new_id: PydanticObjectId | None,
     ) -> InvoiceOut:
         """Record a payment on a sent invoice (0 < amount ≤ amount_due); the last one marks it paid."""
         invoice = await lifecycle.add_payment(current_user, invoice_id, data, expected, new_id)

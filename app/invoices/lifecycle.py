@@ -279,9 +279,8 @@ async def void_invoice(owner: User, invoice_id: str, expected: Expected = ANY) -
 async def release_entries(owner_id: OwnerId, invoice_id: OwnerId) -> None:
     """Free the time entries of an invoice that was voided or deleted, then clear its `releasing_at` mark (an
     internal mark: no version, no event). Idempotent: the request and the worker's recovery may both run it.
-    Its claims stood, so any claim event a crash left pending leaves first."""
-    await claims.publish_claims(owner_id, invoice_id)
-    await claims.release(owner_id, invoice_id)
+    Its claims stood: a claim event a crash left pending leaves with the release's, before it."""
+    await claims.release(owner_id, invoice_id, stood=True)
     await Invoice.get_motor_collection().update_one(
         {"_id": invoice_id, "owner_id": owner_id}, {"$unset": {"releasing_at": ""}}
     )

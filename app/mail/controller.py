@@ -29,7 +29,7 @@ class InvoiceEmailController(Controller):
         current_user: User,
         request: Request,
         expected: Expected,
-        new_id: PydanticObjectId,
+        new_id: PydanticObjectId | None,
     ) -> EmailQueued:
         """Queue the invoice's stored PDF for e-mail (sent or paid invoices); the worker delivers it.
         `to` defaults to the client's e-mail; at most 10 recipients in `to` and `cc` together."""

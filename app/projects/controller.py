@@ -39,7 +39,7 @@ class ProjectController(Controller):
 
     @post("/", operation_id="createProject", opt=raises(InvalidReference))
     async def create_project(
-        self, data: ProjectCreate, current_user: User, new_id: PydanticObjectId
+        self, data: ProjectCreate, current_user: User, new_id: PydanticObjectId | None
     ) -> Response[ProjectOut]:
         """Create a project for one of the caller's clients; its currency is the client's."""
         return created(

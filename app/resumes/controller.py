@@ -24,7 +24,7 @@ class ResumeController(Controller):
 
     @post("/", operation_id="createResume")
     async def create_resume(
-        self, data: ResumeCreate, current_user: User, new_id: PydanticObjectId
+        self, data: ResumeCreate, current_user: User, new_id: PydanticObjectId | None
     ) -> Response[ResumeOut]:
         """Store a resume written by hand (`source: "manual"`)."""
         return created(
@@ -37,7 +37,7 @@ class ResumeController(Controller):
         opt=raises(UpstreamBadGateway, UpstreamUnavailable, UpstreamTimeout),
     )
     async def generate_resume(
-        self, data: ResumeGenerate, current_user: User, state: State, new_id: PydanticObjectId
+        self, data: ResumeGenerate, current_user: User, state: State, new_id: PydanticObjectId | None
     ) -> Response[ResumeOut]:
         """Have the AI service write a resume and store it (`source: "ai"`); nothing is stored on failure."""
         return created(

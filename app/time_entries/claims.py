@@ -108,22 +108,19 @@ async def publish_claims(owner_id: OwnerId, invoice_id: OwnerId) -> None:
         await publish(entry)
 
 
-async def release(owner_id: OwnerId, invoice_id: OwnerId) -> None:
+async def release(owner_id: OwnerId, invoice_id: OwnerId, *, stood: bool = False) -> None:
     """Unmark the entries this invoice holds, and only those, one conditional write each (a release cut
-    short is finished by running it again). A claim whose event is still pending never stood: it is undone
-    with its event. A claim that stood is released with a new `time_entry.updated` event."""
+    short is finished by running it again). A claim that stood (`stood`: the invoice was inserted) is
+    released with a new `time_entry.updated` event, after its own if that is still pending. Otherwise a claim
+    whose event is still pending never stood: it is undone with its event."""
     collection = TimeEntry.get_motor_collection()
     for entry in await TimeEntry.find(owned_filter(owner_id, invoice_id=invoice_id)).to_list():
-        undone = await collection.update_one(
-            {"_id": entry.id, "invoice_id": invoice_id, f"{OUTBOX}.claim": invoice_id},
-            versions.bump(
-                {
-                    "$set": {"invoice_id": None, "updated_at": utc_now()},
-                    "$pull": {OUTBOX: {"claim": invoice_id}},
-                }
-            ),
-        )
-        if undone.modified_count:
+        never_stood = {"_id": entry.id, "invoice_id": invoice_id, f"{OUTBOX}.claim": invoice_id}
+        undo = {
+            "$set": {"invoice_id": None, "updated_at": utc_now()},
+            "$pull": {OUTBOX: {"claim": invoice_id}},
+        }
+        if not stood and (await collection.update_one(never_stood, versions.bump(undo))).modified_count:
             continue
         released = await update_owned(
             TimeEntry,

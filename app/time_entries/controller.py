@@ -69,7 +69,7 @@ class TimeEntryController(Controller):
 
     @post("/", operation_id="createTimeEntry", opt=raises(InvalidReference, InvalidState))
     async def create_entry(
-        self, data: TimeEntryCreate, current_user: User, new_id: PydanticObjectId
+        self, data: TimeEntryCreate, current_user: User, new_id: PydanticObjectId | None
     ) -> Response[TimeEntryOut]:
         """Log a finished stretch of work (ended_at after started_at, at most 24 h)."""
         return created(
@@ -79,7 +79,7 @@ class TimeEntryController(Controller):
 
     @post("/start", operation_id="startTimer", opt=raises(InvalidReference, InvalidState, TimerRunning))
     async def start_timer(
-        self, data: TimerStart, current_user: User, new_id: PydanticObjectId
+        self, data: TimerStart, current_user: User, new_id: PydanticObjectId | None
     ) -> Response[TimeEntryOut]:
         """Start the caller's one running timer (409 timer_running if one runs already)."""
         return created(

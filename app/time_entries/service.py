@@ -58,7 +58,10 @@ def _cents(rate: Any) -> int | None:
 
 
 def _parents(project: Project) -> list[Parent]:
-    return [(Project, project.id, "project_id"), (Client, project.client_id, "client_id")]
+    """What an entry's insert confirms: its project. Its client needs no read of its own: a client is not
+    deleted while a project names it, and the project (confirmed live after the insert) is not deleted while
+    this entry names it (db/repository.py, deleting what others may name)."""
+    return [(Project, project.id, "project_id")]
 
 
 def _locked(entry: TimeEntry) -> AlreadyInvoiced:

@@ -34,7 +34,7 @@ class WebhookEndpointController(Controller):
 
     @post("/", operation_id="createWebhookEndpoint")
     async def create_endpoint(
-        self, data: WebhookEndpointCreate, current_user: User, state: State, new_id: PydanticObjectId
+        self, data: WebhookEndpointCreate, current_user: User, state: State, new_id: PydanticObjectId | None
     ) -> Response[WebhookEndpointWithSecret]:
         """Subscribe a URL to event types (or `["*"]`). The response is the only one that shows the secret,
         besides rotate-secret: keep it to verify signatures."""
