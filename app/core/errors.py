@@ -3,6 +3,7 @@ RFC 9457 problem details is the HTTP edge's (app/http/problems.py)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -136,6 +137,18 @@ class IdempotencyKeyReused(AppError):
 
 class RateLimited(AppError):
     status, code = 429, "rate_limited"
+
+
+class QuotaExceeded(AppError):
+    """An organisation reached one of its fair-share limits (docs/operations.md, fair share): `limit` is the
+    setting's name, which the detail names too; `retry_after` seconds until the window allows again."""
+
+    status, code = 429, "quota_exceeded"
+
+    def __init__(self, limit: str, detail: str, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(f"{detail} (the limit is {limit})", headers={"Retry-After": str(seconds)})
+        self.limit = limit
 
 
 # ---------------------------------------------------------------- 5xx: we or a service we need failed

@@ -133,6 +133,12 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.quota_exceeded = Counter(
+            "orbix_quota_exceeded",
+            "Requests refused by a fair-share limit, by the limit's setting",
+            ("limit",),
+            registry=self.registry,
+        )
         # (method, route, status) -> its two labelled series: prometheus_client's labels() lookup, twice a
         # request, is made once per series instead.
         self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}

@@ -35,6 +35,7 @@ from app.core.errors import (
     NotFound,
     PayloadTooLarge,
     ProblemErrors,
+    QuotaExceeded,
     RateLimited,
     Unauthorized,
     ValidationFailed,
@@ -113,7 +114,9 @@ def problem_response(
     )
 
 
-def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
+def _app_error(request: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
+    if isinstance(exc, QuotaExceeded):  # an operator sees which limits are hit (orbix_quota_exceeded_total)
+        request.app.state.metrics.quota_exceeded.labels(exc.limit).inc()
     return problem_response(exc.status, exc.code, exc.detail, errors=exc.errors, headers=exc.headers)
 
 
