@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
-from typing import Any
-
-from pydantic import TypeAdapter
+from datetime import UTC, date, datetime
 
 RFC3339_HINT = "must be RFC 3339 with an offset, e.g. 2026-11-21T10:15:00Z"
-_MIDNIGHT = time(0)
-_AS_PYDANTIC_READS: TypeAdapter[date] = TypeAdapter(date)
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -33,14 +28,6 @@ def today_utc() -> date:
 def midnight_utc(day: date) -> datetime:
     """A date as Beanie stores it (a BSON datetime at midnight UTC), for raw filters and pipelines."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def stored_date(value: Any) -> date:
-    """A date read raw from the driver (stored as a datetime at midnight UTC), as the models read it; anything
-    else (not written by this code) as pydantic reads it, error included."""
-    if isinstance(value, datetime) and value.time() == _MIDNIGHT:
-        return value.date()
-    return _AS_PYDANTIC_READS.validate_python(value)
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import msgspec
 
-from app.core.clock import stored_date
 from app.core.money import format_cents
+from app.db.dates import stored_date
 from app.db.decimals import stored_decimal
 from app.db.versions import VERSION  # stored with every versioned document; the lean paths project it
 from app.http.versioning import saw

@@ -11,7 +11,16 @@ import pytest
 
 APP = Path(__file__).resolve().parents[2] / "app"
 LAYERS = ("core", "db", "http")
-FRAMEWORKS_AND_DRIVERS = ("litestar", "beanie", "motor", "pymongo", "bson", "mongomock", "mongomock_motor")
+FRAMEWORKS_AND_DRIVERS = (
+    "litestar",
+    "pydantic",
+    "beanie",
+    "motor",
+    "pymongo",
+    "bson",
+    "mongomock",
+    "mongomock_motor",
+)
 
 
 def _imported_modules(source: str, package: str) -> set[str]:
