@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import cast
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
@@ -91,7 +92,7 @@ class AuthService:
         if raw is None:
             await expected.explain_miss(users, {"_id": user_id})
             raise NotFound("No such user")
-        return User.model_validate(raw)
+        return cast(User, User.model_validate(raw))
 
 
 PASSWORD_ATTEMPTS = 5

@@ -55,7 +55,7 @@ async def published() -> int:
 async def _acquire(holder: str) -> dict[str, Any] | None:
     now = utc_now()
     try:
-        return await _state().find_one_and_update(
+        state: dict[str, Any] | None = await _state().find_one_and_update(
             {"_id": STATE_ID, "$or": [{"holder": None}, {"lease_until": {"$lt": now}}, {"holder": holder}]},
             {"$set": {"holder": holder, "lease_until": now + LEASE}, "$setOnInsert": {"published": 0}},
             upsert=True,
@@ -63,6 +63,7 @@ async def _acquire(holder: str) -> dict[str, Any] | None:
         )
     except DuplicateKeyError:  # the state document exists and another holder's lease is running
         return None
+    return state
 
 
 async def _release(holder: str) -> None:

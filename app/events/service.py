@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from bson import ObjectId
 
@@ -77,7 +77,7 @@ async def get_event(owner_id: OwnerId, event_id: str) -> Event:
         found = await events_collection().find_one({"_id": oid, **_visible(owner_id, await published())})
     if found is None:
         raise NotFound(f"No event with id {event_id!r}" if oid else "No such resource")
-    return Event.model_validate(found)
+    return cast(Event, Event.model_validate(found))
 
 
 async def emit(owner_id: OwnerId, type: str, obj: dict[str, Any]) -> ObjectId:

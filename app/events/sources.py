@@ -18,7 +18,8 @@ class Source:
     to_api: Callable[[Any], msgspec.Struct]  # the resource as the API returns it
 
     def snapshot(self, document: Document) -> dict[str, Any]:
-        return msgspec.to_builtins(self.to_api(document))
+        plain: dict[str, Any] = msgspec.to_builtins(self.to_api(document))
+        return plain
 
 
 @cache

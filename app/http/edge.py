@@ -60,7 +60,8 @@ def _with_body_deadline(receive: Any, timeout: float) -> Any:
     async def receive_in_time() -> dict[str, Any]:
         nonlocal deadline, body_done
         if body_done:
-            return await receive()
+            after: dict[str, Any] = await receive()
+            return after
         loop = asyncio.get_running_loop()
         if deadline is None:
             deadline = loop.time() + timeout

@@ -24,7 +24,7 @@ import typing
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, cast
 
 import msgspec
 
@@ -126,12 +126,12 @@ class Mapped:
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> Self:
         """From the driver's document (projected to STORED): what from_document gives from its model."""
-        return _plan(cls).from_raw(raw)
+        return cast(Self, _plan(cls).from_raw(raw))
 
     @classmethod
     def from_document(cls, document: Any, **given: Any) -> Self:
         """From the model (a Beanie document or an embedded pydantic model); `given`: the GIVEN fields."""
-        return _plan(cls).from_document(document, **given)
+        return cast(Self, _plan(cls).from_document(document, **given))
 
 
 @dataclasses.dataclass(frozen=True)

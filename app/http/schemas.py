@@ -123,7 +123,8 @@ def provided_fields(struct: msgspec.Struct) -> dict[str, Any]:
 
 def as_plain(struct: msgspec.Struct) -> dict[str, Any]:
     """A whole request struct as plain values, Decimal/datetime/date kept, ready for a document."""
-    return msgspec.to_builtins(struct, builtin_types=_PLAIN)
+    plain: dict[str, Any] = msgspec.to_builtins(struct, builtin_types=_PLAIN)
+    return plain
 
 
 def created(resource: R, collection: str) -> Response[R]:

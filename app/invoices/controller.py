@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from beanie import PydanticObjectId
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -137,7 +138,9 @@ class InvoiceController(Controller):
         response_description="The invoice's PDF, as an attachment named after its number",
         opt=raises(InvalidState, EInvoiceInvalid),
     )
-    async def get_pdf(self, invoice_id: str, current_user: User, request: Request) -> Response[FileBytes]:
+    async def get_pdf(
+        self, invoice_id: str, current_user: User, request: Request[Any, Any, Any]
+    ) -> Response[FileBytes]:
         """The PDF: a draft rendered now and marked DRAFT; a sent invoice's stored document, byte-identical
         on every download (`ETag` = its SHA-256)."""
         file = await rendering.pdf(current_user, invoice_id)

@@ -8,7 +8,7 @@ whose status filter comes from the table, so of two racing requests at most one 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from beanie import PydanticObjectId
@@ -210,7 +210,7 @@ async def _sending(owner: User, invoice_id: OwnerId) -> Invoice:
     raw = await Invoice.get_motor_collection().find_one(owned_filter(owner.id, _id=invoice_id))
     if raw is None:  # pragma: no cover - a sent invoice cannot be deleted
         raise NotFound(f"No invoice with id {invoice_id!r}")
-    return Invoice.model_validate(raw)
+    return cast(Invoice, Invoice.model_validate(raw))
 
 
 async def take_number(owner: User, invoice_id: OwnerId) -> None:
