@@ -160,7 +160,7 @@ async def prepare_stored_data() -> None:
 
 
 async def _run_inline_worker(database: db.Database, worker: Worker) -> None:
-    await database.until_connected()
+    await database.until_writable()
     await worker.run()
 
 
@@ -183,7 +183,7 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
         finally:
             if inline is not None:
                 worker.stop()
-                if not app.state.db.connected:  # still waiting for the database: nothing in hand
+                if not app.state.db.writable:  # still waiting for the database: nothing in hand
                     inline.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await inline
