@@ -81,10 +81,13 @@ class Database:
         models: list[type[Document]],
         client_factory: ClientFactory = build_client,
         prepare: Callable[[], Awaitable[None]] | None = None,
+        after_start: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        """`prepare` runs once connected, before anything is served: bringing stored data in line."""
+        """`prepare` runs once connected, before anything is served; `after_start` runs once connected, in
+        the background, for work that must not hold up readiness."""
         self.settings = settings
         self._prepare = prepare
+        self._after_start = after_start
         self.models = models
         self.name = settings.mongodb_db
         self.embedded = not settings.mongodb_url
@@ -96,6 +99,7 @@ class Database:
         )
         self._connecting: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[Any]] = []
+        self._after_start_task: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -114,11 +118,13 @@ class Database:
     async def start(self) -> None:
         """Begin connecting; return once connected and the indexes are built or, for a real server, after
         STARTUP_WAIT_SECONDS (the embedded store has nothing to wait for, so a start with it always returns
-        connected)."""
+        connected, its `after_start` done too)."""
         self._connecting = asyncio.create_task(self._connect_with_backoff(), name="orbix-db-connect")
         await asyncio.wait(
             {self._connecting}, timeout=STARTUP_WAIT_SECONDS if self.settings.mongodb_url else None
         )
+        if self.embedded and self._after_start_task is not None:
+            await asyncio.wait({self._after_start_task}, timeout=None)
 
     async def until_connected(self) -> None:
         """Return once the database has answered and the missing indexes are built (at once when done)."""
@@ -145,6 +151,9 @@ class Database:
             self._background.append(
                 asyncio.create_task(self.constraints.watch(self.handle), name="orbix-unique-indexes")
             )
+        if self._after_start is not None:
+            self._after_start_task = asyncio.create_task(self._run_after_start(), name="orbix-after-start")
+            self._background.append(self._after_start_task)
 
     async def _connect_once(self) -> None:
         client, self.embedded = self._factory(self.settings)
@@ -167,6 +176,13 @@ class Database:
         await self.constraints.check(self.handle, report=False)
         await indexes.create_missing(self.handle, self.models)
         await self.constraints.check(self.handle)
+
+    async def _run_after_start(self) -> None:
+        assert self._after_start is not None
+        try:
+            await self._after_start()
+        except Exception:
+            log.exception("start-up work in the background failed")
 
     async def ping(self) -> bool:
         if self.client is None:
