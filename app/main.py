@@ -157,18 +157,24 @@ class Orbix(Litestar):
 async def prepare_stored_data() -> None:
     """Bring data stored under older rules in line before serving: idempotent, run at every connect."""
     await migrate_invoice_prefixes()
-    await numbering.ensure_unique_numbers()
 
 
 async def _run_inline_worker(database: db.Database, worker: Worker) -> None:
-    await database.until_connected()
+    await database.until_writable()
     await worker.run()
 
 
 def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.db = db.Database(settings, DOCUMENT_MODELS, client_factory, prepare=prepare_stored_data)
+        app.state.db = db.Database(
+            settings,
+            DOCUMENT_MODELS,
+            client_factory,
+            prepare=prepare_stored_data,
+            # A build over every stored invoice: it must not hold up readiness (its absence is logged only).
+            after_start=numbering.ensure_unique_numbers,
+        )
         await app.state.db.start()
         app.state.ai = AIClient(settings)
         register_jobs(settings)
@@ -184,7 +190,7 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
         finally:
             if inline is not None:
                 worker.stop()
-                if not app.state.db.connected:  # still waiting for the database: nothing in hand
+                if not app.state.db.writable:  # still waiting for the database: nothing in hand
                     inline.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await inline

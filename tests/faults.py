@@ -1,5 +1,6 @@
 """A process that dies right after its k-th database write: fault injection at the store's methods, shared by
-the crash tests (tests/events/test_crash_safety.py, tests/invoices/test_send_recovery.py)."""
+the crash tests (tests/events/test_crash_safety.py, tests/invoices/test_send_recovery.py). `index_fault` does
+the same for index changes (tests/system/test_index_migration.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import mongomock_motor
 import pytest
 from pymongo.errors import AutoReconnect
+
+from app.db import embedded_store
 
 WRITES = (
     "insert_one",
@@ -22,6 +25,7 @@ WRITES = (
     "delete_many",
 )
 READS = ("find", "find_one", "count_documents", "distinct")
+INDEX_CHANGES = ("create_index", "create_indexes", "drop_index")  # and the database's collMod command
 
 
 class Died(BaseException):
@@ -110,4 +114,31 @@ def lost_answer_fixture(monkeypatch: pytest.MonkeyPatch) -> LostAnswer:
             return result
 
         monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, name, call)
+    return state
+
+
+@pytest.fixture(name="index_fault")
+def index_fault_fixture(monkeypatch: pytest.MonkeyPatch) -> Fault:
+    """Once armed, index changes (a build, a drop, a collMod) go on until `after` of them completed; then the
+    process dies: that call and every later one raise Died. Reads and other writes are left alone."""
+    state = Fault()
+
+    def counted(original: Any) -> Any:
+        async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if state.dead:
+                raise Died
+            result = await original(self, *args, **kwargs)
+            if state.after is not None:
+                state.writes += 1
+                if state.writes >= state.after:
+                    state.dead = True
+                    raise Died
+            return result
+
+        return call
+
+    for name in INDEX_CHANGES:
+        original = getattr(mongomock_motor.AsyncMongoMockCollection, name)
+        monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, name, counted(original))
+    monkeypatch.setattr(embedded_store._Database, "command", counted(embedded_store._Database.command))
     return state

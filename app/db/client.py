@@ -19,6 +19,7 @@ from tenacity.wait import wait_exponential_jitter
 from app.config import Settings
 from app.core.errors import DatabaseUnavailable
 from app.db import indexes
+from app.db.constraints import UniqueConstraints
 
 log = logging.getLogger("orbix.db")
 
@@ -37,6 +38,8 @@ ClientFactory = Callable[[Settings], tuple[Any, bool]]
 # Reconnect backoff: exponential from half a second to 30 s, with jitter (tenacity, as the AI client).
 RECONNECT_INITIAL_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 30.0
+# The methods that never write: served while a declared unique index is missing.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # How long a start waits for the first connection before serving without it (/ready and /api answer 503).
 STARTUP_WAIT_SECONDS = 2.0
 
@@ -69,7 +72,8 @@ def build_client(settings: Settings) -> tuple[Any, bool]:
 
 class Database:
     """The database connection, made in the background: the API serves (and /ready says 503) until the
-    first ping answers, then binds the documents and creates missing indexes."""
+    first ping answers. Then the stored data is brought in line (`prepare`), the missing indexes are built,
+    and writes wait until every declared uniqueness is in force (app/db/constraints.py)."""
 
     def __init__(
         self,
@@ -77,23 +81,33 @@ class Database:
         models: list[type[Document]],
         client_factory: ClientFactory = build_client,
         prepare: Callable[[], Awaitable[None]] | None = None,
+        after_start: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        """`prepare` runs once connected, before anything is served: bringing stored data in line."""
+        """`prepare` runs once connected, before anything is served; `after_start` runs once connected, in
+        the background, for work that must not hold up readiness."""
         self.settings = settings
         self._prepare = prepare
+        self._after_start = after_start
         self.models = models
         self.name = settings.mongodb_db
         self.embedded = not settings.mongodb_url
         self.client: Any = None
+        self.constraints = UniqueConstraints(models)
         self._factory = client_factory
         self._wait = wait_exponential_jitter(
             initial=RECONNECT_INITIAL_SECONDS, max=RECONNECT_MAX_SECONDS, jitter=RECONNECT_INITIAL_SECONDS
         )
         self._connecting: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[Any]] = []
+        self._after_start_task: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
         return self.client is not None
+
+    @property
+    def writable(self) -> bool:
+        return self.connected and self.constraints.in_force
 
     @property
     def handle(self) -> Any:
@@ -102,26 +116,44 @@ class Database:
         return self.client[self.name]
 
     async def start(self) -> None:
-        """Begin connecting; return once connected or, for a real server, after STARTUP_WAIT_SECONDS
-        (the embedded store has nothing to wait for, so a start with it always returns connected)."""
+        """Begin connecting; return once connected and the indexes are built or, for a real server, after
+        STARTUP_WAIT_SECONDS (the embedded store has nothing to wait for, so a start with it always returns
+        connected, its `after_start` done too)."""
         self._connecting = asyncio.create_task(self._connect_with_backoff(), name="orbix-db-connect")
         await asyncio.wait(
             {self._connecting}, timeout=STARTUP_WAIT_SECONDS if self.settings.mongodb_url else None
         )
+        if self.embedded and self._after_start_task is not None:
+            await asyncio.wait({self._after_start_task}, timeout=None)
 
     async def until_connected(self) -> None:
-        """Return once the database has answered (at once when it already has)."""
+        """Return once the database has answered and the missing indexes are built (at once when done)."""
         if self._connecting is None:
             raise RuntimeError("start() first")
         await asyncio.shield(self._connecting)
 
-    async def _connect_with_backoff(self) -> None:
-        retrying = AsyncRetrying(
+    async def until_writable(self) -> None:
+        """Return once connected with every declared uniqueness in force."""
+        await self.until_connected()
+        await self.constraints.until_in_force()
+
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
             wait=self._wait,
             retry=retry_if_exception_type(Exception),
             before_sleep=_log_reconnect,
         )
-        await retrying(self._connect_once)
+
+    async def _connect_with_backoff(self) -> None:
+        await self._retrying()(self._connect_once)
+        await self._retrying()(self._build_missing_indexes)
+        if not self.constraints.in_force:
+            self._background.append(
+                asyncio.create_task(self.constraints.watch(self.handle), name="orbix-unique-indexes")
+            )
+        if self._after_start is not None:
+            self._after_start_task = asyncio.create_task(self._run_after_start(), name="orbix-after-start")
+            self._background.append(self._after_start_task)
 
     async def _connect_once(self) -> None:
         client, self.embedded = self._factory(self.settings)
@@ -129,7 +161,6 @@ class Database:
             database = client[self.name]
             await database.command("ping")
             await init_beanie(database=database, document_models=self.models, skip_indexes=True)
-            await indexes.create_missing(database, self.models)
             _models[:] = self.models
             if self._prepare is not None:
                 await self._prepare()
@@ -138,6 +169,20 @@ class Database:
             raise
         self.client = client
         log.info("database connected")
+
+    async def _build_missing_indexes(self) -> None:
+        """Check the uniqueness first (reads are served meanwhile, writes wait), build what is missing (a long
+        build holds up no more than it must), check again."""
+        await self.constraints.check(self.handle, report=False)
+        await indexes.create_missing(self.handle, self.models)
+        await self.constraints.check(self.handle)
+
+    async def _run_after_start(self) -> None:
+        assert self._after_start is not None
+        try:
+            await self._after_start()
+        except Exception:
+            log.exception("start-up work in the background failed")
 
     async def ping(self) -> bool:
         if self.client is None:
@@ -150,10 +195,11 @@ class Database:
         return True
 
     async def close(self) -> None:
-        if self._connecting is not None and not self._connecting.done():
-            self._connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connecting
+        for task in [self._connecting, *self._background]:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.client is not None:
             self.client.close()
 
@@ -172,12 +218,16 @@ def _log_reconnect(state: RetryCallState) -> None:
 
 class RequireDatabase:
     """ASGI middleware for /api: 503 database_unavailable at once while the database has never answered,
-    instead of each request waiting MONGODB_TIMEOUT_MS for a server that is not there."""
+    instead of each request waiting MONGODB_TIMEOUT_MS for a server that is not there; and for a write
+    while a declared unique index is not in force (app/db/constraints.py)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if not scope["app"].state.db.connected:
+        database = scope["app"].state.db
+        if not database.connected:
             raise DatabaseUnavailable("The database is not reachable yet; try again shortly")
+        if scope["method"] not in READ_METHODS and not database.constraints.in_force:
+            raise DatabaseUnavailable(database.constraints.reason())
         await self.app(scope, receive, send)

@@ -5,6 +5,9 @@ interleave between a read and a write (nor a race between them show in a test). 
 yields at each round trip; so does this store: each awaited client, database and collection method, and each
 cursor fetch, yields to the event loop before it runs and after it. Only mongomock-motor's public classes
 and options are used; mongomock is unchanged (no indexes, but it enforces unique ones and TTL expiry).
+
+One command mongomock lacks is answered here: `collMod` of an index's expireAfterSeconds, as
+`python -m app migrate` sends it to a server.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, TypeVar
 
 import mongomock
 import mongomock_motor
+from pymongo.errors import OperationFailure
 
 # mongomock-motor's type stubs give its classes Motor's signatures (the classes pose as Motor's): as Any.
 _mock: Any = mongomock_motor
@@ -34,16 +38,18 @@ _CURSORS = ("find", "aggregate", "list_indexes")  # the methods that return a cu
 
 
 def _round_trips(cls: _Class) -> _Class:
-    """cls with each public coroutine method of its base made a round trip, and each cursor it returns one
-    whose fetches are. The base's method is looked up at each call: a test's patch of it still applies."""
+    """cls with each public coroutine method of its base (or its own override) made a round trip, and each
+    cursor it returns one whose fetches are. The base's method is looked up at each call: a test's patch of
+    it still applies."""
     base = cls.__bases__[0]
+    own = dict(vars(cls))
 
     def method(name: str) -> Callable[..., Any]:
         if name in _CURSORS:
             return lambda self, *args, **kwargs: _Cursor(getattr(base, name)(self, *args, **kwargs))
 
         async def round_trip(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return await _round_trip(getattr(base, name), self, *args, **kwargs)
+            return await _round_trip(own.get(name) or getattr(base, name), self, *args, **kwargs)
 
         return round_trip
 
@@ -89,6 +95,35 @@ class _Collection(_mock.AsyncMongoMockCollection):
 class _Database(_mock.AsyncMongoMockDatabase):
     def get_collection(self, *args: Any, **kwargs: Any) -> Any:
         return _Collection(self, self.delegate.get_collection(*args, **kwargs))
+
+    async def command(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(command, dict) and next(iter(command), None) == "collMod" and "index" in command:
+            return _modify_index(self.delegate.get_collection(command["collMod"]), command["index"])
+        return await _mock.AsyncMongoMockDatabase.command(self, command, *args, **kwargs)
+
+
+def _modify_index(collection: Any, change: dict[str, Any]) -> dict[str, Any]:
+    """collMod's `index: {name, expireAfterSeconds}` on a TTL index: mongomock's index replaced by one with
+    the new value, with no await in between (no other request sees the collection without it)."""
+    name = change.get("name")
+    found = collection.index_information()
+    if name not in found:
+        raise OperationFailure(f"cannot find index {name} for ns {collection.full_name}", code=27)
+    if set(change) != {"name", "expireAfterSeconds"} or found[name].get("expireAfterSeconds") is None:
+        raise OperationFailure(
+            f"the embedded store changes only the expireAfterSeconds of a TTL index: {change}"
+        )
+    spec = found[name]
+    options = {option: value for option, value in spec.items() if option not in ("key", "v")}
+    collection.drop_index(name)
+    collection.create_index(
+        spec["key"], name=name, **{**options, "expireAfterSeconds": change["expireAfterSeconds"]}
+    )
+    return {
+        "expireAfterSeconds_old": spec["expireAfterSeconds"],
+        "expireAfterSeconds_new": change["expireAfterSeconds"],
+        "ok": 1.0,
+    }
 
 
 @_round_trips

@@ -1,17 +1,21 @@
-"""`python -m app migrate`: reconcile the declared indexes with the server's, report, exit.
+"""`python -m app migrate`: reconcile the declared indexes with the server's (app/db/index_migration.py),
+report, exit.
 
-Compose runs it once before the API. It needs the database: one attempt bounded by MONGODB_TIMEOUT_MS, so
-that a one-shot service fails visibly (exit 1, one line) rather than waiting forever."""
+Compose runs it once before the API and the worker. The database must answer its first ping within
+MONGODB_TIMEOUT_MS, so that a one-shot service fails visibly (exit 1, one line) rather than waiting forever;
+index builds then take as long as they take. Exit 1 too when a declared index could not be reached (each
+reported on one line, its old version kept) or the database stopped answering midway: a rerun resumes."""
 
 from __future__ import annotations
 
 import logging
 
 from beanie import Document, init_beanie
+from pymongo.errors import PyMongoError
 
 from app.config import Settings
 from app.db import client as db
-from app.db import indexes
+from app.db import index_migration
 
 log = logging.getLogger("orbix.migrate")
 
@@ -28,19 +32,33 @@ async def run(
             log.critical("migrate: the database is unreachable (%s)", type(exc).__name__)
             return 1
         await init_beanie(database=database, document_models=models, skip_indexes=True)
-        result = await indexes.migrate(database, models)
+        try:
+            result = await index_migration.migrate(database, models)
+        except PyMongoError as exc:
+            log.critical(
+                "migrate: the database stopped answering (%s); run it again to resume", type(exc).__name__
+            )
+            return 1
     finally:
         client.close()
-    for name in result.created:
-        log.info("index created: %s", name, extra={"index": name, "action": "created"})
-    for name in result.replaced:
-        log.info("index replaced: %s", name, extra={"index": name, "action": "replaced"})
+    for action, names in (
+        ("created", result.created),
+        ("replaced", result.replaced),
+        ("modified", result.modified),
+    ):
+        for name in names:
+            log.info("index %s: %s", action, name, extra={"index": name, "action": action})
     for name in result.unknown:
         log.warning("index not declared, left in place: %s", name, extra={"index": name, "action": "unknown"})
+    for failure in result.failed:
+        name = failure.split(":", 1)[0]
+        log.error("index not migrated: %s", failure, extra={"index": name, "action": "failed"})
     log.info(
-        "migrate: %d created, %d replaced, %d unknown",
+        "migrate: %d created, %d replaced, %d modified, %d unknown, %d failed",
         len(result.created),
         len(result.replaced),
+        len(result.modified),
         len(result.unknown),
+        len(result.failed),
     )
-    return 0
+    return 1 if result.failed else 0

@@ -15,6 +15,7 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from app.db import index_builds
 from app.db.repository import OwnerId, owned_filter
 from app.invoices.models import Invoice, InvoiceCounter
 
@@ -22,10 +23,16 @@ log = logging.getLogger("orbix.invoices")
 
 # Numbers are unique per owner. Partial on string numbers (drafts have none): valid on MongoDB 7, where a
 # partial index may only use $type/$exists/equality/... in its filter, and enforced by mongomock on writes.
-# Not declared on the Document: init_beanie would fail start-up over stored duplicates (see below). Made
-# with create_index, whose options mongomock keeps (its create_indexes drops partialFilterExpression).
+# Not declared on the Document: a declared unique index refuses writes while it is missing, and stored
+# duplicates would keep it missing (see below); the (owner_id, number_slot) one enforces numbering meanwhile.
 UNIQUE_NUMBER_KEYS = [("owner_id", ASCENDING), ("number", ASCENDING)]
 UNIQUE_NUMBER_INDEX = "owner_id_number_unique"
+UNIQUE_NUMBER_SPEC = {
+    "name": UNIQUE_NUMBER_INDEX,
+    "key": dict(UNIQUE_NUMBER_KEYS),
+    "unique": True,
+    "partialFilterExpression": {"number": {"$type": "string"}},
+}
 
 
 def format_number(prefix: str, seq: int) -> str:
@@ -84,15 +91,15 @@ async def held_counters() -> list[tuple[Any, Any]]:
 
 async def ensure_unique_numbers() -> bool:
     """Create the unique (owner_id, number) index; False, with one log line naming them, if stored invoices
-    already share a number (they predate the prefix rule): the API still starts and serves them."""
+    already share a number (they predate the prefix rule): the API still starts and serves them.
+
+    Run at every start, in the background (a first build reads every stored invoice); once the index is
+    there it costs one listIndexes."""
     invoices = Invoice.get_motor_collection()
+    if UNIQUE_NUMBER_INDEX in [spec["name"] async for spec in invoices.list_indexes()]:
+        return True
     try:
-        await invoices.create_index(
-            UNIQUE_NUMBER_KEYS,
-            name=UNIQUE_NUMBER_INDEX,
-            unique=True,
-            partialFilterExpression={"number": {"$type": "string"}},
-        )
+        await index_builds.build(invoices, UNIQUE_NUMBER_SPEC)
     except DuplicateKeyError:
         duplicates = await invoices.aggregate(
             [

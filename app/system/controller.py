@@ -35,9 +35,12 @@ class SystemController(Controller):
 
     @get("/ready", operation_id="ready", opt=raises(DatabaseUnavailable))
     async def ready(self, state: State) -> Readiness:
-        """Ready when the database answers a ping."""
+        """Ready when the database answers a ping and every declared unique index is in force (else writes
+        are refused: app/db/constraints.py)."""
         if not await state.db.ping():
             raise DatabaseUnavailable("The database did not answer a ping")
+        if not state.db.constraints.in_force:
+            raise DatabaseUnavailable(state.db.constraints.reason())
         return Readiness(status="ok", database="ok")
 
     @get("/metrics", operation_id="metrics", media_type=MediaType.TEXT)

@@ -54,14 +54,15 @@ async def serve_worker(
     database = db.Database(settings, models)
     await database.start()
     register_jobs(settings)
-    # The database may answer after the worker starts: a SIGTERM during that wait ends it too.
-    waiting = asyncio.ensure_future(database.until_connected())
+    # The database may answer after the worker starts, or lack a unique index (no job is claimed until it is
+    # in place): a SIGTERM during that wait ends it too.
+    waiting = asyncio.ensure_future(database.until_writable())
     stopping = asyncio.ensure_future(stop_requested.wait())
     await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     for task in (waiting, stopping):
         task.cancel()
     try:
-        if database.connected:  # a stop already requested makes run() return at once
+        if database.writable:  # a stop already requested makes run() return at once
             await worker.run()
     finally:
         server.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import mongomock_motor
 import pytest
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
@@ -99,3 +100,17 @@ async def test_start_up_reports_stored_duplicates_in_one_line_and_keeps_serving(
     assert await numbering.ensure_unique_numbers() is True
     indexes = await invoices.index_information()
     assert indexes["owner_id_number_unique"]["partialFilterExpression"] == {"number": {"$type": "string"}}
+
+
+async def test_once_the_number_index_exists_a_start_only_lists_the_indexes(client, monkeypatch):
+    """It runs at every start: with the index in place it builds nothing (issue 24)."""
+    builds = []
+    create_index = mongomock_motor.AsyncMongoMockCollection.create_index
+
+    async def counted(self, *args, **kwargs):
+        builds.append(args)
+        return await create_index(self, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, "create_index", counted)
+    assert await numbering.ensure_unique_numbers() is True
+    assert builds == []

@@ -17,6 +17,7 @@ from pymongo.read_preferences import Primary
 
 from app.config import ConfigError, Settings
 from app.db import client as db
+from app.invoices import numbering
 from app.main import create_app
 from tests.conftest import PASSWORD, assert_problem, serve
 from tests.servers import PRODUCTION, free_port, server_env, start, stop, wait_until_healthy
@@ -84,6 +85,27 @@ async def test_the_first_connection_creates_the_declared_indexes(fast_backoff):
         await _eventually_ready(http)
         names = [spec["name"] async for spec in app.state.db.handle["users"].list_indexes()]
     assert "email_unique" in names
+
+
+async def test_the_invoice_number_index_is_made_in_the_background_and_does_not_hold_up_readiness(
+    fast_backoff, monkeypatch
+):
+    """Its first build reads every stored invoice: /ready must not wait for it (issue 24)."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_build() -> bool:
+        started.set()
+        await release.wait()
+        return True
+
+    monkeypatch.setattr(numbering, "ensure_unique_numbers", slow_build)
+    factory = FlakyFactory()
+    factory.up = True
+    app = create_app(replace(Settings.from_env(), mongodb_url=REAL), client_factory=factory)
+    async with serve(app) as http:
+        await _eventually_ready(http)
+        assert started.is_set() and not release.is_set()
+        release.set()
 
 
 async def test_ready_is_503_when_a_connected_database_stops_answering(client, app):

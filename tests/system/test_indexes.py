@@ -1,5 +1,6 @@
 """Declared indexes: explicit names, reconciliation by `python -m app migrate`, and an index behind every
-sort a list offers. Read back through list_indexes(), as an operator would on MongoDB."""
+sort a list offers. Read back through list_indexes(), as an operator would on MongoDB. (How a migration keeps
+every unique constraint and resumes: test_index_migration.py.)"""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import subprocess
 
 import pytest
 from beanie import Document, init_beanie
-from mongomock_motor import AsyncMongoMockClient
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.db import indexes
+from app.db import embedded_store, index_migration, indexes
 from app.db.pagination import SORTABLE
 from app.main import DOCUMENT_MODELS
 from tests.servers import PRODUCTION, free_port, server_env
@@ -32,7 +32,7 @@ class Widget(Document):
 
 @pytest.fixture
 async def database():
-    client = AsyncMongoMockClient(tz_aware=True)
+    client = embedded_store.build_client()
     handle = client["migrations"]
     await init_beanie(database=handle, document_models=[Widget], skip_indexes=True)
     yield handle
@@ -47,17 +47,22 @@ def declare(monkeypatch, *models: IndexModel) -> None:
     monkeypatch.setattr(Widget.Settings, "indexes", list(models))
 
 
+def versions(found: dict, name: str) -> dict:
+    """The listed versions of the declared index `name`: under its name or `name~<hash>`."""
+    return {listed: spec for listed, spec in found.items() if listed == name or listed.startswith(f"{name}~")}
+
+
 async def test_migrate_creates_the_missing_indexes_by_name(database):
-    result = await indexes.migrate(database, [Widget])
+    result = await index_migration.migrate(database, [Widget])
 
     assert sorted(result.created) == ["widgets.by_size", "widgets.owner_sku"]
     found = await listed(database)
     assert list(found["owner_sku"]["key"].items()) == [("owner_id", 1), ("sku", 1)]
-    assert (await indexes.migrate(database, [Widget])).created == []  # idempotent
+    assert (await index_migration.migrate(database, [Widget])).created == []  # idempotent
 
 
 async def test_migrate_replaces_an_index_whose_options_changed(database, monkeypatch):
-    await indexes.migrate(database, [Widget])
+    await index_migration.migrate(database, [Widget])
     await Widget(owner_id="a", sku="x").insert()
     declare(
         monkeypatch,
@@ -65,32 +70,45 @@ async def test_migrate_replaces_an_index_whose_options_changed(database, monkeyp
         IndexModel([("size", ASCENDING)], name="by_size"),
     )
 
-    result = await indexes.migrate(database, [Widget])
+    result = await index_migration.migrate(database, [Widget])
 
     assert result.replaced == ["widgets.owner_sku"] and result.created == []
     found = await listed(database)
-    assert found["owner_sku"].get("unique") is True
+    (version,) = versions(found, "owner_sku").values()  # built beside the old one, which is gone
+    assert version.get("unique") is True and version["name"].startswith("owner_sku~")
     assert "by_size" in found
 
 
 async def test_migrate_replaces_an_index_whose_keys_changed(database, monkeypatch):
-    await indexes.migrate(database, [Widget])
+    await index_migration.migrate(database, [Widget])
     declare(
         monkeypatch,
         IndexModel([("owner_id", ASCENDING), ("sku", ASCENDING)], name="owner_sku"),
         IndexModel([("size", DESCENDING), ("sku", ASCENDING)], name="by_size"),
     )
 
-    result = await indexes.migrate(database, [Widget])
+    result = await index_migration.migrate(database, [Widget])
 
     assert result.replaced == ["widgets.by_size"]
-    assert list((await listed(database))["by_size"]["key"].items()) == [("size", -1), ("sku", 1)]
+    (version,) = versions(await listed(database), "by_size").values()
+    assert list(version["key"].items()) == [("size", -1), ("sku", 1)]
+
+
+async def test_the_next_change_builds_under_the_plain_name_again(database, monkeypatch):
+    await index_migration.migrate(database, [Widget])
+    for size_keys in ([("size", DESCENDING)], [("size", ASCENDING), ("sku", ASCENDING)]):
+        declare(monkeypatch, IndexModel([("owner_id", ASCENDING), ("sku", ASCENDING)], name="owner_sku"),
+                IndexModel(size_keys, name="by_size"))  # fmt: skip
+        assert (await index_migration.migrate(database, [Widget])).replaced == ["widgets.by_size"]
+    (name,) = versions(await listed(database), "by_size")
+    assert name == "by_size"  # by_size -> by_size~<hash> -> by_size
+    assert (await index_migration.migrate(database, [Widget])).replaced == []
 
 
 async def test_migrate_reports_undeclared_indexes_and_leaves_them(database):
     await database["widgets"].create_index([("sku", ASCENDING)], name="operator_made")
 
-    result = await indexes.migrate(database, [Widget])
+    result = await index_migration.migrate(database, [Widget])
 
     assert result.unknown == ["widgets.operator_made"]
     assert "operator_made" in await listed(database)
@@ -101,7 +119,7 @@ async def test_migrate_renames_an_index_that_holds_the_same_keys_under_an_old_na
     same keys, so the old one is replaced by the named declaration."""
     await database["widgets"].create_index([("owner_id", ASCENDING), ("sku", ASCENDING)])
 
-    result = await indexes.migrate(database, [Widget])
+    result = await index_migration.migrate(database, [Widget])
 
     assert "widgets.owner_sku" in result.replaced
     found = await listed(database)
