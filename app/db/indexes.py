@@ -30,10 +30,16 @@ def owner_index(name: str, *fields: str, unique: bool = False) -> IndexModel:
     return IndexModel(keys, name=name, unique=unique) if unique else IndexModel(keys, name=name)
 
 
+def sort_index(name: str, *keys: str) -> IndexModel:
+    """(owner_id, *keys, _id): the last key is a sortable field, those before it the list's scope (an
+    invoice's e-mails: invoice_id). It serves `sort=field` and `sort=-field` (pagination adds _id in the same
+    direction), so no list ever sorts in memory."""
+    return owner_index(name, *keys, "_id")
+
+
 def sort_indexes(*fields: str) -> list[IndexModel]:
-    """One (owner_id, field, _id) index per sortable stored field: it serves `sort=field` and `sort=-field`
-    (pagination adds _id in the same direction), so no list ever sorts in memory."""
-    return [owner_index(f"sort_{field}", field, "_id") for field in fields]
+    """One sort_index per sortable stored field of an unscoped list, named `sort_<field>`."""
+    return [sort_index(f"sort_{field}", field) for field in fields]
 
 
 @dataclass(frozen=True)
