@@ -62,7 +62,11 @@ class WebhookEndpointController(Controller):
         """Replace the signing secret and show the new one (once)."""
         return WebhookEndpointWithSecret.with_secret(await service.rotate_secret(current_user, endpoint_id))
 
-    @get("/{endpoint_id:str}/deliveries", operation_id="listWebhookDeliveries", opt=sorted_by(service.DELIVERY_SORTS))
+    @get(
+        "/{endpoint_id:str}/deliveries",
+        operation_id="listWebhookDeliveries",
+        opt=sorted_by(service.DELIVERY_SORTS),
+    )
     async def list_deliveries(
         self,
         endpoint_id: str,

@@ -94,7 +94,9 @@ def _usable(spec: Mapping[str, Any], query: Shape) -> bool:
     return not partial or all(query.equal.get(name) == value for name, value in partial.items())
 
 
-def serves(spec: Mapping[str, Any], query: Shape, sort: Iterable[tuple[str, int]], optional: set[str]) -> bool:
+def serves(
+    spec: Mapping[str, Any], query: Shape, sort: Iterable[tuple[str, int]], optional: set[str]
+) -> bool:
     """Whether the index `spec` (as IndexModel.document gives it) serves `query` sorted by `sort`. Equality
     fields in `optional` may be left to filter the documents read (a list's own filters)."""
     if not _usable(spec, query):
@@ -130,23 +132,26 @@ def served(
     sort: tuple[tuple[str, int], ...],
     *,
     count: bool = False,
-    optional: set[str] | None = None,
+    residual: set[str] | frozenset[str] = frozenset(),
+    listed: bool = False,
 ) -> bool:
-    """Whether some index of `specs` serves `query`, a count covered. `optional` names a list's own filters
-    (its $or clauses among them); without it, each clause of an $or the rest does not settle needs an index
-    of its own."""
+    """Whether some index of `specs` serves `query`, a count covered. The `residual` equality fields may be
+    left to filter the documents read. In a list (`listed`) its $or is one of its own filters too; elsewhere
+    each clause of an $or the rest does not settle needs an index of its own."""
     if "_id" in query.equal:
         return True
-    residual = optional or set()
+    settled = listed or not (count and query.ors)
     for spec in specs:
-        if serves(spec, query, sort, residual) and (not count or covers(spec, query, residual)):
-            if optional is not None or not (count and query.ors):
+        if serves(spec, query, sort, set(residual)) and (not count or covers(spec, query, set(residual))):
+            if settled:
                 return True
-    if not query.ors or optional is not None:
+    if not query.ors or listed:
         return False
     first, *others = query.ors
     rest = Shape(dict(query.equal), dict(query.ranges), others)
-    return all(served(specs, rest.merged(shape(clause)), sort, count=count) for clause in first)
+    return all(
+        served(specs, rest.merged(shape(clause)), sort, count=count, residual=residual) for clause in first
+    )
 
 
 def indexes_by_collection() -> dict[str, list[Mapping[str, Any]]]:

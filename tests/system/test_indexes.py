@@ -16,8 +16,8 @@ from app.db import indexes
 from app.db.pagination import SORTABLE
 from app.db.repository import owned_filter
 from app.main import DOCUMENT_MODELS
-from tests.system.index_use import indexes_by_collection, served, shape
 from tests.servers import PRODUCTION, free_port, server_env
+from tests.system.index_use import indexes_by_collection, served, shape
 
 
 class Widget(Document):
