@@ -77,7 +77,7 @@ def _keeps_missing_out(condition: Any, equal: bool) -> bool:
         return condition is not None and not (isinstance(condition, list) and None in condition)
     if not isinstance(condition, Mapping):
         return True
-    if condition.get("$exists") is True:
+    if condition.get("$exists") is True or ("$ne" in condition and condition["$ne"] is None):
         return True
     return any(op in condition and condition[op] is not None for op in _BOUNDED)
 
@@ -133,24 +133,28 @@ def served(
     *,
     count: bool = False,
     residual: set[str] | frozenset[str] = frozenset(),
-    listed: bool = False,
+    scope: set[str] | None = None,
 ) -> bool:
     """Whether some index of `specs` serves `query`, a count covered. The `residual` equality fields may be
-    left to filter the documents read. In a list (`listed`) its $or is one of its own filters too; elsewhere
-    each clause of an $or the rest does not settle needs an index of its own."""
+    left to filter the documents read. A list's query (`scope`: the fields each of its queries names by
+    equality) may leave its own filters to the documents too, its $or clauses among them; otherwise each
+    clause of an $or the rest does not settle needs an index of its own."""
     if "_id" in query.equal:
         return True
-    settled = listed or not (count and query.ors)
+    left = set(residual)
+    if scope is not None:
+        left |= query.fields - scope - {"removed"}
+    settled = scope is not None or not (count and query.ors)
     for spec in specs:
-        if serves(spec, query, sort, set(residual)) and (not count or covers(spec, query, set(residual))):
-            if settled:
-                return True
-    if not query.ors or listed:
+        if serves(spec, query, sort, left) and (not count or covers(spec, query, left)) and settled:
+            return True
+    if not query.ors:
         return False
     first, *others = query.ors
     rest = Shape(dict(query.equal), dict(query.ranges), others)
     return all(
-        served(specs, rest.merged(shape(clause)), sort, count=count, residual=residual) for clause in first
+        served(specs, rest.merged(shape(clause)), sort, count=count, residual=residual, scope=scope)
+        for clause in first
     )
 
 

@@ -178,6 +178,39 @@ def test_every_list_counts_from_an_index_alone():
     assert uncovered == []
 
 
+def _spec(*keys: tuple[str, int], **options: object) -> dict[str, object]:
+    return {"key": dict(keys), **options}
+
+
+OWNER, REMOVED = ("owner_id", 1), ("removed", 1)
+
+
+@pytest.mark.parametrize(
+    "spec, where, sort, count, expected",
+    [
+        (_spec(OWNER, ("name", 1), ("_id", 1)), {"owner_id": 1}, (("name", -1), ("_id", -1)), False, True),
+        (_spec(OWNER, ("name", 1), ("_id", -1)), {"owner_id": 1}, (("name", 1), ("_id", 1)), False, False),
+        (_spec(OWNER, ("name", -1)), {"owner_id": 1}, (("name", -1), ("_id", -1)), False, False),
+        (_spec(("removed", 1), OWNER, ("name", 1)), {"owner_id": 1, "removed": {"$ne": True}}, (("name", 1),),
+         False, False),  # a range before the sort
+        (_spec(OWNER, ("name", 1)), {"owner_id": 1, "status": "x"}, (), False, False),  # status unindexed
+        (_spec(OWNER, ("status", 1), ("name", 1)), {"status": "x", "owner_id": 1}, (("name", 1),), False, True),
+        (_spec(OWNER, ("name", 1)), {"owner_id": 1, "removed": {"$ne": True}}, (), True, False),  # fetches
+        (_spec(OWNER, ("name", 1), REMOVED), {"owner_id": 1, "removed": {"$ne": True}}, (), True, True),
+        (_spec(("at", 1), sparse=True), {"at": {"$ne": None}}, (), False, True),
+        (_spec(("at", 1), sparse=True), {"at": {"$ne": 3}}, (), False, False),  # matches documents without `at`
+        (_spec(("at", 1), partialFilterExpression={"pending": True}), {"pending": True}, (("at", 1),), False,
+         True),
+        (_spec(("at", 1), partialFilterExpression={"pending": True}), {"pending": False}, (), False, False),
+        (_spec(OWNER, unique=True), {"owner_id": 1, "holder": None}, (), False, True),  # one document at most
+        (_spec(OWNER, ("n", 1)), {"$or": [{"owner_id": 1}, {"n": 2}]}, (), False, False),
+        (_spec(("n", 1)), {"$or": [{"n": 1}, {"n": {"$gt": 5}}]}, (), False, True),
+    ],
+)  # fmt: skip
+def test_the_index_rules_the_query_test_applies(spec, where, sort, count, expected):
+    assert served([spec], shape(where), sort, count=count) is expected
+
+
 # ---------------------------------------------------------------- the command
 
 
