@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from app.db.indexes import sort_indexes
+from app.db.indexes import owner_index, sort_indexes
 from app.db.outbox import OUTBOX_INDEX
 from app.db.repository import DELETING_INDEX, ReferencedDocument, StoredAddress
 
@@ -20,6 +20,7 @@ class Client(ReferencedDocument):
         name = "clients"
         indexes = [
             *sort_indexes("name", "created_at"),
+            owner_index("owner_currency", "currency"),  # the report's clients of one currency
             DELETING_INDEX,
             OUTBOX_INDEX,
         ]

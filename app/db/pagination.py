@@ -1,4 +1,5 @@
-"""limit/offset/sort parsing and the one paginated query every list route uses."""
+"""limit/offset/sort parsing and the one paginated query every list route uses: a page by offset, or the
+page after an item (keyset, on the sort field and _id)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from beanie import Document, SortDirection
 from bson import ObjectId
 
 from app.core.errors import ValidationFailed
-from app.db.repository import StoredView, to_bson
+from app.db.repository import StoredView, owned_filter, parse_object_id, to_bson
 
 D = TypeVar("D", bound=Document)
 T = TypeVar("T")
@@ -26,12 +27,18 @@ SORTS = "sorts"  # the handler `opt` key sorted_by() fills
 SORTABLE: list[tuple[type[Document], Mapping[str, str], tuple[str, ...]]] = []
 
 
-def sortable(
-    model: type[Document], sorts: Mapping[str, str], scope: tuple[str, ...] = ()
-) -> Mapping[str, str]:
+class Sorts(dict[str, str]):
+    """A list's sorts (API name -> stored field) and its scope, as paginate() takes them."""
+
+    scope: tuple[str, ...] = ()
+
+
+def sortable(model: type[Document], sorts: Mapping[str, str], scope: tuple[str, ...] = ()) -> Sorts:
     """Declare a list's sorts (API name -> stored field) for `model`; returns them for paginate()."""
     SORTABLE.append((model, sorts, scope))
-    return sorts
+    declared = Sorts(sorts)
+    declared.scope = scope
+    return declared
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):
@@ -54,6 +61,7 @@ class PageParams(msgspec.Struct, frozen=True):
     limit: int
     offset: int
     sort: str
+    after: str | None = None  # the id of the item the page starts after (then offset is 0)
 
 
 def id_filters(**ids: str | None) -> dict[str, ObjectId]:
@@ -83,33 +91,60 @@ def sort_spec(sort: str, allowed: Mapping[str, str]) -> list[tuple[str, SortDire
     return [(allowed[name], direction), ("_id", direction)]
 
 
-async def paginate(
-    model: type[D],
-    query: Mapping[str, Any],
-    params: PageParams,
-    allowed_sorts: Mapping[str, str],
-) -> Page[D]:
+def after_clauses(field: str, direction: int, value: Any, oid: ObjectId) -> list[dict[str, Any]]:
+    """What comes after the item (`value` in `field`, id `oid`) in (field, _id) order, as disjoint clauses,
+    each a range of the list's sort index. MongoDB sorts a missing or null value first, and compares a value
+    only with values of its own type ($gt: 5 never matches null), so null gets clauses of its own."""
+    if direction == SortDirection.ASCENDING:
+        if value is None:
+            return [{field: None, "_id": {"$gt": oid}}, {field: {"$ne": None}}]
+        return [{field: value, "_id": {"$gt": oid}}, {field: {"$gt": value}}]
+    if value is None:
+        return [{field: None, "_id": {"$lt": oid}}]
+    return [{field: value, "_id": {"$lt": oid}}, {field: {"$lt": value}}, {field: None}]
+
+
+async def _after(
+    collection: Any, query: Mapping[str, Any], after: str, sort: str, sorts: Sorts
+) -> dict[str, Any]:
+    """`query` narrowed to what follows the item `after` in the `sort` order: an $or of the clauses,
+    each with the whole query, so MongoDB reads each from its own range of the sort index and merges them in
+    order ("$or Clauses and Indexes"). 400 when `after` names no item of this list (the caller's, not deleted,
+    in the list's scope); the list's filters need not match it any more."""
+    [(field, direction), _] = sort_spec(sort, sorts)
+    oid = parse_object_id(after)
+    scope = {name: query[name] for name in sorts.scope}
+    mine = owned_filter(query["owner_id"], scope, _id=oid)
+    anchor = await collection.find_one(to_bson(mine), {field: 1}) if oid else None
+    if anchor is None:
+        raise ValidationFailed.field("after", "names no item of this list; start again without it")
+    clauses = after_clauses(field, int(direction), anchor.get(field), anchor["_id"])
+    return {"$or": [{"$and": [dict(query), clause]} for clause in clauses]}
+
+
+async def paginate(model: type[D], query: Mapping[str, Any], params: PageParams, sorts: Sorts) -> Page[D]:
     """One page of `model` matching `query` (which must already hold the owner filter)."""
-    order = sort_spec(params.sort, allowed_sorts)
-    found = model.find(dict(query))
+    order = sort_spec(params.sort, sorts)
+    where = dict(query)
+    if params.after is not None:
+        where = await _after(model.get_motor_collection(), query, params.after, params.sort, sorts)
     total = await model.find(dict(query)).count()
-    documents = await found.sort(order).skip(params.offset).limit(params.limit).to_list()
+    documents = await model.find(where).sort(order).skip(params.offset).limit(params.limit).to_list()
     return Page(items=documents, total=total, limit=params.limit, offset=params.offset)
 
 
 async def paginate_raw(
-    model: type[Document],
-    query: Mapping[str, Any],
-    params: PageParams,
-    allowed_sorts: Mapping[str, str],
-    view: type[V],
+    model: type[Document], query: Mapping[str, Any], params: PageParams, sorts: Sorts, view: type[V]
 ) -> Page[V]:
     """paginate()'s page, the same query, sort, count and window on `model`'s collection, read without the
     model: the driver's documents, projected to `view.STORED`, straight into `view` (the lean read path)."""
-    order = [(field, int(direction)) for field, direction in sort_spec(params.sort, allowed_sorts)]
+    order = [(field, int(direction)) for field, direction in sort_spec(params.sort, sorts)]
     collection = model.get_motor_collection()
-    where = to_bson(query)  # as Beanie encodes a find's filter (dates, decimals, ids)
-    total = await collection.count_documents(where)
+    every = to_bson(query)  # as Beanie encodes a find's filter (dates, decimals, ids)
+    where = every
+    if params.after is not None:
+        where = await _after(collection, every, params.after, params.sort, sorts)
+    total = await collection.count_documents(every)
     found = collection.find(where, view.STORED).sort(order).skip(params.offset).limit(params.limit)
     items = [view.from_raw(raw) for raw in await found.to_list(None)]
     return Page(items=items, total=total, limit=params.limit, offset=params.offset)

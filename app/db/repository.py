@@ -113,7 +113,12 @@ def parse_object_id(value: str) -> ObjectId | None:
     return ObjectId(value) if isinstance(value, str) and _OBJECT_ID.match(value) else None
 
 
-# Not removed by a delete whose tombstone is still waiting for its event to be relayed.
+# Not removed by a delete whose tombstone is still waiting for its event to be relayed. `$ne` matches a
+# document stored before tombstones existed (no `removed` at all), which `removed: false` would not; to
+# MongoDB it is a range ([MinKey, true) and (true, MaxKey]), poorly selective alone, but never alone here:
+# every list's sort index ends with `removed` (db/indexes.sort_index), so the owner's equality bounds the
+# scan, the sort comes from the index, and a count reads index keys only. (Leaving it out of counts, as
+# tombstones are short-lived, would count a deleted item until its event left.)
 PRESENT: dict[str, Any] = {"removed": {"$ne": True}}
 
 

@@ -51,8 +51,14 @@ class Event(Document):
             # Sparse: unsequenced events carry no seq at all (never null), so they do not collide.
             IndexModel([("seq", ASCENDING)], name="events_seq_unique", unique=True, sparse=True),
             IndexModel([("owner_id", ASCENDING), ("seq", ASCENDING)], name="events_owner_seq"),
+            # The feed read with `types`: each type's events in seq order, merged ($in), not every event.
             IndexModel(
-                [("created_at", ASCENDING)],
+                [("owner_id", ASCENDING), ("type", ASCENDING), ("seq", ASCENDING)],
+                name="events_owner_type_seq",
+            ),
+            # The sequencer numbers them in (created_at, _id) order.
+            IndexModel(
+                [("created_at", ASCENDING), ("_id", ASCENDING)],
                 name="events_unnumbered",
                 partialFilterExpression={"pending": True},  # only events not numbered yet
             ),

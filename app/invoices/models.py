@@ -90,8 +90,10 @@ class Invoice(OwnedDocument):
             owner_index("owner_status_due", "status", "due_date"),
             owner_index("owner_client", "client_id"),
             owner_index("owner_project", "project_id"),
-            owner_index("owner_paid_on", "payments.paid_on"),
-            IndexModel([("sending_at", ASCENDING)], name="sending_at", sparse=True),
+            # The report of one currency: its invoices, and their payments in a window.
+            owner_index("owner_paid_on", "currency", "payments.paid_on"),
+            # Recovery finishes stuck sends oldest first, in (sending_at, _id) order.
+            IndexModel([("sending_at", ASCENDING), ("_id", ASCENDING)], name="sending_at", sparse=True),
             IndexModel([("releasing_at", ASCENDING)], name="releasing_at", sparse=True),
             OUTBOX_INDEX,
         ]
@@ -107,4 +109,9 @@ class InvoiceCounter(Document):
 
     class Settings:
         name = "invoice_counters"
-        indexes = [IndexModel([("owner_id", ASCENDING)], name="owner_unique", unique=True)]
+        indexes = [
+            IndexModel([("owner_id", ASCENDING)], name="owner_unique", unique=True),
+            # Recovery's `holder: {$ne: null}`: the $ne's index bounds leave out the null keys, which are
+            # nearly all of them, so the scan reads only the counters held now.
+            IndexModel([("holder", ASCENDING)], name="held"),
+        ]

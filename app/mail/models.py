@@ -5,7 +5,7 @@ from datetime import datetime
 from beanie import PydanticObjectId
 from pymongo import ASCENDING, IndexModel
 
-from app.db.indexes import owner_index
+from app.db.indexes import sort_index
 from app.db.repository import OwnedDocument
 
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
@@ -32,6 +32,6 @@ class EmailRecord(OwnedDocument):
         name = "invoice_emails"
         indexes = [
             # An invoice's e-mails, sorted by created_at either way (the list always filters on the invoice).
-            owner_index("owner_invoice_sort_created_at", "invoice_id", "created_at", "_id"),
+            sort_index("owner_invoice_sort_created_at", "invoice_id", "created_at"),
             IndexModel([("enqueued", ASCENDING), ("created_at", ASCENDING)], name="enqueued_created"),
         ]

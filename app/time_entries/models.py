@@ -34,6 +34,8 @@ class TimeEntry(OwnedDocument):
             *sort_indexes("started_at", "created_at", "duration_seconds"),
             owner_index("owner_project", "project_id"),
             owner_index("owner_client", "client_id"),
-            owner_index("owner_invoice", "invoice_id"),
+            # An invoice's entries (and the count that confirms its claims, from the keys alone), and the
+            # report's unbilled time: not invoiced, billable, of the currency's clients.
+            owner_index("owner_invoice", "invoice_id", "billable", "client_id", "removed"),
             OUTBOX_INDEX,
         ]

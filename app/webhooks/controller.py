@@ -27,7 +27,7 @@ class WebhookEndpointController(Controller):
     path = "/webhook-endpoints"
     tags = ["webhooks"]
 
-    @get("/", operation_id="listWebhookEndpoints", opt=sorted_by(service.SORTS))
+    @get("/", operation_id="listWebhookEndpoints", opt=sorted_by(service.ENDPOINT_SORTS))
     async def list_endpoints(self, owner: Caller, page: PageParams) -> WebhookEndpointPage:
         """The caller's webhook endpoints (never their secrets). Sort by `created_at`."""
         return (await service.list_endpoints(owner, page)).map(WebhookEndpointOut.from_document)
@@ -72,7 +72,11 @@ class WebhookEndpointController(Controller):
         endpoint = await service.rotate_secret(current_user, endpoint_id, expected)
         return WebhookEndpointWithSecret.with_secret(endpoint)
 
-    @get("/{endpoint_id:str}/deliveries", operation_id="listWebhookDeliveries", opt=sorted_by(service.SORTS))
+    @get(
+        "/{endpoint_id:str}/deliveries",
+        operation_id="listWebhookDeliveries",
+        opt=sorted_by(service.DELIVERY_SORTS),
+    )
     async def list_deliveries(
         self,
         endpoint_id: str,

@@ -8,8 +8,9 @@ from typing import Any
 
 from beanie import Document, PydanticObjectId
 from pydantic import Field
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
+from app.db.indexes import sort_index
 from app.db.outbox import OUTBOX_INDEX
 from app.db.repository import OwnedDocument
 from app.events.models import KEEP_SECONDS
@@ -29,7 +30,7 @@ class WebhookEndpoint(OwnedDocument):
     class Settings:
         name = "webhook_endpoints"
         indexes = [
-            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)], name="owner_created"),
+            sort_index("owner_created", "created_at"),
             IndexModel([("owner_id", ASCENDING), ("enabled", ASCENDING)], name="owner_enabled"),
             OUTBOX_INDEX,  # webhook_endpoint.disabled travels in the endpoint's outbox
         ]
@@ -53,10 +54,7 @@ class WebhookDelivery(OwnedDocument):
                 name="endpoint_event_unique",
                 unique=True,
             ),
-            IndexModel(
-                [("owner_id", ASCENDING), ("endpoint_id", ASCENDING), ("created_at", DESCENDING)],
-                name="owner_endpoint_created",
-            ),
+            sort_index("owner_endpoint_created", "endpoint_id", "created_at"),  # an endpoint's deliveries
             # The delivery log is kept as long as the events it delivers.
             IndexModel(
                 [("created_at", ASCENDING)], name="deliveries_ttl_30d", expireAfterSeconds=KEEP_SECONDS

@@ -12,7 +12,7 @@ from app.auth.models import Owner, User
 from app.config import Settings
 from app.core.clock import utc_now
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.db.pagination import Page, PageParams, paginate
+from app.db.pagination import Page, PageParams, paginate, sortable
 from app.db.repository import get_owned, insert_once, owned_filter, update_owned
 from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
@@ -21,7 +21,8 @@ from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.schemas import MAX_URL_LENGTH, WebhookEndpointCreate, WebhookEndpointUpdate
 from app.webhooks.url_guard import UnsafeUrl, check_url, normalized_url
 
-SORTS = {"created_at": "created_at"}
+ENDPOINT_SORTS = sortable(WebhookEndpoint, {"created_at": "created_at"})
+DELIVERY_SORTS = sortable(WebhookDelivery, {"created_at": "created_at"}, scope=("endpoint_id",))
 SECRET_BYTES = 32
 
 
@@ -48,7 +49,7 @@ async def _checked_url(url: str, settings: Settings) -> str:
 
 
 async def list_endpoints(owner: Owner, params: PageParams) -> Page[WebhookEndpoint]:
-    return await paginate(WebhookEndpoint, owned_filter(owner.id), params, SORTS)
+    return await paginate(WebhookEndpoint, owned_filter(owner.id), params, ENDPOINT_SORTS)
 
 
 async def create_endpoint(
@@ -119,7 +120,7 @@ async def list_deliveries(
     query = owned_filter(owner.id, endpoint_id=endpoint.id)
     if status is not None:
         query["status"] = str(status)
-    return await paginate(WebhookDelivery, query, params, SORTS)
+    return await paginate(WebhookDelivery, query, params, DELIVERY_SORTS)
 
 
 async def retry_delivery(

@@ -44,9 +44,12 @@ class Job(Document):
     class Settings:
         name = "jobs"
         indexes = [
-            # The claim: status equal, run_at due, in (run_at, _id) order, so no claim sorts in memory.
+            # The claim: status and kind equal (each an $in of a few values, which MongoDB expands and merges
+            # in (run_at, _id) order), run_at due, so no claim sorts in memory; and the pending count of a
+            # kind (the gauge) from the keys alone.
             IndexModel(
-                [("status", ASCENDING), ("run_at", ASCENDING), ("_id", ASCENDING)], name="claim_order"
+                [("status", ASCENDING), ("kind", ASCENDING), ("run_at", ASCENDING), ("_id", ASCENDING)],
+                name="claim_order",
             ),
             IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="leased"),
             IndexModel([("dedupe_key", ASCENDING)], name="dedupe_key_unique", unique=True),
