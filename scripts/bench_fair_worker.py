@@ -24,33 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS, SUBSCRIBED_TO_BOTH, PAID_EVENTS = 30, 20, 6  # 30 x 6 + 20 x 1 = 200 deliveries
 
 
-class DeadServer:
-    """Accepts every connection, reads the request and never answers: the client gives up (its timeout)."""
-
-    def __init__(self) -> None:
-        self.arrivals = 0
-        self.arrived = asyncio.Event()
-        self._server: Any = None
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.arrivals += 1
-        self.arrived.set()
-        try:
-            await reader.read()  # until the client hangs up
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def stop(self) -> None:
-        self._server.close()
-        await self._server.wait_closed()
-
-
 async def endpoint(owner_id: Any, url: str, events: list[str]) -> None:
     from app.webhooks.models import WebhookEndpoint
     from app.webhooks.service import new_secret
@@ -72,7 +45,7 @@ async def main(delivery_timeout: float, slots: int) -> None:
     from app.worker import register_handler
     from app.worker.loop import Worker
     from app.worker.metrics import JobMetrics
-    from tests.webhooks.receiver import Receiver
+    from tests.webhooks.receiver import DeadReceiver, Receiver
 
     settings = Settings.from_env()
     database = Database(settings, DOCUMENT_MODELS)
@@ -81,13 +54,12 @@ async def main(delivery_timeout: float, slots: int) -> None:
     register_handler(
         DELIVER, DeliveryJob(settings, sender), max_attempts=1000, group_limit=PER_ENDPOINT_CONCURRENCY
     )
-    dead, live = DeadServer(), await Receiver().start()
-    dead_port = await dead.start()
+    dead, live = await DeadReceiver().start(), await Receiver().start()
     owner_a, owner_b = ObjectId(), ObjectId()
     for i in range(ENDPOINTS):
         both = i < SUBSCRIBED_TO_BOTH
         events = ["invoice.paid", "invoice.sent"] if both else ["invoice.paid"]
-        await endpoint(owner_a, f"http://127.0.0.1:{dead_port}/a/{i}", events)
+        await endpoint(owner_a, dead.url(f"a/{i}"), events)
     await endpoint(owner_b, live.url, ["invoice.paid"])
     for i in range(PAID_EVENTS):
         await emit(owner_a, "invoice.paid", {"id": str(ObjectId()), "number": f"A-{i}"})
@@ -96,9 +68,7 @@ async def main(delivery_timeout: float, slots: int) -> None:
 
     worker = Worker(JobMetrics(CollectorRegistry()), concurrency=slots)
     running = asyncio.create_task(worker.run())
-    while dead.arrivals < slots:  # every slot holds one of A's attempts
-        dead.arrived.clear()
-        await dead.arrived.wait()
+    await dead.until_arrivals(slots)  # every slot holds one of A's attempts
     await emit(owner_b, "invoice.paid", {"id": str(ObjectId()), "number": "B-1"})
     await fan_out()
     queued_at, a_before = time.perf_counter(), dead.arrivals
