@@ -54,7 +54,7 @@ def _owners() -> tuple[ObjectId, ObjectId]:
     return first, ObjectId()  # ids made later are greater: the owners' order in the rotation is known
 
 
-async def test_owners_take_turns_and_each_owners_jobs_run_oldest_first(worker):
+async def test_owners_take_turns_and_each_owners_jobs_run_oldest_first(make_worker):
     order: list[str] = []
 
     async def handler(payload: dict[str, Any]) -> None:
@@ -69,8 +69,7 @@ async def test_owners_take_turns_and_each_owners_jobs_run_oldest_first(worker):
     for n in range(2):
         await enqueue("test.turns", {"who": f"none{n}"})  # no owner: a turn of its own
 
-    one_slot = type(worker)(worker.metrics, concurrency=1, poll_seconds=0.02)
-    await one_slot.run_until_idle()
+    await make_worker(concurrency=1).run_until_idle()
 
     # Jobs without owner come first in the index's order, then the owners by id; each owner's oldest first.
     assert order == ["none0", "a0", "b0", "none1", "a1", "b1", "a2", "b2"]
