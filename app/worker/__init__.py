@@ -8,7 +8,8 @@
   once with the reason in `last_error` (`DETERMINISTIC_ERRORS`). Any other exception is retried with
   exponential backoff and jitter, and after the last attempt the job stays `failed` in the `jobs` collection.
 - `await enqueue(kind, payload, owner_id=None, run_at=None, dedupe_key=None)`: queue a job; a second enqueue
-  with the same `dedupe_key` is a no-op (returns None).
+  with the same `dedupe_key` is a no-op (returns None). `owner_id` says whose job it is: the owners of due
+  jobs take turns at the worker, so one owner's backlog never queues another's jobs.
 - `register_periodic(name, every_seconds, async fn)`: run by some worker about every `every_seconds`, never by
   two at once (a lease in the database).
 """

@@ -1,9 +1,11 @@
 """The queries on the jobs collection. Each state change is one atomic single-document operation, valid on
-MongoDB 7: a claim is one find_one_and_update, so two workers can never both take a job."""
+MongoDB 7: a claim is a find_one_and_update (one, or two when the owners' rotation starts over), so two
+workers can never both take a job."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utc_now
 from app.worker import registry
-from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, Job
+from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, TENANT, Job
 
 LOG_KEPT = 50
 
@@ -38,7 +40,7 @@ async def enqueue(
         "_id": job_id,
         "kind": kind,
         "payload": payload,
-        "owner_id": owner_id,
+        TENANT: owner_id,
         "status": PENDING,
         "run_at": run_at or now,
         "attempts": 0,
@@ -60,15 +62,45 @@ async def enqueue(
     return result.inserted_id
 
 
-def _due(kinds: Collection[str], now: datetime) -> dict[str, Any]:
-    """A job a worker may take now: pending and due, or running under a lease that expired (its worker
-    died)."""
+@dataclass(frozen=True)
+class Turn:
+    """Whose job a worker claimed last (`tenant` None: a job without owner). Its next claim looks at the
+    owners after that one first, in the index's order, and only then starts over: the owners with due work
+    take turns, so one owner's backlog delays another owner's next job by one claim, not by the backlog."""
+
+    tenant: Any
+
+    @classmethod
+    def of(cls, job: Mapping[str, Any]) -> Turn:
+        return cls(job.get(TENANT))  # a job enqueued before owners took turns may lack the field: no owner
+
+
+def _owners(after: Turn | None) -> list[dict[str, Any]]:
+    """The owner conditions a claim tries, in order: the owners after `after`, then all from the first."""
+    if after is None:
+        return [{}]
+    # $gt an owner id matches owner ids only (type bracketing), never null: the jobs without owner, first in
+    # the index's order, get their turn when the rotation starts over.
+    later = {"$ne": None} if after.tenant is None else {"$gt": after.tenant}
+    return [{TENANT: later}, {}]
+
+
+def _claimable(
+    kinds: Collection[str], busy_groups: Collection[str], owners: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """A job a worker may take now: pending and due, or running under a lease that expired (its worker died),
+    of a kind it runs and outside its full groups. Each clause of the $or is whole, so each is served by
+    claim_order and their results merge in its order. The status and group conditions first: on the embedded
+    store, which tests every job, they rule out finished jobs and the busy groups' backlog at the first look
+    (on MongoDB the order is immaterial)."""
+    rest: dict[str, Any] = {"group": {"$nin": list(busy_groups)}} if busy_groups else {}
+    rest.update(owners)
+    rest["kind"] = {"$in": list(kinds)}
     return {
-        "kind": {"$in": list(kinds)},
         "$or": [
-            {"status": PENDING, "run_at": {"$lte": now}},
-            {"status": RUNNING, "lease_until": {"$lte": now}},
-        ],
+            {"status": PENDING, **rest, "run_at": {"$lte": now}},
+            {"status": RUNNING, **rest, "lease_until": {"$lte": now}},
+        ]
     }
 
 
@@ -85,23 +117,25 @@ def _claimed(worker_id: str, now: datetime, lease_seconds: float) -> dict[str, A
 
 
 async def claim(
-    worker_id: str, kinds: Collection[str], busy_groups: Collection[str], lease_seconds: float
+    worker_id: str,
+    kinds: Collection[str],
+    busy_groups: Collection[str],
+    lease_seconds: float,
+    after: Turn | None = None,
 ) -> dict[str, Any] | None:
-    """Take the job due first (a scan of the due jobs, in run_at order). Returns the job as it was BEFORE
-    the claim (its status says whether it was a re-take), or None when nothing is due."""
+    """Take the oldest due job of the next owner with one (see Turn). Returns the job as it was BEFORE the
+    claim (its status says whether it was a re-take), or None when nothing is due."""
     now = utc_now()
-    # The status and group conditions first: on the embedded store, which tests every job, they rule out
-    # finished jobs and the busy groups' backlog at the first look (on MongoDB the order is immaterial).
-    query: dict[str, Any] = {"status": {"$in": [PENDING, RUNNING]}}
-    if busy_groups:
-        query["group"] = {"$nin": list(busy_groups)}
-    query.update(_due(kinds, now))
-    return await _jobs().find_one_and_update(
-        query,
-        _claimed(worker_id, now, lease_seconds),
-        sort=[("run_at", 1), ("_id", 1)],
-        return_document=ReturnDocument.BEFORE,
-    )
+    for owners in _owners(after):
+        job: dict[str, Any] | None = await _jobs().find_one_and_update(
+            _claimable(kinds, busy_groups, owners, now),
+            _claimed(worker_id, now, lease_seconds),
+            sort=[(TENANT, 1), ("run_at", 1), ("_id", 1)],
+            return_document=ReturnDocument.BEFORE,
+        )
+        if job is not None:
+            return job
+    return None
 
 
 def _mine(job_id: ObjectId, worker_id: str) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 One `Worker` runs inside each API process (WORKER=inline) or in `python -m app worker`. Any number run side
 by side over one database: a claim is one atomic update, a lease that is not renewed (the worker died)
-expires and the job is taken again, so delivery is at least once and every handler is idempotent.
+expires and the job is taken again, so delivery is at least once and every handler is idempotent. The
+owners of due jobs take turns at each worker's slots (jobs.Turn): one owner's backlog never queues another's.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Worker:
         self._tasks: dict[asyncio.Task[None], str | None] = {}  # in-flight job -> its group
         self._periodic_tasks: set[asyncio.Task[None]] = set()
         self._group_limits: dict[str, int] = {}
+        self._turn: jobs.Turn | None = None  # whose job this worker claimed last: the owners take turns
         self._periodic_running: set[str] = set()
         self._periodic_check_at: dict[str, float] = {}
         self._wake = asyncio.Event()
@@ -140,9 +142,15 @@ class Worker:
         claimed = 0
         kinds = registry.kinds()
         while kinds and not self._stopping and len(self._tasks) < self.concurrency:
-            job = await jobs.claim(self.id, kinds, self._busy_groups(), self.lease_seconds)
+            busy = self._busy_groups()
+            job = await jobs.claim(self.id, kinds, busy, self.lease_seconds, self._turn)
             if job is None:
+                # Nothing due for anyone: start over, so that an idle poll is one query, not two. With a full
+                # group the turn stays, so that the group's next free place goes to the next owner.
+                if not busy:
+                    self._turn = None
                 break
+            self._turn = jobs.Turn.of(job)
             claimed += 1
             group = job.get("group")
             spec = registry.kind(job["kind"])

@@ -15,6 +15,9 @@ from app.core.clock import utc_now
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 JOB_STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED)
 FINISHED_JOBS_KEPT_SECONDS = 7 * 24 * 3600  # a finished job's log stays a week, for the operator to read
+# Whose share of the worker a job uses: the owners of due jobs take turns (jobs.claim). Set when the job is
+# enqueued; with organisations it becomes organisation_id, a rename here and in enqueue.
+TENANT = "owner_id"
 
 
 class Job(Document):
@@ -44,13 +47,14 @@ class Job(Document):
     class Settings:
         name = "jobs"
         indexes = [
-            # The claim: status and kind equal (each an $in of a few values, which MongoDB expands and merges
-            # in (run_at, _id) order), run_at due, so no claim sorts in memory; and the pending count of a
-            # kind (the gauge) from the keys alone.
+            # The claim: status equal, the owners in turn, each owner's due jobs in (run_at, _id) order, so
+            # no claim sorts in memory (one seek skips an owner's jobs that are not due yet).
             IndexModel(
-                [("status", ASCENDING), ("kind", ASCENDING), ("run_at", ASCENDING), ("_id", ASCENDING)],
+                [("status", ASCENDING), (TENANT, ASCENDING), ("run_at", ASCENDING), ("_id", ASCENDING)],
                 name="claim_order",
             ),
+            # The pending count of a kind (the orbix_jobs_pending gauge), from the keys alone.
+            IndexModel([("status", ASCENDING), ("kind", ASCENDING)], name="status_kind"),
             IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="leased"),
             IndexModel([("dedupe_key", ASCENDING)], name="dedupe_key_unique", unique=True),
             IndexModel(

@@ -74,3 +74,40 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@dataclass
+class DeadReceiver:
+    """A receiver that is up and never answers: it accepts each request, reads it and waits for the sender
+    to give up (its timeout) and hang up. Counts the attempts that reached it."""
+
+    arrivals: int = 0
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _server: Any = None
+
+    def url(self, path: str = "dead") -> str:
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}/{path}"
+
+    async def start(self) -> DeadReceiver:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def stop(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def until_arrivals(self, count: int) -> None:
+        while self.arrivals < count:
+            self._arrived.clear()
+            await self._arrived.wait()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.arrivals += 1
+        self._arrived.set()
+        try:
+            await reader.read()  # whatever comes, until the sender hangs up
+        except (ConnectionError, asyncio.CancelledError):
+            return
+        finally:
+            writer.close()

@@ -1,4 +1,5 @@
-"""A database (through the app's lifespan), a clean job registry and workers to run jobs with."""
+"""A database (through the app's lifespan), a clean job registry and workers to run jobs with; for the tests
+over the wire, the SMTP server of the mail tests and an app that sends through it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import pytest
 
 from app.worker.loop import Worker
 from tests.jobs import kept_registry, new_worker
+from tests.mail.conftest import mail_client, mailbox, smtp_server
+
+__all__ = ["mail_client", "mailbox", "smtp_server"]
 
 
 @pytest.fixture(autouse=True)
