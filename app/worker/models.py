@@ -47,14 +47,20 @@ class Job(Document):
     class Settings:
         name = "jobs"
         indexes = [
-            # The claim: status equal, the owners in turn, each owner's due jobs in (run_at, _id) order, so
-            # no claim sorts in memory (one seek skips an owner's jobs that are not due yet).
+            # The claim: status equal, kind an $in of a few values (MongoDB expands it and merges the ranges
+            # in the sort's order), the owners in turn, each owner's due jobs in (run_at, _id) order, so no
+            # claim sorts in memory (one seek skips an owner's jobs that are not due yet); and the pending
+            # count of a kind (the orbix_jobs_pending gauge) from its prefix's keys alone.
             IndexModel(
-                [("status", ASCENDING), (TENANT, ASCENDING), ("run_at", ASCENDING), ("_id", ASCENDING)],
+                [
+                    ("status", ASCENDING),
+                    ("kind", ASCENDING),
+                    (TENANT, ASCENDING),
+                    ("run_at", ASCENDING),
+                    ("_id", ASCENDING),
+                ],
                 name="claim_order",
             ),
-            # The pending count of a kind (the orbix_jobs_pending gauge), from the keys alone.
-            IndexModel([("status", ASCENDING), ("kind", ASCENDING)], name="status_kind"),
             IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="leased"),
             IndexModel([("dedupe_key", ASCENDING)], name="dedupe_key_unique", unique=True),
             IndexModel(
