@@ -21,6 +21,7 @@ from pymongo import ReturnDocument
 
 from app.auth.models import User
 from app.config import SMTPS_PORT, Settings
+from app.core import error_text
 from app.core.clock import as_utc, utc_now
 from app.db import versions
 from app.db.repository import owned_filter, parse_object_id
@@ -36,7 +37,6 @@ from app.worker import PermanentFailure, register_handler, register_periodic
 # 5 s doubling, capped at an hour: 12 attempts span about two hours (greylisting asks for minutes).
 MAX_ATTEMPTS = 12
 REQUEUE_EVERY_SECONDS = 30.0
-REPLY_LIMIT = 500
 
 
 class TemporaryFailure(Exception):
@@ -134,7 +134,7 @@ def unrenderable(error: EInvoiceInvalid) -> str:
 
 def unsendable(error: ValueError) -> str:
     """Why the message cannot be written: the library's words (a header that would span lines, …)."""
-    return f"the message cannot be encoded: {type(error).__name__}: {error}"[:REPLY_LIMIT]
+    return f"the message cannot be encoded: {type(error).__name__}: {error}"
 
 
 def describe(error: BaseException) -> str:
@@ -145,7 +145,7 @@ def describe(error: BaseException) -> str:
         text = f"{error.code} {error.message}"
     else:
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return text[:REPLY_LIMIT]
+    return text
 
 
 def _refusals(replies: Iterable[tuple[str, int, str]]) -> str:
@@ -173,7 +173,8 @@ async def _start_attempt(owner_id: Any, record_id: Any) -> EmailRecord | None:
 
 
 async def _finish(record: EmailRecord, status: str, error: str | None) -> None:
-    fields: dict[str, Any] = {"status": status, "last_error": error, "updated_at": utc_now()}
+    last_error = error_text.cut(error) if error is not None else None
+    fields: dict[str, Any] = {"status": status, "last_error": last_error, "updated_at": utc_now()}
     if status == SENT:
         fields["sent_at"] = utc_now()
     await EmailRecord.get_motor_collection().update_one(

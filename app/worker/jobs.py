@@ -11,6 +11,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from app.core import error_text
 from app.core.clock import utc_now
 from app.worker import registry
 from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, Job
@@ -133,11 +134,12 @@ async def finish(
         fields["finished_at"] = now
     if run_at is not None:
         fields["run_at"] = run_at
-    if entry.get("error"):
+    entry = {**entry, "error": error_text.cut(entry["error"]) if entry.get("error") else None}
+    if entry["error"]:
         fields["last_error"] = entry["error"]
     result = await _jobs().update_one(
         _mine(job_id, worker_id),
-        {"$set": fields, "$push": {"log": {"$each": [dict(entry)], "$slice": -LOG_KEPT}}},
+        {"$set": fields, "$push": {"log": {"$each": [entry], "$slice": -LOG_KEPT}}},
     )
     return bool(result.matched_count)
 
@@ -167,7 +169,7 @@ async def note_lost_attempt(job: Mapping[str, Any], at: datetime) -> None:
         "at": at,
         "outcome": "lease_expired",
         "duration_ms": None,
-        "error": f"worker {job.get('worker_id')} did not finish within its lease",
+        "error": error_text.cut(f"worker {job.get('worker_id')} did not finish within its lease"),
         "worker": job.get("worker_id"),
     }
     await _jobs().update_one({"_id": job["_id"]}, {"$push": {"log": {"$each": [entry], "$slice": -LOG_KEPT}}})

@@ -20,6 +20,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from app.core import error_text
 from app.core.clock import utc_now
 from app.core.retry import backoff_delay
 from app.worker import jobs, registry
@@ -28,13 +29,6 @@ from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
 from app.worker.registry import PermanentFailure, RetryAt, is_deterministic
 
 log = logging.getLogger("orbix.worker")
-
-ERROR_TEXT_LIMIT = 500
-
-
-def _error_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text[:ERROR_TEXT_LIMIT]
 
 
 class Worker:
@@ -82,7 +76,7 @@ class Worker:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database is down or failing: keep the loop alive, try again
-                    log.warning("worker loop error: %s", _error_text(exc), extra={"worker": self.id})
+                    log.warning("worker loop error: %s", error_text.describe(exc), extra={"worker": self.id})
                     claimed = 0
                 if claimed and len(self._tasks) < self.concurrency:
                     continue  # there may be more due right now
@@ -181,9 +175,9 @@ class Worker:
             self._record(before, attempt, "released", time.perf_counter() - started, "worker shut down")
             raise
         except RetryAt as exc:
-            status, run_at, error = PENDING, exc.when, exc.reason[:ERROR_TEXT_LIMIT]
+            status, run_at, error = PENDING, exc.when, error_text.cut(exc.reason)
         except Exception as exc:
-            error = _error_text(exc)
+            error = error_text.describe(exc)
             if is_deterministic(exc):  # no retry can change it: failed now, never for hours
                 status = FAILED
             elif attempt >= spec.max_attempts:
@@ -292,7 +286,7 @@ class Worker:
         except Exception as exc:  # logged; the next run comes at its usual time
             log.warning(
                 "periodic task failed: %s",
-                _error_text(exc),
+                error_text.describe(exc),
                 extra={"periodic": periodic.name, "worker": self.id},
             )
         finally:
