@@ -258,7 +258,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
             {
                 "settings": settings,
                 "metrics": metrics,
-                "job_metrics": JobMetrics(metrics.registry),
+                "job_metrics": JobMetrics(metrics.registry, metrics.quota_exceeded),
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
                 "idempotency": IdempotencyStore(),

@@ -11,6 +11,7 @@ subject that would span lines, stored before the API refused it) or an invoice t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -29,10 +30,10 @@ from app.documents.errors import EInvoiceInvalid
 from app.invoices import rendering
 from app.invoices.lifecycle import LIFECYCLE
 from app.invoices.models import Invoice
-from app.mail import service
+from app.mail import quota, service
 from app.mail.models import FAILED, QUEUED, SENT, EmailRecord
 from app.mail.texts import one_line, sender_name
-from app.worker import PermanentFailure, register_handler, register_periodic
+from app.worker import PermanentFailure, QuotaHold, register_handler, register_periodic
 
 # 5 s doubling, capped at an hour: 12 attempts span about two hours (greylisting asks for minutes).
 MAX_ATTEMPTS = 12
@@ -73,6 +74,9 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             raise await _later(record, "the invoice is still being sent")
         if not settings.smtp_configured:  # the API that queued it has SMTP_HOST; this worker does not
             raise await _later(record, "SMTP_HOST is not set in the worker's environment")
+        wait = await quota.count_email(settings, owner_id, record.id)
+        if wait is not None:
+            raise await _held(record, quota.EMAIL_DAILY_LIMIT, quota.over_the_limit(settings), wait)
         try:
             stored = await rendering.stored_document(user, invoice)
             message = build_message(settings, user, record, stored.pdf, rendering.filename(invoice))
@@ -172,13 +176,17 @@ async def _start_attempt(owner_id: Any, record_id: Any) -> EmailRecord | None:
     return EmailRecord.model_validate(raw) if raw is not None else None
 
 
-async def _finish(record: EmailRecord, status: str, error: str | None) -> None:
+async def _finish(record: EmailRecord, status: str, error: str | None, *, attempted: bool = True) -> None:
+    """The outcome of the attempt `_start_attempt` counted; `attempted=False` takes that count back."""
     last_error = error_text.cut(error) if error is not None else None
     fields: dict[str, Any] = {"status": status, "last_error": last_error, "updated_at": utc_now()}
     if status == SENT:
         fields["sent_at"] = utc_now()
+    update: dict[str, Any] = {"$set": fields}
+    if not attempted:
+        update["$inc"] = {"attempts": -1}
     await EmailRecord.get_motor_collection().update_one(
-        owned_filter(record.owner_id, _id=record.id, status=QUEUED), versions.bump({"$set": fields})
+        owned_filter(record.owner_id, _id=record.id, status=QUEUED), versions.bump(update)
     )
 
 
@@ -192,3 +200,12 @@ async def _later(record: EmailRecord, reason: str) -> TemporaryFailure:
     """Record a failed attempt; the caller raises what this returns (the worker retries after a backoff)."""
     await _finish(record, QUEUED, reason)
     return TemporaryFailure(reason)
+
+
+async def _held(record: EmailRecord, limit: str, why: str, wait: float) -> QuotaHold:
+    """Over a fair-share limit: no attempt made; the e-mail stays queued, its job waits until the window
+    allows (the caller raises what this returns)."""
+    until = utc_now() + timedelta(seconds=wait)
+    reason = f"held: {why} ({limit}); goes out when the window allows, from {until:%Y-%m-%d %H:%M:%S} UTC"
+    await _finish(record, QUEUED, reason, attempted=False)
+    return QuotaHold(limit, until, reason)

@@ -126,8 +126,10 @@ async def finish(
     status: str,
     entry: Mapping[str, Any],
     run_at: datetime | None = None,
+    attempt: bool = True,
 ) -> bool:
-    """Record an attempt and move the job to `status` (succeeded, failed, or pending again at `run_at`)."""
+    """Record an attempt and move the job to `status` (succeeded, failed, or pending again at `run_at`).
+    `attempt=False`: the run was no attempt (a hold): its claim does not count toward the job's attempts."""
     now = utc_now()
     fields: dict[str, Any] = {"status": status, "lease_until": None, "updated_at": now}
     if status in (SUCCEEDED, FAILED):
@@ -137,10 +139,10 @@ async def finish(
     entry = {**entry, "error": error_text.cut(entry["error"]) if entry.get("error") else None}
     if entry["error"]:
         fields["last_error"] = entry["error"]
-    result = await _jobs().update_one(
-        _mine(job_id, worker_id),
-        {"$set": fields, "$push": {"log": {"$each": [entry], "$slice": -LOG_KEPT}}},
-    )
+    update: dict[str, Any] = {"$set": fields, "$push": {"log": {"$each": [entry], "$slice": -LOG_KEPT}}}
+    if not attempt:
+        update["$inc"] = {"attempts": -1}
+    result = await _jobs().update_one(_mine(job_id, worker_id), update)
     return bool(result.matched_count)
 
 

@@ -26,7 +26,7 @@ from app.core.retry import backoff_delay
 from app.worker import jobs, registry
 from app.worker.metrics import JobMetrics
 from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
-from app.worker.registry import PermanentFailure, RetryAt, is_deterministic
+from app.worker.registry import PermanentFailure, QuotaHold, RetryAt, is_deterministic
 
 log = logging.getLogger("orbix.worker")
 
@@ -163,7 +163,7 @@ class Worker:
         if before["status"] == RUNNING:
             await jobs.note_lost_attempt(before, at)
         started = time.perf_counter()
-        status, run_at, error = SUCCEEDED, None, None
+        status, run_at, error, held = SUCCEEDED, None, None, False
         heartbeat = asyncio.create_task(self._keep_lease(job_id))
         try:
             if before["status"] == RUNNING and attempt > spec.max_attempts:
@@ -174,6 +174,9 @@ class Worker:
             await asyncio.shield(jobs.release(job_id, self.id))
             self._record(before, attempt, "released", time.perf_counter() - started, "worker shut down")
             raise
+        except QuotaHold as exc:
+            status, run_at, error, held = PENDING, exc.when, error_text.cut(exc.reason), True
+            self.metrics.quota_exceeded.labels(exc.limit).inc()
         except RetryAt as exc:
             status, run_at, error = PENDING, exc.when, error_text.cut(exc.reason)
         except Exception as exc:
@@ -188,7 +191,7 @@ class Worker:
         finally:
             heartbeat.cancel()
         duration = time.perf_counter() - started
-        outcome = {SUCCEEDED: "succeeded", FAILED: "failed", PENDING: "retry"}[status]
+        outcome = "held" if held else {SUCCEEDED: "succeeded", FAILED: "failed", PENDING: "retry"}[status]
         entry = {
             "at": at,
             "outcome": outcome,
@@ -196,7 +199,9 @@ class Worker:
             "error": error,
             "worker": self.id,
         }
-        if not await jobs.finish(job_id, self.id, status=status, entry=entry, run_at=run_at):
+        if not await jobs.finish(
+            job_id, self.id, status=status, entry=entry, run_at=run_at, attempt=not held
+        ):
             outcome = "lease_lost"  # another worker re-took it meanwhile; its record wins
         self._record(before, attempt, outcome, duration, error)
 
