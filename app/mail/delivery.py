@@ -10,6 +10,8 @@ subject that would span lines, stored before the API refused it) or an invoice t
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from email.headerregistry import Address
@@ -32,7 +34,7 @@ from app.invoices.lifecycle import LIFECYCLE
 from app.invoices.models import Invoice
 from app.mail import quota, service
 from app.mail.models import FAILED, QUEUED, SENT, EmailRecord
-from app.mail.texts import one_line, sender_name
+from app.mail.texts import display_name
 from app.worker import PermanentFailure, QuotaHold, register_handler, register_periodic
 
 # 5 s doubling, capped at an hour: 12 attempts span about two hours (greylisting asks for minutes).
@@ -114,10 +116,8 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
 def build_message(
     settings: Settings, user: User, record: EmailRecord, pdf: bytes, filename: str
 ) -> EmailMessage:
-    assert settings.smtp_from is not None
-    local, _, domain = settings.smtp_from.partition("@")
     message = EmailMessage()
-    message["From"] = Address(display_name=one_line(sender_name(user)), username=local, domain=domain)
+    message["From"] = sender_address(settings, user)
     message["Reply-To"] = user.business.email or user.email
     message["To"] = ", ".join(record.to)
     if record.cc:
@@ -128,6 +128,22 @@ def build_message(
     message.set_content(record.message)
     message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
     return message
+
+
+def sender_address(settings: Settings, user: User) -> Address:
+    """SMTP_FROM with the business's name: built as an Address (the library quotes the name), then written and
+    read back as a receiver reads it; should that ever yield any address but SMTP_FROM alone, the bare address
+    goes instead (the operator's address never changes with what a user types)."""
+    assert settings.smtp_from is not None
+    local, _, domain = settings.smtp_from.partition("@")
+    named = Address(display_name=display_name(user), username=local, domain=domain)
+    written = EmailMessage()
+    written["From"] = named
+    for policy in (email.policy.SMTP, email.policy.SMTPUTF8):  # as aiosmtplib writes it
+        reread = email.message_from_bytes(written.as_bytes(policy=policy), policy=email.policy.default)
+        if [found.addr_spec for found in reread["From"].addresses] != [settings.smtp_from]:
+            return Address(username=local, domain=domain)
+    return named
 
 
 def unrenderable(error: EInvoiceInvalid) -> str:
