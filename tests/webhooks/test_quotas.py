@@ -49,6 +49,8 @@ async def test_25_concurrent_creates_leave_exactly_20_endpoints(client, user, ot
         body = assert_problem(refused, 429, "quota_exceeded")
         assert "WEBHOOK_ENDPOINTS_MAX" in body["detail"] and _retry_after(refused) > 0
     assert await _count(client, user.headers) == 20
+    metrics = (await client.get("/metrics")).text
+    assert 'orbix_quota_exceeded_total{limit="WEBHOOK_ENDPOINTS_MAX"} 5.0' in metrics
     stored = await WebhookEndpoint.get_motor_collection().find({"owner_id": ObjectId(user.id)}).to_list(None)
     assert sorted(endpoint["quota_slot"] for endpoint in stored) == sorted(
         slots.slot(user.id, n) for n in range(20)
@@ -163,6 +165,8 @@ async def test_manual_retries_beyond_the_hours_limit_are_429_until_the_window_al
     body = assert_problem(refused, 429, "quota_exceeded")
     assert "WEBHOOK_MANUAL_RETRIES_PER_HOUR" in body["detail"]
     assert 0 < _retry_after(refused) <= 3600
+    metrics = (await limited.get("/metrics")).text
+    assert 'orbix_quota_exceeded_total{limit="WEBHOOK_MANUAL_RETRIES_PER_HOUR"} 7.0' in metrics
 
     # another endpoint of the same owner has an hour of its own
     other_endpoint, other_delivery = await _a_delivery(limited, account)
