@@ -66,6 +66,10 @@ class Settings:
     smtp_starttls: bool = True
     smtp_from: str | None = None  # the envelope sender and From address; required with smtp_host
     smtp_timeout_seconds: float = 30.0
+    # Fair share (API.md section 24): what one owner (later: one organisation) may use.
+    webhook_endpoints_max: int = 20  # per owner
+    email_daily_limit: int = 200  # e-mails per owner per rolling 24 h, however many recipients each
+    webhook_manual_retries_per_hour: int = 60  # per endpoint, rolling hour
 
     @property
     def is_production(self) -> bool:
@@ -147,6 +151,9 @@ class Settings:
             worker_metrics_port=env.integer("WORKER_METRICS_PORT", 9100, 1, 65535),
             webhook_retry_schedule=env.durations("WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),
             webhook_allow_private_urls=allow_private_urls,
+            webhook_endpoints_max=env.integer("WEBHOOK_ENDPOINTS_MAX", 20, 1, 10000),
+            email_daily_limit=env.integer("EMAIL_DAILY_LIMIT", 200, 1, 1_000_000),
+            webhook_manual_retries_per_hour=env.integer("WEBHOOK_MANUAL_RETRIES_PER_HOUR", 60, 1, 100_000),
             **smtp,  # type: ignore[arg-type]
             **secret_kwargs,  # type: ignore[arg-type]
         )

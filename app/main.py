@@ -31,6 +31,7 @@ from app.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.contracts.controller import ContractController
 from app.contracts.models import Contract
 from app.db import client as db
+from app.db.quota import QuotaWindow
 from app.documents.models import StoredDocument
 from app.events.controller import EventController
 from app.events.models import Event, EventSequence
@@ -91,6 +92,7 @@ DOCUMENT_MODELS: list[type[Document]] = [
     WebhookEndpoint,
     WebhookDelivery,
     FanoutCursor,
+    QuotaWindow,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -262,7 +264,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
             {
                 "settings": settings,
                 "metrics": metrics,
-                "job_metrics": JobMetrics(metrics.registry),
+                "job_metrics": JobMetrics(metrics.registry, metrics.quota_exceeded),
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
                 "idempotency": IdempotencyStore(),

@@ -11,6 +11,7 @@ from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterI
 from app.auth.service import AuthService
 from app.core.errors import RateLimited, Unauthorized, ValidationFailed, raises
 from app.db.versions import Expected
+from app.http.idempotency import never_replayed
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.rate_limit import RATE_LIMITED
 from app.http.versioning import NAMES_THE_CALLER
@@ -60,13 +61,14 @@ class AuthController(Controller):
         "/change-password",
         operation_id="changePassword",
         status_code=HTTP_204_NO_CONTENT,
-        opt=raises(ValidationFailed, RateLimited),  # a wrong current password; too many of them
+        # a wrong current password; too many of them. An auth state change always runs (API.md section 18).
+        opt={**raises(ValidationFailed, RateLimited), **never_replayed()},
     )
     async def change_password(self, data: ChangePasswordIn, current_user: User, service: AuthService) -> None:
         """Set a new password; every token issued before stops working."""
         await service.change_password(current_user, data)
 
-    @post("/logout", operation_id="logout", status_code=HTTP_204_NO_CONTENT)
+    @post("/logout", operation_id="logout", status_code=HTTP_204_NO_CONTENT, opt=never_replayed())
     async def logout(self, current_user: User, service: AuthService) -> None:
         """Revoke every token issued to this user so far."""
         await service.logout(current_user)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from pymongo.errors import ConnectionFailure
 
+from app.core import error_text
 from app.db.outbox import OUTBOX
 
 log = logging.getLogger("orbix.recovery")
@@ -81,7 +82,7 @@ class RecoveryPass:
                 what,
                 item_id,
                 collection,
-                f"{type(exc).__name__}: {exc}"[:500],
+                error_text.describe(exc),
                 exc_info=True,
                 extra={"recovery_step": what, "collection": collection, "item_id": str(item_id)},
             )

@@ -16,6 +16,11 @@ when the key is first claimed and the same for every run of the request. A handl
 a retry whose earlier run committed meets its own document (the insert is refused on `_id`, the payment is
 already on the invoice) and answers with it, never writing a second one.
 
+A 429 is not kept either: it says "try again after Retry-After", which a kept answer would contradict for
+24 hours. A route whose handler carries `never_replayed()` in its `opt` (auth state changes: logout,
+change-password) ignores the header altogether: a repeat must run, or a logout after a new login would be
+answered from the store and leave the new token working.
+
 A process can die while it holds a claim. The claim carries a lease (`lease_until`) that the holder renews
 in the background while the handler runs; once the lease has lapsed, a retry takes the claim over with one
 conditional update (only the request that swaps the holder's token wins) and runs the request. A live holder
@@ -33,7 +38,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -60,8 +65,19 @@ _VALID_KEY = re.compile(rb"^[\x20-\x7e]{1,255}$")  # 1-255 printable ASCII chara
 _KEPT_HEADERS = frozenset({b"content-type", b"location", b"etag"})
 _CLAIM_ATTEMPTS = 5
 _RESOURCE_ID = "idempotent_resource_id"  # where the middleware leaves the claim's id for `provide_new_id`
+NEVER_REPLAYED = "never_replayed"  # the route-handler `opt` key of the routes the header does not apply to
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def never_replayed() -> dict[str, bool]:
+    """A route handler's `opt` entry: every request runs, an Idempotency-Key notwithstanding (auth state
+    changes, API.md section 18): `@post(..., opt={**never_replayed(), **raises(...)})`."""
+    return {NEVER_REPLAYED: True}
+
+
+def is_never_replayed(opt: Mapping[str, Any]) -> bool:
+    return bool(opt.get(NEVER_REPLAYED))
 
 
 @dataclass(frozen=True)
@@ -248,6 +264,11 @@ class _Captured:
     chunks: list[bytes] = field(default_factory=list)
 
 
+def _opt(scope: dict[str, Any]) -> Mapping[str, Any]:
+    handler = scope.get("route_handler")
+    return getattr(handler, "opt", None) or {}
+
+
 def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
     return next((value for key, value in scope["headers"] if key == name), None)
 
@@ -295,7 +316,7 @@ class IdempotencyMiddleware:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         raw_key = _header(scope, _HEADER_NAME) if scope["type"] == "http" else None
         user = scope.get("user")
-        if raw_key is None or scope["method"] != "POST" or user is None:
+        if raw_key is None or scope["method"] != "POST" or user is None or is_never_replayed(_opt(scope)):
             await self.app(scope, receive, send)
             return
         if not _VALID_KEY.match(raw_key):
@@ -340,7 +361,7 @@ class IdempotencyMiddleware:
             await _quietly(store.release(claim))
             raise
         renewing.cancel()
-        if captured.status >= 500:
+        if captured.status >= 500 or captured.status == 429:  # a retry runs again
             await _quietly(store.release(claim))
         else:
             body = b"".join(captured.chunks)

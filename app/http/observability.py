@@ -135,7 +135,7 @@ class Metrics:
         )
         self.quota_exceeded = Counter(
             "orbix_quota_exceeded",
-            "Requests refused by a fair-share limit, by the limit's setting",
+            "Requests refused and jobs held by a fair-share limit, by the limit's setting",
             ("limit",),
             registry=self.registry,
         )

@@ -50,6 +50,7 @@ from app.core.errors import (
 )
 from app.db.pagination import SORTS, sort_values
 from app.http.idempotency import HEADER as IDEMPOTENCY_KEY
+from app.http.idempotency import is_never_replayed
 from app.http.litestar_private import SchemaCreator, StructSchemaPlugin
 from app.http.problems import PROBLEM_JSON, Problem
 from app.http.public import EXCLUDE_FROM_AUTH
@@ -98,9 +99,9 @@ _IDEMPOTENCY_KEY_PARAMETER = Parameter(
     required=False,
     schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=r"^[\x20-\x7E]+$"),
     description=(
-        "Makes a retry safe: the first answer (below 500) to this user's request with this key is kept "
-        "for 24 h and replayed with `Idempotent-Replayed: true`. The same key with another method, path or "
-        "body is 422 `idempotency_key_reused`; a repeat while the first still runs is 409 "
+        "Makes a retry safe: the first answer (below 500, a 429 excepted) to this user's request with this "
+        "key is kept for 24 h and replayed with `Idempotent-Replayed: true`. The same key with another "
+        "method, path or body is 422 `idempotency_key_reused`; a repeat while the first still runs is 409 "
         "`idempotency_key_in_progress`."
     ),
 )
@@ -131,12 +132,13 @@ _ERRORS_OF_HEADER: dict[str, frozenset[ProblemClass]] = {
 
 def _request_headers(path: str, handler: HTTPRouteHandler) -> tuple[Parameter, ...]:
     """The headers an operation honours: Idempotency-Key on every authenticated POST under /api (not
-    register or login), If-Match on the writes that take it (the `expected` dependency), If-None-Match on the
-    reads of one resource."""
+    register or login, nor a route never replayed), If-Match on the writes that take it (the `expected`
+    dependency), If-None-Match on the reads of one resource."""
     if not path.startswith("/api/") or handler.opt.get(EXCLUDE_FROM_AUTH):
         return ()
     methods = handler.http_methods
-    headers = [_IDEMPOTENCY_KEY_PARAMETER] if "POST" in methods else []
+    keyed = "POST" in methods and not is_never_replayed(handler.opt)
+    headers = [_IDEMPOTENCY_KEY_PARAMETER] if keyed else []
     if EXPECTED in inspect.signature(handler.fn).parameters:
         headers.append(_IF_MATCH_PARAMETER)
     if "GET" in methods and ("{" in path or handler.opt.get(NAMES_THE_CALLER)):

@@ -4,7 +4,7 @@ from beanie import PydanticObjectId
 from litestar import Controller, Request, get, post
 
 from app.auth.models import Caller, User
-from app.core.errors import InvalidState, raises
+from app.core.errors import InvalidState, QuotaExceeded, raises
 from app.db.pagination import PageParams, sorted_by
 from app.db.versions import Expected
 from app.mail import service
@@ -20,7 +20,7 @@ class InvoiceEmailController(Controller):
         "/{invoice_id:str}/email",
         operation_id="emailInvoice",
         status_code=202,
-        opt=raises(InvalidState, EmailUnavailable),
+        opt=raises(InvalidState, EmailUnavailable, QuotaExceeded),
     )
     async def email_invoice(
         self,
@@ -32,7 +32,9 @@ class InvoiceEmailController(Controller):
         new_id: PydanticObjectId | None,
     ) -> EmailQueued:
         """Queue the invoice's stored PDF for e-mail (sent or paid invoices); the worker delivers it.
-        `to` defaults to the client's e-mail; at most 10 recipients in `to` and `cc` together."""
+        `to` defaults to the client's e-mail; at most 10 recipients in `to` and `cc` together. Each e-mail
+        counts once toward EMAIL_DAILY_LIMIT (200 in any 24 hours by default): beyond, 429
+        `quota_exceeded`."""
         settings = request.app.state.settings
         record = await service.queue_email(settings, current_user, invoice_id, data, expected, new_id)
         return EmailQueued.from_document(record)

@@ -10,7 +10,10 @@ subject that would span lines, stored before the API refused it) or an invoice t
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -21,6 +24,7 @@ from pymongo import ReturnDocument
 
 from app.auth.models import User
 from app.config import SMTPS_PORT, Settings
+from app.core import error_text
 from app.core.clock import as_utc, utc_now
 from app.db import versions
 from app.db.repository import owned_filter, parse_object_id
@@ -28,15 +32,14 @@ from app.documents.errors import EInvoiceInvalid
 from app.invoices import rendering
 from app.invoices.lifecycle import LIFECYCLE
 from app.invoices.models import Invoice
-from app.mail import service
+from app.mail import quota, service
 from app.mail.models import FAILED, QUEUED, SENT, EmailRecord
-from app.mail.texts import one_line, sender_name
-from app.worker import PermanentFailure, register_handler, register_periodic
+from app.mail.texts import display_name
+from app.worker import PermanentFailure, QuotaHold, register_handler, register_periodic
 
 # 5 s doubling, capped at an hour: 12 attempts span about two hours (greylisting asks for minutes).
 MAX_ATTEMPTS = 12
 REQUEUE_EVERY_SECONDS = 30.0
-REPLY_LIMIT = 500
 
 
 class TemporaryFailure(Exception):
@@ -73,6 +76,9 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             raise await _later(record, "the invoice is still being sent")
         if not settings.smtp_configured:  # the API that queued it has SMTP_HOST; this worker does not
             raise await _later(record, "SMTP_HOST is not set in the worker's environment")
+        wait = await quota.count_email(settings, owner_id, record.id)
+        if wait is not None:
+            raise await _held(record, quota.EMAIL_DAILY_LIMIT, quota.over_the_limit(settings), wait)
         try:
             stored = await rendering.stored_document(user, invoice)
             message = build_message(settings, user, record, stored.pdf, rendering.filename(invoice))
@@ -110,10 +116,8 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
 def build_message(
     settings: Settings, user: User, record: EmailRecord, pdf: bytes, filename: str
 ) -> EmailMessage:
-    assert settings.smtp_from is not None
-    local, _, domain = settings.smtp_from.partition("@")
     message = EmailMessage()
-    message["From"] = Address(display_name=one_line(sender_name(user)), username=local, domain=domain)
+    message["From"] = sender_address(settings, user)
     message["Reply-To"] = user.business.email or user.email
     message["To"] = ", ".join(record.to)
     if record.cc:
@@ -126,6 +130,22 @@ def build_message(
     return message
 
 
+def sender_address(settings: Settings, user: User) -> Address:
+    """SMTP_FROM with the business's name: built as an Address (the library quotes the name), then written and
+    read back as a receiver reads it; should that ever yield any address but SMTP_FROM alone, the bare address
+    goes instead (the operator's address never changes with what a user types)."""
+    assert settings.smtp_from is not None
+    local, _, domain = settings.smtp_from.partition("@")
+    named = Address(display_name=display_name(user), username=local, domain=domain)
+    written = EmailMessage()
+    written["From"] = named
+    for policy in (email.policy.SMTP, email.policy.SMTPUTF8):  # as aiosmtplib writes it
+        reread = email.message_from_bytes(written.as_bytes(policy=policy), policy=email.policy.default)
+        if [found.addr_spec for found in reread["From"].addresses] != [settings.smtp_from]:
+            return Address(username=local, domain=domain)
+    return named
+
+
 def unrenderable(error: EInvoiceInvalid) -> str:
     """Why the invoice's document cannot be rendered: the EN 16931 rules its e-invoice breaks."""
     rules = ", ".join(sorted({getattr(e, "rule", "?") for e in error.errors or []})) or "?"
@@ -134,7 +154,7 @@ def unrenderable(error: EInvoiceInvalid) -> str:
 
 def unsendable(error: ValueError) -> str:
     """Why the message cannot be written: the library's words (a header that would span lines, …)."""
-    return f"the message cannot be encoded: {type(error).__name__}: {error}"[:REPLY_LIMIT]
+    return f"the message cannot be encoded: {type(error).__name__}: {error}"
 
 
 def describe(error: BaseException) -> str:
@@ -145,7 +165,7 @@ def describe(error: BaseException) -> str:
         text = f"{error.code} {error.message}"
     else:
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return text[:REPLY_LIMIT]
+    return text
 
 
 def _refusals(replies: Iterable[tuple[str, int, str]]) -> str:
@@ -172,12 +192,17 @@ async def _start_attempt(owner_id: Any, record_id: Any) -> EmailRecord | None:
     return EmailRecord.model_validate(raw) if raw is not None else None
 
 
-async def _finish(record: EmailRecord, status: str, error: str | None) -> None:
-    fields: dict[str, Any] = {"status": status, "last_error": error, "updated_at": utc_now()}
+async def _finish(record: EmailRecord, status: str, error: str | None, *, attempted: bool = True) -> None:
+    """The outcome of the attempt `_start_attempt` counted; `attempted=False` takes that count back."""
+    last_error = error_text.cut(error) if error is not None else None
+    fields: dict[str, Any] = {"status": status, "last_error": last_error, "updated_at": utc_now()}
     if status == SENT:
         fields["sent_at"] = utc_now()
+    update: dict[str, Any] = {"$set": fields}
+    if not attempted:
+        update["$inc"] = {"attempts": -1}
     await EmailRecord.get_motor_collection().update_one(
-        owned_filter(record.owner_id, _id=record.id, status=QUEUED), versions.bump({"$set": fields})
+        owned_filter(record.owner_id, _id=record.id, status=QUEUED), versions.bump(update)
     )
 
 
@@ -191,3 +216,12 @@ async def _later(record: EmailRecord, reason: str) -> TemporaryFailure:
     """Record a failed attempt; the caller raises what this returns (the worker retries after a backoff)."""
     await _finish(record, QUEUED, reason)
     return TemporaryFailure(reason)
+
+
+async def _held(record: EmailRecord, limit: str, why: str, wait: float) -> QuotaHold:
+    """Over a fair-share limit: no attempt made; the e-mail stays queued, its job waits until the window
+    allows (the caller raises what this returns)."""
+    until = utc_now() + timedelta(seconds=wait)
+    reason = f"held: {why} ({limit}); goes out when the window allows, from {until:%Y-%m-%d %H:%M:%S} UTC"
+    await _finish(record, QUEUED, reason, attempted=False)
+    return QuotaHold(limit, until, reason)

@@ -26,7 +26,7 @@ from app.db.repository import created_before, get_owned, insert_once, owned_filt
 from app.db.versions import ANY, Expected
 from app.invoices.lifecycle import require
 from app.invoices.models import Invoice
-from app.mail import texts
+from app.mail import quota, texts
 from app.mail.errors import EmailUnavailable
 from app.mail.models import EmailRecord
 from app.mail.schemas import EmailCreate
@@ -71,6 +71,7 @@ async def queue_email(
         message=data.message or message,
         message_id=_message_id(settings, record_id),
     )
+    await quota.admit_email(settings, owner.id, record_id)  # checked last: only an accepted request counts
     record = await insert_once(record)
     try:
         await _enqueue(record)

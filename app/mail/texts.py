@@ -40,6 +40,21 @@ def sender_name(user: User) -> str:
     return user.business.company_name or user.name
 
 
+DISPLAY_NAME_LIMIT = 70  # characters of the name in `From:` (what a mail client shows in a list)
+# The opening of an RFC 2047 encoded-word: a receiver (and the e-mail library itself, when it reads the header
+# back) decodes "=?utf-8?b?...?=" in a display name, quoted or not, so a name could carry another address.
+_ENCODED_WORD_OPENING = "=?"
+
+
+def display_name(user: User) -> str:
+    """The sender's name for `From:` as text, never syntax: on one line, no encoded-word opening, at most
+    DISPLAY_NAME_LIMIT characters. The e-mail library quotes the rest (quotes, commas, angle brackets)."""
+    name = one_line(sender_name(user)).replace(_ENCODED_WORD_OPENING, "= ?").strip()
+    if len(name) > DISPLAY_NAME_LIMIT:
+        name = name[: DISPLAY_NAME_LIMIT - 1].rstrip() + "…"
+    return name
+
+
 def defaults(user: User, invoice: Invoice) -> tuple[str, str]:
     """(subject, message) for `invoice`, sent or paid (it has a number); the subject on one line."""
     locale = user.business.locale if user.business.locale in _texts() else "en"

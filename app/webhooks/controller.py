@@ -6,7 +6,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from app.auth.models import Caller, User
-from app.core.errors import Conflict, raises
+from app.core.errors import Conflict, QuotaExceeded, raises
 from app.db.pagination import PageParams, sorted_by
 from app.db.versions import Expected
 from app.http.schemas import created
@@ -32,12 +32,13 @@ class WebhookEndpointController(Controller):
         """The caller's webhook endpoints (never their secrets). Sort by `created_at`."""
         return (await service.list_endpoints(owner, page)).map(WebhookEndpointOut.from_document)
 
-    @post("/", operation_id="createWebhookEndpoint")
+    @post("/", operation_id="createWebhookEndpoint", opt=raises(QuotaExceeded, Conflict))
     async def create_endpoint(
         self, data: WebhookEndpointCreate, current_user: User, state: State, new_id: PydanticObjectId | None
     ) -> Response[WebhookEndpointWithSecret]:
         """Subscribe a URL to event types (or `["*"]`). The response is the only one that shows the secret,
-        besides rotate-secret: keep it to verify signatures."""
+        besides rotate-secret: keep it to verify signatures. At most WEBHOOK_ENDPOINTS_MAX endpoints (20 by
+        default): beyond, 429 `quota_exceeded`."""
         endpoint = await service.create_endpoint(current_user, data, state.settings, new_id)
         return created(WebhookEndpointWithSecret.with_secret(endpoint), "/api/webhook-endpoints")
 
@@ -92,11 +93,20 @@ class WebhookEndpointController(Controller):
         "/{endpoint_id:str}/deliveries/{delivery_id:str}/retry",
         operation_id="retryWebhookDelivery",
         status_code=200,
-        opt=raises(Conflict),
+        opt=raises(Conflict, QuotaExceeded),
     )
     async def retry_delivery(
-        self, endpoint_id: str, delivery_id: str, current_user: User, expected: Expected
+        self,
+        endpoint_id: str,
+        delivery_id: str,
+        current_user: User,
+        state: State,
+        expected: Expected,
+        new_id: PydanticObjectId | None,
     ) -> WebhookDeliveryOut:
-        """Queue one more attempt now."""
-        delivery = await service.retry_delivery(current_user, endpoint_id, delivery_id, expected)
+        """Queue one more attempt now. At most WEBHOOK_MANUAL_RETRIES_PER_HOUR (60 by default) per endpoint in
+        any hour: beyond, 429 `quota_exceeded`."""
+        delivery = await service.retry_delivery(
+            current_user, endpoint_id, delivery_id, state.settings, expected, new_id
+        )
         return WebhookDeliveryOut.from_document(delivery)

@@ -20,6 +20,7 @@ from urllib.parse import SplitResult, quote
 import httpx
 from standardwebhooks import Webhook
 
+from app.core import error_text
 from app.core.clock import utc_now
 from app.webhooks.transport import PoolTransport
 from app.webhooks.url_guard import UnsafeUrl, check_shape, check_url, host_and_port
@@ -30,7 +31,6 @@ MAX_CONNECTIONS = 64  # overall, across endpoints; each endpoint is further boun
 MAX_IDLE = 16  # kept-alive connections kept for reuse
 KEEPALIVE_SECONDS = 5.0  # an idle connection older than this is closed, not reused (servers drop them)
 MAX_BODY_READ = 1_048_576  # bytes of an answer's body read to keep the connection; beyond, it is closed
-MAX_LOCATION = 500  # characters of a redirect's Location kept in the delivery log
 # what a URL's path and query may carry as they are (already percent-encoded text stays as it is)
 PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 QUERY_SAFE = PATH_SAFE + "?"
@@ -55,7 +55,7 @@ class Attempt:
             "at": self.at,
             "status_code": self.status_code,
             "duration_ms": self.duration_ms,
-            "error": self.error,
+            "error": error_text.cut(self.error) if self.error is not None else None,
         }
 
 
@@ -129,7 +129,7 @@ class Sender:
             async with asyncio.timeout(self.timeout):  # the whole attempt, DNS included
                 status_code, location = await self._post(url, sign(secret, event_id, at, body), body)
             if 300 <= status_code < 400:
-                error = f"redirect to {(location or '?')[:MAX_LOCATION]!r} (not followed)"
+                error = f"redirect to {location or '?'!r} (not followed)"
             elif not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except UnsafeUrl as exc:
@@ -137,12 +137,12 @@ class Sender:
         except (TimeoutError, httpx.TimeoutException):
             error = f"timed out after {self.timeout:g} s"
         except httpx.TransportError as exc:
-            name = type(exc).__name__
-            error = (f"{name}: {exc}" if str(exc) else name)[:300]
+            error = error_text.describe(exc)
         except (ValueError, httpx.InvalidURL) as exc:  # UnicodeError too: the request cannot be written, ever
             why = str(exc) if isinstance(exc, CannotSend) else f"{type(exc).__name__}: {exc}"
-            error, permanent = f"cannot be sent: {why}"[:300], True
+            error, permanent = f"cannot be sent: {why}", True
         duration_ms = round((time.perf_counter() - started) * 1000)
+        error = error_text.cut(error) if error is not None else None
         return Attempt(
             at=at, status_code=status_code, duration_ms=duration_ms, error=error, permanent=permanent
         )

@@ -26,11 +26,15 @@ class WebhookEndpoint(OwnedDocument):
     secret: str
     # Since when every attempt has failed (None after any success); 5 days of it disables the endpoint.
     failing_since: datetime | None = None
+    # "<owner id>:<n>", n below WEBHOOK_ENDPOINTS_MAX: the unique index holds the limit (webhooks/slots.py).
+    # None on endpoints stored before the limit (sparse: they are not in the index until given one).
+    quota_slot: str | None = None
 
     class Settings:
         name = "webhook_endpoints"
         indexes = [
             sort_index("owner_created", "created_at"),
+            IndexModel([("quota_slot", ASCENDING)], name="quota_slot_unique", unique=True, sparse=True),
             IndexModel([("owner_id", ASCENDING), ("enabled", ASCENDING)], name="owner_enabled"),
             OUTBOX_INDEX,  # webhook_endpoint.disabled travels in the endpoint's outbox
         ]

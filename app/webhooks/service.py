@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import base64
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
+from pymongo.errors import DuplicateKeyError
 
 from app.auth.models import Owner, User
 from app.config import Settings
 from app.core.clock import utc_now
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import AppError, Conflict, NotFound, QuotaExceeded, ValidationFailed
+from app.core.retry import compare_and_set
+from app.db import quota
 from app.db.pagination import Page, PageParams, paginate, sortable
-from app.db.repository import get_owned, insert_once, owned_filter, update_owned
+from app.db.repository import created_before, get_owned, insert_once, owned_filter, update_owned
 from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
-from app.webhooks import jobs
+from app.webhooks import jobs, slots
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.schemas import MAX_URL_LENGTH, WebhookEndpointCreate, WebhookEndpointUpdate
 from app.webhooks.url_guard import UnsafeUrl, check_url, normalized_url
@@ -24,6 +28,11 @@ from app.webhooks.url_guard import UnsafeUrl, check_url, normalized_url
 ENDPOINT_SORTS = sortable(WebhookEndpoint, {"created_at": "created_at"})
 DELIVERY_SORTS = sortable(WebhookDelivery, {"created_at": "created_at"}, scope=("endpoint_id",))
 SECRET_BYTES = 32
+MANUAL_RETRIES = "WEBHOOK_MANUAL_RETRIES_PER_HOUR"
+
+
+def manual_retries(settings: Settings) -> quota.RollingLimit:
+    return quota.RollingLimit(MANUAL_RETRIES, settings.webhook_manual_retries_per_hour, timedelta(hours=1))
 
 
 def new_secret() -> str:
@@ -55,6 +64,11 @@ async def list_endpoints(owner: Owner, params: PageParams) -> Page[WebhookEndpoi
 async def create_endpoint(
     owner: User, data: WebhookEndpointCreate, settings: Settings, new_id: PydanticObjectId | None = None
 ) -> WebhookEndpoint:
+    """A new endpoint in a free slot below WEBHOOK_ENDPOINTS_MAX (429 when there is none). A retry whose
+    earlier run committed (the same `new_id`) answers with that run's endpoint, whatever the count now."""
+    earlier = await created_before(WebhookEndpoint, new_id, owner.id)
+    if earlier is not None:
+        return earlier
     endpoint = WebhookEndpoint(
         id=new_id or PydanticObjectId(),
         owner_id=owner.id,
@@ -63,7 +77,17 @@ async def create_endpoint(
         description=data.description,
         secret=new_secret(),
     )
-    return await insert_once(endpoint)
+
+    async def attempt() -> WebhookEndpoint | None:
+        endpoint.quota_slot = await slots.free_slot(owner.id, settings.webhook_endpoints_max)
+        if endpoint.quota_slot is None:
+            return None
+        try:
+            return await insert_once(endpoint)
+        except DuplicateKeyError:  # a concurrent create took the slot first: look again
+            return None
+
+    return await compare_and_set(attempt, "Webhook endpoints kept being created at once; retry")
 
 
 async def get_endpoint(owner: Owner, endpoint_id: str) -> WebhookEndpoint:
@@ -124,13 +148,34 @@ async def list_deliveries(
 
 
 async def retry_delivery(
-    owner: User, endpoint_id: str, delivery_id: str, expected: Expected = ANY
+    owner: User,
+    endpoint_id: str,
+    delivery_id: str,
+    settings: Settings,
+    expected: Expected = ANY,
+    new_id: PydanticObjectId | None = None,
 ) -> WebhookDelivery:
-    """One more attempt now, whatever the delivery's state (409 while an attempt is under way)."""
+    """One more attempt now, whatever the delivery's state (409 while an attempt is under way), within the
+    endpoint's WEBHOOK_MANUAL_RETRIES_PER_HOUR: a retry refused for another reason gives its place back."""
     endpoint = await get_endpoint(owner, endpoint_id)
     delivery = await get_owned(WebhookDelivery, delivery_id, owner.id, expected)
     if delivery.endpoint_id != endpoint.id:
         raise NotFound(f"No webhookdelivery with id {delivery_id!r}")
+    rule, use = manual_retries(settings), new_id or PydanticObjectId()
+    wait = await quota.take(rule, endpoint.id, use)
+    if wait is not None:
+        raise QuotaExceeded(
+            MANUAL_RETRIES, f"At most {rule.limit} manual retries per endpoint per hour", wait
+        )
+    try:
+        return await _retry(owner, delivery, expected)
+    except AppError:
+        await quota.give_back(rule, endpoint.id, use)
+        raise
+
+
+async def _retry(owner: User, delivery: WebhookDelivery, expected: Expected) -> WebhookDelivery:
+    delivery_id = str(delivery.id)
     # Pending first, then the job: the attempt it runs finds the delivery pending (else it does nothing).
     wanted = await update_owned(
         WebhookDelivery,

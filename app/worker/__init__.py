@@ -10,11 +10,21 @@
 - `await enqueue(kind, payload, owner_id=None, run_at=None, dedupe_key=None)`: queue a job; a second enqueue
   with the same `dedupe_key` is a no-op (returns None). `owner_id` says whose job it is: the owners of due
   jobs take turns at the worker, so one owner's backlog never queues another's jobs.
+- A handler that keeps its own schedule raises `RetryAt(when, reason)`; one held by a fair-share limit raises
+  `QuotaHold(limit, when, reason)`: the job waits until `when` and the hold is not counted as an attempt.
 - `register_periodic(name, every_seconds, async fn)`: run by some worker about every `every_seconds`, never by
   two at once (a lease in the database).
 """
 
 from app.worker.jobs import enqueue, retry_now
-from app.worker.registry import PermanentFailure, RetryAt, register_handler, register_periodic
+from app.worker.registry import PermanentFailure, QuotaHold, RetryAt, register_handler, register_periodic
 
-__all__ = ["PermanentFailure", "RetryAt", "enqueue", "register_handler", "register_periodic", "retry_now"]
+__all__ = [
+    "PermanentFailure",
+    "QuotaHold",
+    "RetryAt",
+    "enqueue",
+    "register_handler",
+    "register_periodic",
+    "retry_now",
+]

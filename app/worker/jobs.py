@@ -13,6 +13,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from app.core import error_text
 from app.core.clock import utc_now
 from app.worker import registry
 from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, TENANT, Job
@@ -159,20 +160,23 @@ async def finish(
     status: str,
     entry: Mapping[str, Any],
     run_at: datetime | None = None,
+    attempt: bool = True,
 ) -> bool:
-    """Record an attempt and move the job to `status` (succeeded, failed, or pending again at `run_at`)."""
+    """Record an attempt and move the job to `status` (succeeded, failed, or pending again at `run_at`).
+    `attempt=False`: the run was no attempt (a hold): its claim does not count toward the job's attempts."""
     now = utc_now()
     fields: dict[str, Any] = {"status": status, "lease_until": None, "updated_at": now}
     if status in (SUCCEEDED, FAILED):
         fields["finished_at"] = now
     if run_at is not None:
         fields["run_at"] = run_at
-    if entry.get("error"):
+    entry = {**entry, "error": error_text.cut(entry["error"]) if entry.get("error") else None}
+    if entry["error"]:
         fields["last_error"] = entry["error"]
-    result = await _jobs().update_one(
-        _mine(job_id, worker_id),
-        {"$set": fields, "$push": {"log": {"$each": [dict(entry)], "$slice": -LOG_KEPT}}},
-    )
+    update: dict[str, Any] = {"$set": fields, "$push": {"log": {"$each": [entry], "$slice": -LOG_KEPT}}}
+    if not attempt:
+        update["$inc"] = {"attempts": -1}
+    result = await _jobs().update_one(_mine(job_id, worker_id), update)
     return bool(result.matched_count)
 
 
@@ -201,7 +205,7 @@ async def note_lost_attempt(job: Mapping[str, Any], at: datetime) -> None:
         "at": at,
         "outcome": "lease_expired",
         "duration_ms": None,
-        "error": f"worker {job.get('worker_id')} did not finish within its lease",
+        "error": error_text.cut(f"worker {job.get('worker_id')} did not finish within its lease"),
         "worker": job.get("worker_id"),
     }
     await _jobs().update_one({"_id": job["_id"]}, {"$push": {"log": {"$each": [entry], "$slice": -LOG_KEPT}}})

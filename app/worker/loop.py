@@ -21,21 +21,15 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from app.core import error_text
 from app.core.clock import utc_now
 from app.core.retry import backoff_delay
 from app.worker import jobs, registry
 from app.worker.metrics import JobMetrics
 from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
-from app.worker.registry import PermanentFailure, RetryAt, is_deterministic
+from app.worker.registry import PermanentFailure, QuotaHold, RetryAt, is_deterministic
 
 log = logging.getLogger("orbix.worker")
-
-ERROR_TEXT_LIMIT = 500
-
-
-def _error_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text[:ERROR_TEXT_LIMIT]
 
 
 class Worker:
@@ -84,7 +78,7 @@ class Worker:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database is down or failing: keep the loop alive, try again
-                    log.warning("worker loop error: %s", _error_text(exc), extra={"worker": self.id})
+                    log.warning("worker loop error: %s", error_text.describe(exc), extra={"worker": self.id})
                     claimed = 0
                 if claimed and len(self._tasks) < self.concurrency:
                     continue  # there may be more due right now
@@ -177,7 +171,7 @@ class Worker:
         if before["status"] == RUNNING:
             await jobs.note_lost_attempt(before, at)
         started = time.perf_counter()
-        status, run_at, error = SUCCEEDED, None, None
+        status, run_at, error, held = SUCCEEDED, None, None, False
         heartbeat = asyncio.create_task(self._keep_lease(job_id))
         try:
             if before["status"] == RUNNING and attempt > spec.max_attempts:
@@ -188,10 +182,13 @@ class Worker:
             await asyncio.shield(jobs.release(job_id, self.id))
             self._record(before, attempt, "released", time.perf_counter() - started, "worker shut down")
             raise
+        except QuotaHold as exc:
+            status, run_at, error, held = PENDING, exc.when, error_text.cut(exc.reason), True
+            self.metrics.quota_exceeded.labels(exc.limit).inc()
         except RetryAt as exc:
-            status, run_at, error = PENDING, exc.when, exc.reason[:ERROR_TEXT_LIMIT]
+            status, run_at, error = PENDING, exc.when, error_text.cut(exc.reason)
         except Exception as exc:
-            error = _error_text(exc)
+            error = error_text.describe(exc)
             if is_deterministic(exc):  # no retry can change it: failed now, never for hours
                 status = FAILED
             elif attempt >= spec.max_attempts:
@@ -202,7 +199,7 @@ class Worker:
         finally:
             heartbeat.cancel()
         duration = time.perf_counter() - started
-        outcome = {SUCCEEDED: "succeeded", FAILED: "failed", PENDING: "retry"}[status]
+        outcome = "held" if held else {SUCCEEDED: "succeeded", FAILED: "failed", PENDING: "retry"}[status]
         entry = {
             "at": at,
             "outcome": outcome,
@@ -210,7 +207,9 @@ class Worker:
             "error": error,
             "worker": self.id,
         }
-        if not await jobs.finish(job_id, self.id, status=status, entry=entry, run_at=run_at):
+        if not await jobs.finish(
+            job_id, self.id, status=status, entry=entry, run_at=run_at, attempt=not held
+        ):
             outcome = "lease_lost"  # another worker re-took it meanwhile; its record wins
         self._record(before, attempt, outcome, duration, error)
 
@@ -300,7 +299,7 @@ class Worker:
         except Exception as exc:  # logged; the next run comes at its usual time
             log.warning(
                 "periodic task failed: %s",
-                _error_text(exc),
+                error_text.describe(exc),
                 extra={"periodic": periodic.name, "worker": self.id},
             )
         finally:

@@ -6,8 +6,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class JobMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, quota_exceeded: Counter | None = None) -> None:
+        """`quota_exceeded`: the registry's orbix_quota_exceeded counter when it has one already (the API's
+        requests count there too), else it is made here."""
         self.registry = registry
+        self.quota_exceeded = quota_exceeded or Counter(
+            "orbix_quota_exceeded",
+            "Requests refused and jobs held by a fair-share limit, by the limit's setting",
+            ("limit",),
+            registry=registry,
+        )
         self.jobs = Counter(
             "orbix_jobs", "Job attempts by kind and outcome", ("kind", "outcome"), registry=registry
         )

@@ -39,6 +39,16 @@ class RetryAt(Exception):
         self.reason = reason
 
 
+class QuotaHold(RetryAt):
+    """Raised by a handler whose work would go over a fair-share limit (`limit`, the setting's name): the job
+    waits until `when`, when the window allows. Not an attempt: it counts toward no retry limit, and
+    orbix_quota_exceeded_total{limit} counts it."""
+
+    def __init__(self, limit: str, when: datetime, reason: str) -> None:
+        super().__init__(when, reason)
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class JobKind:
     handler: Handler

@@ -195,6 +195,22 @@ async def test_a_recipient_refused_among_accepted_ones_is_reported_on_the_sent_e
     assert record["last_error"] == "refused for gone@acme.example: 550 5.1.1 No such user"
 
 
+async def test_the_stored_last_error_is_cut_to_500_characters_however_many_recipients_were_refused(
+    mail_client, sender, mailbox, worker
+):
+    refused = [f"gone{n}@acme.example" for n in range(9)]
+    for address in refused:
+        mailbox.rcpt_replies[address] = "550 5.1.1 " + "No such user here, nor anywhere else we know of " * 3
+    invoice = await sent_invoice(mail_client, sender.headers)
+    await email_invoice(mail_client, sender.headers, invoice["id"], to=["ap@acme.example", *refused])
+    await worker.run_until_idle()
+    [record] = await emails(mail_client, sender.headers, invoice["id"])
+    assert record["status"] == "sent" and record["last_error"].startswith(
+        "refused for gone0@acme.example: 550"
+    )
+    assert len(record["last_error"]) == 500 and record["last_error"].endswith("…")
+
+
 async def test_a_repeated_job_does_not_send_a_sent_email_again(mail_client, sender, mailbox, worker):
     invoice = await sent_invoice(mail_client, sender.headers)
     queued = await email_invoice(mail_client, sender.headers, invoice["id"])

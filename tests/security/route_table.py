@@ -40,6 +40,9 @@ class Operation:
     method: str
     path: str  # OpenAPI form: /api/clients/{client_id}
     spec: dict[str, Any] = field(compare=False, hash=False, repr=False)
+    opt: Mapping[str, Any] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )  # its handler's
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -81,9 +84,11 @@ def _operations() -> list[Operation]:
         path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", route.path)
         if not path.startswith("/api/"):
             continue
+        handlers = {m: h for h in getattr(route, "route_handlers", []) for m in h.http_methods}
         for method in sorted(set(getattr(route, "methods", ())) - _IGNORED_METHODS):
             spec = OPENAPI.get("paths", {}).get(path, {}).get(method.lower(), {})
-            found.append(Operation(method, path, spec))
+            handler = handlers.get(method)
+            found.append(Operation(method, path, spec, dict(handler.opt) if handler else {}))
     return sorted(found, key=lambda o: (o.path, o.method))
 
 

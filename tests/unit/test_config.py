@@ -26,6 +26,9 @@ def test_defaults_match_the_contract():
     assert (settings.ai_timeout_seconds, settings.ai_max_retries) == (30.0, 2)
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
     assert (settings.host, settings.port) == ("0.0.0.0", 8000)  # noqa: S104
+    # API.md section 24, the fair-share limits
+    assert (settings.webhook_endpoints_max, settings.email_daily_limit) == (20, 200)
+    assert settings.webhook_manual_retries_per_hour == 60
 
 
 def test_generated_secrets_differ_per_process_start():
@@ -42,12 +45,17 @@ def test_values_are_parsed():
             "LOG_LEVEL": "debug",
             "AI_BASE_URL": "http://localhost:11434/v1/",
             "AI_MODEL": "llama3.1",
+            "WEBHOOK_ENDPOINTS_MAX": "5",
+            "EMAIL_DAILY_LIMIT": "1000",
+            "WEBHOOK_MANUAL_RETRIES_PER_HOUR": "10",
         }
     )
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert settings.bcrypt_rounds == 4 and settings.port == 9000 and settings.log_level == "DEBUG"
     assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32"]
     assert settings.ai_base_url == "http://localhost:11434/v1" and settings.ai_configured
+    assert (settings.webhook_endpoints_max, settings.email_daily_limit) == (5, 1000)
+    assert settings.webhook_manual_retries_per_hour == 10
 
 
 @pytest.mark.parametrize(
@@ -67,6 +75,9 @@ def test_values_are_parsed():
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"MONGODB_URL": "postgres://x"}, "MONGODB_URL"),
         ({"TRUSTED_PROXIES": "not-an-ip"}, "TRUSTED_PROXIES"),
+        ({"WEBHOOK_ENDPOINTS_MAX": "0"}, "WEBHOOK_ENDPOINTS_MAX"),
+        ({"EMAIL_DAILY_LIMIT": "lots"}, "EMAIL_DAILY_LIMIT"),
+        ({"WEBHOOK_MANUAL_RETRIES_PER_HOUR": "-5"}, "WEBHOOK_MANUAL_RETRIES_PER_HOUR"),
     ],
 )
 def test_bad_values_name_the_variable(env, variable):
