@@ -66,6 +66,12 @@ class Settings:
     smtp_starttls: bool = True
     smtp_from: str | None = None  # the envelope sender and From address; required with smtp_host
     smtp_timeout_seconds: float = 30.0
+    # Fair share of the renderers (API.md section 24; docs/operations.md#fair-share): renders and validations
+    # of one organisation at once, how long another waits for its turn, the pages of one document, one render.
+    render_concurrency_per_org: int = 2
+    render_wait_seconds: float = 10.0
+    document_max_pages: int = 50
+    render_timeout_seconds: float = 30.0
 
     @property
     def is_production(self) -> bool:
@@ -147,6 +153,10 @@ class Settings:
             worker_metrics_port=env.integer("WORKER_METRICS_PORT", 9100, 1, 65535),
             webhook_retry_schedule=env.durations("WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),
             webhook_allow_private_urls=allow_private_urls,
+            render_concurrency_per_org=env.integer("RENDER_CONCURRENCY_PER_ORG", 2, 1, 64),
+            render_wait_seconds=env.number("RENDER_WAIT_SECONDS", 10.0, 0.0, 600.0),
+            document_max_pages=env.integer("DOCUMENT_MAX_PAGES", 50, 1, 100000),
+            render_timeout_seconds=env.number("RENDER_TIMEOUT_SECONDS", 30.0, 0.1, 3600.0),
             **smtp,  # type: ignore[arg-type]
             **secret_kwargs,  # type: ignore[arg-type]
         )

@@ -108,7 +108,7 @@ async def test_an_invoice_whose_document_cannot_be_rendered_fails_the_email_at_o
         {"_id": ObjectId(invoice["id"])}, {"$set": {"document": None}}
     )
 
-    async def breaks_a_rule(data: Any, rendered_at: Any) -> Any:
+    async def breaks_a_rule(*_: Any, **__: Any) -> Any:
         raise EInvoiceInvalid.rules([RuleError(rule="BR-CO-10", message="sum mismatch", location="/")])
 
     monkeypatch.setattr(documents_service, "render_final", breaks_a_rule)

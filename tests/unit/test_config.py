@@ -26,6 +26,8 @@ def test_defaults_match_the_contract():
     assert (settings.ai_timeout_seconds, settings.ai_max_retries) == (30.0, 2)
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
     assert (settings.host, settings.port) == ("0.0.0.0", 8000)  # noqa: S104
+    assert (settings.render_concurrency_per_org, settings.render_wait_seconds) == (2, 10.0)
+    assert (settings.document_max_pages, settings.render_timeout_seconds) == (50, 30.0)
 
 
 def test_generated_secrets_differ_per_process_start():
@@ -67,6 +69,10 @@ def test_values_are_parsed():
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"MONGODB_URL": "postgres://x"}, "MONGODB_URL"),
         ({"TRUSTED_PROXIES": "not-an-ip"}, "TRUSTED_PROXIES"),
+        ({"RENDER_CONCURRENCY_PER_ORG": "0"}, "RENDER_CONCURRENCY_PER_ORG"),
+        ({"RENDER_WAIT_SECONDS": "-1"}, "RENDER_WAIT_SECONDS"),
+        ({"DOCUMENT_MAX_PAGES": "0"}, "DOCUMENT_MAX_PAGES"),
+        ({"RENDER_TIMEOUT_SECONDS": "0"}, "RENDER_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_values_name_the_variable(env, variable):
