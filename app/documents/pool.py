@@ -59,10 +59,10 @@ START_SECONDS = 120.0
 class Limits:
     """The fair share of rendering (API.md section 24), from the settings of the same names."""
 
-    per_org: int = 2
-    wait_seconds: float = 10.0
-    max_pages: int = 50
-    timeout_seconds: float = 30.0
+    per_org: int
+    wait_seconds: float
+    max_pages: int
+    timeout_seconds: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -177,7 +177,7 @@ class Renderers:
             return await self._processes[slot].call(function, args, self.limits.timeout_seconds)
 
 
-renderers = Renderers(Limits())
+renderers = Renderers(Limits.from_settings(Settings()))  # the defaults, until start-up configures them
 
 
 def configure(settings: Settings) -> None:
