@@ -70,6 +70,12 @@ class Settings:
     webhook_endpoints_max: int = 20  # per owner
     email_daily_limit: int = 200  # e-mails per owner per rolling 24 h, however many recipients each
     webhook_manual_retries_per_hour: int = 60  # per endpoint, rolling hour
+    # Fair share of the renderers (API.md section 24; docs/operations.md#fair-share): renders and validations
+    # of one organisation at once, how long another waits for its turn, the pages of one document, one render.
+    render_concurrency_per_org: int = 2
+    render_wait_seconds: float = 10.0
+    document_max_pages: int = 50
+    render_timeout_seconds: float = 30.0
 
     @property
     def is_production(self) -> bool:
@@ -154,6 +160,10 @@ class Settings:
             webhook_endpoints_max=env.integer("WEBHOOK_ENDPOINTS_MAX", 20, 1, 10000),
             email_daily_limit=env.integer("EMAIL_DAILY_LIMIT", 200, 1, 1_000_000),
             webhook_manual_retries_per_hour=env.integer("WEBHOOK_MANUAL_RETRIES_PER_HOUR", 60, 1, 100_000),
+            render_concurrency_per_org=env.integer("RENDER_CONCURRENCY_PER_ORG", 2, 1, 64),
+            render_wait_seconds=env.number("RENDER_WAIT_SECONDS", 10.0, 0.0, 600.0),
+            document_max_pages=env.integer("DOCUMENT_MAX_PAGES", 50, 1, 100000),
+            render_timeout_seconds=env.number("RENDER_TIMEOUT_SECONDS", 30.0, 0.1, 3600.0),
             **smtp,  # type: ignore[arg-type]
             **secret_kwargs,  # type: ignore[arg-type]
         )

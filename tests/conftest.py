@@ -9,7 +9,9 @@ from datetime import datetime
 for _name in [
     n
     for n in os.environ
-    if n.startswith(("AI_", "MONGODB_", "CORS_", "TRUSTED_", "WORKER", "WEBHOOK_", "SMTP_"))
+    if n.startswith(
+        ("AI_", "MONGODB_", "CORS_", "TRUSTED_", "WORKER", "WEBHOOK_", "SMTP_", "RENDER_", "DOCUMENT_")
+    )
 ]:
     del os.environ[_name]
 os.environ.update(
@@ -24,6 +26,9 @@ os.environ.update(
         "WORKER": "off",
         # Webhook receivers in the tests listen on 127.0.0.1; the SSRF guard is tested with its own settings.
         "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        # Forty sends at once by one user wait for their turn, however slow a loaded machine renders them; the
+        # fair share of the renderers is tested with its own settings (tests/documents/test_fair_share.py).
+        "RENDER_WAIT_SECONDS": "600",
     }
 )
 

@@ -81,11 +81,13 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Built(msgspec.Struct, kw_only=True, frozen=True):
-    """What a rendering process hands back: the PDF (None when the e-invoice failed), its XML, the report."""
+    """What a rendering process hands back: the PDF (None when the e-invoice failed or it has too many
+    pages), its XML, the report, its number of pages."""
 
     pdf: bytes | None
     xml: bytes | None
     report: Report | None
+    pages: int = 0
 
 
 def map_text(struct: S, change: Callable[[str], str]) -> S:

@@ -7,6 +7,7 @@ CPU-bound and holding the GIL while Typst compiles: it runs only in the renderin
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from typing import Any
 import typst
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
+from pypdf import PdfReader
 from segno import helpers as segno_helpers
 
 from app.documents.fonts import families, printable, typst_fonts
@@ -176,3 +178,8 @@ def render_pdf(data: DocumentData, *, rendered_at: datetime) -> bytes:
         ignore_system_fonts=True,
         timestamp=int(rendered_at.timestamp()),
     )
+
+
+def page_count(pdf: bytes) -> int:
+    """Read from the page tree's root (/Count), not by walking every page."""
+    return len(PdfReader(io.BytesIO(pdf)).pages)

@@ -1,5 +1,6 @@
 """What other areas call: preview a draft, check an e-invoice, render and store a final document once,
-read it back. Rendering and validation run in the process pool, never on the event loop."""
+read it back. Rendering and validation run in the rendering processes, never on the event loop, each as one
+of an organisation's renders (`org_id`: today the invoice's owner), within its fair share (pool.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from app.core.clock import as_utc, to_utc_ms, utc_now
 from app.core.errors import RuleError
 from app.db.repository import OwnerId, owned_filter
 from app.documents import pool
-from app.documents.errors import EInvoiceInvalid
+from app.documents.errors import DocumentTooLarge, EInvoiceInvalid
 from app.documents.model import Built, DocumentData, Report
 from app.documents.models import StoredDocument
 
@@ -31,19 +32,28 @@ def _encode(data: DocumentData) -> bytes:
     return msgspec.json.encode(data)
 
 
-async def preview(data: DocumentData) -> bytes:
+async def _document(org_id: OwnerId, data: DocumentData, rendered_at: datetime, *, capped: bool) -> Built:
+    """Rendered; 422 document_too_large over DOCUMENT_MAX_PAGES when `capped`."""
+    max_pages = pool.renderers.limits.max_pages if capped else None
+    built = _built.decode(await pool.run_job(str(org_id), "document", _encode(data), rendered_at, max_pages))
+    if max_pages is not None and built.pages > max_pages:
+        raise DocumentTooLarge.pages(built.pages, max_pages)
+    return built
+
+
+async def preview(org_id: OwnerId, data: DocumentData) -> bytes:
     """A draft's PDF, rendered on demand and never stored."""
-    built = _built.decode(await pool.run_job("document", _encode(data), utc_now()))
+    built = await _document(org_id, data, utc_now(), capped=True)
     assert built.pdf is not None  # drafts embed no XML, so nothing can stop them
     return built.pdf
 
 
-async def check(data: DocumentData) -> Report:
-    return _report.decode(await pool.run_job("check", _encode(data)))
+async def check(org_id: OwnerId, data: DocumentData) -> Report:
+    return _report.decode(await pool.run_job(str(org_id), "check", _encode(data)))
 
 
-async def e_invoice_xml(data: DocumentData) -> bytes:
-    return await pool.run_job("xml", _encode(data))
+async def e_invoice_xml(org_id: OwnerId, data: DocumentData) -> bytes:
+    return await pool.run_job(str(org_id), "xml", _encode(data))
 
 
 class Rendered(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,12 +65,14 @@ class Rendered(msgspec.Struct, frozen=True, kw_only=True):
     rendered_at: datetime
 
 
-async def render_final(data: DocumentData, rendered_at: datetime) -> Rendered:
+async def render_final(
+    org_id: OwnerId, data: DocumentData, rendered_at: datetime, *, capped: bool = True
+) -> Rendered:
     """The final PDF (PDF/A-3 with the checked Factur-X XML when enabled), dated `rendered_at` (every date
     in it is that moment, so the same data and moment give the same bytes); 422 when the XML breaks a
-    rule."""
+    rule, or (`capped`) when it has more than DOCUMENT_MAX_PAGES pages."""
     rendered_at = _millis(rendered_at)
-    built = _built.decode(await pool.run_job("document", _encode(data), rendered_at))
+    built = await _document(org_id, data, rendered_at, capped=capped)
     if built.pdf is None:
         assert built.report is not None
         raise _invalid(built.report)
@@ -97,11 +109,12 @@ async def ensure_stored(
     owner_id: OwnerId, invoice_id: OwnerId, data: DocumentData, rendered_at: datetime
 ) -> StoredDocument:
     """The stored document, rendered now (dated `rendered_at`) if a send was interrupted before it was
-    kept."""
+    kept. Without the page cap: the send checked it before the number was taken, and a numbered invoice
+    must get its document even if DOCUMENT_MAX_PAGES was lowered since."""
     existing = await stored(owner_id, invoice_id)
     if existing is not None:
         return existing
-    return await store(owner_id, invoice_id, await render_final(data, rendered_at))
+    return await store(owner_id, invoice_id, await render_final(owner_id, data, rendered_at, capped=False))
 
 
 def _millis(moment: datetime) -> datetime:

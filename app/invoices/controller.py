@@ -9,10 +9,10 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.models import Caller, User
-from app.core.errors import Conflict, InvalidReference, InvalidState, raises
+from app.core.errors import Conflict, InvalidReference, InvalidState, QuotaExceeded, raises
 from app.db.pagination import PageParams, sorted_by
 from app.db.versions import Expected
-from app.documents.errors import EInvoiceInvalid
+from app.documents.errors import DocumentTooLarge, EInvoiceInvalid, RenderTimeout
 from app.documents.model import Report
 from app.http.pagination import id_filter
 from app.http.schemas import FileBytes, created
@@ -28,6 +28,10 @@ from app.invoices.schemas import (
     PaymentCreate,
 )
 from app.time_entries.errors import AlreadyInvoiced
+
+# What every route that renders or validates may answer: its organisation's renders are all taken, or the
+# render ran too long (API.md section 24).
+RENDERING = (QuotaExceeded, RenderTimeout)
 
 PDF = "application/pdf"
 XML = "application/xml"
@@ -102,7 +106,7 @@ class InvoiceController(Controller):
         "/{invoice_id:str}/send",
         operation_id="sendInvoice",
         status_code=200,
-        opt=raises(InvalidState, EInvoiceInvalid),
+        opt=raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING),
     )
     async def send_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> InvoiceOut:
         """Finalize a draft with lines: assigns the next number and sets sent_at."""
@@ -136,7 +140,7 @@ class InvoiceController(Controller):
         media_type=PDF,
         content_media_type=PDF,
         response_description="The invoice's PDF, as an attachment named after its number",
-        opt=raises(InvalidState, EInvoiceInvalid),
+        opt=raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING),
     )
     async def get_pdf(
         self, invoice_id: str, current_user: User, request: Request[Any, Any, Any]
@@ -159,6 +163,7 @@ class InvoiceController(Controller):
         media_type=XML,
         content_media_type=XML,
         response_description="The invoice's Factur-X XML (UN/CEFACT CII, EN 16931 profile)",
+        opt=raises(*RENDERING),
     )
     async def get_e_invoice(self, invoice_id: str, current_user: User) -> Response[FileBytes]:
         """The Factur-X (EN 16931 CII) XML: as stored for a sent invoice, built now for a draft."""
@@ -168,7 +173,7 @@ class InvoiceController(Controller):
         "/{invoice_id:str}/validate",
         operation_id="validateInvoice",
         status_code=200,
-        opt=raises(InvalidState),
+        opt=raises(InvalidState, *RENDERING),
     )
     async def validate_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> Report:
         """Run the EN 16931 check (XSD and Schematron) that send runs, on a draft."""

@@ -130,7 +130,7 @@ async def send_invoice(owner: User, invoice_id: str, expected: Expected = ANY) -
         upcoming = numbering.format_number(owner.business.invoice_prefix, await numbering.peek_seq(owner.id))
         data = await document_data.load(owner, invoice, number=upcoming)
         now = utc_now()  # the send's moment: its claim records it (sent_at), and its document is dated by it
-        rendered = await documents.render_final(data, now)
+        rendered = await documents.render_final(owner.id, data, now)
         claimed = await update_owned(
             Invoice,
             invoice.id,

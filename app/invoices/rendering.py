@@ -40,7 +40,7 @@ async def pdf(owner: User, invoice_id: str) -> File:
         if invoice.status != "draft":  # sent, but the number step was cut short: recovery finishes it
             raise InvalidState(f"Invoice {invoice.id} is being sent; try again shortly")
         data = await document_data.load(owner, invoice, number=None)
-        return File(await documents.preview(data), filename(invoice), None)
+        return File(await documents.preview(owner.id, data), filename(invoice), None)
     stored = await stored_document(owner, invoice)
     return File(stored.pdf, filename(invoice), stored.sha256)
 
@@ -61,7 +61,8 @@ async def validate(owner: User, invoice_id: str, expected: Expected = ANY) -> Re
     """The same check send runs, on a draft, with the number it would receive."""
     invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
     lifecycle.require(invoice, "send")
-    return await documents.check(await document_data.load(owner, invoice, number=await _upcoming(owner)))
+    data = await document_data.load(owner, invoice, number=await _upcoming(owner))
+    return await documents.check(owner.id, data)
 
 
 async def e_invoice(owner: User, invoice_id: str) -> bytes:
@@ -69,7 +70,7 @@ async def e_invoice(owner: User, invoice_id: str) -> bytes:
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     if invoice.status == "draft":
         data = await document_data.load(owner, invoice, number=await _upcoming(owner))
-        return await documents.e_invoice_xml(data)
+        return await documents.e_invoice_xml(owner.id, data)
     stored = await documents.stored(owner.id, invoice.id)
     if stored is None or stored.xml is None:
         raise NotFound(f"Invoice {invoice.number or invoice.id} has no e-invoice (sent without Factur-X)")

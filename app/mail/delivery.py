@@ -5,7 +5,8 @@ A temporary failure (a 4xx reply, a refused or dropped connection, a timeout) le
 and is retried with the worker's backoff; a permanent one (a 5xx reply) ends it as `failed` with the
 server's reply, and so does a temporary one that lasts for MAX_ATTEMPTS attempts. So does, at its first
 attempt, what no attempt can change (docs/operations.md): a message the e-mail library refuses to write (a
-subject that would span lines, stored before the API refused it) or an invoice that cannot be rendered.
+subject that would span lines, stored before the API refused it) or an invoice that cannot be rendered. A
+render that found its organisation's renders all taken, or that ran too long, is a temporary failure.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from app.auth.models import User
 from app.config import SMTPS_PORT, Settings
 from app.core import error_text
 from app.core.clock import as_utc, utc_now
+from app.core.errors import QuotaExceeded
 from app.db import versions
 from app.db.repository import owned_filter, parse_object_id
-from app.documents.errors import EInvoiceInvalid
+from app.documents.errors import EInvoiceInvalid, RenderTimeout
 from app.invoices import rendering
 from app.invoices.lifecycle import LIFECYCLE
 from app.invoices.models import Invoice
@@ -84,6 +86,8 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             message = build_message(settings, user, record, stored.pdf, rendering.filename(invoice))
         except EInvoiceInvalid as error:  # the invoice cannot be rendered: it never will be
             raise await _failed(record, unrenderable(error)) from error
+        except (QuotaExceeded, RenderTimeout) as error:  # the organisation's renders are busy or slow: later
+            raise await _later(record, error.detail) from error
         except ValueError as error:  # a value the e-mail library refuses (stored before the API refused it)
             raise await _failed(record, unsendable(error)) from error
         try:

@@ -102,14 +102,14 @@ async def test_another_users_pdf_is_404(client, auth, other_user):
 async def test_rendering_runs_in_another_process():
     """Typst holds the GIL while it compiles and Saxon is bound to its thread: both run in the spawned pool,
     never in the event loop's process (the latency it buys is measured by scripts/bench_documents.py)."""
-    assert await pool.run(os.getpid) != os.getpid()
+    assert await pool.run("test", os.getpid) != os.getpid()
 
 
 async def test_rendering_processes_yield_the_cpu_to_the_api():
     """A batch of renders on every core must not starve the event loop: the pool runs at the lowest priority
     (Linux: the idle scheduling class; elsewhere niceness +19)."""
     if hasattr(os, "SCHED_IDLE"):
-        assert await pool.run(os.sched_getscheduler, 0) == os.SCHED_IDLE
+        assert await pool.run("test", os.sched_getscheduler, 0) == os.SCHED_IDLE
         assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the API's own process keeps its class
     else:
-        assert await pool.run(os.nice, 0) == os.nice(0) + pool.RENDER_NICENESS
+        assert await pool.run("test", os.nice, 0) == os.nice(0) + pool.RENDER_NICENESS

@@ -111,7 +111,7 @@ async def test_send_invoice_edited_while_rendering_renders_again_and_stores_what
     render_final = documents_service.render_final
     renders: list[str] = []
 
-    async def edited_while_rendering(data, rendered_at):
+    async def edited_while_rendering(org_id, data, rendered_at, **options):
         renders.append(data.lines[0].description)
         if len(renders) == 1:  # another request edits the draft while the first render runs
             edit = {
@@ -119,7 +119,7 @@ async def test_send_invoice_edited_while_rendering_renders_again_and_stores_what
             }
             response = await client.patch(f"/api/invoices/{draft['id']}", json=edit, headers=auth)
             assert response.status_code == 200, response.text
-        return await render_final(data, rendered_at)
+        return await render_final(org_id, data, rendered_at, **options)
 
     monkeypatch.setattr(documents_service, "render_final", edited_while_rendering)
     sent = await send_invoice(client, auth, draft["id"])

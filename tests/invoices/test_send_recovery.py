@@ -166,11 +166,11 @@ async def test_one_stuck_send_that_cannot_be_finished_holds_up_no_other(
     render_final = documents_service.render_final
     tried: list[str] = []
 
-    async def first_cannot_render(data: Any, rendered_at: datetime) -> Any:
+    async def first_cannot_render(org_id: Any, data: Any, rendered_at: datetime, **options: Any) -> Any:
         tried.append(data.invoice_id)
         if data.invoice_id == first["id"]:
             raise ValueError("this invoice cannot be rendered")
-        return await render_final(data, rendered_at)
+        return await render_final(org_id, data, rendered_at, **options)
 
     monkeypatch.setattr(documents_service, "render_final", first_cannot_render)
     with caplog.at_level(logging.ERROR, logger="orbix.recovery"):

@@ -11,9 +11,9 @@ import pytest
 from bson import ObjectId
 
 from app.auth.models import User
-from app.core.errors import RuleError
+from app.core.errors import QuotaExceeded, RuleError
 from app.documents import service as documents_service
-from app.documents.errors import EInvoiceInvalid
+from app.documents.errors import EInvoiceInvalid, RenderTimeout
 from app.documents.models import StoredDocument
 from app.invoices.models import Invoice
 from app.mail.models import EmailRecord
@@ -108,7 +108,7 @@ async def test_an_invoice_whose_document_cannot_be_rendered_fails_the_email_at_o
         {"_id": ObjectId(invoice["id"])}, {"$set": {"document": None}}
     )
 
-    async def breaks_a_rule(data: Any, rendered_at: Any) -> Any:
+    async def breaks_a_rule(*_: Any, **__: Any) -> Any:
         raise EInvoiceInvalid.rules([RuleError(rule="BR-CO-10", message="sum mismatch", location="/")])
 
     monkeypatch.setattr(documents_service, "render_final", breaks_a_rule)
@@ -146,3 +146,34 @@ async def test_a_relay_certificate_that_does_not_verify_is_retried_not_failed(
     assert record["status"] == "queued", record
     assert "certificate verify failed" in record["last_error"]
     assert (await _job_of(queued["id"]))["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        QuotaExceeded("RENDER_CONCURRENCY_PER_ORG", "2 documents are being rendered", 1),
+        RenderTimeout("Rendering took longer than 30 s (RENDER_TIMEOUT_SECONDS); try again later"),
+    ],
+    ids=["renders-busy", "render-too-long"],
+)
+async def test_a_render_refused_for_now_leaves_the_email_queued(
+    mail_client, sender, mailbox, worker, monkeypatch, refusal
+):
+    invoice = await sent_invoice(mail_client, sender.headers, e_invoice="none")
+    # A send cut short before its document was kept: the e-mail renders it, and the renderers refuse for now.
+    await StoredDocument.get_motor_collection().delete_many({})
+    await Invoice.get_motor_collection().update_one(
+        {"_id": ObjectId(invoice["id"])}, {"$set": {"document": None}}
+    )
+
+    async def refused(*_: Any, **__: Any) -> Any:
+        raise refusal
+
+    monkeypatch.setattr(documents_service, "render_final", refused)
+    queued = await email_invoice(mail_client, sender.headers, invoice["id"])
+    await worker.run_until_idle()
+
+    [record] = await emails(mail_client, sender.headers, invoice["id"])
+    assert record["status"] == "queued" and record["last_error"] == refusal.detail
+    assert (await _job_of(queued["id"]))["status"] == "pending"
+    assert mailbox.offered == []

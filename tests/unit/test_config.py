@@ -29,6 +29,8 @@ def test_defaults_match_the_contract():
     # API.md section 24, the fair-share limits
     assert (settings.webhook_endpoints_max, settings.email_daily_limit) == (20, 200)
     assert settings.webhook_manual_retries_per_hour == 60
+    assert (settings.render_concurrency_per_org, settings.render_wait_seconds) == (2, 10.0)
+    assert (settings.document_max_pages, settings.render_timeout_seconds) == (50, 30.0)
 
 
 def test_generated_secrets_differ_per_process_start():
@@ -78,6 +80,10 @@ def test_values_are_parsed():
         ({"WEBHOOK_ENDPOINTS_MAX": "0"}, "WEBHOOK_ENDPOINTS_MAX"),
         ({"EMAIL_DAILY_LIMIT": "lots"}, "EMAIL_DAILY_LIMIT"),
         ({"WEBHOOK_MANUAL_RETRIES_PER_HOUR": "-5"}, "WEBHOOK_MANUAL_RETRIES_PER_HOUR"),
+        ({"RENDER_CONCURRENCY_PER_ORG": "0"}, "RENDER_CONCURRENCY_PER_ORG"),
+        ({"RENDER_WAIT_SECONDS": "-1"}, "RENDER_WAIT_SECONDS"),
+        ({"DOCUMENT_MAX_PAGES": "0"}, "DOCUMENT_MAX_PAGES"),
+        ({"RENDER_TIMEOUT_SECONDS": "0"}, "RENDER_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_values_name_the_variable(env, variable):
