@@ -5,8 +5,9 @@ tests meet production's errors.
 code name, raised as the driver raises the server's refusal of that operation, see `Call.refused`; or the
 driver's own exception when the driver refuses before sending) and the page that documents the refusal.
 `guarded` runs an operation's rules just before mongomock runs the operation, within one step of the event
-loop (nothing runs between the check and the write). A cursor's refusal is raised when the cursor is
-opened, where Motor raises it at the first fetch.
+loop (nothing runs between the check and the write), and gives mongomock's duplicate key errors MongoDB's
+shape (embedded_duplicates.py). A cursor's refusal is raised when the cursor is opened, where Motor raises
+it at the first fetch.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import bson
 from bson import ObjectId
 from bson.errors import InvalidDocument
 from bson.regex import Regex
-from pymongo.errors import DocumentTooLarge
+from pymongo.errors import DocumentTooLarge, DuplicateKeyError
 
+from app.db import embedded_duplicates
 from app.db.embedded_call import REPLACEMENTS, UPDATES, Breach, Call, overlaps
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
@@ -251,6 +253,14 @@ RULES: tuple[Rule, ...] = (
         code=40,
         code_name="ConflictingUpdateOperators",
     ),
+    Rule(
+        "two documents whose keys are explicitly null under a sparse unique index",
+        WRITING,
+        embedded_duplicates.null_twin,
+        "https://www.mongodb.com/docs/v7.0/core/index-sparse/",
+        code=11000,
+        code_name="DuplicateKey",
+    ),
 )
 
 _BY_OPERATION: dict[str, list[Rule]] = {}
@@ -285,6 +295,9 @@ def guarded(store: Any, operation: str, method: Callable[..., Any]) -> Callable[
     async def run(collection: Any, *args: Any, **kwargs: Any) -> Any:
         call = Call(store, operation, args, kwargs)
         refuse(call)
-        return await method(collection, *args, **kwargs)
+        try:
+            return await method(collection, *args, **kwargs)
+        except DuplicateKeyError as error:
+            raise embedded_duplicates.reshaped(call, error) from None
 
     return run

@@ -6,7 +6,7 @@ import re
 import pytest
 from bson.errors import InvalidDocument
 from pymongo import IndexModel
-from pymongo.errors import DocumentTooLarge, OperationFailure, WriteError
+from pymongo.errors import DocumentTooLarge, DuplicateKeyError, OperationFailure, WriteError
 
 from app.db.embedded_store import build_client
 
@@ -149,3 +149,59 @@ async def test_two_operators_on_one_path_conflict(collection, update, message):
     assert (type(refused.value), refused.value.code) == (OperationFailure, 40)
     await collection.update_one({"_id": 1}, {"$set": {"a.c": 1}, "$inc": {"ab": 1}})  # siblings, no conflict
     assert await collection.find_one({"_id": 1}) == {"_id": 1, "a": {"b": 0, "c": 1}, "ab": 1}
+
+
+async def test_a_duplicate_key_error_names_its_index_and_key_as_mongodb_does(collection):
+    # E11000 with the index's name, keyPattern and the duplicated keyValue
+    # (https://www.mongodb.com/docs/v7.0/core/index-unique/).
+    await collection.create_index("email", unique=True, name="email_unique")
+    await collection.create_index([("owner", 1), ("number", 1)], unique=True, name="owner_number")
+    await collection.insert_many(
+        [{"_id": 1, "email": "a@x", "owner": 7, "number": "INV-1"}, {"_id": 2, "email": "b@x", "owner": 7}]
+    )
+
+    async def refused(operation):
+        with pytest.raises(DuplicateKeyError) as error:
+            await operation
+        return error.value
+
+    error = await refused(collection.insert_one({"email": "c@x", "owner": 7, "number": "INV-1"}))
+    assert error.details["keyPattern"] == {"owner": 1, "number": 1}
+    assert error.details["keyValue"] == {"owner": 7, "number": "INV-1"}
+    assert str(error).startswith(
+        'E11000 duplicate key error collection: db.things index: owner_number dup key: { owner: 7, number: "INV-1" }'
+    )
+    error = await refused(collection.update_one({"_id": 2}, {"$set": {"email": "a@x"}}))
+    assert (error.details["keyValue"], error.details["errmsg"].split(" index: ")[1]) == (
+        {"email": "a@x"},
+        'email_unique dup key: { email: "a@x" }',
+    )
+    error = await refused(collection.find_one_and_update({"_id": 9}, {"$set": {"email": "b@x"}}, upsert=True))
+    assert (error.details["codeName"], error.details["keyPattern"]) == ("DuplicateKey", {"email": 1})
+    error = await refused(collection.insert_one({"_id": 1, "email": "d@x"}))
+    assert (error.details["keyPattern"], error.details["keyValue"]) == ({"_id": 1}, {"_id": 1})
+    error = await refused(collection.create_index("owner", unique=True, name="owner_unique"))
+    assert (error.code, error.details["keyValue"]) == (11000, {"owner": 7})
+
+
+async def test_a_sparse_unique_index_holds_explicit_nulls(collection):
+    # "Sparse indexes only contain entries for documents that have the indexed field, even if the index
+    # field contains a null value" (https://www.mongodb.com/docs/v7.0/core/index-sparse/): two documents with
+    # the field null collide under a sparse unique index; documents missing it do not.
+    await collection.create_index("seq", unique=True, sparse=True, name="seq_unique")
+    await collection.insert_many([{"_id": 1}, {"_id": 2}, {"_id": 3, "seq": None}])
+    with pytest.raises(DuplicateKeyError) as refused:
+        await collection.insert_one({"_id": 4, "seq": None})
+    assert refused.value.details["keyValue"] == {"seq": None}
+    assert "index: seq_unique dup key: { seq: null }" in str(refused.value)
+    with pytest.raises(DuplicateKeyError):
+        await collection.update_one({"_id": 1}, {"$set": {"seq": None}})
+    await collection.insert_one({"_id": 5})
+    await collection.update_one({"_id": 3}, {"$set": {"seq": 1}})
+    await collection.update_one({"_id": 1}, {"$set": {"seq": None}})
+    assert await collection.find({}).sort("_id").to_list(None) == [
+        {"_id": 1, "seq": None},
+        {"_id": 2},
+        {"_id": 3, "seq": 1},
+        {"_id": 5},
+    ]
