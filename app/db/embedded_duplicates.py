@@ -78,7 +78,7 @@ def null_twin(call: Call) -> Breach | None:
     """The collision of documents whose keys are all null (one at least present) under a sparse unique
     index, between what the call writes and what is stored (or within what it writes)."""
     for index in (index for index in unique_indexes(call.store) if index.sparse):
-        if not _changes_key(call, index):
+        if not _may_null_key(call, index):
             continue
         nulls = [d for d in call.written if index.holds(d) and all(v is None for v in index.key(d).values())]
         if not nulls:
@@ -92,11 +92,19 @@ def null_twin(call: Call) -> Breach | None:
     return None
 
 
-def _changes_key(call: Call, index: UniqueIndex) -> bool:
-    """Whether what the call writes may hold another key in `index` than what it changes held."""
+def _may_null_key(call: Call, index: UniqueIndex) -> bool:
+    """Whether what the call writes may hold a null key in `index` that what it changes did not hold: an
+    update that only sets key fields to values or unsets them cannot (the sequencer numbering an event)."""
     if call.update is None or call.arguments.get("upsert"):
         return True
-    return any(overlaps(path, field) for path in call.paths for field in index.pattern)
+    settled = {
+        path
+        for operator, fields in call.update.items()
+        if operator in ("$set", "$unset") and isinstance(fields, Mapping)
+        for path, value in fields.items()
+        if path in index.pattern and (operator == "$unset" or value is not None)
+    }
+    return any(overlaps(path, field) for path in call.paths if path not in settled for field in index.pattern)
 
 
 def reshaped(call: Call, error: DuplicateKeyError) -> Exception:
