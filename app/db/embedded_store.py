@@ -8,6 +8,9 @@ and options are used; mongomock is unchanged (no indexes, but it enforces unique
 
 One command mongomock lacks is answered here: `collMod` of an index's expireAfterSeconds, as
 `python -m app migrate` sends it to a server.
+
+Where MongoDB 7 refuses what mongomock accepts, each collection operation first passes MongoDB's refusals
+(embedded_refusals.py), in the same loop step as the operation.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ import mongomock
 import mongomock_motor
 from pymongo.errors import OperationFailure
 
+from app.db import embedded_refusals
+
 # mongomock-motor's type stubs give its classes Motor's signatures (the classes pose as Motor's): as Any.
 _mock: Any = mongomock_motor
 _Class = TypeVar("_Class", bound=type)
+_Operation = Callable[..., Any]
 
 
 async def _round_trip(operation: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
@@ -37,19 +43,28 @@ async def _round_trip(operation: Callable[..., Awaitable[Any]], *args: Any, **kw
 _CURSORS = ("find", "aggregate", "list_indexes")  # the methods that return a cursor (not awaited)
 
 
+def _as_is(self: Any, name: str, method: _Operation) -> _Operation:
+    return method
+
+
 def _round_trips(cls: _Class) -> _Class:
     """cls with each public coroutine method of its base (or its own override) made a round trip, and each
-    cursor it returns one whose fetches are. The base's method is looked up at each call: a test's patch of
-    it still applies."""
+    cursor it returns one whose fetches are; each method as `cls.checked` gives it, if cls has that. The
+    base's method is looked up at each call: a test's patch of it still applies."""
     base = cls.__bases__[0]
     own = dict(vars(cls))
+    checked = getattr(cls, "checked", _as_is)
 
     def method(name: str) -> Callable[..., Any]:
         if name in _CURSORS:
-            return lambda self, *args, **kwargs: _Cursor(getattr(base, name)(self, *args, **kwargs))
+            return lambda self, *args, **kwargs: _Cursor(
+                checked(self, name, getattr(base, name))(self, *args, **kwargs)
+            )
 
         async def round_trip(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return await _round_trip(own.get(name) or getattr(base, name), self, *args, **kwargs)
+            return await _round_trip(
+                checked(self, name, own.get(name) or getattr(base, name)), self, *args, **kwargs
+            )
 
         return round_trip
 
@@ -88,7 +103,14 @@ class _Cursor:
 
 @_round_trips
 class _Collection(_mock.AsyncMongoMockCollection):
-    """Its methods round trips; its find, aggregate and list_indexes cursors too."""
+    """Its methods round trips behind MongoDB's refusals; its find, aggregate and list_indexes cursors too."""
+
+    def __init__(self, database: Any, collection: Any) -> None:
+        super().__init__(database, collection)
+        self.store = collection  # mongomock's own, which the refusals read
+
+    def checked(self, name: str, method: _Operation) -> _Operation:
+        return embedded_refusals.guarded(self.store, name, method)
 
 
 @_round_trips
