@@ -34,7 +34,14 @@ class WebhookEndpoint(OwnedDocument):
         name = "webhook_endpoints"
         indexes = [
             sort_index("owner_created", "created_at"),
-            IndexModel([("quota_slot", ASCENDING)], name="quota_slot_unique", unique=True, sparse=True),
+            # Partial, not sparse: a document stored with an explicit null slot (older ones) is not in it; a
+            # sparse index would hold every null and refuse the second (MongoDB indexes an explicit null).
+            IndexModel(
+                [("quota_slot", ASCENDING)],
+                name="quota_slot_unique",
+                unique=True,
+                partialFilterExpression={"quota_slot": {"$type": "string"}},
+            ),
             IndexModel([("owner_id", ASCENDING), ("enabled", ASCENDING)], name="owner_enabled"),
             OUTBOX_INDEX,  # webhook_endpoint.disabled travels in the endpoint's outbox
         ]
