@@ -22,6 +22,7 @@ from app.db.repository import (
     get_referenced,
     insert_confirmed,
     owned_filter,
+    parse_object_id,
     update_owned,
 )
 from app.db.versions import ANY, Expected
@@ -71,26 +72,48 @@ async def create_project(owner: User, data: ProjectCreate, new_id: PydanticObjec
 
 
 async def get_project(owner: Owner, project_id: str) -> tuple[Project, int, int]:
-    """The project with its (tracked, unbilled) seconds."""
-    project = await get_owned(Project, project_id, owner.id)
-    return (project, *await tracked_time(project))
-
-
-async def tracked_time(project: Project) -> tuple[int, int]:
-    """(tracked, unbilled) seconds of a project's stopped entries, in one aggregation."""
-    unbilled = {"$and": [{"$eq": ["$billable", True]}, {"$eq": [{"$ifNull": ["$invoice_id", None]}, None]}]}
+    """The project with its (tracked, unbilled) seconds of stopped entries, read in one aggregation: the
+    project, its time entries joined ($lookup on the `project` index, then $unwind, which MongoDB runs as one
+    stage without building an array of every entry) and summed."""
+    oid = parse_object_id(project_id)
     pipeline: list[dict[str, Any]] = [
-        {"$match": owned_filter(project.owner_id, project_id=project.id, ended_at={"$ne": None})},
+        {"$match": owned_filter(owner.id, _id=oid)},
+        {"$lookup": {"from": TIME_ENTRIES, "localField": "_id", "foreignField": "project_id", "as": ENTRY}},
+        {"$unwind": {"path": f"${ENTRY}", "preserveNullAndEmptyArrays": True}},
         {
             "$group": {
-                "_id": None,
-                "tracked": {"$sum": "$duration_seconds"},
-                "unbilled": {"$sum": {"$cond": [unbilled, "$duration_seconds", 0]}},
+                "_id": "$_id",
+                "project": {"$first": "$$ROOT"},
+                "tracked": {"$sum": {"$cond": [_STOPPED, f"${ENTRY}.duration_seconds", 0]}},
+                "unbilled": {"$sum": {"$cond": [_UNBILLED, f"${ENTRY}.duration_seconds", 0]}},
             }
         },
     ]
-    rows = await TimeEntry.get_motor_collection().aggregate(pipeline).to_list(length=1)
-    return (int(rows[0]["tracked"]), int(rows[0]["unbilled"])) if rows else (0, 0)
+    rows = await Project.get_motor_collection().aggregate(pipeline).to_list(length=1) if oid else []
+    if not rows:
+        raise NotFound(f"No project with id {project_id!r}" if oid else "No such resource")
+    stored = {key: value for key, value in rows[0]["project"].items() if key != ENTRY}
+    return Project.model_validate(stored), int(rows[0]["tracked"]), int(rows[0]["unbilled"])
+
+
+TIME_ENTRIES = TimeEntry.Settings.name
+ENTRY = "entry"  # one joined time entry, after $unwind
+# A stopped entry of the project's owner, not being deleted (what the entries list shows); its billable part
+# not yet on an invoice.
+_STOPPED: dict[str, Any] = {
+    "$and": [
+        {"$ne": [{"$ifNull": [f"${ENTRY}.ended_at", None]}, None]},
+        {"$eq": [f"${ENTRY}.owner_id", "$owner_id"]},
+        {"$ne": [f"${ENTRY}.removed", True]},
+    ]
+}
+_UNBILLED: dict[str, Any] = {
+    "$and": [
+        _STOPPED,
+        {"$eq": [f"${ENTRY}.billable", True]},
+        {"$eq": [{"$ifNull": [f"${ENTRY}.invoice_id", None]}, None]},
+    ]
+}
 
 
 async def update_project(

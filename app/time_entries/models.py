@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from beanie import PydanticObjectId
+from pymongo import ASCENDING, IndexModel
 
 from app.db.indexes import owner_index, sort_indexes
 from app.db.outbox import OUTBOX_INDEX
@@ -33,6 +34,8 @@ class TimeEntry(OwnedDocument):
             owner_index("owner_timer_unique", "timer_slot", unique=True),
             *sort_indexes("started_at", "created_at", "duration_seconds"),
             owner_index("owner_project", "project_id"),
+            # A project's entries joined to it (projects' GET: $lookup's foreignField alone).
+            IndexModel([("project_id", ASCENDING)], name="project"),
             owner_index("owner_client", "client_id"),
             # An invoice's entries (and the count that confirms its claims, from the keys alone), and the
             # report's unbilled time: not invoiced, billable, of the currency's clients.
