@@ -24,7 +24,6 @@ import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,62 +34,17 @@ from bson import Decimal128, ObjectId
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts import store_ops  # noqa: E402
+
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 PASSWORD = "bench-password-0123"
 
 
 # ---------------------------------------------------------------- the driver
 
-
-@dataclass
-class Answer:
-    status: int
-    body: bytes
-
-
-async def call(app: Asgi, method: str, path: str, token: str = "", body: bytes = b"") -> Answer:
-    """One HTTP request straight through ASGI: the least a caller can cost."""
-    path, _, query = path.partition("?")
-    headers = [(b"host", b"bench.local"), (b"content-length", str(len(body)).encode())]
-    if token:
-        headers.append((b"authorization", f"Bearer {token}".encode()))
-    if body:
-        headers.append((b"content-type", b"application/json"))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("bench.local", 80),
-        "state": {},
-    }
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            await asyncio.sleep(3600)
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    status, chunks = 0, []
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return Answer(status, b"".join(chunks))
+# One HTTP request straight through ASGI, the least a caller can cost (store operations counted only inside
+# store_ops.counting()).
+call = store_ops.request
 
 
 # ---------------------------------------------------------------- the floor
@@ -232,7 +186,6 @@ async def one_scale(invoices: int, requests: int) -> list[tuple[str, int, float,
     from app.auth.models import User
     from app.config import Settings
     from app.main import create_app
-    from scripts import store_ops
 
     orbix = create_app(Settings.from_env())
     rows: list[tuple[str, int, float, float, str]] = []

@@ -23,12 +23,8 @@ from typing import Any
 import mongomock_motor
 import msgspec
 
-OPERATIONS = (
-    "find",
-    "find_one",
-    "aggregate",
-    "count_documents",
-    "distinct",
+READS = ("find", "find_one", "aggregate", "count_documents", "distinct")
+WRITES = (
     "insert_one",
     "insert_many",
     "update_one",
@@ -39,8 +35,8 @@ OPERATIONS = (
     "find_one_and_delete",
     "delete_one",
     "delete_many",
-    "bulk_write",
 )
+OPERATIONS = (*READS, *WRITES, "bulk_write")
 _CURSORS = ("find", "aggregate")
 
 

@@ -11,19 +11,8 @@ import pytest
 from pymongo.errors import AutoReconnect
 
 from app.db import embedded_store
+from scripts.store_ops import WRITES
 
-WRITES = (
-    "insert_one",
-    "insert_many",
-    "update_one",
-    "update_many",
-    "replace_one",
-    "find_one_and_update",
-    "find_one_and_replace",
-    "find_one_and_delete",
-    "delete_one",
-    "delete_many",
-)
 READS = ("find", "find_one", "count_documents", "distinct")
 INDEX_CHANGES = ("create_index", "create_indexes", "drop_index")  # and the database's collMod command
 
