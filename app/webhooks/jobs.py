@@ -63,6 +63,10 @@ class DeliveryJob:
         self.schedule = settings.webhook_retry_schedule
         self.sender = sender
 
+    async def aclose(self) -> None:
+        """When a worker stops: close the HTTP client's connections (made again on a later use)."""
+        await self.sender.aclose()
+
     async def __call__(self, payload: dict[str, Any]) -> None:
         deliveries = WebhookDelivery.get_motor_collection()
         delivery = await deliveries.find_one({"_id": ObjectId(payload["delivery_id"])})

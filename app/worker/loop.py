@@ -87,6 +87,7 @@ class Worker:
         finally:
             registry.unsubscribe_wake(self._woken)
             await self._finish_in_hand()
+            await registry.close_handlers()
             log.info("worker stopped", extra={"worker": self.id})
 
     async def _tick(self) -> int:

@@ -84,6 +84,15 @@ def register_periodic(name: str, every_seconds: float, fn: PeriodicFn) -> None:
     _periodics[name] = Periodic(name, every_seconds, fn)
 
 
+async def close_handlers() -> None:
+    """When a worker stops: each handler that holds resources (an `aclose()`, such as the webhook sender's
+    connections) closes them."""
+    for job_kind in _kinds.values():
+        aclose = getattr(job_kind.handler, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 def kind(name: str) -> JobKind | None:
     return _kinds.get(name)
 

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from app.core.clock import utc_now
+from app.webhooks.jobs import DeliveryJob
 from app.worker import PermanentFailure, enqueue, jobs, register_handler
 from app.worker.models import Job
 
@@ -397,3 +398,39 @@ async def test_a_finished_job_expires_a_week_later_and_a_job_due_again_never_doe
     assert again is not None and again["status"] == "pending" and "finished_at" not in again
     indexes = await Job.get_motor_collection().index_information()
     assert indexes["finished_expire"]["expireAfterSeconds"] == FINISHED_JOBS_KEPT_SECONDS
+
+
+async def test_a_stopping_worker_closes_what_its_handlers_hold(make_worker):
+    """A handler with resources (the webhook sender's connections) gets `aclose()` when the worker stops."""
+
+    class Holding:
+        closed = 0
+
+        async def __call__(self, payload: dict[str, Any]) -> None:
+            return None
+
+        async def aclose(self) -> None:
+            self.closed += 1
+
+    holding = Holding()
+    register_handler("test.holding", holding)
+    worker = make_worker()
+    running = asyncio.create_task(worker.run())
+    await enqueue("test.holding", {})
+    await worker.run_until_idle()
+    assert holding.closed == 0
+    worker.stop()
+    await asyncio.wait_for(running, 5)
+    assert holding.closed == 1
+
+
+async def test_the_webhook_job_closes_its_sender(settings):
+    class Sender:
+        closed = 0
+
+        async def aclose(self) -> None:
+            self.closed += 1
+
+    sender = Sender()
+    await DeliveryJob(settings, sender).aclose()  # type: ignore[arg-type]
+    assert sender.closed == 1
