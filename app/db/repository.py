@@ -389,14 +389,18 @@ async def insert_confirmed(
     `confirm`, for any other condition the insert relied on); if one fails, delete the document again,
     event and all, and raise; else publish the event. Returns the document that stands (an earlier run's,
     on a retry: insert_once; its parents are confirmed again, as its own run would have)."""
-    document = await _insert_pending(document, event_type)
+    inserted = await _insert_pending(document, event_type)
     try:
-        await confirm_parents(document.owner_id, parents)
+        await confirm_parents(inserted.owner_id, parents)
         if confirm is not None:
             await confirm()
     except BaseException:
-        await document.get_motor_collection().delete_one({"_id": document.id})
+        # Only this run's own insert is undone: an earlier run's document (a retry met it) is left to the
+        # worker's recovery, which confirms its parents or deletes it with its unpublished event.
+        if inserted is document:
+            await document.get_motor_collection().delete_one({"_id": document.id})
         raise
+    document = inserted
     await publish(document)
     return document
 

@@ -111,7 +111,7 @@ async def create_invoice(owner: User, data: InvoiceCreate, new_id: PydanticObjec
         if not earlier.outbox:
             return earlier
         held = [line.time_entry_id for line in earlier.lines if line.time_entry_id is not None]
-        return await _stand(earlier, held, earlier.created_at)
+        return await _stand(earlier, held, None)
     client = await get_referenced(Client, data.client_id, owner.id, "client_id")
     project = await project_of_client(owner, data.project_id, client.id) if data.project_id else None
     entry_ids = [ObjectId(i) for i in data.time_entry_ids]
@@ -154,7 +154,7 @@ async def create_invoice(owner: User, data: InvoiceCreate, new_id: PydanticObjec
     return await _stand(invoice, entry_ids, since)
 
 
-async def _stand(invoice: Invoice, entry_ids: Sequence[ObjectId], since: datetime) -> Invoice:
+async def _stand(invoice: Invoice, entry_ids: Sequence[ObjectId], since: datetime | None) -> Invoice:
     """Insert the draft (or meet the one an earlier run of the request inserted), then confirm what it relied
     on: its client and project, and its claims on `entry_ids` (taken at `since`); if one fails, undo it all.
     Then the entries' events leave (or the worker's recovery sends them)."""

@@ -31,6 +31,11 @@ async def count_email(settings: Settings, owner_id: Any, email_id: Any) -> float
     return await quota.take(daily_limit(settings), owner_id, email_id)
 
 
+async def give_back_email(settings: Settings, owner_id: Any, email_id: Any) -> None:
+    """Un-count an e-mail whose request failed after it was counted."""
+    await quota.give_back(daily_limit(settings), owner_id, email_id)
+
+
 def over_the_limit(settings: Settings) -> str:
     return f"At most {settings.email_daily_limit} e-mails in any 24 hours"
 

@@ -72,7 +72,11 @@ async def queue_email(
         message_id=_message_id(settings, record_id),
     )
     await quota.admit_email(settings, owner.id, record_id)  # checked last: only an accepted request counts
-    record = await insert_once(record)
+    try:
+        record = await insert_once(record)
+    except BaseException:  # not accepted after all (the worker counts it again if it was stored)
+        await quota.give_back_email(settings, owner.id, record_id)
+        raise
     try:
         await _enqueue(record)
     except Exception:  # the e-mail is committed with its record: the recovery enqueues it

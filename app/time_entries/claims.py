@@ -10,7 +10,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.core.clock import utc_now
+from app.core.clock import as_utc, utc_now
 from app.core.errors import Conflict, FieldError, InvalidReference
 from app.db import versions
 from app.db.outbox import OUTBOX, pending, publish, with_event
@@ -91,14 +91,15 @@ async def claim(owner_id: OwnerId, client_id: OwnerId, invoice_id: OwnerId, ids:
             raise _already_invoiced()
 
 
-async def confirm_claims(owner_id: OwnerId, invoice_id: OwnerId, count: int, since: datetime) -> None:
+async def confirm_claims(owner_id: OwnerId, invoice_id: OwnerId, count: int, since: datetime | None) -> None:
     """After the invoice was inserted: its claims all still stand (recovery has not released them) and the
     request is within CLAIM_DEADLINE of its first claim (so recovery will not release them later). Else 409,
-    and the caller undoes the invoice and its claims."""
+    and the caller undoes the invoice and its claims. `since` None: the invoice is stored already (a retry
+    met an earlier run's), so recovery publishes its claims rather than releasing them: no deadline."""
     held = await TimeEntry.get_motor_collection().count_documents(
         owned_filter(owner_id, invoice_id=invoice_id)
     )
-    if held != count or utc_now() - since > CLAIM_DEADLINE:
+    if held != count or (since is not None and utc_now() - since > CLAIM_DEADLINE):
         raise Conflict("Invoicing the time entries took too long; try again")
 
 
@@ -113,6 +114,8 @@ async def release(owner_id: OwnerId, invoice_id: OwnerId, *, stood: bool = False
     short is finished by running it again). A claim that stood (`stood`: the invoice was inserted) is
     released with a new `time_entry.updated` event, after its own if that is still pending. Otherwise a claim
     whose event is still pending never stood: it is undone with its event."""
+    if invoice_id is None:  # no invoice: nothing is claimed by it (and `None` would name every free entry)
+        return
     collection = TimeEntry.get_motor_collection()
     for entry in await TimeEntry.find(owned_filter(owner_id, invoice_id=invoice_id)).to_list():
         never_stood = {"_id": entry.id, "invoice_id": invoice_id, f"{OUTBOX}.claim": invoice_id}
@@ -141,5 +144,16 @@ async def unconfirmed_claims(cutoff: datetime) -> list[tuple[Any, Any]]:
     """(owner_id, invoice id) of claims older than `cutoff` whose event is still pending: their request died
     between claiming and publishing (or is past its deadline)."""
     query = {OUTBOX: {"$elemMatch": {"claim": {"$ne": None}, "at": {"$lte": cutoff}}}}
-    found = TimeEntry.get_motor_collection().find(query, {"owner_id": 1, "invoice_id": 1})
-    return list(dict.fromkeys([(raw["owner_id"], raw["invoice_id"]) async for raw in found]))
+    found = TimeEntry.get_motor_collection().find(query, {"owner_id": 1, OUTBOX: 1})
+    # The claim's own invoice, not the entry's `invoice_id`: a claim that stood and was released since (its
+    # event still pending beside the release's) names an invoice the entry no longer does.
+    return list(
+        dict.fromkeys(
+            [
+                (raw["owner_id"], event["claim"])
+                async for raw in found
+                for event in raw.get(OUTBOX, [])
+                if event.get("claim") is not None and as_utc(event["at"]) <= cutoff
+            ]
+        )
+    )

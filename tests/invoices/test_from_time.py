@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import types
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from bson import ObjectId
 
+from app.core.clock import utc_now
+from app.db import outbox
+from app.recovery import recover
+from app.time_entries import claims
 from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem
 from tests.invoices.factories import create_invoice, create_sent_invoice, send_invoice
@@ -326,3 +332,28 @@ async def test_create_invoice_from_time_cuts_long_descriptions_to_the_line_limit
     invoice = (await invoice_from(client, auth, project["client_id"], [entry["id"]])).json()
     description = invoice["lines"][0]["description"]
     assert len(description) == 500 and description.startswith("P" * 200 + ": ddd")
+
+
+async def test_recovery_settles_a_released_claim_by_its_own_invoice(client, auth, monkeypatch):
+    """A claim that stood and was released while its event was still pending (both requests' relays failed):
+    recovery names the claim's own invoice, never "the invoice None" of every free entry."""
+    project = await create_project(client, auth)
+    claimed = await create_time_entry(client, auth, project["id"])
+    free = await create_time_entry(client, auth, project["id"])
+    untouched = (await client.get(f"/api/time-entries/{free['id']}", headers=auth)).json()
+
+    async def relay_down(document: Any) -> None:
+        raise ConnectionError("the relay failed")
+
+    monkeypatch.setattr(outbox, "_relay", [relay_down])
+    invoice = (await invoice_from(client, auth, project["client_id"], [claimed["id"]])).json()
+    assert (await client.delete(f"/api/invoices/{invoice['id']}", headers=auth)).status_code == 204
+    monkeypatch.undo()
+
+    later = utc_now() + timedelta(hours=1)
+    settling = await claims.unconfirmed_claims(later)
+    assert [str(invoice_id) for _, invoice_id in settling] == [invoice["id"]]
+    await recover(later)
+    assert (await client.get(f"/api/time-entries/{free['id']}", headers=auth)).json() == untouched
+    assert await entry_invoice_id(client, auth, claimed["id"]) is None
+    assert await claims.unconfirmed_claims(later) == []  # its events left with the outboxes' recovery
