@@ -125,15 +125,11 @@ class Answer:
     tally: Tally
 
 
-async def request(app: Asgi, method: str, path: str, token: str = "", body: bytes = b"") -> Answer:
-    """One HTTP request straight through ASGI, its store operations counted (inside `counting()`)."""
-    path, _, query = path.partition("?")
-    headers = [(b"host", b"orbix.local"), (b"content-length", str(len(body)).encode())]
-    if token:
-        headers.append((b"authorization", f"Bearer {token}".encode()))
-    if body:
-        headers.append((b"content-type", b"application/json"))
-    scope = {
+def http_scope(
+    method: str, path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"", host: str = "orbix.local"
+) -> dict[str, Any]:
+    """The ASGI scope of one HTTP/1.1 request from loopback (`headers` without Host: it is added first)."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -141,13 +137,24 @@ async def request(app: Asgi, method: str, path: str, token: str = "", body: byte
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": query.encode(),
+        "query_string": query,
         "root_path": "",
-        "headers": headers,
+        "headers": [(b"host", host.encode()), *headers],
         "client": ("127.0.0.1", 50000),
-        "server": ("orbix.local", 80),
+        "server": (host, 80),
         "state": {},
     }
+
+
+async def request(app: Asgi, method: str, path: str, token: str = "", body: bytes = b"") -> Answer:
+    """One HTTP request straight through ASGI, its store operations counted (inside `counting()`)."""
+    path, _, query = path.partition("?")
+    headers = [(b"content-length", str(len(body)).encode())]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    scope = http_scope(method, path, headers, query.encode())
     received = False
 
     async def receive() -> dict[str, Any]:

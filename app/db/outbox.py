@@ -75,9 +75,9 @@ def install(relay: Relay) -> None:
 
 
 log = logging.getLogger("orbix.events")
-_noted: ContextVar[dict[tuple[type[Document], Any], Document] | None] = ContextVar(
-    "relay_noted", default=None
-)
+# The documents noted for a relay after the answer, by (model, id), in the order noted.
+Noted = dict[tuple[type[Document], Any], None]
+_noted: ContextVar[Noted | None] = ContextVar("relay_noted", default=None)
 
 
 async def publish(document: Document) -> None:
@@ -90,18 +90,18 @@ async def publish(document: Document) -> None:
     if noted is None:
         await _relay[0](document)
     else:
-        noted[(type(document), document.id)] = document
+        noted[(type(document), document.id)] = None
 
 
 @contextmanager
 def relaying_after_answer() -> Iterator[Callable[[], Awaitable[None]]]:
     """While inside, `publish` notes documents; the function this yields relays them (call it once the
     answer has gone out). Each is read again first: its outbox as it is now, and a tombstone still there."""
-    noted: dict[tuple[type[Document], Any], Document] = {}
+    noted: Noted = {}
     token = _noted.set(noted)
 
     async def relay_noted() -> None:
-        for (model, oid), _ in list(noted.items()):
+        for model, oid in list(noted):
             try:
                 raw = await model.get_motor_collection().find_one({"_id": oid})
                 if raw is not None and raw.get(OUTBOX):

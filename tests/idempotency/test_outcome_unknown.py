@@ -18,6 +18,8 @@ from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem, register
 from tests.faults import LostAnswer, lost_answer_fixture  # noqa: F401
 from tests.invoices.factories import create_sent_invoice
+from tests.projects.factories import create_project
+from tests.time_entries.factories import create_time_entry
 
 REPLAYED = "idempotent-replayed"
 _accounts = itertools.count()
@@ -33,29 +35,6 @@ class Write:
     status: int = 201
 
 
-async def _plain(path: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    return path, body
-
-
-async def _project_body(http: Any, headers: dict[str, str]) -> dict[str, Any]:
-    client = await create_client(http, headers)
-    response = await http.post(
-        "/api/projects",
-        json={"client_id": client["id"], "name": "Site", "hourly_rate": "90"},
-        headers=headers,
-    )
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def _entry(http: Any, headers: dict[str, str], project_id: str) -> str:
-    body = {
-        "project_id": project_id,
-        "started_at": "2026-03-02T09:00:00Z",
-        "ended_at": "2026-03-02T10:00:00Z",
-    }
-    return (await http.post("/api/time-entries", json=body, headers=headers)).json()["id"]  # type: ignore[no-any-return]
-
-
 async def prepare_client(http: Any, headers: dict[str, str]) -> tuple[str, dict[str, Any]]:
     return "/api/clients", {"name": "Acme", "email": "billing@acme.example"}
 
@@ -66,7 +45,7 @@ async def prepare_project(http: Any, headers: dict[str, str]) -> tuple[str, dict
 
 
 async def prepare_entry(http: Any, headers: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    project = await _project_body(http, headers)
+    project = await create_project(http, headers)
     body = {
         "project_id": project["id"],
         "started_at": "2026-03-02T09:00:00Z",
@@ -76,13 +55,13 @@ async def prepare_entry(http: Any, headers: dict[str, str]) -> tuple[str, dict[s
 
 
 async def prepare_timer(http: Any, headers: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    project = await _project_body(http, headers)
+    project = await create_project(http, headers)
     return "/api/time-entries/start", {"project_id": project["id"]}
 
 
 async def prepare_invoice_from_time(http: Any, headers: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    project = await _project_body(http, headers)
-    entries = [await _entry(http, headers, project["id"]) for _ in range(2)]
+    project = await create_project(http, headers)
+    entries = [(await create_time_entry(http, headers, project["id"]))["id"] for _ in range(2)]
     body = {
         "client_id": project["client_id"],
         "lines": [{"description": "Setup", "quantity": "1", "unit_price": "50.00"}],

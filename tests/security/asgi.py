@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from scripts.store_ops import http_scope
+
 
 @dataclass
 class RawResponse:
@@ -25,20 +27,7 @@ async def raw_request(
     chunks: list[bytes] | None = None,
 ) -> RawResponse:
     """One HTTP request through the app's ASGI interface; the app's lifespan must be running (an open client)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver.local"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver.local", 80),
-    }
+    scope = http_scope(method, path, headers, host="testserver.local")
     parts = chunks or [b""]
     messages = [
         {"type": "http.request", "body": chunk, "more_body": index < len(parts) - 1}
