@@ -164,12 +164,10 @@ def unsendable(error: ValueError) -> str:
 def describe(error: BaseException) -> str:
     """What the server answered (`550 5.1.1 …`), or what went wrong on the way to it."""
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-        text = _refusals((refused.recipient, refused.code, refused.message) for refused in error.recipients)
-    elif isinstance(error, aiosmtplib.SMTPResponseException):
-        text = f"{error.code} {error.message}"
-    else:
-        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return text
+        return _refusals((refused.recipient, refused.code, refused.message) for refused in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return f"{error.code} {error.message}"
+    return error_text.describe(error)
 
 
 def _refusals(replies: Iterable[tuple[str, int, str]]) -> str:
