@@ -19,10 +19,9 @@ from litestar.openapi import OpenAPIConfig
 
 from app.ai.client import AIClient
 from app.auth.controller import AuthController
-from app.auth.middleware import auth_middleware, provide_current_user, provide_owner
+from app.auth.middleware import auth_middleware, provide_caller, provide_current_user, provide_owner
 from app.auth.models import User
 from app.auth.passwords import PasswordHasher
-from app.auth.service import migrate_invoice_prefixes
 from app.auth.tokens import TokenService
 from app.background import register_jobs
 from app.clients.controller import ClientController
@@ -51,12 +50,15 @@ from app.http.pagination import provide_page_params
 from app.http.problems import EXCEPTION_HANDLERS
 from app.http.rate_limit import auth_rate_limit
 from app.http.strict_body import validate_request
+from app.http.tenancy import NameTheOrganization, check_declared, role_guard
 from app.http.versioning import EXPECTED, VersioningMiddleware, provide_expected
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.models import Invoice, InvoiceCounter
 from app.mail.controller import InvoiceEmailController
 from app.mail.models import EmailRecord
+from app.organizations import service as organizations
+from app.organizations.models import Organization
 from app.projects.controller import ProjectController
 from app.projects.models import Project
 from app.reports.controller import ReportController
@@ -75,6 +77,7 @@ from app.worker.models import Job, PeriodicLease
 # Every Beanie document, one explicit list, handed to db/client at start-up.
 DOCUMENT_MODELS: list[type[Document]] = [
     User,
+    Organization,
     Client,
     Project,
     TimeEntry,
@@ -157,8 +160,10 @@ class Orbix(Litestar):
 
 
 async def prepare_stored_data() -> None:
-    """Bring data stored under older rules in line before serving: idempotent, run at every connect."""
-    await migrate_invoice_prefixes()
+    """Bring data stored under older rules in line before serving: idempotent, run at every connect (and by
+    `python -m app migrate`)."""
+    await organizations.migrate_personal_organizations()
+    await organizations.migrate_invoice_prefixes()
 
 
 async def _run_inline_worker(database: db.Database, worker: Worker) -> None:
@@ -222,20 +227,23 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
     api = Router(
         path="/api",
         route_handlers=API_CONTROLLERS,
+        guards=[role_guard],  # the least role each route declares (http/tenancy.py)
         # Outermost first: events are relayed once the answer is out; no database, no work (503 at once); the
         # user is known before an Idempotency-Key is looked up (keys are per user); the ETag is set inside,
         # so a kept answer carries it.
         middleware=[
             RelayAfterAnswer,
             db.RequireDatabase,
+            NameTheOrganization,
             auth_middleware(),
             rate_limit.middleware,
             IdempotencyMiddleware,
             VersioningMiddleware,
         ],
         dependencies={
-            "current_user": Provide(provide_current_user, sync_to_thread=False),  # the caller's profile
-            "owner": Provide(provide_owner, sync_to_thread=False),  # only the caller's id: a lighter lookup
+            "current_user": Provide(provide_current_user, sync_to_thread=False),  # the caller's user document
+            "caller": Provide(provide_caller, sync_to_thread=False),  # with the organisation's profile
+            "owner": Provide(provide_owner, sync_to_thread=False),  # who and where only: a lighter lookup
             "page": Provide(provide_page_params, sync_to_thread=False),  # limit/offset/sort of every list
             EXPECTED: Provide(provide_expected, sync_to_thread=False),  # If-Match of a write
             "new_id": Provide(provide_new_id, sync_to_thread=False),  # what a create makes: once per key
@@ -272,6 +280,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
         ),
         debug=False,
     )
+    check_declared(handler for route in app.routes for handler in route.route_handlers)  # type: ignore[attr-defined]
     document_operations(app)
     return app
 

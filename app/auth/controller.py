@@ -6,14 +6,16 @@ from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from app.auth.errors import EmailTaken
-from app.auth.models import User
+from app.auth.models import Caller, User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
 from app.auth.service import AuthService
-from app.core.errors import RateLimited, Unauthorized, ValidationFailed, raises
+from app.core.errors import Forbidden, InvalidReference, RateLimited, Unauthorized, ValidationFailed, raises
+from app.core.roles import Role
 from app.db.versions import Expected
 from app.http.idempotency import never_replayed
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.rate_limit import RATE_LIMITED
+from app.http.tenancy import outside_organization, requires
 from app.http.versioning import NAMES_THE_CALLER
 
 
@@ -45,30 +47,44 @@ class AuthController(Controller):
         """Exchange email and password for a session token."""
         return Session.issued(*await service.login(data))
 
-    @get("/me", operation_id="getMe", opt={NAMES_THE_CALLER: True})
-    async def me(self, current_user: User) -> UserOut:
-        """The signed-in user."""
-        return UserOut.from_document(current_user)
+    @get("/me", operation_id="getMe", opt={NAMES_THE_CALLER: True, **requires(Role.VIEWER)})
+    async def me(self, current_user: User, caller: Caller) -> UserOut:
+        """The signed-in user, with the business profile of the organization the request acts in."""
+        assert caller.organization is not None
+        return UserOut.of(current_user, caller.organization)
 
-    @patch("/me", operation_id="updateMe")
+    @patch(
+        "/me", operation_id="updateMe", opt={**requires(Role.VIEWER), **raises(Forbidden, InvalidReference)}
+    )
     async def update_me(
-        self, data: ProfileUpdate, current_user: User, service: AuthService, expected: Expected
+        self,
+        data: ProfileUpdate,
+        current_user: User,
+        caller: Caller,
+        service: AuthService,
+        expected: Expected,
     ) -> UserOut:
-        """Change the name or the business profile."""
-        return UserOut.from_document(await service.update_profile(current_user, data, expected))
+        """Change the name, the default organization, or (admins and owners) the organization's business
+        profile."""
+        return UserOut.of(*await service.update_profile(caller, data, expected))
 
     @post(
         "/change-password",
         operation_id="changePassword",
         status_code=HTTP_204_NO_CONTENT,
         # a wrong current password; too many of them. An auth state change always runs (API.md section 18).
-        opt={**raises(ValidationFailed, RateLimited), **never_replayed()},
+        opt={**raises(ValidationFailed, RateLimited), **never_replayed(), **outside_organization()},
     )
     async def change_password(self, data: ChangePasswordIn, current_user: User, service: AuthService) -> None:
         """Set a new password; every token issued before stops working."""
         await service.change_password(current_user, data)
 
-    @post("/logout", operation_id="logout", status_code=HTTP_204_NO_CONTENT, opt=never_replayed())
+    @post(
+        "/logout",
+        operation_id="logout",
+        status_code=HTTP_204_NO_CONTENT,
+        opt={**never_replayed(), **outside_organization()},
+    )
     async def logout(self, current_user: User, service: AuthService) -> None:
         """Revoke every token issued to this user so far."""
         await service.logout(current_user)

@@ -1,25 +1,33 @@
-"""The middleware that turns a bearer token into the current user."""
+"""The middleware that turns a bearer token into the Caller: the user, the organisation the request acts in
+and their role there (API.md section 19)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bson import ObjectId
 from litestar.connection import ASGIConnection, Request
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 
-from app.auth.models import Caller, Owner, User
+from app.auth.models import Caller, User
 from app.auth.tokens import TokenService
-from app.core.errors import Unauthorized
+from app.core.errors import NotFound, Unauthorized
+from app.core.roles import Role
 from app.db.repository import parse_object_id
 from app.http.public import EXCLUDE_FROM_AUTH
+from app.http.tenancy import ORGANIZATION_HEADER, ORGANIZATION_QUERY, acts_in_organization
+from app.organizations import service as organizations
+from app.organizations.models import Organization
 
-# The dependency that hands a route the caller's whole profile; routes that do not name it get a Caller.
+# The dependency that hands a route the caller's whole user document; `caller` hands one with the profile of
+# the organisation the request acts in; routes that name neither get a Caller without either.
 PROFILE = "current_user"
-_VERSION_ONLY = {"token_version": 1}
+WITH_ORGANIZATION = "caller"
+_AUTHENTICATING = {"token_version": 1, "memberships": 1, "default_organization_id": 1, "email": 1}
 
 
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
-    """Bearer token -> the current user; a token whose `ver` is older than the user's is revoked."""
+    """Bearer token -> the Caller; a token whose `ver` is older than the user's is revoked."""
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -31,21 +39,104 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
         tokens: TokenService = connection.app.state.tokens
         claims = tokens.verify(token.strip())
         user_id = parse_object_id(claims["sub"])
-        # One lookup per request, on the store (no cache: a token revoked through any process is refused on
-        # its next request). A route that asks for the profile gets the user validated straight into the
-        # model (Beanie's User.get() builds a pydantic TypeAdapter on every call); any other route gets a
-        # Caller from the version alone, read by projection. The version is checked on the raw document, so
-        # a revoked token costs no validation (a user stored before `token_version` has 0).
-        whole = _wants_profile(connection.scope.get("route_handler"))
-        raw = await users().find_one({"_id": user_id}, None if whole else _VERSION_ONLY) if user_id else None
+        handler = connection.scope.get("route_handler")
+        in_organization = handler is None or acts_in_organization(handler.opt)
+        requested = _requested_organization(connection) if in_organization else None
+        # One lookup per request, on the store (no cache: a revoked token or a removed member is refused on
+        # the next request through any process). The memberships come with the token version; a route that
+        # needs the organisation's profile gets it joined in the same round trip.
+        raw = await _lookup(user_id, requested, _wants(handler)) if user_id else None
         if raw is None or raw.get("token_version", 0) != claims["ver"]:
             raise Unauthorized("The token is invalid or expired")
-        user: Owner = User.model_validate(raw) if whole else Caller(raw["_id"])
-        return AuthenticationResult(user=user, auth=claims)
+        acting, role = _acting(raw, requested)
+        whole_user, with_organization = _wants(handler)
+        caller = Caller(
+            id=acting,
+            user_id=raw["_id"],
+            role=role,
+            email=raw["email"],
+            organization=await _organization(raw, acting) if with_organization else None,
+            profile=User.model_validate(raw) if whole_user else None,
+        )
+        return AuthenticationResult(user=caller, auth=claims)
 
 
-def _wants_profile(handler: Any) -> bool:
-    return handler is None or PROFILE in handler.parsed_fn_signature.parameters
+def _wants(handler: Any) -> tuple[bool, bool]:
+    """(the whole user, the organisation's profile) for this handler."""
+    if handler is None:
+        return True, True
+    parameters = handler.parsed_fn_signature.parameters
+    whole = PROFILE in parameters
+    return whole, whole or WITH_ORGANIZATION in parameters
+
+
+def _requested_organization(connection: ASGIConnection[Any, Any, Any, Any]) -> ObjectId | None:
+    named = connection.headers.get(ORGANIZATION_HEADER) or connection.query_params.get(ORGANIZATION_QUERY)
+    if named is None:
+        return None
+    oid = parse_object_id(named.strip())
+    if oid is None:
+        raise NotFound("No such organization")
+    return oid
+
+
+async def _lookup(user_id: ObjectId, requested: ObjectId | None, wants: tuple[bool, bool]) -> Any:
+    whole_user, with_organization = wants
+    if not with_organization:
+        return await users().find_one({"_id": user_id}, _AUTHENTICATING)
+    # The organisation acted in is the requested one, else the user's default, else the personal one; a
+    # default the user has left is corrected in `_organization` (a second read, only then).
+    acting: Any = requested or {"$ifNull": ["$default_organization_id", "$_id"]}
+    pipeline: list[dict[str, Any]] = [{"$match": {"_id": user_id}}]
+    if not whole_user:
+        pipeline.append({"$project": {**_AUTHENTICATING, "name": 1, "business": 1}})
+    pipeline += [
+        {"$addFields": {"_acting": acting}},
+        {
+            "$lookup": {
+                "from": Organization.get_settings().name,
+                "localField": "_acting",
+                "foreignField": "_id",
+                "as": "_organization",
+            }
+        },
+    ]
+    found = await users().aggregate(pipeline).to_list(1)
+    return found[0] if found else None
+
+
+def _acting(raw: dict[str, Any], requested: ObjectId | None) -> tuple[ObjectId, Role]:
+    roles = {m["organization_id"]: Role(m["role"]) for m in raw.get("memberships") or ()}
+    if not roles and "memberships" not in raw:
+        # A user stored before organisations, not yet migrated: the owner of the personal organisation that
+        # `migrate` will give them (its id is theirs).
+        roles = {raw["_id"]: Role.OWNER}
+    if requested is not None:
+        if requested not in roles:
+            raise NotFound("No such organization")
+        return requested, roles[requested]
+    for candidate in (raw.get("default_organization_id"), raw["_id"]):
+        if candidate in roles:
+            return candidate, roles[candidate]
+    if roles:
+        first = next(iter(roles))
+        return first, roles[first]
+    raise NotFound("You belong to no organization")
+
+
+async def _organization(raw: dict[str, Any], acting: ObjectId) -> Organization:
+    joined = [org for org in raw.get("_organization") or () if org["_id"] == acting]
+    if not joined:  # the default was left: the lookup joined it, not the one acted in
+        found = await Organization.get_motor_collection().find_one({"_id": acting})
+        joined = [found] if found else []
+    if joined:
+        return Organization.model_validate(joined[0])
+    if acting == raw["_id"]:
+        # The personal organisation of a user not yet migrated: what `migrate` will store for them.
+        return organizations.personal_organization(
+            acting, raw.get("name", ""), raw["email"], raw.get("business")
+        )
+    raise NotFound("No such organization")
 
 
 def users() -> Any:
@@ -57,11 +148,17 @@ def auth_middleware() -> DefineMiddleware:
 
 
 def provide_current_user(request: Request[Any, Any, Any]) -> User:
-    user = request.user
-    assert isinstance(user, User)  # the middleware loads the profile for every route that names it
-    return user
+    profile = request.user.profile
+    assert isinstance(profile, User)  # the middleware loads the profile for every route that names it
+    return profile
+
+
+def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    caller = request.user
+    assert caller.organization is not None  # loaded for every route that names `caller`
+    return caller
 
 
 def provide_owner(request: Request[Any, Any, Any]) -> Caller:
-    user = request.user
-    return user if isinstance(user, Caller) else Caller(user.id)
+    caller: Caller = request.user
+    return caller

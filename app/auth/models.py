@@ -2,32 +2,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
+from beanie import PydanticObjectId
 from bson import ObjectId
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, IndexModel
 
-from app.db.decimals import StoredDecimal
-from app.db.repository import StoredAddress, TimestampedDocument
+from app.core.clock import utc_now
+from app.core.roles import Role
+from app.db.repository import TimestampedDocument
+from app.organizations.models import Actor, BusinessProfile, Organization
 
 
-class BusinessProfile(BaseModel):
-    company_name: str | None = None
-    address: StoredAddress | None = None
-    tax_id: str | None = None
-    tax_number: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    iban: str | None = None
-    bic: str | None = None
-    locale: str = "en"
-    e_invoice: str = "none"
-    default_currency: str = "USD"
-    default_tax_rate: StoredDecimal = Decimal("0")
-    payment_terms_days: int = 30
-    invoice_prefix: str = "INV-"
+class Membership(BaseModel):
+    organization_id: PydanticObjectId
+    role: Role
+    joined_at: datetime = Field(default_factory=utc_now)
 
 
 class User(TimestampedDocument):
@@ -36,18 +27,31 @@ class User(TimestampedDocument):
     password_hash: str
     # Bumped by logout and change-password: every token carrying an older `ver` is refused.
     token_version: int = 0
-    business: BusinessProfile = Field(default_factory=BusinessProfile)
+    email_verified: bool = False
+    # Every organisation the user belongs to, with their role: read by the one lookup that authenticates a
+    # request, so a removal is effective on the next request on every process. The personal one has the
+    # user's id.
+    memberships: list[Membership] = Field(default_factory=list)
+    default_organization_id: PydanticObjectId | None = None
+    # The profile before organisations existed: `migrate` moves it to the personal organisation.
+    business: BusinessProfile | None = None
     # When current_password was last checked by change-password (newest five, a right guess removed).
     password_failures: list[datetime] = Field(default_factory=list)
 
     class Settings:
         name = "users"
-        indexes = [IndexModel([("email", ASCENDING)], name="email_unique", unique=True)]
+        indexes = [
+            IndexModel([("email", ASCENDING)], name="email_unique", unique=True),
+            IndexModel(
+                [("memberships.organization_id", ASCENDING), ("memberships.joined_at", ASCENDING)],
+                name="membership_organization",
+            ),
+        ]
 
 
 class Owner(Protocol):
-    """What a route acting for the caller needs of them when it needs no profile: their id. A `User` is one,
-    and so is a `Caller`."""
+    """What a service scoping its queries needs of the caller: the id of the organisation the request acts
+    in (stored on every business document as `owner_id`)."""
 
     @property
     def id(self) -> ObjectId | None: ...
@@ -55,7 +59,37 @@ class Owner(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The authenticated caller without their profile: what the auth middleware gives a route that does not
-    ask for `current_user` (the token's version checked on a projection of the user, nothing validated)."""
+    """Who is asking and where: what the auth middleware gives every authenticated route. `id` is the
+    organisation the request acts in, the scope of every query; `organization` its profile, loaded (in the
+    same lookup as the user) for the routes that name `caller`; `profile` the whole user, for routes that
+    name `current_user`."""
 
     id: ObjectId
+    user_id: ObjectId
+    role: Role
+    email: str
+    organization: Organization | None = None
+    profile: User | None = None
+
+    @property
+    def business(self) -> BusinessProfile:
+        assert self.organization is not None  # loaded for every route that names `caller`
+        return self.organization.business
+
+    @property
+    def name(self) -> str:
+        assert self.organization is not None
+        return self.organization.name
+
+    @property
+    def contact_email(self) -> str | None:
+        assert self.organization is not None
+        return self.organization.contact_email
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(type="user", id=PydanticObjectId(self.user_id))
+
+    def record(self) -> dict[str, Any]:
+        """`created_by` of what this caller stores."""
+        return {"type": "user", "id": self.user_id}

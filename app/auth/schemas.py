@@ -8,12 +8,14 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.auth.models import BusinessProfile, User
+from app.auth.models import User
 from app.auth.tokens import IssuedToken
 from app.core.identifiers import bic, iban
 from app.core.money import check_rate, format_rate
-from app.http.mapping import Mapped, Source
+from app.core.time_zones import TimeZone, time_zone
+from app.http.mapping import GIVEN, Mapped, Source
 from app.http.schemas import Address, AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
+from app.organizations.models import BusinessProfile, Organization
 
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
 
@@ -75,8 +77,12 @@ class BusinessUpdate(BaseStruct):
     default_tax_rate: Decimal | UnsetType = UNSET
     payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | UnsetType = UNSET
     invoice_prefix: InvoicePrefix | UnsetType = UNSET
+    credit_note_prefix: InvoicePrefix | UnsetType = UNSET
+    time_zone: TimeZone | UnsetType = UNSET
 
     def __post_init__(self) -> None:
+        if isinstance(self.time_zone, str):
+            self.time_zone = time_zone(self.time_zone, "business.time_zone")
         if self.default_tax_rate is not UNSET:
             check_rate(self.default_tax_rate, "default_tax_rate")
         if isinstance(self.iban, str):
@@ -100,19 +106,29 @@ class BusinessOut(ResponseStruct, Mapped):
     default_tax_rate: RateOut
     payment_terms_days: int
     invoice_prefix: str
+    credit_note_prefix: str
+    time_zone: str
 
     SOURCE = Source(BusinessProfile, default_tax_rate=format_rate)
 
 
 class UserOut(ResponseStruct, Mapped):
+    """`business` is the profile of the organisation the request acts in (API.md section 19)."""
+
     id: str
     email: str
     name: str
+    email_verified: bool
+    default_organization_id: str | None
     business: BusinessOut
     created_at: datetime
     updated_at: datetime
 
-    SOURCE = Source(User)
+    SOURCE = Source(User, default_organization_id=str, business=GIVEN)
+
+    @classmethod
+    def of(cls, user: User, organization: Organization) -> UserOut:
+        return cls.from_document(user, business=BusinessOut.from_document(organization.business))
 
 
 class RegisterIn(BaseStruct):
@@ -133,6 +149,7 @@ class LoginIn(BaseStruct):
 class ProfileUpdate(BaseStruct):
     name: Name | UnsetType = UNSET
     business: BusinessUpdate | UnsetType = UNSET
+    default_organization_id: Annotated[str, msgspec.Meta(max_length=64)] | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if self.name is not UNSET:
@@ -154,9 +171,9 @@ class Session(ResponseStruct):
     expires_at: datetime
 
     @classmethod
-    def issued(cls, user: User, token: IssuedToken) -> Session:
+    def issued(cls, user: User, organization: Organization, token: IssuedToken) -> Session:
         return cls(
-            user=UserOut.from_document(user),
+            user=UserOut.of(user, organization),
             access_token=token.access_token,
             token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
             expires_at=token.expires_at,

@@ -7,20 +7,25 @@ from datetime import timedelta
 from typing import cast
 
 from beanie import PydanticObjectId
+from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from app.auth import memberships
 from app.auth.errors import EmailTaken
-from app.auth.models import User
+from app.auth.models import Caller, User
 from app.auth.passwords import PasswordHasher
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn
 from app.auth.tokens import IssuedToken, TokenService
 from app.core.clock import as_utc, utc_now
-from app.core.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
+from app.core.errors import Forbidden, InvalidReference, NotFound, RateLimited, Unauthorized, ValidationFailed
+from app.core.roles import Role
 from app.db import versions
-from app.db.repository import StoredAddress, to_bson
+from app.db.repository import parse_object_id, to_bson
 from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
+from app.organizations import service as organizations
+from app.organizations.models import Organization
 
 
 class AuthService:
@@ -28,35 +33,63 @@ class AuthService:
         self.hasher = hasher
         self.tokens = tokens
 
-    def session(self, user: User) -> tuple[User, IssuedToken]:
-        """The signed-in user and a new token for them."""
-        return user, self.tokens.issue(str(user.id), user.token_version)
+    async def session(
+        self, user: User, organization: Organization | None = None
+    ) -> tuple[User, Organization, IssuedToken]:
+        """The signed-in user, the organisation their requests act in by default, and a new token."""
+        if organization is None:
+            organization = await _default_organization(user)
+        return user, organization, self.tokens.issue(str(user.id), user.token_version)
 
-    async def register(self, data: RegisterIn) -> tuple[User, IssuedToken]:
-        user = User(email=data.email, name=data.name, password_hash=await self.hasher.hash(data.password))
+    async def register(self, data: RegisterIn) -> tuple[User, Organization, IssuedToken]:
+        """The user and their personal organisation (its id is theirs). The organisation is stored first: a
+        crash between the two leaves an organisation nobody can reach (a retry registers afresh), never a
+        user without their books."""
+        password_hash = await self.hasher.hash(data.password)
+        user_id = PydanticObjectId()
+        organization = await organizations.create_personal(user_id, data.name, data.email)
+        user = User(
+            id=user_id,
+            email=data.email,
+            name=data.name,
+            password_hash=password_hash,
+            memberships=[memberships.personal(user_id)],
+            default_organization_id=user_id,
+        )
         try:
             await user.insert()
         except DuplicateKeyError:
+            await organizations.drop_personal(user_id)
             raise EmailTaken("An account with this email already exists") from None
-        return self.session(user)
+        return await self.session(user, organization)
 
-    async def login(self, data: LoginIn) -> tuple[User, IssuedToken]:
+    async def login(self, data: LoginIn) -> tuple[User, Organization, IssuedToken]:
         user = await User.find_one({"email": data.email})
         valid = await self.hasher.verify(data.password, user.password_hash if user else None)
         if user is None or not valid:
             raise Unauthorized("Wrong email or password")
-        return self.session(user)
+        return await self.session(user)
 
-    async def update_profile(self, user: User, data: ProfileUpdate, expected: Expected = ANY) -> User:
+    async def update_profile(
+        self, caller: Caller, data: ProfileUpdate, expected: Expected = ANY
+    ) -> tuple[User, Organization]:
+        """The user's name and default organisation; `business` is the profile of the organisation the
+        request acts in (API.md section 19), written only by its admins and owners. The user's write comes
+        first, under `expected`: a stale If-Match changes nothing."""
         changes = provided_fields(data)
+        organization = caller.organization
+        assert organization is not None
+        if "business" in changes and not caller.role.allows(Role.ADMIN):
+            raise Forbidden("Only an admin or owner may change the organization's business profile")
         update: dict[str, object] = {}
         if "name" in changes:
             update["name"] = changes["name"]
-        for key, value in changes.get("business", {}).items():
-            if key == "address" and value is not None:
-                value = StoredAddress(**value).model_dump()
-            update[f"business.{key}"] = value
-        return await self._update(user.id, update, expected=expected)
+        if "default_organization_id" in changes:
+            update["default_organization_id"] = _joined(caller, changes["default_organization_id"])
+        user = await self._update(caller.user_id, update, expected=expected)
+        if "business" in changes:
+            organization = await organizations.update_profile(caller.id, None, changes["business"])
+        return user, organization
 
     async def change_password(self, user: User, data: ChangePasswordIn) -> None:
         """A stolen token must not brute-force the password: every check first takes one of the user's
@@ -95,6 +128,26 @@ class AuthService:
         return cast(User, User.model_validate(raw))
 
 
+async def _default_organization(user: User) -> Organization:
+    """Where the user's requests act without a header: their default while they belong to it, else their
+    personal organisation (API.md section 19)."""
+    joined = {m.organization_id for m in user.memberships}
+    for candidate in (user.default_organization_id, user.id):
+        if candidate in joined and (found := await organizations.books(candidate)) is not None:
+            return found
+    assert user.id is not None
+    # Stored before organisations and not yet migrated: the personal organisation `migrate` will store.
+    return organizations.personal_organization(user.id, user.name, user.email, user.business)
+
+
+def _joined(caller: Caller, organization_id: str) -> ObjectId:
+    oid = parse_object_id(organization_id)
+    assert caller.profile is not None
+    if oid is None or not any(m.organization_id == oid for m in caller.profile.memberships):
+        raise InvalidReference("default_organization_id: is not an organization you belong to")
+    return oid
+
+
 PASSWORD_ATTEMPTS = 5
 PASSWORD_WINDOW = timedelta(minutes=15)
 
@@ -123,21 +176,3 @@ async def _take_password_attempt(user_id: PydanticObjectId | None) -> None:
     raise RateLimited(
         f"Too many wrong passwords: try again in {wait} seconds", headers={"Retry-After": str(wait)}
     )
-
-
-async def migrate_invoice_prefixes() -> int:
-    """A stored invoice prefix ending with a digit gets `-` appended (`X1` -> `X1-`): with `X1` and `X` both
-    allowed, `X1`+`0001` and `X`+`10001` were one number. Idempotent and safe to race (each write is
-    conditional on the value it read); returns how many profiles changed."""
-    users = User.get_motor_collection()
-    changed = 0
-    async for raw in users.find(
-        {"business.invoice_prefix": {"$regex": "[0-9]$"}}, {"business.invoice_prefix": 1}
-    ):
-        old = raw["business"]["invoice_prefix"]
-        result = await users.update_one(
-            {"_id": raw["_id"], "business.invoice_prefix": old},
-            {"$set": {"business.invoice_prefix": f"{old}-"}},
-        )
-        changed += result.modified_count
-    return changed

@@ -9,7 +9,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from app.auth.models import Owner, User
+from app.auth.models import Owner
 from app.clients.models import Client
 from app.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from app.core.errors import NotFound
@@ -28,6 +28,7 @@ from app.db.repository import (
 )
 from app.db.versions import ANY, Expected
 from app.http.schemas import as_plain, provided_fields
+from app.organizations.models import Books
 from app.projects.service import follow_client_currency
 
 SORTS = sortable(Client, {"name": "name", "created_at": "created_at"})
@@ -47,7 +48,7 @@ async def list_clients(owner: Owner, params: PageParams, q: str | None) -> Page[
     return await paginate_raw(Client, query, params, SORTS, ClientOut)
 
 
-async def create_client(owner: User, data: ClientCreate, new_id: PydanticObjectId | None = None) -> Client:
+async def create_client(owner: Books, data: ClientCreate, new_id: PydanticObjectId | None = None) -> Client:
     fields = _stored_address(as_plain(data))
     fields["currency"] = data.currency or owner.business.default_currency
     if data.payment_terms_days is None:
@@ -59,7 +60,7 @@ async def get_client(owner: Owner, client_id: str) -> Client:
     return await get_owned(Client, client_id, owner.id)
 
 
-async def update_client(owner: User, client_id: str, data: ClientUpdate, expected: Expected = ANY) -> Client:
+async def update_client(owner: Books, client_id: str, data: ClientUpdate, expected: Expected = ANY) -> Client:
     changes = provided_fields(data)
     if changes.get("address") is not None:
         changes["address"] = StoredAddress(**changes["address"]).model_dump()
@@ -81,7 +82,7 @@ async def finish_update(client: Client, *, currency_changed: bool = True) -> Non
     await publish(client)
 
 
-async def delete_client(owner: User, client_id: str, expected: Expected = ANY) -> None:
+async def delete_client(owner: Books, client_id: str, expected: Expected = ANY) -> None:
     await delete_unreferenced(Client, client_id, owner.id, client_references(), expected)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from bson import ObjectId
 
-from app.auth.models import Owner, User
+from app.auth.models import Owner
 from app.clients.models import Client
 from app.contracts.models import Contract
 from app.contracts.schemas import ContractCreate, ContractUpdate
@@ -29,6 +29,7 @@ from app.db.repository import (
 )
 from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
+from app.organizations.models import Books
 from app.projects.models import Project
 from app.projects.service import project_of_client
 
@@ -71,7 +72,7 @@ async def list_contracts(
 
 
 async def create_contract(
-    owner: User, data: ContractCreate, new_id: PydanticObjectId | None = None
+    owner: Books, data: ContractCreate, new_id: PydanticObjectId | None = None
 ) -> Contract:
     client = await get_referenced(Client, data.client_id, owner.id, "client_id")
     project = await project_of_client(owner, data.project_id, client.id) if data.project_id else None
@@ -97,7 +98,7 @@ async def get_contract(owner: Owner, contract_id: str) -> Contract:
 
 
 async def _merge(
-    owner: User, current: Contract, changes: dict[str, Any]
+    owner: Books, current: Contract, changes: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The `$set` for a PATCH, and the stored values it was checked against (they must not move meanwhile)."""
     fields: dict[str, Any] = {key: changes[key] for key in ("title", "body", "currency") if key in changes}
@@ -139,7 +140,7 @@ async def _merge(
 
 
 async def update_contract(
-    owner: User, contract_id: str, data: ContractUpdate, expected: Expected = ANY
+    owner: Books, contract_id: str, data: ContractUpdate, expected: Expected = ANY
 ) -> Contract:
     changes = provided_fields(data)
 
@@ -171,7 +172,7 @@ async def update_contract(
     return updated
 
 
-async def delete_contract(owner: User, contract_id: str, expected: Expected = ANY) -> None:
+async def delete_contract(owner: Books, contract_id: str, expected: Expected = ANY) -> None:
     """Only a draft or a cancelled contract."""
     await delete_owned_where(
         Contract,
@@ -184,7 +185,7 @@ async def delete_contract(owner: User, contract_id: str, expected: Expected = AN
 
 
 async def _move(
-    owner: User, contract_id: str, action: str, stamps: dict[str, Any], expected: Expected
+    owner: Books, contract_id: str, action: str, stamps: dict[str, Any], expected: Expected
 ) -> Contract:
     """Apply one transition of LIFECYCLE atomically, with its event (`contract.sent` for "send", ...); on a
     miss, re-read to tell 404 from 409."""
@@ -205,14 +206,14 @@ async def _move(
     raise _refusal(current, action) or InvalidState(f"Contract {current.id} changed meanwhile; try again")
 
 
-async def send_contract(owner: User, contract_id: str, expected: Expected = ANY) -> Contract:
+async def send_contract(owner: Books, contract_id: str, expected: Expected = ANY) -> Contract:
     return await _move(owner, contract_id, "send", {"sent_at": utc_now()}, expected)
 
 
-async def sign_contract(owner: User, contract_id: str, signed_by: str, expected: Expected = ANY) -> Contract:
+async def sign_contract(owner: Books, contract_id: str, signed_by: str, expected: Expected = ANY) -> Contract:
     stamps = {"signed_at": utc_now(), "signed_by": signed_by}
     return await _move(owner, contract_id, "sign", stamps, expected)
 
 
-async def cancel_contract(owner: User, contract_id: str, expected: Expected = ANY) -> Contract:
+async def cancel_contract(owner: Books, contract_id: str, expected: Expected = ANY) -> Contract:
     return await _move(owner, contract_id, "cancel", {}, expected)

@@ -76,6 +76,12 @@ class Unauthorized(AppError):
     status, code = 401, "unauthorized"
 
 
+class Forbidden(AppError):
+    """The caller is known and a member, but their role does not allow this (API.md section 19)."""
+
+    status, code = 403, "forbidden"
+
+
 class NotFound(AppError):
     status, code = 404, "not_found"
 

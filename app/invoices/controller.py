@@ -8,14 +8,16 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from app.auth.models import Caller, User
+from app.auth.models import Caller
 from app.core.errors import Conflict, InvalidReference, InvalidState, QuotaExceeded, raises
+from app.core.roles import Role
 from app.db.pagination import PageParams, sorted_by
 from app.db.versions import Expected
 from app.documents.errors import DocumentTooLarge, EInvoiceInvalid, RenderTimeout
 from app.documents.model import Report
 from app.http.pagination import id_filter
 from app.http.schemas import FileBytes, created
+from app.http.tenancy import requires
 from app.invoices import lifecycle, rendering, service
 from app.invoices.errors import TooManyPayments
 from app.invoices.schemas import (
@@ -64,22 +66,26 @@ class InvoiceController(Controller):
         "filters": Provide(provide_invoice_filters, sync_to_thread=False),
     }
 
-    @get("/", operation_id="listInvoices", opt=sorted_by(service.SORTS))
+    @get("/", operation_id="listInvoices", opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)})
     async def list_invoices(self, owner: Caller, page: PageParams, filters: InvoiceFilters) -> InvoicePage:
         """The caller's invoices. Sorts: `issue_date`, `due_date`, `total`, `number`, `created_at`."""
         return await service.list_invoices(owner, page, filters)
 
-    @post("/", operation_id="createInvoice", opt=raises(InvalidReference, AlreadyInvoiced))
+    @post(
+        "/",
+        operation_id="createInvoice",
+        opt={**requires(Role.BILLING), **raises(InvalidReference, AlreadyInvoiced)},
+    )
     async def create_invoice(
-        self, data: InvoiceCreate, current_user: User, new_id: PydanticObjectId | None
+        self, data: InvoiceCreate, caller: Caller, new_id: PydanticObjectId | None
     ) -> Response[InvoiceOut]:
         """Create a draft from lines and/or time entries; the server computes every amount."""
         return created(
-            InvoiceOut.from_document(await service.create_invoice(current_user, data, new_id)),
+            InvoiceOut.from_document(await service.create_invoice(caller, data, new_id)),
             "/api/invoices",
         )
 
-    @get("/{invoice_id:str}", operation_id="getInvoice")
+    @get("/{invoice_id:str}", operation_id="getInvoice", opt=requires(Role.VIEWER))
     async def get_invoice(self, invoice_id: str, owner: Caller) -> InvoiceOut:
         """One invoice."""
         return await service.get_invoice(owner, invoice_id)
@@ -87,52 +93,59 @@ class InvoiceController(Controller):
     @patch(
         "/{invoice_id:str}",
         operation_id="updateInvoice",
-        opt=raises(InvalidReference, InvalidState, Conflict),
+        opt={**requires(Role.BILLING), **raises(InvalidReference, InvalidState, Conflict)},
     )
     async def update_invoice(
-        self, invoice_id: str, data: InvoiceUpdate, current_user: User, expected: Expected
+        self, invoice_id: str, data: InvoiceUpdate, caller: Caller, expected: Expected
     ) -> InvoiceOut:
         """Change a draft (else 409 invalid_state); totals are recomputed."""
-        return InvoiceOut.from_document(
-            await service.update_invoice(current_user, invoice_id, data, expected)
-        )
+        return InvoiceOut.from_document(await service.update_invoice(caller, invoice_id, data, expected))
 
-    @delete("/{invoice_id:str}", operation_id="deleteInvoice", opt=raises(InvalidState))
-    async def delete_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> None:
+    @delete(
+        "/{invoice_id:str}",
+        operation_id="deleteInvoice",
+        opt={**requires(Role.BILLING), **raises(InvalidState)},
+    )
+    async def delete_invoice(self, invoice_id: str, caller: Caller, expected: Expected) -> None:
         """Delete a draft and release its time entries (else 409 invalid_state)."""
-        await service.delete_invoice(current_user, invoice_id, expected)
+        await service.delete_invoice(caller, invoice_id, expected)
 
     @post(
         "/{invoice_id:str}/send",
         operation_id="sendInvoice",
         status_code=200,
-        opt=raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING),
+        opt={**requires(Role.BILLING), **raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING)},
     )
-    async def send_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> InvoiceOut:
+    async def send_invoice(self, invoice_id: str, caller: Caller, expected: Expected) -> InvoiceOut:
         """Finalize a draft with lines: assigns the next number and sets sent_at."""
-        return InvoiceOut.from_document(await lifecycle.send_invoice(current_user, invoice_id, expected))
+        return InvoiceOut.from_document(await lifecycle.send_invoice(caller, invoice_id, expected))
 
     @post(
         "/{invoice_id:str}/payments",
         operation_id="addInvoicePayment",
-        opt=raises(InvalidState, TooManyPayments, Conflict),
+        opt={**requires(Role.BILLING), **raises(InvalidState, TooManyPayments, Conflict)},
     )
     async def add_payment(
         self,
         invoice_id: str,
         data: PaymentCreate,
-        current_user: User,
+        caller: Caller,
         expected: Expected,
         new_id: PydanticObjectId | None,
     ) -> InvoiceOut:
         """Record a payment on a sent invoice (0 < amount ≤ amount_due); the last one marks it paid."""
-        invoice = await lifecycle.add_payment(current_user, invoice_id, data, expected, new_id)
+        invoice = await lifecycle.add_payment(caller, invoice_id, data, expected, new_id)
         return InvoiceOut.from_document(invoice)
 
-    @post("/{invoice_id:str}/void", operation_id="voidInvoice", status_code=200, opt=raises(InvalidState))
-    async def void_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> InvoiceOut:
+    @post(
+        "/{invoice_id:str}/void",
+        operation_id="voidInvoice",
+        status_code=200,
+        opt={**requires(Role.BILLING), **raises(InvalidState)},
+    )
+    async def void_invoice(self, invoice_id: str, caller: Caller, expected: Expected) -> InvoiceOut:
         """Void a draft or a sent invoice without payments; releases its time entries."""
-        return InvoiceOut.from_document(await lifecycle.void_invoice(current_user, invoice_id, expected))
+        return InvoiceOut.from_document(await lifecycle.void_invoice(caller, invoice_id, expected))
 
     @get(
         "/{invoice_id:str}/pdf",
@@ -140,14 +153,14 @@ class InvoiceController(Controller):
         media_type=PDF,
         content_media_type=PDF,
         response_description="The invoice's PDF, as an attachment named after its number",
-        opt=raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING),
+        opt={**requires(Role.VIEWER), **raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING)},
     )
     async def get_pdf(
-        self, invoice_id: str, current_user: User, request: Request[Any, Any, Any]
+        self, invoice_id: str, caller: Caller, request: Request[Any, Any, Any]
     ) -> Response[FileBytes]:
         """The PDF: a draft rendered now and marked DRAFT; a sent invoice's stored document, byte-identical
         on every download (`ETag` = its SHA-256)."""
-        file = await rendering.pdf(current_user, invoice_id)
+        file = await rendering.pdf(caller, invoice_id)
         headers = {"Content-Disposition": f'attachment; filename="{file.filename}"'}
         if file.etag is None:
             return Response(file.content, media_type=PDF, headers=headers)
@@ -163,18 +176,18 @@ class InvoiceController(Controller):
         media_type=XML,
         content_media_type=XML,
         response_description="The invoice's Factur-X XML (UN/CEFACT CII, EN 16931 profile)",
-        opt=raises(*RENDERING),
+        opt={**requires(Role.VIEWER), **raises(*RENDERING)},
     )
-    async def get_e_invoice(self, invoice_id: str, current_user: User) -> Response[FileBytes]:
+    async def get_e_invoice(self, invoice_id: str, caller: Caller) -> Response[FileBytes]:
         """The Factur-X (EN 16931 CII) XML: as stored for a sent invoice, built now for a draft."""
-        return Response(await rendering.e_invoice(current_user, invoice_id), media_type=XML)
+        return Response(await rendering.e_invoice(caller, invoice_id), media_type=XML)
 
     @post(
         "/{invoice_id:str}/validate",
         operation_id="validateInvoice",
         status_code=200,
-        opt=raises(InvalidState, *RENDERING),
+        opt={**requires(Role.BILLING), **raises(InvalidState, *RENDERING)},
     )
-    async def validate_invoice(self, invoice_id: str, current_user: User, expected: Expected) -> Report:
+    async def validate_invoice(self, invoice_id: str, caller: Caller, expected: Expected) -> Report:
         """Run the EN 16931 check (XSD and Schematron) that send runs, on a draft."""
-        return await rendering.validate(current_user, invoice_id, expected)
+        return await rendering.validate(caller, invoice_id, expected)

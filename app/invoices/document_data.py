@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.auth.models import User
 from app.clients.models import Client
 from app.core.money import from_cents
 from app.db.repository import get_owned
 from app.documents.model import DocumentData, Line, Party
 from app.invoices.models import Invoice
 from app.invoices.tax_category import stored_category
+from app.organizations.models import Books
 
 
 def _address(address: Any) -> dict[str, str | None]:
@@ -27,14 +27,14 @@ def _address(address: Any) -> dict[str, str | None]:
     }
 
 
-def seller(user: User) -> Party:
+def seller(user: Books) -> Party:
     business = user.business
     return Party(
         name=business.company_name or user.name,
         **_address(business.address),
         vat_id=business.tax_id,
         tax_number=business.tax_number,
-        email=business.email or user.email,
+        email=business.email or user.contact_email,
         phone=business.phone,
     )
 
@@ -49,7 +49,7 @@ def buyer(client: Client) -> Party:
     )
 
 
-def document_data(user: User, client: Client, invoice: Invoice, *, number: str | None) -> DocumentData:
+def document_data(user: Books, client: Client, invoice: Invoice, *, number: str | None) -> DocumentData:
     """`number` None: a draft preview (marked DRAFT); else the final document with that number."""
     business = user.business
     return DocumentData(
@@ -89,6 +89,6 @@ def document_data(user: User, client: Client, invoice: Invoice, *, number: str |
     )
 
 
-async def load(user: User, invoice: Invoice, *, number: str | None) -> DocumentData:
+async def load(user: Books, invoice: Invoice, *, number: str | None) -> DocumentData:
     client = await get_owned(Client, str(invoice.client_id), user.id)
     return document_data(user, client, invoice, number=number)

@@ -13,7 +13,6 @@ from typing import Any, cast
 import msgspec
 from beanie import PydanticObjectId
 
-from app.auth.models import User
 from app.core.clock import today_utc, utc_now
 from app.core.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from app.core.money import from_cents, to_cents
@@ -29,6 +28,7 @@ from app.invoices import document_data, numbering
 from app.invoices.errors import TooManyPayments
 from app.invoices.models import DocumentInfo, Invoice, StoredPayment
 from app.invoices.schemas import PaymentCreate
+from app.organizations.models import Books
 from app.time_entries import claims
 
 # The lifecycle: action -> (statuses it may start from, status after it). Anything else is 409 invalid_state.
@@ -76,7 +76,7 @@ def require(invoice: Invoice, action: str) -> str:
 
 
 async def refusal(
-    owner: User, invoice_id: str | OwnerId, action: str, expected: Expected = ANY
+    owner: Books, invoice_id: str | OwnerId, action: str, expected: Expected = ANY
 ) -> InvalidState:
     """After a conditional update matched nothing: 404 if the invoice is gone, 412 if it moved past
     `expected`, else why it was refused."""
@@ -90,7 +90,7 @@ async def refusal(
 
 
 async def _move(
-    owner: User,
+    owner: Books,
     invoice: Invoice,
     action: str,
     fields: dict[str, Any],
@@ -115,7 +115,7 @@ async def _move(
     return moved
 
 
-async def send_invoice(owner: User, invoice_id: str, expected: Expected = ANY) -> Invoice:
+async def send_invoice(owner: Books, invoice_id: str, expected: Expected = ANY) -> Invoice:
     """Check and render with the number the draft is about to receive (read, not taken), then claim the
     draft (one winner) and finish the send (finish_send). A 422 leaves the draft as it was and uses no
     number; a number taken by a racing send meanwhile means one more render with the real one. The claim
@@ -157,7 +157,7 @@ class Prepared(msgspec.Struct, frozen=True):
     rendered: documents.Rendered
 
 
-async def finish_send(owner: User, invoice_id: OwnerId, prepared: Prepared | None = None) -> Invoice:
+async def finish_send(owner: Books, invoice_id: OwnerId, prepared: Prepared | None = None) -> Invoice:
     """The steps of a send after its claim, each idempotent, so the request and the worker's recovery may
     both run them and either may die anywhere: take the number (take_number), store the document and attach
     it while clearing `sending_at`, then publish the `invoice.sent` event that the number's write carries."""
@@ -180,7 +180,7 @@ async def finish_send(owner: User, invoice_id: OwnerId, prepared: Prepared | Non
     return invoice
 
 
-async def store_final(owner: User, invoice: Invoice) -> StoredDocument:
+async def store_final(owner: Books, invoice: Invoice) -> StoredDocument:
     """The numbered invoice's stored document; when none is kept yet (its send was cut short), the final one
     rendered and kept now: as the invoice was sent (final_data), dated by its send (dated). So whoever
     renders it (the send's recovery, a first download or e-mail) stores the bytes the send would have."""
@@ -195,7 +195,7 @@ def dated(invoice: Invoice) -> datetime:
     return invoice.sent_at if invoice.sent_at is not None else utc_now()  # a sent invoice always has one
 
 
-async def final_data(owner: User, invoice: Invoice) -> DocumentData:
+async def final_data(owner: Books, invoice: Invoice) -> DocumentData:
     """What the send of a numbered invoice renders, when its request did not (it died, or it was cut short
     before its document was kept): the invoice with its number (a final document, not a DRAFT), as it was
     when it was sent. A draft takes no payments, so that is nothing paid and the total due; a payment
@@ -205,7 +205,7 @@ async def final_data(owner: User, invoice: Invoice) -> DocumentData:
     return msgspec.structs.replace(data, amount_paid=from_cents(0), amount_due=data.total)
 
 
-async def _sending(owner: User, invoice_id: OwnerId) -> Invoice:
+async def _sending(owner: Books, invoice_id: OwnerId) -> Invoice:
     """The invoice being sent, read without the request's preconditions (its claim already met them)."""
     raw = await Invoice.get_motor_collection().find_one(owned_filter(owner.id, _id=invoice_id))
     if raw is None:  # pragma: no cover - a sent invoice cannot be deleted
@@ -213,7 +213,7 @@ async def _sending(owner: User, invoice_id: OwnerId) -> Invoice:
     return cast(Invoice, Invoice.model_validate(raw))
 
 
-async def take_number(owner: User, invoice_id: OwnerId) -> None:
+async def take_number(owner: Books, invoice_id: OwnerId) -> None:
     """Give the claimed invoice its number, if it has none: hold the counter's next number for it (or the
     one it holds already), write it on the invoice with the `invoice.sent` event (and `paid` when nothing is
     due: a zero-total invoice), free the counter. A counter held by another invoice (its send died, or runs
@@ -234,7 +234,7 @@ async def take_number(owner: User, invoice_id: OwnerId) -> None:
     raise Conflict("Another invoice was being numbered; try again")
 
 
-async def _number(owner: User, invoice: Invoice, seq: int) -> bool:
+async def _number(owner: Books, invoice: Invoice, seq: int) -> bool:
     fields: dict[str, Any] = {
         "number": numbering.format_number(owner.business.invoice_prefix, seq),
         "number_seq": seq,
@@ -249,7 +249,7 @@ async def _number(owner: User, invoice: Invoice, seq: int) -> bool:
     return numbered is not None
 
 
-async def attach_document(owner: User, invoice: Invoice, stored: StoredDocument) -> Invoice:
+async def attach_document(owner: Books, invoice: Invoice, stored: StoredDocument) -> Invoice:
     """Record the stored document on the invoice; the send is then complete (`sending_at` cleared)."""
     info = DocumentInfo(
         sha256=stored.sha256, size=stored.size, e_invoice=stored.e_invoice, rendered_at=stored.rendered_at
@@ -259,7 +259,7 @@ async def attach_document(owner: User, invoice: Invoice, stored: StoredDocument)
     return attached or invoice
 
 
-async def void_invoice(owner: User, invoice_id: str, expected: Expected = ANY) -> Invoice:
+async def void_invoice(owner: Books, invoice_id: str, expected: Expected = ANY) -> Invoice:
     """Void (marked `releasing_at` in the same write), then release its time entries (if this dies in
     between, the worker's recovery releases them: release_entries)."""
     invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
@@ -287,7 +287,7 @@ async def release_entries(owner_id: OwnerId, invoice_id: OwnerId) -> None:
 
 
 async def add_payment(
-    owner: User,
+    owner: Books,
     invoice_id: str,
     data: PaymentCreate,
     expected: Expected = ANY,

@@ -9,12 +9,13 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from app.auth.models import User
 from app.db.outbox import OUTBOX
 from app.db.recovery import RecoveryPass
 from app.db.repository import PRESENT
 from app.invoices import lifecycle, numbering
 from app.invoices.models import Invoice
+from app.organizations import service as organizations
+from app.organizations.models import Books
 from app.time_entries import claims
 
 
@@ -85,7 +86,7 @@ async def _standing(invoice_id: Any) -> bool:
     return await Invoice.get_motor_collection().find_one(query, {"_id": 1}) is not None
 
 
-async def _owner(owner_id: Any) -> User:
-    user = await User.get(owner_id)
-    assert user is not None, f"invoice owner {owner_id} is gone"
-    return user
+async def _owner(owner_id: Any) -> Books:
+    books = await organizations.books(owner_id)
+    assert books is not None, f"invoice owner {owner_id} is gone"
+    return books

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.auth.models import User
 from app.core.errors import InvalidState, NotFound
 from app.db.repository import get_owned
 from app.db.versions import ANY, Expected
@@ -14,6 +13,7 @@ from app.documents.model import Report
 from app.documents.models import StoredDocument
 from app.invoices import document_data, lifecycle, numbering
 from app.invoices.models import Invoice
+from app.organizations.models import Books
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,11 @@ def filename(invoice: Invoice) -> str:
     return invoice.number.replace("/", "-").replace("#", "-") + ".pdf"
 
 
-async def _upcoming(owner: User) -> str:
+async def _upcoming(owner: Books) -> str:
     return numbering.format_number(owner.business.invoice_prefix, await numbering.peek_seq(owner.id))
 
 
-async def pdf(owner: User, invoice_id: str) -> File:
+async def pdf(owner: Books, invoice_id: str) -> File:
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     if invoice.status == "draft" or invoice.number is None:
         if invoice.status != "draft":  # sent, but the number step was cut short: recovery finishes it
@@ -45,7 +45,7 @@ async def pdf(owner: User, invoice_id: str) -> File:
     return File(stored.pdf, filename(invoice), stored.sha256)
 
 
-async def stored_document(owner: User, invoice: Invoice) -> StoredDocument:
+async def stored_document(owner: Books, invoice: Invoice) -> StoredDocument:
     """A numbered invoice's stored document (what downloads and e-mails carry), rendered and kept now if its
     send was interrupted after the number and before the document: the very document the send would have
     stored (lifecycle.store_final: as the invoice was sent, so no payment made since is on it)."""
@@ -57,7 +57,7 @@ async def stored_document(owner: User, invoice: Invoice) -> StoredDocument:
     return stored
 
 
-async def validate(owner: User, invoice_id: str, expected: Expected = ANY) -> Report:
+async def validate(owner: Books, invoice_id: str, expected: Expected = ANY) -> Report:
     """The same check send runs, on a draft, with the number it would receive."""
     invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
     lifecycle.require(invoice, "send")
@@ -65,7 +65,7 @@ async def validate(owner: User, invoice_id: str, expected: Expected = ANY) -> Re
     return await documents.check(owner.id, data)
 
 
-async def e_invoice(owner: User, invoice_id: str) -> bytes:
+async def e_invoice(owner: Books, invoice_id: str) -> bytes:
     """A sent invoice's stored XML; a draft's built now with the number it would receive."""
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     if invoice.status == "draft":

@@ -16,7 +16,7 @@ from beanie import PydanticObjectId
 from bson import ObjectId
 from msgspec import UNSET
 
-from app.auth.models import Owner, User
+from app.auth.models import Owner
 from app.clients.models import Client
 from app.core.clock import check_in_range, midnight_utc, today_utc, utc_now
 from app.core.errors import ValidationFailed
@@ -50,6 +50,7 @@ from app.invoices.schemas import (
 )
 from app.invoices.tax_category import check_tax, default_category, follow_rate, stored_category
 from app.invoices.totals import compute_totals
+from app.organizations.models import Books
 from app.projects.models import Project
 from app.projects.service import project_of_client
 from app.time_entries import claims
@@ -103,7 +104,9 @@ def priced(lines: list[StoredLine], *, discount_rate: Decimal, tax_rate: Decimal
 # ---------------------------------------------------------------- create, read, list
 
 
-async def create_invoice(owner: User, data: InvoiceCreate, new_id: PydanticObjectId | None = None) -> Invoice:
+async def create_invoice(
+    owner: Books, data: InvoiceCreate, new_id: PydanticObjectId | None = None
+) -> Invoice:
     """A draft from lines and time entries (claimed for it first). A retry whose earlier run committed (the
     same `new_id`) answers with that run's invoice, finishing it if that run was cut short."""
     earlier = await created_before(Invoice, new_id, owner.id)
@@ -220,7 +223,7 @@ async def list_invoices(owner: Owner, params: PageParams, filters: InvoiceFilter
 
 
 async def update_invoice(
-    owner: User, invoice_id: str, data: InvoiceUpdate, expected: Expected = ANY
+    owner: Books, invoice_id: str, data: InvoiceUpdate, expected: Expected = ANY
 ) -> Invoice:
     """Recompute from what was read, write only if the draft did not change meanwhile (else retry)."""
 
@@ -256,7 +259,7 @@ async def update_invoice(
     return updated
 
 
-async def _project_change(owner: User, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
+async def _project_change(owner: Books, invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
     """`project_id` as the PATCH sets it, after its ownership check (400 invalid_reference)."""
     if data.project_id is UNSET:
         return {}
@@ -300,7 +303,7 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
     }
 
 
-async def delete_invoice(owner: User, invoice_id: str, expected: Expected = ANY) -> None:
+async def delete_invoice(owner: Books, invoice_id: str, expected: Expected = ANY) -> None:
     """A draft only: tombstoned with its event, then its time entries are released, then the event leaves
     and the tombstone goes (if this dies in between, recovery releases them first: release_entries)."""
     await delete_owned_where(

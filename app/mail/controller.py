@@ -3,10 +3,12 @@ from __future__ import annotations
 from beanie import PydanticObjectId
 from litestar import Controller, Request, get, post
 
-from app.auth.models import Caller, User
+from app.auth.models import Caller
 from app.core.errors import InvalidState, QuotaExceeded, raises
+from app.core.roles import Role
 from app.db.pagination import PageParams, sorted_by
 from app.db.versions import Expected
+from app.http.tenancy import requires
 from app.mail import service
 from app.mail.errors import EmailUnavailable
 from app.mail.schemas import EmailCreate, EmailOut, EmailPage, EmailQueued
@@ -20,13 +22,13 @@ class InvoiceEmailController(Controller):
         "/{invoice_id:str}/email",
         operation_id="emailInvoice",
         status_code=202,
-        opt=raises(InvalidState, EmailUnavailable, QuotaExceeded),
+        opt={**requires(Role.BILLING), **raises(InvalidState, EmailUnavailable, QuotaExceeded)},
     )
     async def email_invoice(
         self,
         invoice_id: str,
         data: EmailCreate,
-        current_user: User,
+        caller: Caller,
         request: Request,
         expected: Expected,
         new_id: PydanticObjectId | None,
@@ -36,10 +38,14 @@ class InvoiceEmailController(Controller):
         counts once toward EMAIL_DAILY_LIMIT (200 in any 24 hours by default): beyond, 429
         `quota_exceeded`."""
         settings = request.app.state.settings
-        record = await service.queue_email(settings, current_user, invoice_id, data, expected, new_id)
+        record = await service.queue_email(settings, caller, invoice_id, data, expected, new_id)
         return EmailQueued.from_document(record)
 
-    @get("/{invoice_id:str}/emails", operation_id="listInvoiceEmails", opt=sorted_by(service.SORTS))
+    @get(
+        "/{invoice_id:str}/emails",
+        operation_id="listInvoiceEmails",
+        opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)},
+    )
     async def list_emails(self, invoice_id: str, owner: Caller, page: PageParams) -> EmailPage:
         """The invoice's e-mails and how their delivery went. Sort: `created_at` (default newest first)."""
         return (await service.list_emails(owner, invoice_id, page)).map(EmailOut.from_document)

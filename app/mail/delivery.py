@@ -23,7 +23,6 @@ from typing import Any
 import aiosmtplib
 from pymongo import ReturnDocument
 
-from app.auth.models import User
 from app.config import SMTPS_PORT, Settings
 from app.core import error_text
 from app.core.clock import as_utc, utc_now
@@ -37,6 +36,8 @@ from app.invoices.models import Invoice
 from app.mail import quota, service
 from app.mail.models import FAILED, QUEUED, SENT, EmailRecord
 from app.mail.texts import display_name
+from app.organizations import service as organizations
+from app.organizations.models import Books
 from app.worker import PermanentFailure, QuotaHold, register_handler, register_periodic
 
 # 5 s doubling, capped at an hour: 12 attempts span about two hours (greylisting asks for minutes).
@@ -68,7 +69,7 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             return  # sent or given up already: a repeated job must not send it twice
         if record.attempts > MAX_ATTEMPTS:  # attempts cut short by crashes used up the rest
             raise await _failed(record, f"no attempt finished ({record.last_error or 'the worker stopped'})")
-        user = await User.find_one({"_id": owner_id})
+        user = await organizations.books(owner_id)
         invoice = await Invoice.find_one(owned_filter(owner_id, _id=record.invoice_id))
         if user is None or invoice is None:
             raise await _failed(record, "the invoice no longer exists")
@@ -118,11 +119,13 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
 
 
 def build_message(
-    settings: Settings, user: User, record: EmailRecord, pdf: bytes, filename: str
+    settings: Settings, user: Books, record: EmailRecord, pdf: bytes, filename: str
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender_address(settings, user)
-    message["Reply-To"] = user.business.email or user.email
+    reply_to = user.business.email or record.reply_to or user.contact_email
+    if reply_to:
+        message["Reply-To"] = reply_to
     message["To"] = ", ".join(record.to)
     if record.cc:
         message["Cc"] = ", ".join(record.cc)
@@ -134,7 +137,7 @@ def build_message(
     return message
 
 
-def sender_address(settings: Settings, user: User) -> Address:
+def sender_address(settings: Settings, user: Books) -> Address:
     """SMTP_FROM with the business's name: built as an Address (the library quotes the name), then written and
     read back as a receiver reads it; should that ever yield any address but SMTP_FROM alone, the bare address
     goes instead (the operator's address never changes with what a user types)."""

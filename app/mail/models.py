@@ -21,6 +21,8 @@ class EmailRecord(OwnedDocument):
     message: str
     # Fixed when the e-mail is requested, so every attempt sends the same message (receivers drop repeats).
     message_id: str
+    # Who asked for it, for `Reply-To` when the organisation's profile names no e-mail (older records: none).
+    reply_to: str | None = None
     status: str = QUEUED
     attempts: int = 0  # SMTP attempts started (counted before each, so one cut short by a crash counts too)
     last_error: str | None = None

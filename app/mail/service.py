@@ -15,7 +15,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from app.auth.models import Owner, User
+from app.auth.models import Caller, Owner
 from app.clients.models import Client
 from app.config import Settings
 from app.core.errors import InvalidState, ValidationFailed
@@ -30,6 +30,7 @@ from app.mail import quota, texts
 from app.mail.errors import EmailUnavailable
 from app.mail.models import EmailRecord
 from app.mail.schemas import EmailCreate
+from app.organizations.models import Books
 from app.worker import enqueue
 
 log = logging.getLogger("orbix.mail")
@@ -41,7 +42,7 @@ REQUEUE_BATCH = 100
 
 async def queue_email(
     settings: Settings,
-    owner: User,
+    owner: Caller,
     invoice_id: str,
     data: EmailCreate,
     expected: Expected = ANY,
@@ -70,6 +71,7 @@ async def queue_email(
         subject=data.subject or subject,
         message=data.message or message,
         message_id=_message_id(settings, record_id),
+        reply_to=owner.email,
     )
     await quota.admit_email(settings, owner.id, record_id)  # checked last: only an accepted request counts
     try:
@@ -121,7 +123,7 @@ async def _mark_enqueued(record: EmailRecord) -> None:
     )
 
 
-async def _client_address(owner: User, invoice: Invoice) -> str:
+async def _client_address(owner: Books, invoice: Invoice) -> str:
     client = await Client.find_one(owned_filter(owner.id, _id=invoice.client_id))
     if client is None or not client.email:
         raise ValidationFailed.field("to", "the client has no e-mail address: name the recipients in `to`")

@@ -10,9 +10,9 @@ from pathlib import Path
 from babel.dates import format_date
 from babel.numbers import format_currency
 
-from app.auth.models import User
 from app.core.money import from_cents
 from app.invoices.models import Invoice
+from app.organizations.models import Books
 
 TEXTS = Path(__file__).with_name("templates") / "texts.json"
 
@@ -35,7 +35,7 @@ def one_line(value: str) -> str:
     return _NOT_IN_A_HEADER.sub(" ", value)
 
 
-def sender_name(user: User) -> str:
+def sender_name(user: Books) -> str:
     """Who the e-mail is from: the business name, else the user's own."""
     return user.business.company_name or user.name
 
@@ -46,7 +46,7 @@ DISPLAY_NAME_LIMIT = 70  # characters of the name in `From:` (what a mail client
 _ENCODED_WORD_OPENING = "=?"
 
 
-def display_name(user: User) -> str:
+def display_name(user: Books) -> str:
     """The sender's name for `From:` as text, never syntax: on one line, no encoded-word opening, at most
     DISPLAY_NAME_LIMIT characters. The e-mail library quotes the rest (quotes, commas, angle brackets)."""
     name = one_line(sender_name(user)).replace(_ENCODED_WORD_OPENING, "= ?").strip()
@@ -55,7 +55,7 @@ def display_name(user: User) -> str:
     return name
 
 
-def defaults(user: User, invoice: Invoice) -> tuple[str, str]:
+def defaults(user: Books, invoice: Invoice) -> tuple[str, str]:
     """(subject, message) for `invoice`, sent or paid (it has a number); the subject on one line."""
     locale = user.business.locale if user.business.locale in _texts() else "en"
     words = _texts()[locale]

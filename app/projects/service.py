@@ -7,7 +7,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from bson import ObjectId
 
-from app.auth.models import Owner, User
+from app.auth.models import Owner
 from app.clients.models import Client
 from app.core.errors import Conflict, InvalidReference, InvalidState, NotFound
 from app.core.money import to_cents
@@ -27,6 +27,7 @@ from app.db.repository import (
 )
 from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
+from app.organizations.models import Books
 from app.projects.models import Project
 from app.projects.schemas import ProjectCreate, ProjectUpdate
 from app.time_entries.models import TimeEntry
@@ -55,7 +56,9 @@ async def list_projects(
     return await paginate(Project, query, params, SORTS)
 
 
-async def create_project(owner: User, data: ProjectCreate, new_id: PydanticObjectId | None = None) -> Project:
+async def create_project(
+    owner: Books, data: ProjectCreate, new_id: PydanticObjectId | None = None
+) -> Project:
     client = await get_referenced(Client, data.client_id, owner.id, "client_id")
     project = Project(
         id=new_id or PydanticObjectId(),
@@ -117,7 +120,7 @@ _UNBILLED: dict[str, Any] = {
 
 
 async def update_project(
-    owner: User, project_id: str, data: ProjectUpdate, expected: Expected = ANY
+    owner: Books, project_id: str, data: ProjectUpdate, expected: Expected = ANY
 ) -> Project:
     changes = provided_fields(data)
     if "hourly_rate" in changes:
@@ -134,7 +137,7 @@ async def update_project(
 
 
 async def _client_change(
-    owner: User, project_id: str, changes: dict[str, Any], expected: Expected
+    owner: Books, project_id: str, changes: dict[str, Any], expected: Expected
 ) -> Project:
     """Moving a project to another client is allowed only while nothing references it (its time entries
     and invoices carry the client too); the currency follows the new client. Returns the project as read."""
@@ -146,7 +149,7 @@ async def _client_change(
     return project
 
 
-async def delete_project(owner: User, project_id: str, expected: Expected = ANY) -> None:
+async def delete_project(owner: Books, project_id: str, expected: Expected = ANY) -> None:
     await delete_unreferenced(Project, project_id, owner.id, project_references(), expected)
 
 
@@ -181,7 +184,7 @@ async def follow_client_currency(client: Client) -> None:
     raise Conflict("The client's currency kept changing while its projects followed it; try again")
 
 
-async def project_for_time(owner: User, project_id: str) -> Project:
+async def project_for_time(owner: Books, project_id: str) -> Project:
     """The caller's project named in a time-entry body (else 400 invalid_reference), open for new time."""
     project = await get_referenced(Project, project_id, owner.id, "project_id")
     if project.status not in ACCEPTS_TIME:
@@ -189,7 +192,7 @@ async def project_for_time(owner: User, project_id: str) -> Project:
     return project
 
 
-async def project_of_client(owner: User, project_id: str, client_id: ObjectId | None) -> Project:
+async def project_of_client(owner: Books, project_id: str, client_id: ObjectId | None) -> Project:
     """The caller's project named in a body (else 400 invalid_reference), which must be `client_id`'s."""
     project = await get_referenced(Project, project_id, owner.id, "project_id")
     if project.client_id != client_id:

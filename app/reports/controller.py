@@ -3,8 +3,10 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from app.auth.models import User
+from app.auth.models import Caller
+from app.core.roles import Role
 from app.http.schemas import CURRENCY_PATTERN
+from app.http.tenancy import requires
 from app.reports import service
 from app.reports.schemas import SummaryOut
 
@@ -13,10 +15,10 @@ class ReportController(Controller):
     path = "/reports"
     tags = ["reports"]
 
-    @get("/summary", operation_id="getSummaryReport")
+    @get("/summary", operation_id="getSummaryReport", opt=requires(Role.VIEWER))
     async def summary(
         self,
-        current_user: User,
+        caller: Caller,
         currency: str | None = Parameter(
             default=None,
             pattern=CURRENCY_PATTERN,
@@ -24,4 +26,4 @@ class ReportController(Controller):
         ),
     ) -> SummaryOut:
         """Receivables, revenue and unbilled time in one currency, computed by aggregation."""
-        return SummaryOut.from_summary(await service.summary(current_user, currency))
+        return SummaryOut.from_summary(await service.summary(caller, currency))

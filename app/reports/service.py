@@ -13,12 +13,12 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.auth.models import User
 from app.clients.models import Client
 from app.core.clock import midnight_utc, today_utc
 from app.core.money import from_cents, multiply, to_cents
 from app.db.repository import owned_filter
 from app.invoices.models import INVOICE_STATUSES, Invoice
+from app.organizations.models import Books
 from app.projects.models import Project
 from app.time_entries.models import TimeEntry
 
@@ -160,7 +160,7 @@ class Summary:
     revenue_by_month: list[tuple[str, int]]
 
 
-async def summary(owner: User, currency: str | None) -> Summary:
+async def summary(owner: Books, currency: str | None) -> Summary:
     currency = currency or owner.business.default_currency
     today = today_utc()
     invoices = await _invoice_figures(owner.id, currency, today)

@@ -8,7 +8,7 @@ from beanie import PydanticObjectId
 from beanie.odm.utils.encoder import Encoder
 
 from app.ai.client import AIClient
-from app.auth.models import Owner, User
+from app.auth.models import Owner
 from app.core.errors import NotFound, UpstreamBadGateway
 from app.db.outbox import pending, publish
 from app.db.pagination import Page, PageParams, paginate, sortable
@@ -22,6 +22,7 @@ from app.db.repository import (
 )
 from app.db.versions import ANY, Expected
 from app.http.schemas import as_plain, provided_fields
+from app.organizations.models import Books
 from app.resumes.models import Resume, StoredProfile
 from app.resumes.prompt import build_messages, clean_markdown
 from app.resumes.schemas import MAX_CONTENT, ResumeCreate, ResumeGenerate, ResumeUpdate
@@ -33,7 +34,7 @@ async def list_resumes(owner: Owner, params: PageParams) -> Page[Resume]:
     return await paginate(Resume, owned_filter(owner.id), params, SORTS)
 
 
-async def create_resume(owner: User, data: ResumeCreate, new_id: PydanticObjectId | None = None) -> Resume:
+async def create_resume(owner: Books, data: ResumeCreate, new_id: PydanticObjectId | None = None) -> Resume:
     fields = as_plain(data)
     fields["profile"] = StoredProfile(**fields["profile"])
     resume = Resume(id=new_id or PydanticObjectId(), owner_id=owner.id, source="manual", model=None, **fields)
@@ -44,7 +45,7 @@ async def get_resume(owner: Owner, resume_id: str) -> Resume:
     return await get_owned(Resume, resume_id, owner.id)
 
 
-async def update_resume(owner: User, resume_id: str, data: ResumeUpdate, expected: Expected = ANY) -> Resume:
+async def update_resume(owner: Books, resume_id: str, data: ResumeUpdate, expected: Expected = ANY) -> Resume:
     changes: dict[str, Any] = provided_fields(data)
     if "profile" in changes:  # replaced whole; dates become BSON datetimes as Beanie stores them
         changes["profile"] = Encoder().encode(StoredProfile(**changes["profile"]))
@@ -57,12 +58,12 @@ async def update_resume(owner: User, resume_id: str, data: ResumeUpdate, expecte
     return resume
 
 
-async def delete_resume(owner: User, resume_id: str, expected: Expected = ANY) -> None:
+async def delete_resume(owner: Books, resume_id: str, expected: Expected = ANY) -> None:
     await delete_owned_where(Resume, resume_id, owner.id, {}, lambda resume: None, expected=expected)
 
 
 async def generate_resume(
-    owner: User, data: ResumeGenerate, ai: AIClient, new_id: PydanticObjectId | None = None
+    owner: Books, data: ResumeGenerate, ai: AIClient, new_id: PydanticObjectId | None = None
 ) -> Resume:
     earlier = await created_before(Resume, new_id, owner.id)  # a retry does not ask the AI service again
     if earlier is not None:

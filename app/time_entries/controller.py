@@ -5,12 +5,14 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from app.auth.models import Caller, User
+from app.auth.models import Caller
 from app.core.errors import Conflict, InvalidReference, InvalidState, raises
+from app.core.roles import Role
 from app.db.pagination import PageParams, sorted_by
 from app.db.versions import Expected
 from app.http.pagination import id_filter
 from app.http.schemas import created
+from app.http.tenancy import requires
 from app.time_entries import service
 from app.time_entries.errors import AlreadyInvoiced, TimerRunning
 from app.time_entries.schemas import (
@@ -62,32 +64,40 @@ class TimeEntryController(Controller):
         "filters": Provide(provide_filters, sync_to_thread=False),
     }
 
-    @get("/", operation_id="listTimeEntries", opt=sorted_by(service.SORTS))
+    @get("/", operation_id="listTimeEntries", opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)})
     async def list_entries(self, owner: Caller, page: PageParams, filters: TimeEntryFilters) -> TimeEntryPage:
         """The caller's time entries. Sort by `started_at`, `created_at` or `duration_seconds`."""
         return (await service.list_entries(owner, page, filters)).map(TimeEntryOut.from_document)
 
-    @post("/", operation_id="createTimeEntry", opt=raises(InvalidReference, InvalidState))
+    @post(
+        "/",
+        operation_id="createTimeEntry",
+        opt={**requires(Role.MEMBER), **raises(InvalidReference, InvalidState)},
+    )
     async def create_entry(
-        self, data: TimeEntryCreate, current_user: User, new_id: PydanticObjectId | None
+        self, data: TimeEntryCreate, caller: Caller, new_id: PydanticObjectId | None
     ) -> Response[TimeEntryOut]:
         """Log a finished stretch of work (ended_at after started_at, at most 24 h)."""
         return created(
-            TimeEntryOut.from_document(await service.create_entry(current_user, data, new_id)),
+            TimeEntryOut.from_document(await service.create_entry(caller, data, new_id)),
             "/api/time-entries",
         )
 
-    @post("/start", operation_id="startTimer", opt=raises(InvalidReference, InvalidState, TimerRunning))
+    @post(
+        "/start",
+        operation_id="startTimer",
+        opt={**requires(Role.MEMBER), **raises(InvalidReference, InvalidState, TimerRunning)},
+    )
     async def start_timer(
-        self, data: TimerStart, current_user: User, new_id: PydanticObjectId | None
+        self, data: TimerStart, caller: Caller, new_id: PydanticObjectId | None
     ) -> Response[TimeEntryOut]:
         """Start the caller's one running timer (409 timer_running if one runs already)."""
         return created(
-            TimeEntryOut.from_document(await service.start_timer(current_user, data, new_id)),
+            TimeEntryOut.from_document(await service.start_timer(caller, data, new_id)),
             "/api/time-entries",
         )
 
-    @get("/{entry_id:str}", operation_id="getTimeEntry")
+    @get("/{entry_id:str}", operation_id="getTimeEntry", opt=requires(Role.VIEWER))
     async def get_entry(self, entry_id: str, owner: Caller) -> TimeEntryOut:
         """One time entry."""
         return TimeEntryOut.from_document(await service.get_entry(owner, entry_id))
@@ -95,22 +105,29 @@ class TimeEntryController(Controller):
     @patch(
         "/{entry_id:str}",
         operation_id="updateTimeEntry",
-        opt=raises(InvalidReference, InvalidState, AlreadyInvoiced, Conflict),
+        opt={**requires(Role.MEMBER), **raises(InvalidReference, InvalidState, AlreadyInvoiced, Conflict)},
     )
     async def update_entry(
-        self, entry_id: str, data: TimeEntryUpdate, current_user: User, expected: Expected
+        self, entry_id: str, data: TimeEntryUpdate, caller: Caller, expected: Expected
     ) -> TimeEntryOut:
         """Change some fields of an entry not yet invoiced (else 409 already_invoiced)."""
-        return TimeEntryOut.from_document(await service.update_entry(current_user, entry_id, data, expected))
+        return TimeEntryOut.from_document(await service.update_entry(caller, entry_id, data, expected))
 
-    @delete("/{entry_id:str}", operation_id="deleteTimeEntry", opt=raises(AlreadyInvoiced, Conflict))
-    async def delete_entry(self, entry_id: str, current_user: User, expected: Expected) -> None:
+    @delete(
+        "/{entry_id:str}",
+        operation_id="deleteTimeEntry",
+        opt={**requires(Role.MEMBER), **raises(AlreadyInvoiced, Conflict)},
+    )
+    async def delete_entry(self, entry_id: str, caller: Caller, expected: Expected) -> None:
         """Delete an entry not yet invoiced (else 409 already_invoiced); a running one is discarded."""
-        await service.delete_entry(current_user, entry_id, expected)
+        await service.delete_entry(caller, entry_id, expected)
 
     @post(
-        "/{entry_id:str}/stop", operation_id="stopTimer", status_code=200, opt=raises(InvalidState, Conflict)
+        "/{entry_id:str}/stop",
+        operation_id="stopTimer",
+        status_code=200,
+        opt={**requires(Role.MEMBER), **raises(InvalidState, Conflict)},
     )
-    async def stop_timer(self, entry_id: str, current_user: User, expected: Expected) -> TimeEntryOut:
+    async def stop_timer(self, entry_id: str, caller: Caller, expected: Expected) -> TimeEntryOut:
         """Stop the running timer (409 invalid_state if not running); over 24 h is capped at 24 h."""
-        return TimeEntryOut.from_document(await service.stop_timer(current_user, entry_id, expected))
+        return TimeEntryOut.from_document(await service.stop_timer(caller, entry_id, expected))

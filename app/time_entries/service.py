@@ -15,7 +15,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
-from app.auth.models import Owner, User
+from app.auth.models import Owner
 from app.clients.models import Client
 from app.core.clock import parse_rfc3339, to_utc_ms, utc_now
 from app.core.errors import InvalidState, ValidationFailed
@@ -35,6 +35,7 @@ from app.db.repository import (
 )
 from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
+from app.organizations.models import Books
 from app.projects.models import Project
 from app.projects.service import project_for_time
 from app.time_entries.errors import AlreadyInvoiced, TimerRunning
@@ -95,7 +96,7 @@ async def list_entries(owner: Owner, params: PageParams, filters: TimeEntryFilte
 
 
 async def create_entry(
-    owner: User, data: TimeEntryCreate, new_id: PydanticObjectId | None = None
+    owner: Books, data: TimeEntryCreate, new_id: PydanticObjectId | None = None
 ) -> TimeEntry:
     project = await project_for_time(owner, data.project_id)
     oid = new_id or PydanticObjectId()  # known before insert: a stopped entry's timer_slot is its own id
@@ -115,7 +116,7 @@ async def create_entry(
     return await insert_confirmed(entry, _parents(project))
 
 
-async def start_timer(owner: User, data: TimerStart, new_id: PydanticObjectId | None = None) -> TimeEntry:
+async def start_timer(owner: Books, data: TimerStart, new_id: PydanticObjectId | None = None) -> TimeEntry:
     """Insert a running entry; the unique (owner_id, timer_slot) index turns a second one into 409."""
     project = await project_for_time(owner, data.project_id)
     entry = TimeEntry(
@@ -136,7 +137,7 @@ async def start_timer(owner: User, data: TimerStart, new_id: PydanticObjectId | 
     return entry
 
 
-async def stop_timer(owner: User, entry_id: str, expected: Expected = ANY) -> TimeEntry:
+async def stop_timer(owner: Books, entry_id: str, expected: Expected = ANY) -> TimeEntry:
     """Stop a running entry. A timer left running longer than 24 h is capped at started_at + 24 h."""
 
     async def attempt() -> TimeEntry | None:
@@ -170,7 +171,7 @@ async def get_entry(owner: Owner, entry_id: str) -> TimeEntry:
 
 
 async def update_entry(
-    owner: User, entry_id: str, data: TimeEntryUpdate, expected: Expected = ANY
+    owner: Books, entry_id: str, data: TimeEntryUpdate, expected: Expected = ANY
 ) -> TimeEntry:
     changes = provided_fields(data)
     project = await _target_project(
@@ -199,7 +200,7 @@ async def update_entry(
     return updated
 
 
-async def _target_project(owner: User, entry: TimeEntry, project_id: str | None) -> Project | None:
+async def _target_project(owner: Books, entry: TimeEntry, project_id: str | None) -> Project | None:
     """The project an entry moves to: the caller's (else 400), open for time unless it is the same one."""
     if project_id is None:
         return None
@@ -242,7 +243,7 @@ def _merge(
     return fields, where
 
 
-async def delete_entry(owner: User, entry_id: str, expected: Expected = ANY) -> None:
+async def delete_entry(owner: Books, entry_id: str, expected: Expected = ANY) -> None:
     """Not while it is on an invoice (409 already_invoiced); a running entry is discarded."""
     await delete_owned_where(
         TimeEntry,

@@ -10,7 +10,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
-from app.auth.models import Owner, User
+from app.auth.models import Owner
 from app.config import Settings
 from app.core.clock import utc_now
 from app.core.errors import AppError, Conflict, NotFound, QuotaExceeded, ValidationFailed
@@ -20,6 +20,7 @@ from app.db.pagination import Page, PageParams, paginate, sortable
 from app.db.repository import created_before, get_owned, insert_once, owned_filter, update_owned
 from app.db.versions import ANY, Expected
 from app.http.schemas import provided_fields
+from app.organizations.models import Books
 from app.webhooks import jobs, slots
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.schemas import MAX_URL_LENGTH, WebhookEndpointCreate, WebhookEndpointUpdate
@@ -62,7 +63,7 @@ async def list_endpoints(owner: Owner, params: PageParams) -> Page[WebhookEndpoi
 
 
 async def create_endpoint(
-    owner: User, data: WebhookEndpointCreate, settings: Settings, new_id: PydanticObjectId | None = None
+    owner: Books, data: WebhookEndpointCreate, settings: Settings, new_id: PydanticObjectId | None = None
 ) -> WebhookEndpoint:
     """A new endpoint in a free slot below WEBHOOK_ENDPOINTS_MAX (429 when there is none). A retry whose
     earlier run committed (the same `new_id`) answers with that run's endpoint, whatever the count now."""
@@ -95,7 +96,7 @@ async def get_endpoint(owner: Owner, endpoint_id: str) -> WebhookEndpoint:
 
 
 async def update_endpoint(
-    owner: User,
+    owner: Books,
     endpoint_id: str,
     data: WebhookEndpointUpdate,
     settings: Settings,
@@ -112,13 +113,13 @@ async def update_endpoint(
     return await _updated(owner, endpoint_id, changes, expected)
 
 
-async def rotate_secret(owner: User, endpoint_id: str, expected: Expected = ANY) -> WebhookEndpoint:
+async def rotate_secret(owner: Books, endpoint_id: str, expected: Expected = ANY) -> WebhookEndpoint:
     """A new secret; deliveries from now on are signed with it."""
     return await _updated(owner, endpoint_id, {"secret": new_secret()}, expected)
 
 
 async def _updated(
-    owner: User, endpoint_id: str, changes: dict[str, Any], expected: Expected
+    owner: Books, endpoint_id: str, changes: dict[str, Any], expected: Expected
 ) -> WebhookEndpoint:
     endpoint = await update_owned(WebhookEndpoint, endpoint_id, owner.id, changes, expected=expected)
     if endpoint is None:
@@ -126,7 +127,7 @@ async def _updated(
     return endpoint
 
 
-async def delete_endpoint(owner: User, endpoint_id: str, expected: Expected = ANY) -> None:
+async def delete_endpoint(owner: Books, endpoint_id: str, expected: Expected = ANY) -> None:
     """The endpoint and its delivery log; queued attempts find their delivery gone and stop."""
     endpoint = await get_owned(WebhookEndpoint, endpoint_id, owner.id, expected)
     endpoints, mine = WebhookEndpoint.get_motor_collection(), owned_filter(owner.id, _id=endpoint.id)
@@ -148,7 +149,7 @@ async def list_deliveries(
 
 
 async def retry_delivery(
-    owner: User,
+    owner: Books,
     endpoint_id: str,
     delivery_id: str,
     settings: Settings,
@@ -174,7 +175,7 @@ async def retry_delivery(
         raise
 
 
-async def _retry(owner: User, delivery: WebhookDelivery, expected: Expected) -> WebhookDelivery:
+async def _retry(owner: Books, delivery: WebhookDelivery, expected: Expected) -> WebhookDelivery:
     delivery_id = str(delivery.id)
     # Pending first, then the job: the attempt it runs finds the delivery pending (else it does nothing).
     wanted = await update_owned(

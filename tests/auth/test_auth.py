@@ -19,7 +19,9 @@ async def test_register_returns_user_and_token(client):
     assert body["token_type"] == "bearer"
     assert body["user"]["email"] == "grace@example.com"
     assert body["user"]["name"] == "Grace"
-    assert set(body["user"]) == {"id", "email", "name", "business", "created_at", "updated_at"}
+    assert set(body["user"]) == {
+        "id", "email", "name", "email_verified", "default_organization_id", "business", "created_at", "updated_at"
+    }
     assert body["user"]["business"] == {
         "company_name": None,
         "address": None,
@@ -35,6 +37,8 @@ async def test_register_returns_user_and_token(client):
         "default_tax_rate": "0",
         "payment_terms_days": 30,
         "invoice_prefix": "INV-",
+        "credit_note_prefix": "CN-",
+        "time_zone": "UTC",
     }
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["sub"] == body["user"]["id"] and claims["ver"] == 0

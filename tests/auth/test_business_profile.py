@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
-from app.auth.models import User
 from app.clients.models import Client
+from app.organizations.models import Organization
 from tests.clients.factories import create_client
 from tests.conftest import assert_problem
 
@@ -86,7 +86,7 @@ async def test_countries_stored_before_the_rule_stay_readable(client, auth, user
     await Client.get_motor_collection().update_one(
         {"_id": ObjectId(created["id"])}, {"$set": {"address": {"city": "Berlin", "country": "Germany"}}}
     )
-    await User.get_motor_collection().update_one(
+    await Organization.get_motor_collection().update_one(  # the personal organisation has the user's id
         {"_id": ObjectId(user.id)}, {"$set": {"business.address": {"country": "Deutschland"}}}
     )
     one = await client.get(f"/api/clients/{created['id']}", headers=auth)

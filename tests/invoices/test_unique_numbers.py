@@ -10,10 +10,10 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from app.auth.models import User
 from app.invoices import numbering
 from app.invoices.models import Invoice, InvoiceCounter
 from app.main import prepare_stored_data
+from app.organizations.models import Organization
 from tests.conftest import Account, assert_problem
 from tests.invoices.factories import create_sent_invoice
 
@@ -52,8 +52,8 @@ async def test_prefix_x1_and_x_can_no_longer_make_one_number(client, user: Accou
 
 
 async def test_a_stored_prefix_ending_with_a_digit_is_migrated_at_start_up(client, user: Account):
-    users = User.get_motor_collection()
-    await users.update_one({"_id": ObjectId(user.id)}, {"$set": {"business.invoice_prefix": "X1"}})
+    organizations = Organization.get_motor_collection()  # the personal organisation: the user's id
+    await organizations.update_one({"_id": ObjectId(user.id)}, {"$set": {"business.invoice_prefix": "X1"}})
     await prepare_stored_data()  # what every start runs
     me = await client.get("/api/auth/me", headers=user.headers)
     assert me.json()["business"]["invoice_prefix"] == "X1-"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
-from app.auth.models import User
 from app.mail.texts import DISPLAY_NAME_LIMIT
+from app.organizations.models import Organization
 from tests.mail.conftest import SMTP_FROM
 from tests.mail.factories import email_invoice, sent_invoice
 
@@ -50,9 +50,9 @@ async def test_a_hostile_company_name_is_only_ever_the_display_name(mail_client,
         )
         assert changed.status_code == 200, changed.text
         assert await _received_from(mail_client, sender, mailbox, worker, invoice["id"]) == (shown, SMTP_FROM)
-    users = User.get_motor_collection()
+    organizations = Organization.get_motor_collection()  # the personal organisation: the user's id
     for stored, shown in STORED.items():
-        await users.update_one({"_id": ObjectId(sender.id)}, {"$set": {"business.company_name": stored}})
+        await organizations.update_one({"_id": ObjectId(sender.id)}, {"$set": {"business.company_name": stored}})
         assert await _received_from(mail_client, sender, mailbox, worker, invoice["id"]) == (shown, SMTP_FROM)
 
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from app.auth.models import User
 from app.core.errors import QuotaExceeded, RuleError
 from app.documents import service as documents_service
 from app.documents.errors import EInvoiceInvalid, RenderTimeout
 from app.documents.models import StoredDocument
 from app.invoices.models import Invoice
 from app.mail.models import EmailRecord
+from app.organizations.models import Organization
 from app.worker import jobs
 from tests.conftest import assert_problem
 from tests.mail.conftest import SMTP_FROM
@@ -58,7 +58,7 @@ async def test_a_business_name_with_a_line_separator_is_refused_and_a_stored_one
     )
     assert assert_problem(refused, 400, "validation_error")["errors"][0]["field"] == "business.company_name"
     invoice = await sent_invoice(mail_client, sender.headers, e_invoice="none")
-    await User.get_motor_collection().update_one(
+    await Organization.get_motor_collection().update_one(
         {"_id": ObjectId(sender.id)}, {"$set": {"business.company_name": name}}
     )
     queued = await email_invoice(mail_client, sender.headers, invoice["id"])

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from bson import ObjectId
 
-from app.auth.models import User
 from app.clients.models import Client
 from app.contracts.models import Contract
 from app.invoices.models import Invoice
+from app.organizations.models import Organization
 from app.time_entries.models import TimeEntry
 from tests.security.world import World
 
@@ -41,7 +41,7 @@ async def test_stored_values_from_before_the_rules_are_returned_as_stored(client
     world = World(client, user.headers)
     ids = await world.everything()
     await _set(
-        User,
+        Organization,  # the personal organisation: the user's id
         user.id,
         {
             "business.address": OLD_ADDRESS,

@@ -251,8 +251,8 @@ async def test_a_user_stored_before_token_versions_existed_keeps_its_version_0_t
 
 
 async def test_routes_that_need_no_profile_read_only_the_token_version(client, user, monkeypatch):
-    """One lean lookup: a route that names `current_user` gets the whole user; any other route a Caller,
-    from a projection of the version alone."""
+    """One lookup: a route that names `current_user` gets the whole user with the organisation's profile
+    joined; any other route a Caller, from a projection of the version and the memberships."""
     from app.auth import middleware
 
     projections: list[Any] = []
@@ -264,7 +264,15 @@ async def test_routes_that_need_no_profile_read_only_the_token_version(client, u
             projections.append(projection and {k: v for k, v in projection.items() if (k, v) != ("_id", 1)})
             return await users().find_one(query, projection)
 
+        def aggregate(self, pipeline: list[Any]) -> Any:
+            projections.append(("joined", [next(iter(stage)) for stage in pipeline]))
+            return users().aggregate(pipeline)
+
     monkeypatch.setattr(middleware, "users", Spy)
     assert (await client.get("/api/clients", headers=user.headers)).status_code == 200
     assert (await _me(client, user.token)).status_code == 200
-    assert projections == [{"token_version": 1}, None]
+    assert projections == [
+        {"token_version": 1, "memberships": 1, "default_organization_id": 1, "email": 1},
+        # the whole user, and the organisation's profile joined in the same round trip
+        ("joined", ["$match", "$addFields", "$lookup"]),
+    ]

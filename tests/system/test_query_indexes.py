@@ -30,8 +30,11 @@ PAGINATION = "app/db/pagination.py:"
 
 # Queries that are fine without an index, by (collection, origin), each with its reason.
 UNINDEXED: dict[tuple[str, str], str] = {
-    ("users", "app/auth/service.py:migrate_invoice_prefixes"): (
+    ("organizations", "app/organizations/service.py:migrate_invoice_prefixes"): (
         "the start-up migration, once per process start; an end-anchored regex cannot bound an index scan"
+    ),
+    ("users", "app/auth/memberships.py:unmigrated_users"): (
+        "the start-up migration to organisations, once per process start; no index can serve $exists: false"
     ),
 }
 # Queries whose index leaves some equality fields to filter the documents it finds, with the reason.

@@ -8,8 +8,6 @@ from typing import Any
 
 import msgspec
 
-from app.auth.models import User
-from app.auth.schemas import UserOut
 from app.clients.models import Client
 from app.clients.schemas import ClientOut
 from app.contracts.models import Contract
@@ -26,7 +24,6 @@ from tests.projects.factories import create_project
 from tests.time_entries.factories import create_time_entry
 
 PAIRS: list[tuple[Any, Any]] = [
-    (User, UserOut),
     (Client, ClientOut),
     (Project, ProjectOut),
     (TimeEntry, TimeEntryOut),

@@ -1,0 +1,96 @@
+"""Which organisation a request acts in, and the least role its route needs: declared beside the route.
+
+Every handler under /api that acts in an organisation names its least role in `opt`
+(`requires(Role.BILLING)`); one guard on the /api router refuses a caller below it (403 `forbidden`) before
+the body or any resource is read. Routes of the user alone (their organisations, accepting an invitation,
+their session) say `outside_organization()` instead: the header is not read for them. The app refuses to
+start when a route says neither (`check_declared`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from app.core.errors import Forbidden
+from app.core.roles import Role
+from app.http.public import EXCLUDE_FROM_AUTH
+
+ROLE = "role"
+OUTSIDE_ORGANIZATION = "outside_organization"
+ORGANIZATION_HEADER = "Orbix-Organization"
+# For EventSource and download links, which cannot set a header; the header wins.
+ORGANIZATION_QUERY = "organization"
+
+
+def requires(role: Role) -> dict[str, Any]:
+    """A route handler's `opt` entry: the least role of the caller in the organisation the request acts in."""
+    return {ROLE: role}
+
+
+def outside_organization() -> dict[str, Any]:
+    """A route handler's `opt` entry: it acts for the user alone, in no organisation."""
+    return {OUTSIDE_ORGANIZATION: True}
+
+
+def declared_role(opt: dict[str, Any]) -> Role | None:
+    return opt.get(ROLE)
+
+
+def acts_in_organization(opt: dict[str, Any]) -> bool:
+    return not opt.get(OUTSIDE_ORGANIZATION) and not opt.get(EXCLUDE_FROM_AUTH)
+
+
+class Member(Protocol):
+    @property
+    def role(self) -> Role: ...
+
+
+def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    minimum = declared_role(handler.opt)
+    if minimum is None:
+        return
+    caller: Member = connection.user
+    if not caller.role.allows(minimum):
+        raise Forbidden(f"This needs the {minimum.value} role or above; yours is {caller.role.value}")
+
+
+def check_declared(handlers: Iterable[BaseRouteHandler]) -> None:
+    """Every authenticated route states where it acts: a forgotten declaration must not mean 'anyone'."""
+    missing = [
+        str(handler)
+        for handler in handlers
+        if "OPTIONS" not in getattr(handler, "http_methods", ())
+        and any(path.startswith("/api") for path in handler.paths)
+        and acts_in_organization(handler.opt)
+        and declared_role(handler.opt) is None
+    ]
+    if missing:
+        raise RuntimeError(f"routes without a declared role or outside_organization(): {missing}")
+
+
+class NameTheOrganization:
+    """Adds `Orbix-Organization: <id>` to every answer of a request that acted in one (API.md section 19)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def named(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                caller = scope.get("user")
+                acting = getattr(caller, "id", None)
+                handler = scope.get("route_handler")
+                if acting is not None and handler is not None and acts_in_organization(handler.opt):
+                    headers = [*message.get("headers", []), (b"orbix-organization", str(acting).encode())]
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, named)
