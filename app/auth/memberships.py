@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from beanie import PydanticObjectId
 from bson import ObjectId
 
 from app.auth.models import Membership, User
@@ -51,7 +52,7 @@ def _users() -> Any:
     return User.get_motor_collection()
 
 
-# ---------------------------------------------------------------- organisations and their members (section 19)
+# ---------------------------------------------------------------- organisations and their members
 
 MEMBER_SORTS = {"name": "name", "email": "email", "joined_at": "membership.joined_at"}
 
@@ -82,7 +83,11 @@ async def join(
     if memberships_now is not None:
         query["memberships"] = {"$size": memberships_now}
     update: dict[str, Any] = {
-        "$push": {"memberships": Membership(organization_id=organization_id, role=role, joined_at=joined_at or utc_now()).model_dump()}
+        "$push": {
+            "memberships": Membership(
+                organization_id=PydanticObjectId(organization_id), role=role, joined_at=joined_at or utc_now()
+            ).model_dump()
+        }
     }
     if verify_email is not None:
         query["email"] = verify_email
@@ -122,7 +127,9 @@ async def remove_everyone(organization_id: ObjectId) -> None:
 
 
 async def count_owners(organization_id: ObjectId) -> int:
-    count: int = await _users().count_documents({"memberships": _member(organization_id, role=Role.OWNER.value)})
+    count: int = await _users().count_documents(
+        {"memberships": _member(organization_id, role=Role.OWNER.value)}
+    )
     return count
 
 
@@ -136,14 +143,16 @@ async def member(user_id: ObjectId, organization_id: ObjectId) -> dict[str, Any]
 
 
 async def member_by_email(organization_id: ObjectId, email: str) -> bool:
-    found = await _users().find_one({"email": email, "memberships.organization_id": organization_id}, {"_id": 1})
+    found = await _users().find_one(
+        {"email": email, "memberships.organization_id": organization_id}, {"_id": 1}
+    )
     return found is not None
 
 
 async def members(
     organization_id: ObjectId, sort: tuple[str, int], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of the organisation's members in `sort` order (a MEMBER_SORTS value, direction), and the total."""
+    """A page of the organisation's members in `sort` order (a MEMBER_SORTS value, direction), and total."""
     query = {"memberships.organization_id": organization_id}
     total: int = await _users().count_documents(query)
     field, direction = sort
@@ -157,7 +166,9 @@ async def members(
         ]
         found.sort(key=lambda raw: (raw["membership"]["joined_at"], raw["_id"]), reverse=direction < 0)
         return found[offset : offset + limit], total
-    cursor = _users().find(query, {"name": 1, "email": 1, "memberships": 1}).sort(order).skip(offset).limit(limit)
+    cursor = (
+        _users().find(query, {"name": 1, "email": 1, "memberships": 1}).sort(order).skip(offset).limit(limit)
+    )
     return [_with_membership(raw, organization_id) async for raw in cursor], total
 
 
@@ -173,4 +184,7 @@ async def joined(user_id: ObjectId) -> list[dict[str, Any]]:
 
 
 async def creators_joined(user_id: ObjectId, organization_id: ObjectId) -> bool:
-    return await _users().find_one({"_id": user_id, "memberships.organization_id": organization_id}, {"_id": 1}) is not None
+    return (
+        await _users().find_one({"_id": user_id, "memberships.organization_id": organization_id}, {"_id": 1})
+        is not None
+    )

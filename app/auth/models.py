@@ -50,7 +50,9 @@ class User(TimestampedDocument):
                 name="membership_organization",
             ),
             # The member list's other sorts (auth/memberships.members).
-            IndexModel([("memberships.organization_id", ASCENDING), ("name", ASCENDING)], name="membership_name"),
+            IndexModel(
+                [("memberships.organization_id", ASCENDING), ("name", ASCENDING)], name="membership_name"
+            ),
             IndexModel(
                 [("memberships.organization_id", ASCENDING), ("email", ASCENDING)], name="membership_email"
             ),

@@ -99,9 +99,13 @@ async def list_invitations(caller: Caller, params: PageParams) -> Page[Invitatio
 async def revoke_invitation(caller: Caller, invitation_id: str) -> None:
     oid = parse_object_id(invitation_id)
     collection = Invitation.get_motor_collection()
-    operation = with_event(versions.bump({"$set": {"status": "revoked", "updated_at": utc_now()}}), pending("invitation.revoked"))
+    operation = with_event(
+        versions.bump({"$set": {"status": "revoked", "updated_at": utc_now()}}), pending("invitation.revoked")
+    )
     raw = await collection.find_one_and_update(
-        owned_filter(caller.id, _id=oid, status="pending"), to_bson(operation), return_document=ReturnDocument.AFTER
+        owned_filter(caller.id, _id=oid, status="pending"),
+        to_bson(operation),
+        return_document=ReturnDocument.AFTER,
     )
     if raw is None:
         if oid is not None and await collection.count_documents(owned_filter(caller.id, _id=oid)):
@@ -124,7 +128,9 @@ async def accept(caller: Caller, token: str) -> tuple[Organization, Role]:
         raise Forbidden("This invitation is for another e-mail address")
     if not resumed:
         operation = with_event(
-            versions.bump({"$set": {"status": "accepted", "accepted_by": caller.user_id, "updated_at": utc_now()}}),
+            versions.bump(
+                {"$set": {"status": "accepted", "accepted_by": caller.user_id, "updated_at": utc_now()}}
+            ),
             pending("invitation.accepted"),
         )
         claimed = await collection.find_one_and_update(
@@ -138,11 +144,22 @@ async def accept(caller: Caller, token: str) -> tuple[Organization, Role]:
     assert organization.id is not None
     joined_at = utc_now()
     about = msgspec.to_builtins(
-        MemberOut(user_id=str(caller.user_id), email=caller.email, name=await _name(caller), role=invitation.role, joined_at=joined_at)
+        MemberOut(
+            user_id=str(caller.user_id),
+            email=caller.email,
+            name=await _name(caller),
+            role=invitation.role,
+            joined_at=joined_at,
+        )
     )
     event = pending("member.added", owner=organization.id, about=about)
     if await memberships.join(
-        caller.user_id, organization.id, invitation.role, event=event, verify_email=caller.email, joined_at=joined_at
+        caller.user_id,
+        organization.id,
+        invitation.role,
+        event=event,
+        verify_email=caller.email,
+        joined_at=joined_at,
     ):
         await publish(memberships.carrying(caller.user_id, event))
         return organization, invitation.role
@@ -154,4 +171,3 @@ async def accept(caller: Caller, token: str) -> tuple[Organization, Role]:
 
 async def _name(caller: Caller) -> str:
     return caller.profile.name if caller.profile is not None else ""
-

@@ -61,7 +61,8 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
 
 
 def build_message(settings: Settings, organization: Any, invitation: Invitation) -> EmailMessage:
-    link = f"{settings.public_url.rstrip('/')}/invitations/{invitations.token_of(settings.jwt_secret, invitation.salt)}"
+    token = invitations.token_of(settings.jwt_secret, invitation.salt)
+    link = f"{settings.public_url.rstrip('/')}/invitations/{token}"
     message = EmailMessage()
     message["From"] = sender_address(settings, organization)
     message["To"] = invitation.email

@@ -19,6 +19,7 @@ from app.auth.models import Caller
 from app.core.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from app.core.roles import Role
 from app.db.outbox import pending, publish
+from app.db.pagination import DEFAULT_SORT as PAGE_DEFAULT_SORT
 from app.db.pagination import Page, PageParams, sort_spec
 from app.db.repository import parse_object_id
 from app.organizations.schemas import MemberOut
@@ -31,11 +32,16 @@ DEFAULT_SORT = "joined_at"
 async def list_members(caller: Caller, params: PageParams) -> Page[MemberOut]:
     if params.after is not None:
         raise ValidationFailed.field("after", "this list pages by offset only")
-    [(field, direction), _] = sort_spec(params.sort, SORTS)
+    # Members come in the order they joined unless asked otherwise (the page parameters' default is
+    # every other list's `-created_at`, which members do not have).
+    sort = DEFAULT_SORT if params.sort == PAGE_DEFAULT_SORT else params.sort
+    [(field, direction), _] = sort_spec(sort, SORTS)
     found, total = await memberships.members(
         caller.id, (memberships.MEMBER_SORTS[field], int(direction)), params.offset, params.limit
     )
-    return Page(items=[MemberOut.of(raw) for raw in found], total=total, limit=params.limit, offset=params.offset)
+    return Page(
+        items=[MemberOut.of(raw) for raw in found], total=total, limit=params.limit, offset=params.offset
+    )
 
 
 async def _member(caller: Caller, user_id: str) -> tuple[ObjectId, dict[str, Any]]:
@@ -89,7 +95,11 @@ async def update_member(caller: Caller, user_id: str, role: Role) -> MemberOut:
 
 async def remove_member(caller: Caller, user_id: str) -> None:
     """Anyone may remove themselves (leave); removing someone else needs admin, an owner needs owner."""
-    oid, raw = await _member(caller, user_id) if _is_self(caller, user_id) or caller.role.allows(Role.ADMIN) else _refuse()
+    oid, raw = (
+        await _member(caller, user_id)
+        if _is_self(caller, user_id) or caller.role.allows(Role.ADMIN)
+        else _refuse()
+    )
     role = Role(raw["membership"]["role"])
     leaving = oid == caller.user_id
     if role is Role.OWNER and not leaving and caller.role is not Role.OWNER:

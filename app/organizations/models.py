@@ -80,8 +80,9 @@ class Organization(TimestampedDocument):
 
 
 class Invitation(OwnedDocument):
-    """An invitation to join the organisation `owner_id`. The token e-mailed is derived from the id and the
-    server's secret (invitations.py), so it is never stored: only its SHA-256 hash, which accepting looks up."""
+    """An invitation to join the organisation `owner_id`. The token e-mailed is derived from its random
+    salt and the server's secret (invitations.py), so it is never stored: only its SHA-256 hash, which
+    accepting looks up."""
 
     email: str
     role: Role

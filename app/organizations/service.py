@@ -199,16 +199,16 @@ CREATE_ATTEMPTS = 5
 OWNED_RETRY_AFTER = 3600.0  # only leaving or deleting an organisation makes room
 
 
-async def delete(organization: Organization, holds_legal_records: Callable[[ObjectId], Awaitable[bool]]) -> None:
+async def delete(
+    organization: Organization, holds_legal_records: Callable[[ObjectId], Awaitable[bool]]
+) -> None:
     """Delete a non-personal organisation that holds no numbered invoice: mark it (`deleting_at`), remove
     every membership, then the document. Recovery finishes a delete whose request died after the mark. (Its
     other documents stay, unreachable: nobody is a member any more.)"""
     assert organization.id is not None
     if organization.personal:
         raise InvalidState("A personal organization cannot be deleted")
-    marked = await _organizations().update_one(
-        {"_id": organization.id}, {"$set": {"deleting_at": utc_now()}}
-    )
+    marked = await _organizations().update_one({"_id": organization.id}, {"$set": {"deleting_at": utc_now()}})
     if not marked.matched_count:
         raise NotFound("No such organization")
     if await holds_legal_records(organization.id):

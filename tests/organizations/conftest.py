@@ -16,7 +16,7 @@ from tests.mail.conftest import clean_registry, mail_client, mailbox, smtp_serve
 
 
 @pytest.fixture
-async def client(mail_client: httpx.AsyncClient) -> httpx.AsyncClient:
+async def client(mail_client: httpx.AsyncClient) -> httpx.AsyncClient:  # noqa: F811
     return mail_client
 
 
@@ -30,9 +30,13 @@ def acting(account: Account, organization_id: str) -> dict[str, str]:
     return {**account.headers, "Orbix-Organization": organization_id}
 
 
-async def invite(client: httpx.AsyncClient, inviter: Account, organization_id: str, email: str, role: str) -> Any:
+async def invite(
+    client: httpx.AsyncClient, inviter: Account, organization_id: str, email: str, role: str
+) -> Any:
     return await client.post(
-        "/api/organization/invitations", json={"email": email, "role": role}, headers=acting(inviter, organization_id)
+        "/api/organization/invitations",
+        json={"email": email, "role": role},
+        headers=acting(inviter, organization_id),
     )
 
 
@@ -43,7 +47,9 @@ async def token_for(invitation_id: str) -> str:
     return token_of(Settings.from_env().jwt_secret, invitation.salt)
 
 
-async def join(client: httpx.AsyncClient, inviter: Account, organization_id: str, who: Account, role: str) -> None:
+async def join(
+    client: httpx.AsyncClient, inviter: Account, organization_id: str, who: Account, role: str
+) -> None:
     invited = await invite(client, inviter, organization_id, who.email, role)
     assert invited.status_code == 201, invited.text
     accepted = await client.post(

@@ -17,11 +17,16 @@ async def test_create_organization_makes_the_caller_owner_without_location(clien
     assert body["name"] == "Studio" and body["role"] == "owner" and body["personal"] is False
     assert body["business"]["credit_note_prefix"] == "CN-"
     listed = (await client.get("/api/organizations?sort=name", headers=ada.headers)).json()
-    assert [(o["name"], o["role"]) for o in listed["items"]] == [("Ada Lovelace", "owner"), ("Studio", "owner")]
+    assert [(o["name"], o["role"]) for o in listed["items"]] == [
+        ("Ada Lovelace", "owner"),
+        ("Studio", "owner"),
+    ]
     assert listed["total"] == 2
     newest = (await client.get("/api/organizations", headers=ada.headers)).json()["items"]
     assert newest[0]["name"] == "Studio"
-    assert_problem(await client.get("/api/organizations?sort=role", headers=ada.headers), 400, "validation_error")
+    assert_problem(
+        await client.get("/api/organizations?sort=role", headers=ada.headers), 400, "validation_error"
+    )
 
 
 async def test_organizations_owned_are_limited(make_app):
@@ -60,7 +65,9 @@ async def test_update_organization_needs_admin_and_distinct_prefixes(client, ada
     )
     assert_problem(both, 400, "validation_error")
     ok = await client.patch(
-        "/api/organization", json={"name": "Renamed", "business": {"invoice_prefix": "R-"}}, headers=acting(ada, org)
+        "/api/organization",
+        json={"name": "Renamed", "business": {"invoice_prefix": "R-"}},
+        headers=acting(ada, org),
     )
     assert ok.status_code == 200, ok.text
     assert ok.json()["name"] == "Renamed" and ok.json()["business"]["invoice_prefix"] == "R-"
@@ -85,7 +92,9 @@ async def test_delete_personal_organization_is_refused(client, ada):
 async def test_delete_organization_removes_every_membership_and_defaults_fall_back(client, ada, bob):
     org = await new_organization(client, ada)
     await join(client, ada, org, bob, "admin")
-    assert (await client.patch("/api/auth/me", json={"default_organization_id": org}, headers=bob.headers)).status_code == 200
+    assert (
+        await client.patch("/api/auth/me", json={"default_organization_id": org}, headers=bob.headers)
+    ).status_code == 200
     assert_problem(await client.delete("/api/organization", headers=acting(bob, org)), 403, "forbidden")
     assert (await client.delete("/api/organization", headers=acting(ada, org))).status_code == 204
     assert_problem(await client.get("/api/organization", headers=acting(bob, org)), 404, "not_found")
@@ -106,4 +115,8 @@ async def test_settings_read_organizations_max_and_public_url():
 
 
 async def test_create_organization_needs_a_name(client: httpx.AsyncClient, ada):
-    assert_problem(await client.post("/api/organizations", json={"name": " "}, headers=ada.headers), 400, "validation_error")
+    assert_problem(
+        await client.post("/api/organizations", json={"name": " "}, headers=ada.headers),
+        400,
+        "validation_error",
+    )
