@@ -8,10 +8,10 @@ from typing import Any
 
 import aiosmtplib
 
-from app.config import SMTPS_PORT, Settings
+from app.config import Settings
 from app.core.clock import as_utc, utc_now
 from app.db.repository import parse_object_id
-from app.mail.delivery import describe, is_permanent, sender_address
+from app.mail.delivery import describe, is_permanent, send, sender_address
 from app.organizations import invitations
 from app.organizations import service as organizations
 from app.organizations.models import Invitation
@@ -40,18 +40,7 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             raise RuntimeError("SMTP_HOST is not set in the worker's environment")  # retried later
         message = build_message(settings, organization, invitation)
         try:
-            await aiosmtplib.send(
-                message,
-                sender=settings.smtp_from,
-                recipients=[invitation.email],
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=settings.smtp_password,
-                use_tls=settings.smtp_port == SMTPS_PORT,
-                start_tls=settings.smtp_starttls and settings.smtp_port != SMTPS_PORT,
-                timeout=settings.smtp_timeout_seconds,
-            )
+            await send(settings, message, [invitation.email])
         except (aiosmtplib.SMTPException, OSError) as error:
             if is_permanent(error):
                 raise PermanentFailure(describe(error)) from error
