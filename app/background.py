@@ -11,6 +11,7 @@ from app.db import outbox
 from app.documents import pool as renderers
 from app.events.relay import relay
 from app.mail import delivery as mail
+from app.organizations import jobs as organizations
 from app.webhooks import fanout
 from app.webhooks import jobs as webhooks
 from app.worker import register_periodic
@@ -22,6 +23,7 @@ def register_jobs(settings: Settings) -> None:
     outbox.install(relay)
     renderers.configure(settings)
     mail.register(settings)
+    organizations.register(settings)
     register_periodic("recovery", recovery.EVERY_SECONDS, recovery.recover)
     webhooks.register(settings)
     register_periodic(fanout.FANOUT, fanout.EVERY_SECONDS, fanout.fan_out)

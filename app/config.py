@@ -76,6 +76,9 @@ class Settings:
     render_wait_seconds: float = 10.0
     document_max_pages: int = 50
     render_timeout_seconds: float = 30.0
+    # Organisations (API.md section 19): the SPA's base URL for e-mailed links, and how many one user owns.
+    public_url: str = "http://127.0.0.1:8000"
+    organizations_per_user_max: int = 10
 
     @property
     def is_production(self) -> bool:
@@ -164,9 +167,22 @@ class Settings:
             render_wait_seconds=env.number("RENDER_WAIT_SECONDS", 10.0, 0.0, 600.0),
             document_max_pages=env.integer("DOCUMENT_MAX_PAGES", 50, 1, 100000),
             render_timeout_seconds=env.number("RENDER_TIMEOUT_SECONDS", 30.0, 0.1, 3600.0),
+            public_url=_public_url(env.text("PUBLIC_URL"), production=app_env == "production"),
+            organizations_per_user_max=env.integer("ORGANIZATIONS_PER_USER_MAX", 10, 1, 10000),
             **smtp,  # type: ignore[arg-type]
             **secret_kwargs,  # type: ignore[arg-type]
         )
+
+
+def _public_url(value: str | None, *, production: bool) -> str:
+    """PUBLIC_URL: an absolute http(s) URL, https in production when set (it goes into e-mailed links)."""
+    if value is None:
+        return "http://127.0.0.1:8000"
+    if not value.startswith(("http://", "https://")) or "://" == value[-3:]:
+        raise ConfigError("PUBLIC_URL: must be an absolute http:// or https:// URL")
+    if production and not value.startswith("https://"):
+        raise ConfigError("PUBLIC_URL: must start with https:// when APP_ENV=production")
+    return value.rstrip("/")
 
 
 SMTPS_PORT = 465  # implicit TLS from the first byte; every other port speaks plain SMTP, then STARTTLS

@@ -58,7 +58,8 @@ from app.invoices.models import Invoice, InvoiceCounter
 from app.mail.controller import InvoiceEmailController
 from app.mail.models import EmailRecord
 from app.organizations import service as organizations
-from app.organizations.models import Organization
+from app.organizations.controller import InvitationController, OrganizationController, OrganizationsController
+from app.organizations.models import Invitation, Organization
 from app.projects.controller import ProjectController
 from app.projects.models import Project
 from app.reports.controller import ReportController
@@ -96,6 +97,7 @@ DOCUMENT_MODELS: list[type[Document]] = [
     WebhookDelivery,
     FanoutCursor,
     QuotaWindow,
+    Invitation,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -110,6 +112,9 @@ API_CONTROLLERS: list[Any] = [
     ResumeController,
     EventController,
     WebhookEndpointController,
+    OrganizationsController,
+    OrganizationController,
+    InvitationController,
 ]
 
 

@@ -26,6 +26,8 @@ from app.db.repository import clear_stale_marks, confirm_inserted
 from app.events.relay import recover_outboxes
 from app.invoices.models import Invoice
 from app.invoices.recovery import recover_invoices
+from app.organizations import invitations
+from app.organizations.service import recover_organizations
 from app.projects.models import Project
 from app.time_entries import claims
 from app.time_entries.models import TimeEntry
@@ -45,4 +47,6 @@ async def recover(cutoff: datetime | None = None) -> None:
         await clear_stale_marks(referenced, cutoff, recovery)
     await recover_invoices(cutoff, recovery)
     await recover_updates(cutoff, recovery)
+    await recover_organizations(cutoff)
+    await invitations.requeue_unmailed(cutoff)
     await recover_outboxes(cutoff, recovery)

@@ -11,6 +11,7 @@ from pymongo import ASCENDING, IndexModel
 
 from app.core.clock import utc_now
 from app.core.roles import Role
+from app.db.outbox import OUTBOX_INDEX, PendingEvent
 from app.db.repository import TimestampedDocument
 from app.organizations.models import Actor, BusinessProfile, Organization
 
@@ -37,6 +38,8 @@ class User(TimestampedDocument):
     business: BusinessProfile | None = None
     # When current_password was last checked by change-password (newest five, a right guess removed).
     password_failures: list[datetime] = Field(default_factory=list)
+    # `member.*` events of changes to `memberships`, each naming its organisation (db/outbox.py).
+    outbox: list[PendingEvent] = Field(default_factory=list)
 
     class Settings:
         name = "users"
@@ -46,6 +49,14 @@ class User(TimestampedDocument):
                 [("memberships.organization_id", ASCENDING), ("memberships.joined_at", ASCENDING)],
                 name="membership_organization",
             ),
+            # The member list's other sorts (auth/memberships.members).
+            IndexModel(
+                [("memberships.organization_id", ASCENDING), ("name", ASCENDING)], name="membership_name"
+            ),
+            IndexModel(
+                [("memberships.organization_id", ASCENDING), ("email", ASCENDING)], name="membership_email"
+            ),
+            OUTBOX_INDEX,
         ]
 
 

@@ -46,11 +46,23 @@ class PendingEvent(BaseModel):
     at: datetime
     # Set on a time entry's claim by an invoice not inserted yet: the event leaves only once it stands.
     claim: PydanticObjectId | None = None
+    # Set when the event is not about the document that carries it as the API shows that document: its
+    # organisation (else the document's `owner_id`) and its object (else the document's snapshot). A
+    # membership lives on its user's document, but `member.*` belongs to the organisation.
+    owner: PydanticObjectId | None = None
+    object: dict[str, Any] | None = None
 
 
-def pending(event_type: str) -> dict[str, Any]:
-    """A new pending event, as stored in a document's `outbox`."""
-    return {"id": ObjectId(), "type": event_type, "at": utc_now()}
+def pending(
+    event_type: str, *, owner: ObjectId | None = None, about: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A new pending event, as stored in a document's `outbox` (`owner` and `about`: see PendingEvent)."""
+    event: dict[str, Any] = {"id": ObjectId(), "type": event_type, "at": utc_now()}
+    if owner is not None:
+        event["owner"] = owner
+    if about is not None:
+        event["object"] = dict(about)
+    return event
 
 
 def with_event(operation: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:

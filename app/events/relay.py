@@ -36,21 +36,23 @@ async def copy_to_events(document: Document) -> list[Any]:
     """Insert `document`'s pending events into the events collection (unsequenced); their ids."""
     source = source_of(type(document))
     entries: list[PendingEvent] = list(getattr(document, OUTBOX, []))
-    snapshot = {"object": source.snapshot(document)}
+    snapshot: dict[str, Any] | None = None
     events = events_collection()
     previous = None
     for entry in entries:
         # Strictly increasing within a document, so the sequencer keeps its writes' order.
         created = entry.at if previous is None or entry.at > previous else previous + TICK
         previous = created
+        if entry.object is None and snapshot is None:
+            snapshot = {"object": source.snapshot(document)}
         try:
             await events.insert_one(
                 {
                     "_id": entry.id,
-                    "owner_id": document.owner_id,
+                    "owner_id": entry.owner or source.owner_of(document),
                     "type": entry.type,
                     "created_at": created,
-                    "data": snapshot,
+                    "data": snapshot if entry.object is None else {"object": entry.object},
                     "pending": True,
                 }
             )

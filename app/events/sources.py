@@ -16,6 +16,11 @@ class Source:
     model: type[Document]
     prefix: str  # "client" -> client.created, client.updated, ...
     to_api: Callable[[Any], msgspec.Struct]  # the resource as the API returns it
+    # Whose event it is: the document's `owner_id`; an organisation's own events are its own.
+    owner: Callable[[Any], Any] | None = None
+
+    def owner_of(self, document: Document) -> Any:
+        return self.owner(document) if self.owner is not None else getattr(document, "owner_id")  # noqa: B009
 
     def snapshot(self, document: Document) -> dict[str, Any]:
         plain: dict[str, Any] = msgspec.to_builtins(self.to_api(document))
@@ -24,12 +29,15 @@ class Source:
 
 @cache
 def sources() -> tuple[Source, ...]:
+    from app.auth.models import User
     from app.clients.models import Client
     from app.clients.schemas import ClientOut
     from app.contracts.models import Contract
     from app.contracts.schemas import ContractOut
     from app.invoices.models import Invoice
     from app.invoices.schemas import InvoiceOut
+    from app.organizations.models import Invitation, Organization
+    from app.organizations.schemas import InvitationOut, MemberOut, OrganizationOut
     from app.projects.models import Project
     from app.projects.schemas import ProjectOut
     from app.resumes.models import Resume
@@ -47,6 +55,10 @@ def sources() -> tuple[Source, ...]:
         Source(Contract, "contract", ContractOut.from_document),
         Source(Resume, "resume", ResumeOut.from_document),
         Source(WebhookEndpoint, "webhook_endpoint", WebhookEndpointOut.from_document),  # only .disabled
+        Source(Organization, "organization", OrganizationOut.of, owner=lambda org: org.id),  # only .updated
+        Source(Invitation, "invitation", InvitationOut.from_document),
+        # member.*: each event names its organisation and carries its object (the user's document has many)
+        Source(User, "member", MemberOut.unknown),
     )
 
 

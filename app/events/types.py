@@ -33,4 +33,11 @@ EVENT_TYPES: tuple[str, ...] = (
     "resume.deleted",
     "resume.generated",
     "webhook_endpoint.disabled",
+    "organization.updated",
+    "member.added",
+    "member.updated",
+    "member.removed",
+    "invitation.created",
+    "invitation.accepted",
+    "invitation.revoked",
 )

@@ -315,3 +315,11 @@ async def delete_invoice(owner: Books, invoice_id: str, expected: Expected = ANY
         before_publish=lambda deleted: release_entries(owner.id, deleted.id),
         expected=expected,
     )
+
+
+async def holds_numbered(owner_id: Any) -> bool:
+    """Whether the organisation holds any invoice that was given a number (a legal record, even voided)."""
+    found = await Invoice.get_motor_collection().find_one(
+        {"owner_id": owner_id, "number_slot": {"$regex": "^seq:"}}, {"_id": 1}
+    )
+    return found is not None

@@ -92,18 +92,7 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
         except ValueError as error:  # a value the e-mail library refuses (stored before the API refused it)
             raise await _failed(record, unsendable(error)) from error
         try:
-            refused, _ = await aiosmtplib.send(
-                message,
-                sender=settings.smtp_from,
-                recipients=[*record.to, *record.cc],
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=settings.smtp_password,
-                use_tls=settings.smtp_port == SMTPS_PORT,
-                start_tls=settings.smtp_starttls and settings.smtp_port != SMTPS_PORT,
-                timeout=settings.smtp_timeout_seconds,
-            )
+            refused = await send(settings, message, [*record.to, *record.cc])
         except (aiosmtplib.SMTPException, OSError) as error:  # first: a TLS certificate error is both
             reply = describe(error)
             if is_permanent(error) or record.attempts >= MAX_ATTEMPTS:
@@ -116,6 +105,23 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
         await _finish(record, SENT, f"refused for {partly}" if partly else None)
 
     return deliver
+
+
+async def send(settings: Settings, message: EmailMessage, recipients: list[str]) -> dict[str, Any]:
+    """Hand `message` to the SMTP_* server for `recipients`; the refusals of some recipients, by address."""
+    refused, _ = await aiosmtplib.send(
+        message,
+        sender=settings.smtp_from,
+        recipients=recipients,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        use_tls=settings.smtp_port == SMTPS_PORT,
+        start_tls=settings.smtp_starttls and settings.smtp_port != SMTPS_PORT,
+        timeout=settings.smtp_timeout_seconds,
+    )
+    return dict(refused)
 
 
 def build_message(

@@ -3,6 +3,7 @@ document (app/auth/models.py), so the one lookup that authenticates a request al
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -10,8 +11,11 @@ from beanie import PydanticObjectId
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, IndexModel
 
+from app.core.roles import Role
 from app.db.decimals import StoredDecimal
-from app.db.repository import StoredAddress, TimestampedDocument
+from app.db.indexes import sort_indexes
+from app.db.outbox import OUTBOX_INDEX, PendingEvent
+from app.db.repository import OwnedDocument, StoredAddress, TimestampedDocument
 
 
 class BusinessProfile(BaseModel):
@@ -40,6 +44,11 @@ class Actor(BaseModel):
     id: PydanticObjectId | None = None
 
 
+class OwnerLock(BaseModel):
+    id: PydanticObjectId
+    until: datetime
+
+
 class Organization(TimestampedDocument):
     """A personal organisation has its user's id: the user's documents, stored with `owner_id` = user id
     before organisations existed, belong to it without a write."""
@@ -50,11 +59,54 @@ class Organization(TimestampedDocument):
     # Where documents and e-mails point when the profile names no e-mail: its creator's address.
     contact_email: str | None = None
     created_by: Actor | None = None
+    # `organization.updated` events, written with the change (db/outbox.py).
+    outbox: list[PendingEvent] = Field(default_factory=list)
+    # Set by POST /api/organizations until its creator has joined (`joining_at`), and by DELETE until every
+    # membership is gone (`deleting_at`): the worker's recovery finishes or undoes what a crash cut short.
+    joining_at: datetime | None = None
+    deleting_at: datetime | None = None
+    # Held while a change that involves an owner runs (members.py): such changes of one organisation run
+    # one at a time, so two owners demoting each other cannot both count the other as the one left.
+    owner_lock: OwnerLock | None = None
 
     class Settings:
         name = "organizations"
         indexes = [
-            IndexModel([("created_by.id", ASCENDING), ("personal", ASCENDING)], name="creator_personal")
+            IndexModel([("created_by.id", ASCENDING), ("personal", ASCENDING)], name="creator_personal"),
+            OUTBOX_INDEX,
+            IndexModel([("joining_at", ASCENDING)], name="joining_at", sparse=True),
+            IndexModel([("deleting_at", ASCENDING)], name="deleting_at", sparse=True),
+        ]
+
+
+class Invitation(OwnedDocument):
+    """An invitation to join the organisation `owner_id`. The token e-mailed is derived from its random
+    salt and the server's secret (invitations.py), so it is never stored: only its SHA-256 hash, which
+    accepting looks up."""
+
+    email: str
+    role: Role
+    status: Literal["pending", "accepted", "revoked"] = "pending"
+    expires_at: datetime
+    token_hash: str
+    # With the server's secret, what the e-mailed token is derived from (invitations.token_of).
+    salt: str
+    invited_by: PydanticObjectId | None = None
+    accepted_by: PydanticObjectId | None = None
+    # False until its e-mail's job is queued: the recovery queues it for an invitation whose request died.
+    mailed: bool = False
+
+    class Settings:
+        name = "invitations"
+        indexes = [
+            IndexModel([("token_hash", ASCENDING)], name="token_hash_unique", unique=True),
+            *sort_indexes("created_at"),
+            IndexModel(
+                [("mailed", ASCENDING), ("created_at", ASCENDING)],
+                name="unmailed",
+                partialFilterExpression={"mailed": False},
+            ),
+            OUTBOX_INDEX,
         ]
 
 

@@ -3,15 +3,23 @@ organisations existed (API.md section 19)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
+from beanie import PydanticObjectId
 from bson import ObjectId
 from pymongo import ReturnDocument
 
 from app.auth import memberships
 from app.core.clock import utc_now
-from app.core.errors import NotFound
+from app.core.errors import Conflict, InvalidState, NotFound, QuotaExceeded, ValidationFailed
+from app.core.roles import Role
 from app.db import versions
+from app.db.outbox import pending, publish, with_event
+from app.db.pagination import Page, PageParams, sort_spec
 from app.db.repository import StoredAddress, to_bson
 from app.db.versions import ANY, Expected
 from app.organizations.models import Actor, Organization
@@ -80,6 +88,9 @@ async def migrate_invoice_prefixes() -> int:
     return changed
 
 
+PREFIXES = ("invoice_prefix", "credit_note_prefix")
+
+
 async def update_profile(
     organization_id: ObjectId,
     name: str | None,
@@ -87,7 +98,9 @@ async def update_profile(
     expected: Expected = ANY,
 ) -> Organization:
     """One atomic update of the name and the keys of `business` sent (an address sent replaces the whole
-    address; None clears an optional key), with a new version, guarded by `expected`."""
+    address; None clears an optional key), with a new version and its `organization.updated` event, guarded
+    by `expected`. The credit note prefix must differ from the invoice prefix: the write is conditional on
+    the prefix not sent differing from the one sent (400 otherwise)."""
     update: dict[str, object] = {}
     if name is not None:
         update["name"] = name
@@ -95,14 +108,166 @@ async def update_profile(
         if key == "address" and value is not None:
             value = StoredAddress(**value).model_dump()
         update[f"business.{key}"] = value
-    operation = versions.bump({"$set": {**update, "updated_at": utc_now()}})
+    query: dict[str, Any] = {"_id": organization_id}
+    sent = [key for key in PREFIXES if key in business]
+    if len(sent) == 2 and business[sent[0]] == business[sent[1]]:
+        raise _same_prefixes()
+    if len(sent) == 1:
+        [other] = [key for key in PREFIXES if key not in business]
+        query[f"business.{other}"] = {"$ne": business[sent[0]]}
+    operation = with_event(
+        versions.bump({"$set": {**update, "updated_at": utc_now()}}), pending("organization.updated")
+    )
     raw = await _organizations().find_one_and_update(
-        expected.guard({"_id": organization_id}), to_bson(operation), return_document=ReturnDocument.AFTER
+        expected.guard(query), to_bson(operation), return_document=ReturnDocument.AFTER
     )
     if raw is None:
         await expected.explain_miss(_organizations(), {"_id": organization_id})
+        if len(sent) == 1 and await _organizations().count_documents({"_id": organization_id}):
+            raise _same_prefixes()
         raise NotFound("No such organization")
-    return Organization.model_validate(raw)
+    organization = Organization.model_validate(raw)
+    await publish(organization)
+    return organization
+
+
+def _same_prefixes() -> ValidationFailed:
+    return ValidationFailed.field("business.credit_note_prefix", "must differ from business.invoice_prefix")
+
+
+# ---------------------------------------------------------------- the caller's organisations
+
+SORTS = {"name": "name", "created_at": "created_at"}
+
+
+async def list_joined(user_id: ObjectId, params: PageParams) -> Page[tuple[Organization, Role]]:
+    """The user's organisations with their role there: a user belongs to a handful, so they are read at
+    once (by id) and sorted here."""
+    if params.after is not None:
+        raise ValidationFailed.field("after", "this list pages by offset only")
+    [(field, direction), _] = sort_spec(params.sort, SORTS)
+    roles = {m["organization_id"]: Role(m["role"]) for m in await memberships.joined(user_id)}
+    found = [
+        Organization.model_validate(raw)
+        async for raw in _organizations().find({"_id": {"$in": list(roles)}}, {"outbox": 0})
+    ]
+    found.sort(key=lambda org: (getattr(org, field), org.id), reverse=direction < 0)
+    window = found[params.offset : params.offset + params.limit]
+    return Page(
+        items=[(org, roles[org.id]) for org in window],
+        total=len(found),
+        limit=params.limit,
+        offset=params.offset,
+    )
+
+
+async def create(user_id: ObjectId, email: str, name: str, most: int) -> Organization:
+    """A new organisation with the user as its owner, while they own fewer than `most`. Three writes: the
+    organisation, marked `joining_at`; the user's membership, a compare-and-set on their memberships as
+    counted (so concurrent creates cannot both take the last place); the mark cleared. A crash after the
+    first leaves an organisation nobody can reach, which recovery deletes; after the second, one that
+    recovery unmarks (recover_organizations)."""
+    organization = Organization(
+        name=name,
+        contact_email=email,
+        created_by=Actor(type="user", id=PydanticObjectId(user_id)),
+        joining_at=utc_now(),
+    )
+    inserted = False
+    for _ in range(CREATE_ATTEMPTS):
+        joined = await memberships.joined(user_id)
+        owned = sum(1 for m in joined if m["role"] == Role.OWNER.value)
+        if owned >= most:
+            if inserted:
+                await _organizations().delete_one({"_id": organization.id})
+            raise QuotaExceeded(
+                "ORGANIZATIONS_PER_USER_MAX", f"You own {owned} organizations already", OWNED_RETRY_AFTER
+            )
+        if not inserted:
+            await organization.insert()
+            inserted = True
+        assert organization.id is not None
+        if await memberships.join(user_id, organization.id, Role.OWNER, memberships_now=len(joined)):
+            await _organizations().update_one({"_id": organization.id}, {"$unset": {"joining_at": ""}})
+            organization.joining_at = None
+            return organization
+    await _organizations().delete_one({"_id": organization.id})
+    raise Conflict("Your memberships kept changing; try again")
+
+
+CREATE_ATTEMPTS = 5
+OWNED_RETRY_AFTER = 3600.0  # only leaving or deleting an organisation makes room
+
+
+async def delete(
+    organization: Organization, holds_legal_records: Callable[[ObjectId], Awaitable[bool]]
+) -> None:
+    """Delete a non-personal organisation that holds no numbered invoice: mark it (`deleting_at`), remove
+    every membership, then the document. Recovery finishes a delete whose request died after the mark. (Its
+    other documents stay, unreachable: nobody is a member any more.)"""
+    assert organization.id is not None
+    if organization.personal:
+        raise InvalidState("A personal organization cannot be deleted")
+    marked = await _organizations().update_one({"_id": organization.id}, {"$set": {"deleting_at": utc_now()}})
+    if not marked.matched_count:
+        raise NotFound("No such organization")
+    if await holds_legal_records(organization.id):
+        await _organizations().update_one({"_id": organization.id}, {"$unset": {"deleting_at": ""}})
+        raise InvalidState("The organization holds numbered invoices (legal records): it cannot be deleted")
+    await _finish_delete(organization.id)
+
+
+async def _finish_delete(organization_id: ObjectId) -> None:
+    await memberships.remove_everyone(organization_id)
+    await _organizations().delete_one({"_id": organization_id})
+
+
+async def recover_organizations(cutoff: datetime) -> None:
+    """For the worker's recovery: a create whose request died is finished (its creator joined) or undone
+    (they did not); a delete whose request died after its mark is finished."""
+    async for raw in _organizations().find({"joining_at": {"$lte": cutoff}}, {"created_by": 1}):
+        creator = (raw.get("created_by") or {}).get("id")
+        if creator is not None and await memberships.creators_joined(creator, raw["_id"]):
+            await _organizations().update_one({"_id": raw["_id"]}, {"$unset": {"joining_at": ""}})
+        else:
+            await _organizations().delete_one({"_id": raw["_id"], "joining_at": {"$lte": cutoff}})
+    async for raw in _organizations().find({"deleting_at": {"$lte": cutoff}}, {"_id": 1}):
+        await _finish_delete(raw["_id"])
+
+
+# ---------------------------------------------------------------- changes that involve an owner
+
+OWNER_LEASE = timedelta(seconds=60)
+OWNER_WAIT_SECONDS = 10.0
+
+
+@asynccontextmanager
+async def owner_changes(organization_id: ObjectId) -> AsyncIterator[None]:
+    """Hold the organisation's owner lock (a lease on its document, taken with a conditional update) while
+    a change that may leave it with fewer owners counts them and writes: such changes run one at a time, so
+    the count each one reads is still true when it writes. A lease whose holder died expires on its own.
+    Waits for a held lock up to OWNER_WAIT_SECONDS, then 409 conflict."""
+    lock_id = ObjectId()
+    deadline = asyncio.get_running_loop().time() + OWNER_WAIT_SECONDS
+    while True:
+        now = utc_now()
+        taken = await _organizations().update_one(
+            {"_id": organization_id, "$or": [{"owner_lock": None}, {"owner_lock.until": {"$lt": now}}]},
+            {"$set": {"owner_lock": {"id": lock_id, "until": now + OWNER_LEASE}}},
+        )
+        if taken.modified_count:
+            break
+        if not await _organizations().count_documents({"_id": organization_id}):
+            raise NotFound("No such organization")
+        if asyncio.get_running_loop().time() > deadline:
+            raise Conflict("Another change of this organization's owners is running; try again")
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        await _organizations().update_one(
+            {"_id": organization_id, "owner_lock.id": lock_id}, {"$set": {"owner_lock": None}}
+        )
 
 
 def _organizations() -> Any:
