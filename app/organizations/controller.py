@@ -109,11 +109,11 @@ class OrganizationController(Controller):
         operation_id="deleteOrganization",
         opt={**requires(Role.OWNER), **raises(*IN_ORGANIZATION, InvalidState)},
     )
-    async def delete_organization(self, caller: Caller) -> None:
+    async def delete_organization(self, caller: Caller, expected: Expected) -> None:
         """Delete this organisation (not a personal one, nor one holding numbered invoices); every member
         leaves it."""
         assert caller.organization is not None
-        await organizations.delete(caller.organization, holds_numbered)
+        await organizations.delete(caller.organization, holds_numbered, expected)
 
     @get(
         "/members",
@@ -169,9 +169,9 @@ class OrganizationController(Controller):
         operation_id="revokeInvitation",
         opt={**requires(Role.ADMIN), **raises(*IN_ORGANIZATION, InvalidState)},
     )
-    async def revoke_invitation(self, invitation_id: str, owner: Caller) -> None:
+    async def revoke_invitation(self, invitation_id: str, owner: Caller, expected: Expected) -> None:
         """Revoke a pending invitation: its link stops working."""
-        await invitations.revoke_invitation(owner, invitation_id)
+        await invitations.revoke_invitation(owner, invitation_id, expected)
 
 
 class InvitationController(Controller):

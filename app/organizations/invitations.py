@@ -26,6 +26,7 @@ from app.core.clock import as_utc, utc_now
 from app.core.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from app.core.roles import Role
 from app.db import versions
+from app.db.versions import ANY, Expected
 from app.db.outbox import pending, publish, with_event
 from app.db.pagination import Page, PageParams, paginate_raw, sortable
 from app.db.repository import insert_with_event, owned_filter, parse_object_id, to_bson
@@ -96,21 +97,22 @@ async def list_invitations(caller: Caller, params: PageParams) -> Page[Invitatio
     return await paginate_raw(Invitation, owned_filter(caller.id), params, SORTS, InvitationOut)
 
 
-async def revoke_invitation(caller: Caller, invitation_id: str) -> None:
+async def revoke_invitation(caller: Caller, invitation_id: str, expected: Expected = ANY) -> None:
     oid = parse_object_id(invitation_id)
     collection = Invitation.get_motor_collection()
     operation = with_event(
         versions.bump({"$set": {"status": "revoked", "updated_at": utc_now()}}), pending("invitation.revoked")
     )
     raw = await collection.find_one_and_update(
-        owned_filter(caller.id, _id=oid, status="pending"),
+        expected.guard(owned_filter(caller.id, _id=oid, status="pending")),
         to_bson(operation),
         return_document=ReturnDocument.AFTER,
     )
     if raw is None:
-        if oid is not None and await collection.count_documents(owned_filter(caller.id, _id=oid)):
-            raise InvalidState("Only a pending invitation can be revoked")
-        raise NotFound(f"No invitation with id {invitation_id!r}")
+        if oid is None or not await collection.count_documents(owned_filter(caller.id, _id=oid)):
+            raise NotFound(f"No invitation with id {invitation_id!r}")
+        await expected.explain_miss(collection, owned_filter(caller.id, _id=oid))
+        raise InvalidState("Only a pending invitation can be revoked")
     await publish(Invitation.model_validate(raw))
 
 

@@ -200,16 +200,22 @@ OWNED_RETRY_AFTER = 3600.0  # only leaving or deleting an organisation makes roo
 
 
 async def delete(
-    organization: Organization, holds_legal_records: Callable[[ObjectId], Awaitable[bool]]
+    organization: Organization,
+    holds_legal_records: Callable[[ObjectId], Awaitable[bool]],
+    expected: Expected = ANY,
 ) -> None:
     """Delete a non-personal organisation that holds no numbered invoice: mark it (`deleting_at`), remove
     every membership, then the document. Recovery finishes a delete whose request died after the mark. (Its
     other documents stay, unreachable: nobody is a member any more.)"""
     assert organization.id is not None
+    expected.check(organization.version)  # If-Match answers before the state rules
     if organization.personal:
         raise InvalidState("A personal organization cannot be deleted")
-    marked = await _organizations().update_one({"_id": organization.id}, {"$set": {"deleting_at": utc_now()}})
+    marked = await _organizations().update_one(
+        expected.guard({"_id": organization.id}), {"$set": {"deleting_at": utc_now()}}
+    )
     if not marked.matched_count:
+        await expected.explain_miss(_organizations(), {"_id": organization.id})
         raise NotFound("No such organization")
     if await holds_legal_records(organization.id):
         await _organizations().update_one({"_id": organization.id}, {"$unset": {"deleting_at": ""}})

@@ -20,7 +20,14 @@ async def test_register_returns_user_and_token(client):
     assert body["user"]["email"] == "grace@example.com"
     assert body["user"]["name"] == "Grace"
     assert set(body["user"]) == {
-        "id", "email", "name", "email_verified", "default_organization_id", "business", "created_at", "updated_at"
+        "id",
+        "email",
+        "name",
+        "email_verified",
+        "default_organization_id",
+        "business",
+        "created_at",
+        "updated_at",
     }
     assert body["user"]["business"] == {
         "company_name": None,

@@ -41,7 +41,8 @@ async def _user_with_books(http: Any, email: str) -> tuple[Account, dict[str, An
 async def _snapshot(owner: ObjectId) -> dict[str, list[dict[str, Any]]]:
     database = User.get_motor_collection().database
     return {
-        name: await database[name].find({"owner_id": owner}).sort("_id", 1).to_list(None) for name in UNTOUCHED
+        name: await database[name].find({"owner_id": owner}).sort("_id", 1).to_list(None)
+        for name in UNTOUCHED
     }
 
 
@@ -107,7 +108,9 @@ async def test_the_migration_killed_after_any_write_and_run_again_ends_as_one_ru
         try:
             await _check_migrated(client, account, invoice)
             user, organization = await _migrated_state(ObjectId(account.id))
-            assert _shape(user) == _shape(expected_user) and _shape(organization) == _shape(expected_organization)
+            assert _shape(user) == _shape(expected_user) and _shape(organization) == _shape(
+                expected_organization
+            )
             assert await _snapshot(ObjectId(account.id)) == before
         except AssertionError as exc:
             raise AssertionError(f"after dying at write {step}: {exc}") from exc

@@ -52,7 +52,9 @@ async def test_a_hostile_company_name_is_only_ever_the_display_name(mail_client,
         assert await _received_from(mail_client, sender, mailbox, worker, invoice["id"]) == (shown, SMTP_FROM)
     organizations = Organization.get_motor_collection()  # the personal organisation: the user's id
     for stored, shown in STORED.items():
-        await organizations.update_one({"_id": ObjectId(sender.id)}, {"$set": {"business.company_name": stored}})
+        await organizations.update_one(
+            {"_id": ObjectId(sender.id)}, {"$set": {"business.company_name": stored}}
+        )
         assert await _received_from(mail_client, sender, mailbox, worker, invoice["id"]) == (shown, SMTP_FROM)
 
 

@@ -121,3 +121,14 @@ class World:
                 response = await self.http.get(f"/api/{collection}/{id_}", headers=self.headers)
                 seen[collection] = (response.status_code, response.json())
         return seen
+
+
+def shows_any_of(body: Any, ids: set[str]) -> bool:
+    """Whether a JSON answer names any of `ids` anywhere (an item's id, a reference, a member's user id): how a
+    list shows another organisation's data. Every caller's own lists hold their own organisation and
+    membership, so 'empty' is not the test; 'nothing of theirs' is."""
+    if isinstance(body, dict):
+        return any(shows_any_of(value, ids) for value in body.values())
+    if isinstance(body, list):
+        return any(shows_any_of(item, ids) for item in body)
+    return isinstance(body, str) and body in ids
