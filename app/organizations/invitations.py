@@ -26,10 +26,10 @@ from app.core.clock import as_utc, utc_now
 from app.core.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from app.core.roles import Role
 from app.db import versions
-from app.db.versions import ANY, Expected
 from app.db.outbox import pending, publish, with_event
 from app.db.pagination import Page, PageParams, paginate_raw, sortable
 from app.db.repository import insert_with_event, owned_filter, parse_object_id, to_bson
+from app.db.versions import ANY, Expected
 from app.organizations import service as organizations
 from app.organizations.errors import InvitationInvalid
 from app.organizations.models import Invitation, Organization

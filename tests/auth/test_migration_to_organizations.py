@@ -136,7 +136,7 @@ def _shape(raw: dict[str, Any]) -> Any:
 
 async def test_a_user_not_yet_migrated_keeps_working(client):
     """Between a deploy and its migration, an old user's requests act in the personal organisation to come."""
-    account, invoice = await _user_with_books(client, "ada@example.com")
+    account, _invoice = await _user_with_books(client, "ada@example.com")
     me = await client.get("/api/auth/me", headers=account.headers)
     assert me.status_code == 200 and me.json()["business"]["company_name"] == "Lovelace Analytics"
     listed = await client.get("/api/invoices", headers=account.headers)
