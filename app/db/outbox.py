@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from pymongo import ASCENDING, IndexModel
 
 from app.core.clock import utc_now
+from app.db.actors import Actor, acting
 
 OUTBOX = "outbox"
 # Every document type with an outbox carries this index, so recovery finds documents left with pending events.
@@ -46,11 +47,13 @@ class PendingEvent(BaseModel):
     at: datetime
     # Set on a time entry's claim by an invoice not inserted yet: the event leaves only once it stands.
     claim: PydanticObjectId | None = None
+    # Who made the change (db/actors.py); None on events pending since before it was recorded.
+    actor: Actor | None = None
 
 
 def pending(event_type: str) -> dict[str, Any]:
-    """A new pending event, as stored in a document's `outbox`."""
-    return {"id": ObjectId(), "type": event_type, "at": utc_now()}
+    """A new pending event, as stored in a document's `outbox`, by the actor of the operation."""
+    return {"id": ObjectId(), "type": event_type, "at": utc_now(), "actor": acting().stored()}
 
 
 def with_event(operation: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:

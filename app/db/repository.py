@@ -20,6 +20,7 @@ from app.core.errors import AppError, InUse, InvalidReference, NotFound
 from app.core.identifiers import OBJECT_ID_PATTERN
 from app.core.retry import compare_and_set
 from app.db import versions
+from app.db.actors import Actor, acting
 from app.db.outbox import OUTBOX, PendingEvent, pending, publish, with_event, without_event
 from app.db.recovery import INSERT_EVENT, RecoveryPass, waits_on
 from app.db.versions import ANY, Expected
@@ -71,11 +72,22 @@ class TimestampedDocument(Document):
 
 class OwnedDocument(TimestampedDocument):
     owner_id: PydanticObjectId
+    # Who created it (db/actors.py); None on documents stored before it was recorded. Stored only (API.md
+    # section 19 "records"); a response shows it where the contract lists it (invoices).
+    created_by: Actor | None = None
     # Pending events, written in the same atomic update as the change they describe (db/outbox.py).
     outbox: list[PendingEvent] = Field(default_factory=list)
     # The tombstone of a delete: set with the `*.deleted` event in one write; the relay removes the document
     # once the event is out. Every owned query skips it (owned_filter). Never in responses.
     removed: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _created_by_the_actor(cls, data: Any) -> Any:
+        """A new document (no created_at yet) records the actor of the operation that makes it."""
+        if isinstance(data, dict) and "created_at" not in data and "created_by" not in data:
+            data = {**data, "created_by": acting()}
+        return data
 
 
 class ReferencedDocument(OwnedDocument):

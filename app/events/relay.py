@@ -51,6 +51,7 @@ async def copy_to_events(document: Document) -> list[Any]:
                     "type": entry.type,
                     "created_at": created,
                     "data": snapshot,
+                    "actor": entry.actor.stored() if entry.actor else None,
                     "pending": True,
                 }
             )

@@ -4,12 +4,12 @@ document (app/auth/models.py), so the one lookup that authenticates a request al
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from beanie import PydanticObjectId
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, IndexModel
 
+from app.db.actors import Actor
 from app.db.decimals import StoredDecimal
 from app.db.repository import StoredAddress, TimestampedDocument
 
@@ -31,13 +31,6 @@ class BusinessProfile(BaseModel):
     invoice_prefix: str = "INV-"
     time_zone: str = "UTC"
     credit_note_prefix: str = "CN-"
-
-
-class Actor(BaseModel):
-    """Who did something: a user, an API key, or Orbix itself (recovery, schedules)."""
-
-    type: Literal["user", "api_key", "system"]
-    id: PydanticObjectId | None = None
 
 
 class Organization(TimestampedDocument):
