@@ -144,13 +144,23 @@ def owned_filter(owner_id: OwnerId, *also: Mapping[str, Any], **fields: Any) -> 
     return query
 
 
-async def get_owned(model: type[D], id_: str, owner_id: OwnerId, expected: Expected = ANY) -> D:
-    """The caller's document, or 404 whether it is missing, malformed or someone else's; 412 (before any
-    state rule) when it is not at a version `expected` names."""
+# A rule on the resource itself, checked right after it is found and before If-Match (API.md section 19: a
+# member edits only their own time entries): the error it names (403), or None.
+Permits = Callable[[D], AppError | None]
+
+
+async def get_owned(
+    model: type[D], id_: str, owner_id: OwnerId, expected: Expected = ANY, permits: Permits[D] | None = None
+) -> D:
+    """The caller's document, or 404 whether it is missing, malformed or someone else's; then what
+    `permits` refuses (403); 412 (before any state rule) when it is not at a version `expected` names."""
     oid = parse_object_id(id_)
     document = await model.find_one(owned_filter(owner_id, _id=oid)) if oid else None
     if document is None:
         raise _not_owned(model, id_, oid)
+    refused = permits(document) if permits is not None else None
+    if refused is not None:
+        raise refused
     expected.check(document.version)
     return document
 
@@ -197,10 +207,12 @@ async def delete_owned_where(
     *,
     before_publish: Callable[[D], Awaitable[None]] | None = None,
     expected: Expected = ANY,
+    permits: Permits[D] | None = None,
 ) -> D:
-    """Delete the caller's document if it matches `where`: one find_one_and_update sets the tombstone and
-    appends the `*.deleted` event (remove_owned); returns the document as it was last. On a miss, re-read to
-    tell why: 404 if it is gone, `refuse(document)` if that names the rule it breaks (409), else it changed
+    """Delete the caller's document if it matches `where` (with `permits`' condition, if any): one
+    find_one_and_update sets the tombstone and appends the `*.deleted` event (remove_owned); returns the
+    document as it was last. On a miss, re-read to tell why: 404 if it is gone, what `permits` refuses (403,
+    before 412), `refuse(document)` if that names the rule it breaks (409), else it changed
     meanwhile and the delete is tried again (core/retry). Then `before_publish(document)` runs (what the
     delete must finish while the tombstone still marks it: its recovery finds it by the pending event), and
     the event is published (it leaves, then the tombstone goes; the worker's recovery finishes both if this
@@ -212,7 +224,7 @@ async def delete_owned_where(
             removed = await _tombstone(model, oid, owner_id, where, expected)
             if removed is not None:
                 return removed
-        error = refuse(await get_owned(model, id_, owner_id, expected))
+        error = refuse(await get_owned(model, id_, owner_id, expected, permits))
         if error is not None:
             raise error
         return None
