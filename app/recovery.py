@@ -21,6 +21,7 @@ from app.clients.models import Client
 from app.clients.service import recover_updates
 from app.contracts.models import Contract
 from app.core.clock import utc_now
+from app.db.actors import SYSTEM, acting_as
 from app.db.recovery import RecoveryPass
 from app.db.repository import clear_stale_marks, confirm_inserted
 from app.events.relay import recover_outboxes
@@ -40,6 +41,11 @@ PARENTS = {"client_id": Client, "project_id": Project}
 async def recover(cutoff: datetime | None = None) -> None:
     """One pass over everything older than `cutoff` (default: RECOVERY_GRACE ago)."""
     cutoff = cutoff or utc_now() - RECOVERY_GRACE
+    with acting_as(SYSTEM):  # what recovery finishes or undoes, Orbix does (db/actors.py)
+        await _recover(cutoff)
+
+
+async def _recover(cutoff: datetime) -> None:
     recovery = RecoveryPass()
     for model in (Project, TimeEntry, Invoice, Contract):
         await confirm_inserted(model, PARENTS, cutoff, recovery)

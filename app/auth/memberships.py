@@ -17,7 +17,7 @@ from app.db.outbox import PendingEvent
 
 def personal(user_id: ObjectId, joined_at: datetime | None = None) -> Membership:
     """The owner's membership of their personal organisation (its id is theirs)."""
-    membership = Membership(organization_id=user_id, role=Role.OWNER)
+    membership = Membership(organization_id=PydanticObjectId(user_id), role=Role.OWNER)
     if joined_at is not None:
         membership.joined_at = joined_at
     return membership
@@ -44,6 +44,17 @@ async def give_personal_membership(user_id: ObjectId, joined_at: datetime) -> bo
             },
             "$unset": {"business": ""},
         },
+    )
+    return result.modified_count == 1
+
+
+async def add_membership(user_id: ObjectId, organization_id: ObjectId, role: Role) -> bool:
+    """`user_id` joins `organization_id` with `role`; nothing happens when they are a member already (a
+    conditional push: a rerun or a race adds no second membership). True when they joined."""
+    membership = Membership(organization_id=PydanticObjectId(organization_id), role=role)
+    result = await _users().update_one(
+        {"_id": user_id, "memberships.organization_id": {"$ne": organization_id}},
+        {"$push": {"memberships": membership.model_dump()}},
     )
     return result.modified_count == 1
 

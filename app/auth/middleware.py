@@ -8,11 +8,13 @@ from typing import Any
 from bson import ObjectId
 from litestar.connection import ASGIConnection, Request
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.types import Receive, Scope, Send
 
 from app.auth.models import Caller, User
 from app.auth.tokens import TokenService
 from app.core.errors import NotFound, Unauthorized
 from app.core.roles import Role
+from app.db.actors import SYSTEM, act, acting_as
 from app.db.repository import parse_object_id
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.tenancy import ORGANIZATION_HEADER, ORGANIZATION_QUERY, acts_in_organization
@@ -27,7 +29,12 @@ _AUTHENTICATING = {"token_version": 1, "memberships": 1, "default_organization_i
 
 
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
-    """Bearer token -> the Caller; a token whose `ver` is older than the user's is revoked."""
+    """Bearer token -> the Caller; a token whose `ver` is older than the user's is revoked. The caller is the
+    actor of everything the request stores and every event it makes (db/actors.py), for this request only."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with acting_as(SYSTEM):  # undoes `act` below when the request ends
+            await super().__call__(scope, receive, send)
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -58,6 +65,7 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
             organization=await _organization(raw, acting) if with_organization else None,
             profile=User.model_validate(raw) if whole_user else None,
         )
+        act(caller.actor)
         return AuthenticationResult(user=caller, auth=claims)
 
 

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from pymongo import ASCENDING, IndexModel
 
 from app.core.clock import utc_now
+from app.db.actors import Actor, acting
 
 OUTBOX = "outbox"
 # Every document type with an outbox carries this index, so recovery finds documents left with pending events.
@@ -51,13 +52,21 @@ class PendingEvent(BaseModel):
     # membership lives on its user's document, but `member.*` belongs to the organisation.
     owner: PydanticObjectId | None = None
     object: dict[str, Any] | None = None
+    # Who made the change (db/actors.py); None on events pending since before it was recorded.
+    actor: Actor | None = None
 
 
 def pending(
     event_type: str, *, owner: ObjectId | None = None, about: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """A new pending event, as stored in a document's `outbox` (`owner` and `about`: see PendingEvent)."""
-    event: dict[str, Any] = {"id": ObjectId(), "type": event_type, "at": utc_now()}
+    """A new pending event, as stored in a document's `outbox`, by the actor of the operation (`owner` and
+    `about`: see PendingEvent)."""
+    event: dict[str, Any] = {
+        "id": ObjectId(),
+        "type": event_type,
+        "at": utc_now(),
+        "actor": acting().stored(),
+    }
     if owner is not None:
         event["owner"] = owner
     if about is not None:

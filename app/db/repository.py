@@ -20,6 +20,7 @@ from app.core.errors import AppError, InUse, InvalidReference, NotFound
 from app.core.identifiers import OBJECT_ID_PATTERN
 from app.core.retry import compare_and_set
 from app.db import versions
+from app.db.actors import Actor, acting
 from app.db.outbox import OUTBOX, PendingEvent, pending, publish, with_event, without_event
 from app.db.recovery import INSERT_EVENT, RecoveryPass, waits_on
 from app.db.versions import ANY, Expected
@@ -71,11 +72,22 @@ class TimestampedDocument(Document):
 
 class OwnedDocument(TimestampedDocument):
     owner_id: PydanticObjectId
+    # Who created it (db/actors.py); None on documents stored before it was recorded. Stored only (API.md
+    # section 19 "records"); a response shows it where the contract lists it (invoices).
+    created_by: Actor | None = None
     # Pending events, written in the same atomic update as the change they describe (db/outbox.py).
     outbox: list[PendingEvent] = Field(default_factory=list)
     # The tombstone of a delete: set with the `*.deleted` event in one write; the relay removes the document
     # once the event is out. Every owned query skips it (owned_filter). Never in responses.
     removed: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _created_by_the_actor(cls, data: Any) -> Any:
+        """A new document (no created_at yet) records the actor of the operation that makes it."""
+        if isinstance(data, dict) and "created_at" not in data and "created_by" not in data:
+            data = {**data, "created_by": acting()}
+        return data
 
 
 class ReferencedDocument(OwnedDocument):
@@ -132,13 +144,23 @@ def owned_filter(owner_id: OwnerId, *also: Mapping[str, Any], **fields: Any) -> 
     return query
 
 
-async def get_owned(model: type[D], id_: str, owner_id: OwnerId, expected: Expected = ANY) -> D:
-    """The caller's document, or 404 whether it is missing, malformed or someone else's; 412 (before any
-    state rule) when it is not at a version `expected` names."""
+# A rule on the resource itself, checked right after it is found and before If-Match (API.md section 19: a
+# member edits only their own time entries): the error it names (403), or None.
+Permits = Callable[[D], AppError | None]
+
+
+async def get_owned(
+    model: type[D], id_: str, owner_id: OwnerId, expected: Expected = ANY, permits: Permits[D] | None = None
+) -> D:
+    """The caller's document, or 404 whether it is missing, malformed or someone else's; then what
+    `permits` refuses (403); 412 (before any state rule) when it is not at a version `expected` names."""
     oid = parse_object_id(id_)
     document = await model.find_one(owned_filter(owner_id, _id=oid)) if oid else None
     if document is None:
         raise _not_owned(model, id_, oid)
+    refused = permits(document) if permits is not None else None
+    if refused is not None:
+        raise refused
     expected.check(document.version)
     return document
 
@@ -185,10 +207,12 @@ async def delete_owned_where(
     *,
     before_publish: Callable[[D], Awaitable[None]] | None = None,
     expected: Expected = ANY,
+    permits: Permits[D] | None = None,
 ) -> D:
-    """Delete the caller's document if it matches `where`: one find_one_and_update sets the tombstone and
-    appends the `*.deleted` event (remove_owned); returns the document as it was last. On a miss, re-read to
-    tell why: 404 if it is gone, `refuse(document)` if that names the rule it breaks (409), else it changed
+    """Delete the caller's document if it matches `where` (with `permits`' condition, if any): one
+    find_one_and_update sets the tombstone and appends the `*.deleted` event (remove_owned); returns the
+    document as it was last. On a miss, re-read to tell why: 404 if it is gone, what `permits` refuses (403,
+    before 412), `refuse(document)` if that names the rule it breaks (409), else it changed
     meanwhile and the delete is tried again (core/retry). Then `before_publish(document)` runs (what the
     delete must finish while the tombstone still marks it: its recovery finds it by the pending event), and
     the event is published (it leaves, then the tombstone goes; the worker's recovery finishes both if this
@@ -200,7 +224,7 @@ async def delete_owned_where(
             removed = await _tombstone(model, oid, owner_id, where, expected)
             if removed is not None:
                 return removed
-        error = refuse(await get_owned(model, id_, owner_id, expected))
+        error = refuse(await get_owned(model, id_, owner_id, expected, permits))
         if error is not None:
             raise error
         return None

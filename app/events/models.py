@@ -11,6 +11,8 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from app.db.actors import Actor
+
 KEEP_SECONDS = 30 * 24 * 3600  # events are kept 30 days (docs/webhooks-and-events.md)
 
 
@@ -42,6 +44,8 @@ class Event(Document):
     type: str
     created_at: datetime
     data: dict[str, Any]
+    # Who made the change (db/actors.py); None on events kept from before it was recorded.
+    actor: Actor | None = None
     seq: int | None = None
     pending: bool | None = None
 

@@ -53,6 +53,7 @@ async def copy_to_events(document: Document) -> list[Any]:
                     "type": entry.type,
                     "created_at": created,
                     "data": snapshot if entry.object is None else {"object": entry.object},
+                    "actor": entry.actor.stored() if entry.actor else None,
                     "pending": True,
                 }
             )

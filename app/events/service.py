@@ -9,6 +9,7 @@ from bson import ObjectId
 
 from app.core.clock import utc_now
 from app.core.errors import NotFound, ValidationFailed
+from app.db.actors import acting
 from app.db.repository import OwnerId, parse_object_id
 from app.events.models import Event, events_collection
 from app.events.sequencer import SEQUENCER, published
@@ -82,7 +83,8 @@ async def get_event(owner_id: OwnerId, event_id: str) -> Event:
 
 async def emit(owner_id: OwnerId, type: str, obj: dict[str, Any]) -> ObjectId:
     """Record an event that no document write carries (e.g. webhook_endpoint.disabled): one insert, so it
-    exists exactly when this call succeeded; then sequence it. Returns the event id."""
+    exists exactly when this call succeeded; then sequence it. Its actor is the operation's (db/actors.py).
+    Returns the event id."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     event_id = ObjectId()
@@ -93,6 +95,7 @@ async def emit(owner_id: OwnerId, type: str, obj: dict[str, Any]) -> ObjectId:
             "type": type,
             "created_at": utc_now(),
             "data": {"object": obj},
+            "actor": acting().stored(),
             "pending": True,
         }
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 import pycountry
@@ -13,6 +13,8 @@ from litestar.openapi.spec.enums import OpenAPIFormat
 from litestar.params import KwargDefinition
 
 from app.core.identifiers import OBJECT_ID_PATTERN, country_code
+from app.db.actors import Actor
+from app.http.mapping import Mapped, Source
 
 T = TypeVar("T")
 R = TypeVar("R", bound="ResponseStruct")
@@ -36,6 +38,15 @@ class AddressOut(ResponseStruct):
     state: str | None = None
     postal_code: str | None = None
     country: str | None = None
+
+
+class ActorOut(ResponseStruct, Mapped):
+    """Who did something (API.md section 19): a user, an API key, or Orbix itself (`id` null)."""
+
+    type: Literal["user", "api_key", "system"]
+    id: str | None
+
+    SOURCE = Source(Actor, id_key="id", id=str)
 
 
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]

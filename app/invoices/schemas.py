@@ -13,7 +13,16 @@ from app.core.clock import check_date_order, today_utc
 from app.core.money import check_money, check_quantity, check_rate, format_rate
 from app.db.pagination import Page
 from app.http.mapping import Computed, Mapped, Source, cents
-from app.http.schemas import BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, component, not_blank
+from app.http.schemas import (
+    ActorOut,
+    BaseStruct,
+    MoneyOut,
+    ObjectIdStr,
+    RateOut,
+    ResponseStruct,
+    component,
+    not_blank,
+)
 from app.invoices.models import Invoice, StoredLine, StoredPayment
 from app.invoices.tax_category import TaxCategory, stored_category
 
@@ -219,6 +228,7 @@ class InvoiceOut(ResponseStruct, Mapped):
     sent_at: datetime | None
     paid_at: datetime | None
     voided_at: datetime | None
+    created_by: ActorOut | None  # API.md section 19; null on invoices stored before it was recorded
     created_at: datetime
     updated_at: datetime
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from pymongo import ASCENDING, IndexModel
 
 from app.core.roles import Role
+from app.db.actors import Actor
 from app.db.decimals import StoredDecimal
 from app.db.indexes import sort_indexes
 from app.db.outbox import OUTBOX_INDEX, PendingEvent
@@ -35,13 +36,6 @@ class BusinessProfile(BaseModel):
     invoice_prefix: str = "INV-"
     time_zone: str = "UTC"
     credit_note_prefix: str = "CN-"
-
-
-class Actor(BaseModel):
-    """Who did something: a user, an API key, or Orbix itself (recovery, schedules)."""
-
-    type: Literal["user", "api_key", "system"]
-    id: PydanticObjectId | None = None
 
 
 class OwnerLock(BaseModel):

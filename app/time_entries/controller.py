@@ -6,7 +6,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.models import Caller
-from app.core.errors import Conflict, InvalidReference, InvalidState, raises
+from app.core.errors import Conflict, Forbidden, InvalidReference, InvalidState, raises
 from app.core.roles import Role
 from app.db.pagination import PageParams, sorted_by
 from app.db.versions import Expected
@@ -28,6 +28,7 @@ RFC3339 = "RFC 3339 with an offset, e.g. 2026-11-21T10:15:00Z"
 
 
 def provide_filters(
+    user_id: str | None = id_filter("user"),
     project_id: str | None = id_filter("project"),
     client_id: str | None = id_filter("client"),
     started_from: str | None = Parameter(
@@ -47,6 +48,7 @@ def provide_filters(
     ),
 ) -> TimeEntryFilters:
     return TimeEntryFilters(
+        user_id=user_id,
         project_id=project_id,
         client_id=client_id,
         started_from=started_from,
@@ -66,7 +68,8 @@ class TimeEntryController(Controller):
 
     @get("/", operation_id="listTimeEntries", opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)})
     async def list_entries(self, owner: Caller, page: PageParams, filters: TimeEntryFilters) -> TimeEntryPage:
-        """The caller's time entries. Sort by `started_at`, `created_at` or `duration_seconds`."""
+        """The organisation's time entries (`user_id`: one user's). Sort by `started_at`, `created_at` or
+        `duration_seconds`."""
         return (await service.list_entries(owner, page, filters)).map(TimeEntryOut.from_document)
 
     @post(
@@ -91,7 +94,7 @@ class TimeEntryController(Controller):
     async def start_timer(
         self, data: TimerStart, caller: Caller, new_id: PydanticObjectId | None
     ) -> Response[TimeEntryOut]:
-        """Start the caller's one running timer (409 timer_running if one runs already)."""
+        """Start the caller's one running timer in the organisation (409 timer_running if one runs)."""
         return created(
             TimeEntryOut.from_document(await service.start_timer(caller, data, new_id)),
             "/api/time-entries",
@@ -105,29 +108,35 @@ class TimeEntryController(Controller):
     @patch(
         "/{entry_id:str}",
         operation_id="updateTimeEntry",
-        opt={**requires(Role.MEMBER), **raises(InvalidReference, InvalidState, AlreadyInvoiced, Conflict)},
+        opt={
+            **requires(Role.MEMBER),
+            **raises(Forbidden, InvalidReference, InvalidState, AlreadyInvoiced, Conflict),
+        },
     )
     async def update_entry(
         self, entry_id: str, data: TimeEntryUpdate, caller: Caller, expected: Expected
     ) -> TimeEntryOut:
-        """Change some fields of an entry not yet invoiced (else 409 already_invoiced)."""
+        """Change some fields of an entry not yet invoiced (else 409 already_invoiced); a member, their own
+        only (else 403 forbidden)."""
         return TimeEntryOut.from_document(await service.update_entry(caller, entry_id, data, expected))
 
     @delete(
         "/{entry_id:str}",
         operation_id="deleteTimeEntry",
-        opt={**requires(Role.MEMBER), **raises(AlreadyInvoiced, Conflict)},
+        opt={**requires(Role.MEMBER), **raises(Forbidden, AlreadyInvoiced, Conflict)},
     )
     async def delete_entry(self, entry_id: str, caller: Caller, expected: Expected) -> None:
-        """Delete an entry not yet invoiced (else 409 already_invoiced); a running one is discarded."""
+        """Delete an entry not yet invoiced (else 409 already_invoiced); a running one is discarded. A member,
+        their own only (else 403 forbidden)."""
         await service.delete_entry(caller, entry_id, expected)
 
     @post(
         "/{entry_id:str}/stop",
         operation_id="stopTimer",
         status_code=200,
-        opt={**requires(Role.MEMBER), **raises(InvalidState, Conflict)},
+        opt={**requires(Role.MEMBER), **raises(Forbidden, InvalidState, Conflict)},
     )
     async def stop_timer(self, entry_id: str, caller: Caller, expected: Expected) -> TimeEntryOut:
-        """Stop the running timer (409 invalid_state if not running); over 24 h is capped at 24 h."""
+        """Stop a running timer (409 invalid_state if not running); over 24 h is capped at 24 h. A member,
+        their own only (else 403 forbidden)."""
         return TimeEntryOut.from_document(await service.stop_timer(caller, entry_id, expected))

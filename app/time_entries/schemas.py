@@ -66,6 +66,7 @@ class TimeEntryUpdate(BaseStruct):
 
 
 class TimeEntryFilters(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: str | None = None
     project_id: str | None = None
     client_id: str | None = None
     started_from: str | None = None
@@ -77,6 +78,7 @@ class TimeEntryFilters(msgspec.Struct, frozen=True, kw_only=True):
 
 class TimeEntryOut(ResponseStruct, Mapped):
     id: str
+    user_id: str | None  # who created it; null when an API key did (API.md section 19)
     project_id: str
     client_id: str
     description: str
@@ -91,6 +93,7 @@ class TimeEntryOut(ResponseStruct, Mapped):
 
     SOURCE = Source(
         TimeEntry,
+        user_id=str,
         project_id=str,
         client_id=str,
         hourly_rate=cents("hourly_rate_cents"),

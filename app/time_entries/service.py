@@ -1,26 +1,31 @@
-"""Time entries: manual entries and the one running timer per user.
+"""Time entries: manual entries and the one running timer per user per organisation.
 
 Invariants, kept by atomic single-document writes:
-- a running entry holds timer_slot "running"; the unique index (owner_id, timer_slot) allows one per user;
+- a running entry holds timer_slot "running"; the unique index (owner_id, user_id, timer_slot) allows one
+  per user;
   a stopped or manual entry holds its own id there;
 - a stopped entry has 0 < ended_at - started_at <= 24 h and duration_seconds = whole seconds between them;
-- an entry with invoice_id set is locked: every write filters on invoice_id None.
+- an entry with invoice_id set is locked: every write filters on invoice_id None;
+- a `member` edits, stops and deletes only the entries whose user_id is theirs (403 once the entry is found,
+  before If-Match and every state rule: API.md section 19); billing and above edit everyone's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
-from app.auth.models import Owner
+from app.auth.models import Caller, Owner
 from app.clients.models import Client
 from app.core.clock import parse_rfc3339, to_utc_ms, utc_now
-from app.core.errors import InvalidState, ValidationFailed
+from app.core.errors import Forbidden, InvalidState, ValidationFailed
 from app.core.money import to_cents
 from app.core.retry import compare_and_set
+from app.core.roles import Role
 from app.db.outbox import pending, publish
 from app.db.pagination import Page, PageParams, id_filters, paginate, sortable
 from app.db.repository import (
@@ -65,12 +70,30 @@ def _parents(project: Project) -> list[Parent]:
     return [(Project, project.id, "project_id")]
 
 
+def _mine(caller: Caller) -> dict[str, Any]:
+    """What an entry must match for `caller` to edit it: any for billing and above, else their own."""
+    return {} if caller.role.allows(Role.BILLING) else {"user_id": caller.user_id}
+
+
+def _editable_by(caller: Caller) -> Callable[[TimeEntry], Forbidden | None]:
+    """The rule get_owned checks once the entry is found: a member's own entries only (403)."""
+    mine = _mine(caller)
+
+    def permits(entry: TimeEntry) -> Forbidden | None:
+        if mine and entry.user_id != caller.user_id:
+            return Forbidden("A member edits only their own time entries")
+        return None
+
+    return permits
+
+
 def _locked(entry: TimeEntry) -> AlreadyInvoiced:
     return AlreadyInvoiced(f"Time entry {entry.id} is on invoice {entry.invoice_id}; it is locked")
 
 
 async def list_entries(owner: Owner, params: PageParams, filters: TimeEntryFilters) -> Page[TimeEntry]:
-    query = owned_filter(owner.id, id_filters(project_id=filters.project_id, client_id=filters.client_id))
+    ids = id_filters(user_id=filters.user_id, project_id=filters.project_id, client_id=filters.client_id)
+    query = owned_filter(owner.id, ids)
     window: dict[str, Any] = {}
     for name, operator, moment in (("from", "$gte", filters.started_from), ("to", "$lt", filters.started_to)):
         if moment is not None:
@@ -96,13 +119,14 @@ async def list_entries(owner: Owner, params: PageParams, filters: TimeEntryFilte
 
 
 async def create_entry(
-    owner: Books, data: TimeEntryCreate, new_id: PydanticObjectId | None = None
+    owner: Caller, data: TimeEntryCreate, new_id: PydanticObjectId | None = None
 ) -> TimeEntry:
     project = await project_for_time(owner, data.project_id)
     oid = new_id or PydanticObjectId()  # known before insert: a stopped entry's timer_slot is its own id
     entry = TimeEntry(
         id=oid,
         owner_id=owner.id,
+        user_id=owner.user_id,
         project_id=project.id,
         client_id=project.client_id,
         description=data.description,
@@ -116,12 +140,14 @@ async def create_entry(
     return await insert_confirmed(entry, _parents(project))
 
 
-async def start_timer(owner: Books, data: TimerStart, new_id: PydanticObjectId | None = None) -> TimeEntry:
-    """Insert a running entry; the unique (owner_id, timer_slot) index turns a second one into 409."""
+async def start_timer(owner: Caller, data: TimerStart, new_id: PydanticObjectId | None = None) -> TimeEntry:
+    """Insert the caller's running entry; the unique (owner_id, user_id, timer_slot) index turns a second one
+    of the same user into 409."""
     project = await project_for_time(owner, data.project_id)
     entry = TimeEntry(
         id=new_id or PydanticObjectId(),
         owner_id=owner.id,
+        user_id=owner.user_id,
         project_id=project.id,
         client_id=project.client_id,
         description=data.description,
@@ -137,11 +163,11 @@ async def start_timer(owner: Books, data: TimerStart, new_id: PydanticObjectId |
     return entry
 
 
-async def stop_timer(owner: Books, entry_id: str, expected: Expected = ANY) -> TimeEntry:
+async def stop_timer(owner: Caller, entry_id: str, expected: Expected = ANY) -> TimeEntry:
     """Stop a running entry. A timer left running longer than 24 h is capped at started_at + 24 h."""
 
     async def attempt() -> TimeEntry | None:
-        entry = await get_owned(TimeEntry, entry_id, owner.id, expected)
+        entry = await get_owned(TimeEntry, entry_id, owner.id, expected, _editable_by(owner))
         if not LIFECYCLE.allows(status(entry), "stop"):
             raise InvalidState("This time entry is not running")
         started = entry.started_at
@@ -171,12 +197,11 @@ async def get_entry(owner: Owner, entry_id: str) -> TimeEntry:
 
 
 async def update_entry(
-    owner: Books, entry_id: str, data: TimeEntryUpdate, expected: Expected = ANY
+    owner: Caller, entry_id: str, data: TimeEntryUpdate, expected: Expected = ANY
 ) -> TimeEntry:
     changes = provided_fields(data)
-    project = await _target_project(
-        owner, await get_owned(TimeEntry, entry_id, owner.id, expected), changes.get("project_id")
-    )
+    entry = await get_owned(TimeEntry, entry_id, owner.id, expected, _editable_by(owner))
+    project = await _target_project(owner, entry, changes.get("project_id"))
 
     async def attempt() -> TimeEntry | None:
         entry = await get_owned(TimeEntry, entry_id, owner.id, expected)  # gone: 404; else (re-)check
@@ -243,13 +268,15 @@ def _merge(
     return fields, where
 
 
-async def delete_entry(owner: Books, entry_id: str, expected: Expected = ANY) -> None:
-    """Not while it is on an invoice (409 already_invoiced); a running entry is discarded."""
+async def delete_entry(owner: Caller, entry_id: str, expected: Expected = ANY) -> None:
+    """Not while it is on an invoice (409 already_invoiced); a running entry is discarded. A member's own
+    entries only (the tombstone's filter holds it; a miss re-reads and answers 403)."""
     await delete_owned_where(
         TimeEntry,
         entry_id,
         owner.id,
-        {"invoice_id": None},
+        {"invoice_id": None, **_mine(owner)},
         lambda entry: None if LIFECYCLE.allows(status(entry), "delete") else _locked(entry),
         expected=expected,
+        permits=_editable_by(owner),
     )

@@ -20,6 +20,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import as_utc, utc_now
+from app.db.actors import acting
 from app.db.repository import PRESENT
 from app.events import read_since
 from app.events.models import Event
@@ -97,6 +98,7 @@ async def create_delivery(endpoint: dict[str, Any], event: Event) -> None:
                 "version": 0,
                 "outbox": [],
                 "removed": False,
+                "created_by": acting().stored(),  # the fan-out runs in the worker: the system
             }
         )
     except DuplicateKeyError:

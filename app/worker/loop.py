@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 from app.core import error_text
 from app.core.clock import utc_now
 from app.core.retry import backoff_delay
+from app.db.actors import SYSTEM, acting_as
 from app.worker import jobs, registry
 from app.worker.metrics import JobMetrics
 from app.worker.models import FAILED, PENDING, RUNNING, SUCCEEDED, PeriodicLease
@@ -177,7 +178,8 @@ class Worker:
         try:
             if before["status"] == RUNNING and attempt > spec.max_attempts:
                 raise PermanentFailure("its workers kept dying before it finished")
-            await spec.handler(before.get("payload") or {})
+            with acting_as(SYSTEM):  # what a job changes, Orbix did (db/actors.py)
+                await spec.handler(before.get("payload") or {})
         except asyncio.CancelledError:
             heartbeat.cancel()
             await asyncio.shield(jobs.release(job_id, self.id))
@@ -292,7 +294,8 @@ class Worker:
         heartbeat = asyncio.create_task(self._keep_periodic_lease(mine))
         started = time.perf_counter()
         try:
-            await periodic.fn()
+            with acting_as(SYSTEM):
+                await periodic.fn()
         except asyncio.CancelledError:
             heartbeat.cancel()
             await asyncio.shield(collection.update_one(mine, {"$set": {"holder": None, "lease_until": None}}))

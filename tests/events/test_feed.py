@@ -17,7 +17,7 @@ async def test_a_write_appears_in_the_feed_with_the_object_as_the_api_returned_i
     assert types_of(events) == ["client.created"]
     event = events[0]
     assert event["data"] == {"object": created}
-    assert set(event) == {"id", "type", "created_at", "data"}
+    assert set(event) == {"id", "type", "created_at", "actor", "data"}
     one = await client.get(f"/api/events/{event['id']}", headers=user.headers)
     assert one.status_code == 200 and one.json() == event
 

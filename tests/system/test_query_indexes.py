@@ -128,6 +128,7 @@ async def _scenario(http: httpx.AsyncClient, ada: Account, bob: Account, receive
     filters = {"project_id": site["id"], "client_id": acme["id"], "from": "2026-03-01T00:00:00Z",
                "to": "2026-04-01T00:00:00Z", "billable": "true", "invoiced": "false", "running": "false"}  # fmt: skip
     await _every_page(http, "/api/time-entries", h, ["started_at"], **filters)
+    await _every_page(http, "/api/time-entries", h, ["started_at", "created_at"], user_id=ada.id)
     _ok(await http.get(f"/api/projects/{site['id']}", headers=h))
 
     lines = [{"description": "Consulting", "quantity": "2", "unit_price": "50.00"}]

@@ -12,6 +12,7 @@ from tests.time_entries.factories import create_time_entry, mark_invoiced, start
 
 ENTRY_KEYS = {
     "id",
+    "user_id",
     "project_id",
     "client_id",
     "description",
