@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from beanie import PydanticObjectId
 from bson import ObjectId
 
 from app.auth.models import Membership, User
@@ -41,6 +42,17 @@ async def give_personal_membership(user_id: ObjectId, joined_at: datetime) -> bo
             },
             "$unset": {"business": ""},
         },
+    )
+    return result.modified_count == 1
+
+
+async def add_membership(user_id: ObjectId, organization_id: ObjectId, role: Role) -> bool:
+    """The user joins the organisation with this role; nothing happens when they are already a member (the
+    filter makes the `$push` conditional, so two joins at once add one membership)."""
+    membership = Membership(organization_id=PydanticObjectId(organization_id), role=role)
+    result = await _users().update_one(
+        {"_id": user_id, "memberships.organization_id": {"$ne": organization_id}},
+        {"$push": {"memberships": membership.model_dump()}},
     )
     return result.modified_count == 1
 
