@@ -15,7 +15,7 @@ from app.core.roles import Role
 
 def personal(user_id: ObjectId, joined_at: datetime | None = None) -> Membership:
     """The owner's membership of their personal organisation (its id is theirs)."""
-    membership = Membership(organization_id=user_id, role=Role.OWNER)
+    membership = Membership(organization_id=PydanticObjectId(user_id), role=Role.OWNER)
     if joined_at is not None:
         membership.joined_at = joined_at
     return membership

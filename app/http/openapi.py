@@ -131,9 +131,10 @@ _IDEMPOTENCY_KEY_PARAMETER = Parameter(
     required=False,
     schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=r"^[\x20-\x7E]+$"),
     description=(
-        "Makes a retry safe: the first answer (below 500, a 429 excepted) to this user's request with this "
-        "key is kept for 24 h and replayed with `Idempotent-Replayed: true`. The same key with another "
-        "method, path or body is 422 `idempotency_key_reused`; a repeat while the first still runs is 409 "
+        "Makes a retry safe: the first answer (below 500, a 429 excepted) to this caller's request with this "
+        "key, in this organisation, is kept for 24 h and replayed with `Idempotent-Replayed: true`. The same "
+        "key with another method, path or body is 422 `idempotency_key_reused`; a repeat while the first "
+        "still runs is 409 "
         "`idempotency_key_in_progress`."
     ),
 )
