@@ -103,26 +103,25 @@ def components() -> Components:
 
 # ---------------------------------------------------------------- request headers (docs/api-conventions.md)
 
-_ORGANIZATION_HEADER_PARAMETER = Parameter(
-    name=ORGANIZATION_HEADER,
-    param_in="header",
-    required=False,
-    schema=Schema(type=OpenAPIType.STRING, pattern=_OBJECT_ID),
-    description=(
-        "The organisation the request acts in (one the caller is a member of, else 404 `not_found`); "
-        "without it, the `organization` query parameter where accepted, else the caller's default "
-        "organisation. The answer names it in its own `Orbix-Organization` header."
-    ),
+
+def _organization_parameter(name: str, place: str, description: str) -> Parameter:
+    """An optional object id naming the organisation the request acts in."""
+    schema = Schema(type=OpenAPIType.STRING, pattern=_OBJECT_ID)
+    return Parameter(name=name, param_in=place, required=False, schema=schema, description=description)
+
+
+_ORGANIZATION_HEADER_PARAMETER = _organization_parameter(
+    ORGANIZATION_HEADER,
+    "header",
+    "The organisation the request acts in (one the caller is a member of, else 404 `not_found`); without "
+    "it, the `organization` query parameter where accepted, else the caller's default organisation. The "
+    "answer names it in its own `Orbix-Organization` header.",
 )
-_ORGANIZATION_QUERY_PARAMETER = Parameter(
-    name=ORGANIZATION_QUERY,
-    param_in="query",
-    required=False,
-    schema=Schema(type=OpenAPIType.STRING, pattern=_OBJECT_ID),
-    description=(
-        "The organisation the request acts in, for links and `EventSource`, which cannot send a header; "
-        "the `Orbix-Organization` header wins when both are sent."
-    ),
+_ORGANIZATION_QUERY_PARAMETER = _organization_parameter(
+    ORGANIZATION_QUERY,
+    "query",
+    "The organisation the request acts in, for links and `EventSource`, which cannot send a header; the "
+    "`Orbix-Organization` header wins when both are sent.",
 )
 
 _IDEMPOTENCY_KEY_PARAMETER = Parameter(
