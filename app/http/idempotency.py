@@ -1,9 +1,10 @@
 """`Idempotency-Key` (docs/api-conventions.md): one ASGI middleware on the `/api` router, after
 authentication.
 
-A POST carrying the header is run at most once per (user, key) for 24 hours. Before the handler runs, the
-request claims the key by *inserting* a record against the unique index (owner_id, key): of any number of
-requests with one key, on any number of API processes sharing the database, exactly one insert succeeds.
+A POST carrying the header is run at most once per (organisation, caller, key) for 24 hours, or per (user,
+key) on a route outside an organisation (API.md section 18). Before the handler runs, the request claims the
+key by *inserting* a record against the unique index (owner_id, caller_id, key): of any number of requests
+with one key, on any number of API processes sharing the database, exactly one insert succeeds.
 The winner runs the handler and stores its answer (status, body, Content-Type, Location, ETag); the others
 read the record and get that answer replayed, 409 `idempotency_key_in_progress` while it runs, or 422
 `idempotency_key_reused` when their method, path or body differs.
@@ -54,6 +55,7 @@ from pymongo.errors import DuplicateKeyError
 from app.config import MAX_BODY_BYTES
 from app.core.clock import as_utc, utc_now
 from app.core.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, ValidationFailed
+from app.http.tenancy import acts_in_organization
 
 log = logging.getLogger("orbix.idempotency")
 
@@ -90,9 +92,13 @@ class IdempotencyPolicy:
 
 
 class IdempotencyRecord(Document):
-    """One (user, key): the request's fingerprint, and either the running claim or the stored answer."""
+    """One (organisation, caller, key): the request's fingerprint, and either the running claim or the stored
+    answer."""
 
-    owner_id: PydanticObjectId
+    # The organisation the request acted in; None on a route outside one (the key is the user's alone).
+    owner_id: PydanticObjectId | None
+    # Who sent it: the user (records stored before organisations have none).
+    caller_id: PydanticObjectId | None = None
     key: str
     fingerprint: str
     created_at: datetime
@@ -109,8 +115,10 @@ class IdempotencyRecord(Document):
     class Settings:
         name = "idempotency_keys"
         indexes = [
+            # The name of the (owner_id, key) version it replaces: `migrate` builds this one beside it, then
+            # drops that (app/db/index_migration.py).
             IndexModel(
-                [("owner_id", ASCENDING), ("key", ASCENDING)],
+                [("owner_id", ASCENDING), ("caller_id", ASCENDING), ("key", ASCENDING)],
                 unique=True,
                 name="idempotency_owner_key_unique",
             ),
@@ -154,6 +162,25 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """Whose a key is: the organisation the request acts in (None outside one) and its caller."""
+
+    owner_id: Any
+    caller_id: Any
+
+    @property
+    def filter(self) -> dict[str, Any]:
+        return {"owner_id": self.owner_id, "caller_id": self.caller_id}
+
+
+def scope_of(caller: Any, opt: Mapping[str, Any]) -> Scope:
+    """Read duck-typed from the auth middleware's Caller: `id` is the organisation the request acts in,
+    `user_id` the user (http/ imports no area)."""
+    who = getattr(caller, "user_id", None) or caller.id
+    return Scope(caller.id if acts_in_organization(dict(opt)) else None, who)
+
+
+@dataclass(frozen=True)
 class Claim:
     record_id: Any
     holder: str
@@ -170,7 +197,7 @@ class IdempotencyStore:
     def _collection(self) -> Any:
         return IdempotencyRecord.get_motor_collection()
 
-    async def claim(self, owner_id: Any, key: str, print_: str) -> Claim | IdempotencyRecord:
+    async def claim(self, scope: Scope, key: str, print_: str) -> Claim | IdempotencyRecord:
         """The claim on a new (or abandoned) key, or the stored answer to replay; raises 409/422."""
         for _ in range(_CLAIM_ATTEMPTS):
             now = utc_now()
@@ -179,7 +206,7 @@ class IdempotencyStore:
             try:
                 inserted = await self._collection.insert_one(
                     {
-                        "owner_id": owner_id,
+                        **scope.filter,
                         "key": key,
                         "fingerprint": print_,
                         "created_at": now,
@@ -194,7 +221,7 @@ class IdempotencyStore:
                 return Claim(inserted.inserted_id, holder, resource_id)
             except DuplicateKeyError:
                 pass
-            raw = await self._collection.find_one({"owner_id": owner_id, "key": key})
+            raw = await self._collection.find_one({**scope.filter, "key": key})
             if raw is None:
                 continue  # released or expired since the insert failed: try again
             record = IdempotencyRecord.model_validate(raw)
@@ -328,7 +355,7 @@ class IdempotencyMiddleware:
             return
         print_ = fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
         store: IdempotencyStore = scope["app"].state.idempotency
-        outcome = await store.claim(user.id, raw_key.decode("ascii"), print_)
+        outcome = await store.claim(scope_of(user, _opt(scope)), raw_key.decode("ascii"), print_)
         if isinstance(outcome, IdempotencyRecord):
             await _replay(outcome, send)
             return

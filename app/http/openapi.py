@@ -36,6 +36,7 @@ from litestar.typing import FieldDefinition
 from app.core.errors import (
     AppError,
     DatabaseUnavailable,
+    Forbidden,
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
     InternalError,
@@ -48,6 +49,7 @@ from app.core.errors import (
     ValidationFailed,
     declared_errors,
 )
+from app.core.roles import Role
 from app.db.pagination import SORTS, sort_values
 from app.http.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.http.idempotency import is_never_replayed
@@ -56,6 +58,7 @@ from app.http.problems import PROBLEM_JSON, Problem
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.rate_limit import RATE_LIMITED
 from app.http.schemas import BaseStruct
+from app.http.tenancy import ORGANIZATION_HEADER, ORGANIZATION_QUERY, acts_in_organization, declared_role
 from app.http.versioning import EXPECTED, NAMES_THE_CALLER
 
 ProblemClass = type[AppError]  # a named problem class: its status and code
@@ -63,6 +66,7 @@ ProblemClass = type[AppError]  # a named problem class: its status and code
 BEARER = "BearerToken"
 REQUEST_ID = "X-Request-ID"
 RETRY_AFTER = "Retry-After"
+_OBJECT_ID = "^[0-9a-f]{24}$"
 
 # What the shape of a route implies, whatever its handler does.
 ANY_OPERATION: frozenset[ProblemClass] = frozenset({InternalError})
@@ -72,6 +76,8 @@ WITH_BODY: frozenset[ProblemClass] = frozenset({ValidationFailed, InvalidJson, P
 WITH_QUERY: frozenset[ProblemClass] = frozenset({ValidationFailed})
 WITH_PATH_ID: frozenset[ProblemClass] = frozenset({NotFound})  # a malformed, missing or someone else's id
 LIMITED: frozenset[ProblemClass] = frozenset({RateLimited})
+IN_ORGANIZATION: frozenset[ProblemClass] = frozenset({NotFound})  # an organisation the caller is not in
+ABOVE_VIEWER: frozenset[ProblemClass] = frozenset({Forbidden})  # the role guard (http/tenancy.py)
 
 
 def components() -> Components:
@@ -87,11 +93,36 @@ def components() -> Components:
             RETRY_AFTER: OpenAPIHeader(
                 description="Seconds to wait before trying again", schema=Schema(type=OpenAPIType.INTEGER)
             ),
+            ORGANIZATION_HEADER: OpenAPIHeader(
+                description="The id of the organisation the request acted in",
+                schema=Schema(type=OpenAPIType.STRING, pattern=_OBJECT_ID),
+            ),
         },
     )
 
 
 # ---------------------------------------------------------------- request headers (docs/api-conventions.md)
+
+
+def _organization_parameter(name: str, place: str, description: str) -> Parameter:
+    """An optional object id naming the organisation the request acts in."""
+    schema = Schema(type=OpenAPIType.STRING, pattern=_OBJECT_ID)
+    return Parameter(name=name, param_in=place, required=False, schema=schema, description=description)
+
+
+_ORGANIZATION_HEADER_PARAMETER = _organization_parameter(
+    ORGANIZATION_HEADER,
+    "header",
+    "The organisation the request acts in (one the caller is a member of, else 404 `not_found`); without "
+    "it, the `organization` query parameter where accepted, else the caller's default organisation. The "
+    "answer names it in its own `Orbix-Organization` header.",
+)
+_ORGANIZATION_QUERY_PARAMETER = _organization_parameter(
+    ORGANIZATION_QUERY,
+    "query",
+    "The organisation the request acts in, for links and `EventSource`, which cannot send a header; the "
+    "`Orbix-Organization` header wins when both are sent.",
+)
 
 _IDEMPOTENCY_KEY_PARAMETER = Parameter(
     name=IDEMPOTENCY_KEY,
@@ -99,9 +130,10 @@ _IDEMPOTENCY_KEY_PARAMETER = Parameter(
     required=False,
     schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=r"^[\x20-\x7E]+$"),
     description=(
-        "Makes a retry safe: the first answer (below 500, a 429 excepted) to this user's request with this "
-        "key is kept for 24 h and replayed with `Idempotent-Replayed: true`. The same key with another "
-        "method, path or body is 422 `idempotency_key_reused`; a repeat while the first still runs is 409 "
+        "Makes a retry safe: the first answer (below 500, a 429 excepted) to this caller's request with this "
+        "key, in this organisation, is kept for 24 h and replayed with `Idempotent-Replayed: true`. The same "
+        "key with another method, path or body is 422 `idempotency_key_reused`; a repeat while the first "
+        "still runs is 409 "
         "`idempotency_key_in_progress`."
     ),
 )
@@ -146,6 +178,16 @@ def _request_headers(path: str, handler: HTTPRouteHandler) -> tuple[Parameter, .
     return tuple(headers)
 
 
+def _organization_parameters(path: str, handler: HTTPRouteHandler) -> tuple[Parameter, ...]:
+    """How an operation acting in an organisation names it: the header on every one; the query parameter
+    (read on any method) documented on GET alone, the links and EventSource it exists for."""
+    if not path.startswith("/api/") or not acts_in_organization(handler.opt):
+        return ()
+    if "GET" in handler.http_methods:
+        return (_ORGANIZATION_HEADER_PARAMETER, _ORGANIZATION_QUERY_PARAMETER)
+    return (_ORGANIZATION_HEADER_PARAMETER,)
+
+
 # ---------------------------------------------------------------- each operation
 
 
@@ -157,6 +199,7 @@ class Declaration:
     problems: frozenset[ProblemClass]
     sorts: tuple[str, ...] | None
     headers: tuple[Parameter, ...] = ()
+    in_organization: bool = False  # its answers name the organisation (the Orbix-Organization header)
 
 
 def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
@@ -172,8 +215,20 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
     headers = _request_headers(path, handler)
     for header in headers:
         problems |= _ERRORS_OF_HEADER.get(header.name, frozenset())
+    organization = _organization_parameters(path, handler)
+    if organization:
+        problems |= IN_ORGANIZATION
+        role = declared_role(handler.opt)
+        if role is not None and role is not Role.VIEWER:
+            problems |= ABOVE_VIEWER
     sorts = handler.opt.get(SORTS)
-    return Declaration(public=public, problems=frozenset(problems), sorts=sorts, headers=headers)
+    return Declaration(
+        public=public,
+        problems=frozenset(problems),
+        sorts=sorts,
+        headers=organization + headers,
+        in_organization=bool(organization),
+    )
 
 
 def operation_codes(operation: Operation, declaration: Declaration) -> dict[int, list[str]]:
@@ -192,8 +247,10 @@ def operation_codes(operation: Operation, declaration: Declaration) -> dict[int,
     return by_status
 
 
-def _header_refs(status: int) -> dict[str, OpenAPIHeader | Reference]:
+def _header_refs(status: int, in_organization: bool = False) -> dict[str, OpenAPIHeader | Reference]:
     names = [REQUEST_ID, RETRY_AFTER] if status == 429 else [REQUEST_ID]
+    if in_organization and status < 400:
+        names.append(ORGANIZATION_HEADER)
     return {name: Reference(ref=f"#/components/headers/{name}") for name in names}
 
 
@@ -263,10 +320,13 @@ def finish(operation: Operation, declaration: Declaration) -> None:
     ] or None
     responses: dict[str, OpenAPIResponse | Reference] = {}
     if _IF_NONE_MATCH_PARAMETER in declaration.headers:
-        responses["304"] = OpenAPIResponse(description="Not Modified", headers=_header_refs(304))
+        responses["304"] = OpenAPIResponse(
+            description="Not Modified", headers=_header_refs(304, declaration.in_organization)
+        )
     for key, response in (operation.responses or {}).items():
         if int(key) < 400 and isinstance(response, OpenAPIResponse):  # Litestar's own errors are replaced
-            response.headers = {**(response.headers or {}), **_header_refs(int(key))}
+            headers = _header_refs(int(key), declaration.in_organization)
+            response.headers = {**(response.headers or {}), **headers}
             responses[key] = response
     for status, codes in operation_codes(operation, declaration).items():
         responses[str(status)] = _problem_response(status, codes)

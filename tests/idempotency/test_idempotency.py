@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from beanie import init_beanie
 from bson import ObjectId
 
 from app.clients import service as clients_service
 from app.core.clock import utc_now
+from app.db import embedded_store, index_migration, indexes
 from app.http import idempotency
 from app.http.idempotency import (
     Claim,
@@ -251,7 +253,8 @@ async def _dead_holders_claim(
     now = utc_now()
     await IdempotencyRecord.get_motor_collection().insert_one(
         {
-            "owner_id": ObjectId(owner),
+            "owner_id": ObjectId(owner),  # their personal organisation
+            "caller_id": ObjectId(owner),
             "key": key,
             "fingerprint": fingerprint("POST", path, b"", json.dumps(body).encode()),
             "created_at": now - timedelta(seconds=90),
@@ -344,12 +347,32 @@ async def test_an_answer_is_kept_24_hours(client, user, monkeypatch):
     assert await client_count(client, user) == 2
 
 
-async def test_records_have_a_unique_owner_key_index_and_a_24h_ttl_index(client):
+async def test_records_have_a_unique_organisation_caller_key_index_and_a_24h_ttl_index(client):
     indexes = await IdempotencyRecord.get_motor_collection().index_information()
     unique = indexes["idempotency_owner_key_unique"]
-    assert list(unique["key"]) == [("owner_id", 1), ("key", 1)] and unique["unique"] is True
+    assert list(unique["key"]) == [("owner_id", 1), ("caller_id", 1), ("key", 1)] and unique["unique"] is True
     ttl = indexes["idempotency_expiry_ttl"]
     assert list(ttl["key"]) == [("created_at", 1)] and ttl["expireAfterSeconds"] == 24 * 3600
+
+
+async def test_migrate_replaces_the_per_user_unique_index_keeping_its_records():
+    """Before organisations a key was unique per (owner_id, key); `migrate` builds the (owner_id, caller_id,
+    key) version under the same name before it drops the old one (app/db/index_migration.py)."""
+    database = embedded_store.build_client()["idempotency_migration"]
+    await init_beanie(database=database, document_models=[IdempotencyRecord], skip_indexes=True)
+    records = database[IdempotencyRecord.get_settings().name]
+    await records.create_index(
+        [("owner_id", 1), ("key", 1)], name="idempotency_owner_key_unique", unique=True
+    )
+    old = {"owner_id": ObjectId(), "key": "k", "fingerprint": "f", "created_at": utc_now(), "status": 201}
+    await records.insert_one(old)
+
+    assert (await index_migration.migrate(database, [IdempotencyRecord])).failed == []
+    found = {spec["name"]: spec async for spec in records.list_indexes()}
+    (unique,) = indexes.family("idempotency_owner_key_unique", found).values()  # the new version alone
+    assert list(unique["key"]) == ["owner_id", "caller_id", "key"] and unique["unique"] is True
+    await records.insert_one({**old, "_id": ObjectId(), "caller_id": ObjectId()})  # another caller: allowed
+    assert await records.count_documents({}) == 2
 
 
 # ---------------------------------------------------------------- the fingerprint

@@ -18,6 +18,7 @@ from bson import ObjectId
 
 from app.config import Settings
 from app.http.schemas import CURRENCY_PATTERN
+from app.http.tenancy import ORGANIZATION_QUERY
 from app.main import create_app
 from tests.conftest import PASSWORD
 
@@ -63,7 +64,10 @@ class Operation:
 
     @property
     def query_params(self) -> list[dict[str, Any]]:
-        return [p for p in self.spec.get("parameters", []) if p.get("in") == "query"]
+        """The operation's own query parameters: not `organization`, which names where the request acts
+        (its answers are the organisation's 404s, test_roles.py), not a filter of the data."""
+        own = [p for p in self.spec.get("parameters", []) if p.get("in") == "query"]
+        return [p for p in own if p["name"] != ORGANIZATION_QUERY]
 
     def url(self, values: Mapping[str, str]) -> str:
         """The path with each parameter replaced by its (percent-encoded) value."""

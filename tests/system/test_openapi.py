@@ -17,10 +17,12 @@ from litestar.testing import TestClient
 
 from app.config import Settings
 from app.core.errors import InUse
+from app.core.roles import Role
 from app.main import create_app
 from tests import problem_codes
 from tests.conftest import assert_problem
 from tests.invoices.factories import create_invoice
+from tests.security.test_roles import EXPECTED as EXPECTED_ROLES
 
 PUBLIC_API = {("post", "/api/auth/register"), ("post", "/api/auth/login")}
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -273,3 +275,35 @@ async def test_a_route_answering_a_code_its_operation_does_not_declare_is_caught
     response = await client.get("/api/clients/6740f0c2a1b2c3d4e5f60718", headers=auth)
     assert response.status_code == 409
     assert problem_codes.undeclared() == [("getClient", 409, "in_use")]  # and forgotten: this test passes
+
+
+def test_operations_acting_in_an_organisation_document_how_it_is_chosen_and_the_403_of_their_role(document):
+    """API.md section 19: the Orbix-Organization header (and, on GET, the `organization` query parameter) on
+    every operation that acts in an organisation, its 404, the 403 of a role above viewer, and the response
+    header naming the organisation; the routes of the user alone document none of it."""
+    acting = 0
+    for method, path, operation in operations(document):
+        least = EXPECTED_ROLES.get(operation["operationId"])
+        parameters = {(p["in"], p["name"]): p for p in operation.get("parameters", [])}
+        header = parameters.get(("header", "Orbix-Organization"))
+        query = parameters.get(("query", "organization"))
+        errors = {int(s): r for s, r in operation["responses"].items() if int(s) >= 400}
+        successes = [r for s, r in operation["responses"].items() if int(s) < 400]
+        if not isinstance(least, Role):
+            assert header is None and query is None, (method, path)
+            assert all("Orbix-Organization" not in r.get("headers", {}) for r in successes), (method, path)
+            continue
+        acting += 1
+        for parameter in (header, query) if method == "get" else (header,):
+            assert parameter is not None and parameter.get("required") is False, (method, path)
+            assert parameter["schema"] == {"type": "string", "pattern": "^[0-9a-f]{24}$"}, (method, path)
+            assert parameter["description"].strip(), (method, path)
+        assert method == "get" or query is None, (method, path)
+        assert "not_found" in error_codes(errors[404]), (method, path)
+        if least is not Role.VIEWER:  # a viewer's operation may still name a rule of its own (PATCH /me)
+            assert "forbidden" in error_codes(errors[403]), (method, path)
+        for response in successes:
+            named = response["headers"]["Orbix-Organization"]
+            assert named == {"$ref": "#/components/headers/Orbix-Organization"}, (method, path)
+    assert acting >= 50
+    assert document["components"]["headers"]["Orbix-Organization"]["schema"]["pattern"] == "^[0-9a-f]{24}$"
