@@ -19,7 +19,9 @@ U = TypeVar("U")
 V = TypeVar("V", bound=StoredView)
 
 DEFAULT_SORT = "-created_at"
-SORTS = "sorts"  # the handler `opt` key sorted_by() fills
+SORTS = "sorts"  # the handler `opt` keys sorted_by() fills
+SORT_DEFAULT = "sort_default"
+KEYSET = "keyset"
 
 # Every list's sortable fields, by document: (model, {API name: stored field}, scope). Each stored field needs
 # an (owner_id, *scope, field, _id) index (db/indexes.sort_indexes); a test reads this to check that it has
@@ -69,10 +71,14 @@ def id_filters(**ids: str | None) -> dict[str, ObjectId]:
     return {field: ObjectId(value) for field, value in ids.items() if value is not None}
 
 
-def sorted_by(fields: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+def sorted_by(
+    fields: Mapping[str, str], default: str = DEFAULT_SORT, *, keyset: bool = True
+) -> dict[str, Any]:
     """A list handler's `opt` entry naming its sort fields, for the OpenAPI `sort` enum: the very mapping its
-    service passes to `paginate`. `@get("/", opt=sorted_by(service.SORTS))`."""
-    return {SORTS: tuple(fields)}
+    service passes to `paginate`, and its order when none is asked for (`-created_at` unless the list has
+    another). `keyset=False`: a short list (an organisation's members, a user's organisations) that pages by
+    offset only, so `after` is not offered. `@get("/", opt=sorted_by(service.SORTS))`."""
+    return {SORTS: tuple(fields), SORT_DEFAULT: default, KEYSET: keyset}
 
 
 def sort_values(fields: Iterable[str]) -> list[str]:

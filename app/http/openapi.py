@@ -50,7 +50,7 @@ from app.core.errors import (
     declared_errors,
 )
 from app.core.roles import Role
-from app.db.pagination import SORTS, sort_values
+from app.db.pagination import DEFAULT_SORT, KEYSET, SORT_DEFAULT, SORTS, sort_values
 from app.http.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.http.idempotency import is_never_replayed
 from app.http.litestar_private import SchemaCreator, StructSchemaPlugin
@@ -200,6 +200,8 @@ class Declaration:
     sorts: tuple[str, ...] | None
     headers: tuple[Parameter, ...] = ()
     in_organization: bool = False  # its answers name the organisation (the Orbix-Organization header)
+    sort_default: str = DEFAULT_SORT
+    keyset: bool = True  # a list offers `after`
 
 
 def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
@@ -223,6 +225,8 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
             problems |= ABOVE_VIEWER
     sorts = handler.opt.get(SORTS)
     return Declaration(
+        sort_default=handler.opt.get(SORT_DEFAULT, DEFAULT_SORT),
+        keyset=handler.opt.get(KEYSET, True),
         public=public,
         problems=frozenset(problems),
         sorts=sorts,
@@ -304,7 +308,9 @@ def _finish_parameter(parameter: Parameter, declaration: Declaration) -> Paramet
         return parameter
     schema = without_null(parameter.schema)
     if parameter.name == "sort" and declaration.sorts is not None and isinstance(schema, Schema):
-        schema = replace(schema, enum=sort_values(declaration.sorts), max_length=None)
+        schema = replace(
+            schema, enum=sort_values(declaration.sorts), max_length=None, default=declaration.sort_default
+        )
     return replace(parameter, schema=schema)
 
 
@@ -315,6 +321,7 @@ def finish(operation: Operation, declaration: Declaration) -> None:
         *(
             _finish_parameter(p, declaration) if isinstance(p, Parameter) else p
             for p in operation.parameters or []
+            if declaration.keyset or not (isinstance(p, Parameter) and p.name == "after")
         ),
         *declaration.headers,
     ] or None

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.params import Parameter
 
 from app.core.errors import ValidationFailed
 from app.core.identifiers import OBJECT_ID_PATTERN
-from app.db.pagination import DEFAULT_SORT, PageParams
+from app.db.pagination import DEFAULT_SORT, SORT_DEFAULT, PageParams
 
 # Deeper than this, a page by offset would make the database walk every item before it: `after` instead.
 MAX_OFFSET = 10_000
 
 
 def provide_page_params(
+    request: Request[Any, Any, Any],
     limit: int = Parameter(query="limit", ge=1, le=100, default=20, description="Page size, 1–100"),
     offset: int = Parameter(
         query="offset",
@@ -24,9 +26,9 @@ def provide_page_params(
         default=0,
         description=f"Items to skip, 0–{MAX_OFFSET}; page deeper with `after`",
     ),
-    sort: str = Parameter(
+    sort: str | None = Parameter(
         query="sort",
-        default=DEFAULT_SORT,
+        default=None,
         max_length=64,
         description="`field` ascending or `-field` descending; each list names the fields it allows",
     ),
@@ -40,6 +42,8 @@ def provide_page_params(
 ) -> PageParams:
     if after is not None and offset:
         raise ValidationFailed.field("offset", "page by offset or after an item, not both")
+    if sort is None:  # the list's own order (sorted_by), `-created_at` for most
+        sort = request.route_handler.opt.get(SORT_DEFAULT, DEFAULT_SORT)
     return PageParams(limit=limit, offset=offset, sort=sort, after=after)
 
 

@@ -53,7 +53,7 @@ class OrganizationsController(Controller):
     @get(
         "/",
         operation_id="listOrganizations",
-        opt={**outside_organization(), **sorted_by(organizations.SORTS)},
+        opt={**outside_organization(), **sorted_by(organizations.SORTS, keyset=False)},
     )
     async def list_organizations(self, current_user: User, page: PageParams) -> OrganizationPage:
         """The organisations you belong to, with your role in each. Sort by `name` or `created_at`."""
@@ -118,7 +118,11 @@ class OrganizationController(Controller):
     @get(
         "/members",
         operation_id="listMembers",
-        opt={**requires(Role.VIEWER), **sorted_by(members.SORTS), **raises(*IN_ORGANIZATION)},
+        opt={
+            **requires(Role.VIEWER),
+            **sorted_by(members.SORTS, members.DEFAULT_SORT, keyset=False),
+            **raises(*IN_ORGANIZATION),
+        },
     )
     async def list_members(self, owner: Caller, page: PageParams) -> MemberPage:
         """The members with their roles. Sort by `name`, `email` or `joined_at` (default `joined_at`)."""

@@ -19,23 +19,19 @@ from app.auth.models import Caller
 from app.core.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from app.core.roles import Role
 from app.db.outbox import pending, publish
-from app.db.pagination import DEFAULT_SORT as PAGE_DEFAULT_SORT
 from app.db.pagination import Page, PageParams, sort_spec
 from app.db.repository import parse_object_id
 from app.organizations.schemas import MemberOut
 from app.organizations.service import owner_changes
 
 SORTS = {"name": "name", "email": "email", "joined_at": "joined_at"}
-DEFAULT_SORT = "joined_at"
+DEFAULT_SORT = "joined_at"  # members come in the order they joined unless asked otherwise
 
 
 async def list_members(caller: Caller, params: PageParams) -> Page[MemberOut]:
     if params.after is not None:
         raise ValidationFailed.field("after", "this list pages by offset only")
-    # Members come in the order they joined unless asked otherwise (the page parameters' default is
-    # every other list's `-created_at`, which members do not have).
-    sort = DEFAULT_SORT if params.sort == PAGE_DEFAULT_SORT else params.sort
-    [(field, direction), _] = sort_spec(sort, SORTS)
+    [(field, direction), _] = sort_spec(params.sort, SORTS)
     found, total = await memberships.members(
         caller.id, (memberships.MEMBER_SORTS[field], int(direction)), params.offset, params.limit
     )
@@ -95,13 +91,11 @@ async def update_member(caller: Caller, user_id: str, role: Role) -> MemberOut:
 
 async def remove_member(caller: Caller, user_id: str) -> None:
     """Anyone may remove themselves (leave); removing someone else needs admin, an owner needs owner."""
-    oid, raw = (
-        await _member(caller, user_id)
-        if _is_self(caller, user_id) or caller.role.allows(Role.ADMIN)
-        else _refuse()
-    )
+    oid, raw = await _member(caller, user_id)  # the resource (404) before its rules (403): section 19's order
     role = Role(raw["membership"]["role"])
     leaving = oid == caller.user_id
+    if not leaving and not caller.role.allows(Role.ADMIN):
+        raise Forbidden("Removing another member needs the admin role or above")
     if role is Role.OWNER and not leaving and caller.role is not Role.OWNER:
         raise Forbidden("Only an owner may remove an owner")
     event = _event("member.removed", caller, raw, role)
@@ -114,14 +108,6 @@ async def remove_member(caller: Caller, user_id: str) -> None:
     if not removed:
         raise Conflict("The member changed meanwhile; read it again and retry")
     await _publish_member(oid, event)
-
-
-def _is_self(caller: Caller, user_id: str) -> bool:
-    return parse_object_id(user_id) == caller.user_id
-
-
-def _refuse() -> Any:
-    raise Forbidden("Removing another member needs the admin role or above")
 
 
 async def _publish_member(user_id: ObjectId, event: dict[str, Any]) -> None:

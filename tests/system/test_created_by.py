@@ -37,6 +37,10 @@ async def _everything(http: Any, account: Account) -> None:
     assert emailed.status_code == 202, emailed.text
     await create_contract(http, h, project["client_id"])
     await create_resume(http, h)
+    invited = await http.post(
+        "/api/organization/invitations", json={"email": "grace@example.com", "role": "member"}, headers=h
+    )
+    assert invited.status_code == 201, invited.text
 
 
 async def test_every_created_document_records_who_created_it(make_app: Any) -> None:

@@ -132,14 +132,27 @@ async def test_offset_goes_up_to_10000(client, auth):
     assert page == {"items": [], "total": 0, "limit": 20, "offset": 10_000}
 
 
+# Short lists that page by offset only: a user's organisations, an organisation's members.
+OFFSET_ONLY = ("/api/organizations", "/api/organization/members")
+
+
+@pytest.mark.parametrize("path", OFFSET_ONLY)
+async def test_a_list_paged_by_offset_only_refuses_after(client, auth, user, path):
+    response = await client.get(path, params={"after": user.id}, headers=auth)
+    assert_problem(response, 400, "validation_error")
+
+
 async def test_every_list_documents_after_and_the_offset_bound(client):
     paths = (await client.get("/schema/openapi.json")).json()["paths"]
     lists = {path: op["get"] for path, op in paths.items() if any(
         p["name"] == "sort" for p in op.get("get", {}).get("parameters", []))}  # fmt: skip
-    assert len(lists) == 9
+    assert len(lists) == 12
     for path, operation in lists.items():
         parameters = {p["name"]: p for p in operation["parameters"]}
         assert parameters["offset"]["schema"]["maximum"] == 10_000, path
+        if path in OFFSET_ONLY:
+            assert "after" not in parameters, path
+            continue
         after = parameters["after"]
         assert after["in"] == "query" and not after.get("required"), path
         assert after["schema"]["pattern"] and "last item" in after["description"], path
