@@ -16,6 +16,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.routes import HTTPRoute
 
 from app.ai.client import AIClient
 from app.auth.controller import AuthController
@@ -285,7 +286,9 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
         ),
         debug=False,
     )
-    check_declared(handler for route in app.routes for handler in route.route_handlers)  # type: ignore[attr-defined]
+    check_declared(
+        handler for route in app.routes if isinstance(route, HTTPRoute) for handler in route.route_handlers
+    )
     document_operations(app)
     return app
 

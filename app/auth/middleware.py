@@ -124,7 +124,7 @@ def _acting(raw: dict[str, Any], requested: ObjectId | None) -> tuple[ObjectId, 
             raise NotFound("No such organization")
         return requested, roles[requested]
     for candidate in (raw.get("default_organization_id"), raw["_id"]):
-        if candidate in roles:
+        if candidate is not None and candidate in roles:
             return candidate, roles[candidate]
     if roles:
         first = next(iter(roles))

@@ -86,7 +86,7 @@ class AuthService:
             update["name"] = changes["name"]
         if "default_organization_id" in changes:
             update["default_organization_id"] = _joined(caller, changes["default_organization_id"])
-        user = await self._update(caller.user_id, update, expected=expected)
+        user = await self._update(PydanticObjectId(caller.user_id), update, expected=expected)
         if "business" in changes:
             organization = await organizations.update_profile(caller.id, None, changes["business"])
         return user, organization

@@ -9,7 +9,7 @@ start when a route says neither (`check_declared`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from litestar.connection import ASGIConnection
@@ -19,6 +19,7 @@ from app.core.errors import Forbidden
 from app.core.roles import Role
 from app.http.public import EXCLUDE_FROM_AUTH
 
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 ROLE = "role"
 OUTSIDE_ORGANIZATION = "outside_organization"
 ORGANIZATION_HEADER = "Orbix-Organization"
@@ -75,10 +76,10 @@ def check_declared(handlers: Iterable[BaseRouteHandler]) -> None:
 class NameTheOrganization:
     """Adds `Orbix-Organization: <id>` to every answer of a request that acted in one (API.md section 19)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -37,7 +37,7 @@ def personal_organization(user_id: ObjectId, name: str, email: str, business: An
         personal=True,
         business=business or {},
         contact_email=email,
-        created_by=Actor(type="user", id=user_id),
+        created_by=Actor(type="user", id=PydanticObjectId(user_id)),
     )
 
 
