@@ -39,6 +39,8 @@ class Settings:
     jwt_expires_minutes: int = 10080
     bcrypt_rounds: int = 12
     cors_origins: tuple[str, ...] = ()
+    # The session cookies' Secure attribute (API.md section 20): off only in development.
+    session_cookie_secure: bool = True
     auth_rate_limit_per_minute: int = 10
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     ai_base_url: str | None = None
@@ -125,6 +127,13 @@ class Settings:
                 raise ConfigError("MONGODB_URL: must be set when APP_ENV=production")
         if mongodb_url:
             _check_mongodb_url(mongodb_url)
+        if "*" in env.items("CORS_ORIGINS"):
+            raise ConfigError(
+                "CORS_ORIGINS: list the origins; `*` cannot be allowed with credentials (cookies)"
+            )
+        session_cookie_secure = env.boolean("SESSION_COOKIE_SECURE", app_env != "development")
+        if app_env == "production" and not session_cookie_secure:
+            raise ConfigError("SESSION_COOKIE_SECURE: must not be false when APP_ENV=production")
         allow_private_urls = env.boolean("WEBHOOK_ALLOW_PRIVATE_URLS", False)
         if app_env == "production" and allow_private_urls:
             raise ConfigError("WEBHOOK_ALLOW_PRIVATE_URLS: must not be true when APP_ENV=production")
@@ -143,6 +152,7 @@ class Settings:
             jwt_expires_minutes=env.integer("JWT_EXPIRES_MINUTES", 10080, 1, 525600),
             bcrypt_rounds=env.integer("BCRYPT_ROUNDS", 12, 4, 16),
             cors_origins=env.items("CORS_ORIGINS"),
+            session_cookie_secure=session_cookie_secure,
             auth_rate_limit_per_minute=env.integer("AUTH_RATE_LIMIT_PER_MINUTE", 10, 1, 100000),
             trusted_proxies=env.networks("TRUSTED_PROXIES"),
             ai_base_url=ai_base_url.rstrip("/") if ai_base_url else None,

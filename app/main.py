@@ -23,6 +23,7 @@ from app.auth.controller import AuthController
 from app.auth.middleware import auth_middleware, provide_caller, provide_current_user, provide_owner
 from app.auth.models import User
 from app.auth.passwords import PasswordHasher
+from app.auth.sessions import Session
 from app.auth.tokens import TokenService
 from app.background import register_jobs
 from app.clients.controller import ClientController
@@ -80,6 +81,7 @@ from app.worker.models import Job, PeriodicLease
 DOCUMENT_MODELS: list[type[Document]] = [
     User,
     Organization,
+    Session,
     Client,
     Project,
     TimeEntry,
@@ -121,7 +123,7 @@ API_CONTROLLERS: list[Any] = [
 
 # What a page may read from a response: the request id to quote, the version to send back in If-Match,
 # where a created resource lives, and how long to wait after a 429 or 503.
-EXPOSED_HEADERS = ("X-Request-ID", "ETag", "Location", "Retry-After")
+EXPOSED_HEADERS = ("X-Request-ID", "ETag", "Location", "Retry-After", "Orbix-Organization")
 
 # The inline worker (the trial mode's: one command serves everything) shares the API's event loop, so it runs
 # one job at a time; every store call and send yields to the requests. Production runs `python -m app worker`.
@@ -217,7 +219,12 @@ def _cors(settings: Settings) -> CORSConfig | None:
     """Only the configured origins; the SPA may read X-Request-ID (to quote it in a bug report)."""
     if not settings.cors_origins:
         return None
-    return CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=list(EXPOSED_HEADERS))
+    # Credentials (the session cookie) for the listed origins only; `*` is refused at start-up (config.py).
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_credentials=True,
+        expose_headers=list(EXPOSED_HEADERS),
+    )
 
 
 def create_app(settings: Settings | None = None, client_factory: db.ClientFactory = db.build_client) -> Orbix:

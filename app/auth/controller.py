@@ -1,16 +1,39 @@
 from __future__ import annotations
 
-from litestar import Controller, get, patch, post
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from app.auth import sessions
+from app.auth.cookies import cleared_cookies, cookie_csrf, device, signed_in_answer
 from app.auth.errors import EmailTaken
 from app.auth.models import Caller, User
-from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
+from app.auth.schemas import (
+    ChangePasswordIn,
+    DeviceSessionOut,
+    DeviceSessionPage,
+    LoginIn,
+    ProfileUpdate,
+    RegisterIn,
+    Session,
+    UserOut,
+)
 from app.auth.service import AuthService
-from app.core.errors import Forbidden, InvalidReference, RateLimited, Unauthorized, ValidationFailed, raises
+from app.auth.sessions import SORTS as SESSION_SORTS
+from app.core.errors import (
+    Forbidden,
+    InvalidReference,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+    raises,
+)
 from app.core.roles import Role
+from app.db.pagination import PageParams, sorted_by
 from app.db.versions import Expected
 from app.http.idempotency import never_replayed
 from app.http.public import EXCLUDE_FROM_AUTH
@@ -33,9 +56,12 @@ class AuthController(Controller):
         operation_id="register",
         opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **raises(EmailTaken)},
     )
-    async def register(self, data: RegisterIn, service: AuthService) -> Session:
-        """Create an account and return a session token."""
-        return Session.issued(*await service.register(data))
+    async def register(
+        self, data: RegisterIn, service: AuthService, request: Request[Any, Any, Any], state: State
+    ) -> Response[Session]:
+        """Create an account and sign in: a bearer token, or with `"session": "cookie"` a session cookie."""
+        signed_in = await service.register(data, device(request, state, data.session))
+        return signed_in_answer(signed_in, state.settings, HTTP_201_CREATED)
 
     @post(
         "/login",
@@ -43,15 +69,20 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **raises(Unauthorized)},  # wrong credentials
     )
-    async def login(self, data: LoginIn, service: AuthService) -> Session:
-        """Exchange email and password for a session token."""
-        return Session.issued(*await service.login(data))
+    async def login(
+        self, data: LoginIn, service: AuthService, request: Request[Any, Any, Any], state: State
+    ) -> Response[Session]:
+        """Exchange email and password for a session: a bearer token, or with `"session": "cookie"` a
+        session cookie."""
+        signed_in = await service.login(data, device(request, state, data.session))
+        return signed_in_answer(signed_in, state.settings, HTTP_200_OK)
 
     @get("/me", operation_id="getMe", opt={NAMES_THE_CALLER: True, **requires(Role.VIEWER)})
-    async def me(self, current_user: User, caller: Caller) -> UserOut:
-        """The signed-in user, with the business profile of the organization the request acts in."""
+    async def me(self, current_user: User, caller: Caller, state: State) -> UserOut:
+        """The signed-in user, with the business profile of the organization the request acts in (and the
+        CSRF token when a session cookie authenticated the request)."""
         assert caller.organization is not None
-        return UserOut.of(current_user, caller.organization)
+        return UserOut.of(current_user, caller.organization, cookie_csrf(caller, state.settings))
 
     @patch(
         "/me", operation_id="updateMe", opt={**requires(Role.VIEWER), **raises(Forbidden, InvalidReference)}
@@ -85,6 +116,29 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         opt={**never_replayed(), **outside_organization()},
     )
-    async def logout(self, current_user: User, service: AuthService) -> None:
-        """Revoke every token issued to this user so far."""
+    async def logout(self, current_user: User, service: AuthService, state: State) -> Response[None]:
+        """End every session of this user: every token issued so far stops working; the cookies are
+        cleared."""
         await service.logout(current_user)
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=cleared_cookies(state.settings))
+
+    @get(
+        "/sessions",
+        operation_id="listSessions",
+        opt={**outside_organization(), **sorted_by(SESSION_SORTS, "-last_active_at", keyset=False)},
+    )
+    async def list_sessions(self, current_user: User, owner: Caller, page: PageParams) -> DeviceSessionPage:
+        """The devices you are signed in on; `current` is the one asking."""
+        found = await sessions.list_sessions(current_user, page)
+        return found.map(
+            lambda session: DeviceSessionOut.from_document(session, current=str(session.id) == owner.sid)
+        )
+
+    @delete(
+        "/sessions/{session_id:str}",
+        operation_id="endSession",
+        opt={**outside_organization(), **raises(NotFound)},
+    )
+    async def end_session(self, session_id: str, owner: Caller) -> None:
+        """Sign that device out: its token is refused from its next request; the others keep working."""
+        await sessions.end_session(owner.user_id, session_id)

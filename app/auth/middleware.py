@@ -3,6 +3,7 @@ and their role there (API.md section 19)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from bson import ObjectId
@@ -10,12 +11,16 @@ from litestar.connection import ASGIConnection, Request
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 from litestar.types import Receive, Scope, Send
 
+from app.auth import sessions
+from app.auth.cookies import CSRF_HEADER, SESSION_COOKIE
 from app.auth.models import Caller, User
 from app.auth.tokens import TokenService
-from app.core.errors import NotFound, Unauthorized
+from app.core.clock import utc_now
+from app.core.errors import CsrfFailed, NotFound, Unauthorized
 from app.core.roles import Role
 from app.db.actors import SYSTEM, act, acting_as
 from app.db.repository import parse_object_id
+from app.http.after_answer import defer
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.tenancy import ORGANIZATION_HEADER, ORGANIZATION_QUERY, acts_in_organization
 from app.organizations import service as organizations
@@ -25,7 +30,15 @@ from app.organizations.models import Organization
 # the organisation the request acts in; routes that name neither get a Caller without either.
 PROFILE = "current_user"
 WITH_ORGANIZATION = "caller"
-_AUTHENTICATING = {"token_version": 1, "memberships": 1, "default_organization_id": 1, "email": 1}
+_AUTHENTICATING = {
+    "token_version": 1,
+    "memberships": 1,
+    "default_organization_id": 1,
+    "email": 1,
+    "live_sessions": 1,
+}
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MALFORMED: Any = object()  # an Orbix-Organization that is not an id: 404 once the caller is known
 
 
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -39,22 +52,30 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("A bearer token is required")
+        token, by_cookie = _token(connection)
         tokens: TokenService = connection.app.state.tokens
-        claims = tokens.verify(token.strip())
+        claims = tokens.verify(token)
         user_id = parse_object_id(claims["sub"])
+        sid = claims.get("sid")
         handler = connection.scope.get("route_handler")
         in_organization = handler is None or acts_in_organization(handler.opt)
         requested = _requested_organization(connection) if in_organization else None
-        # One lookup per request, on the store (no cache: a revoked token or a removed member is refused on
-        # the next request through any process). The memberships come with the token version; a route that
-        # needs the organisation's profile gets it joined in the same round trip.
-        raw = await _lookup(user_id, requested, _wants(handler)) if user_id else None
-        if raw is None or raw.get("token_version", 0) != claims["ver"]:
+        # One lookup per request, on the store (no cache: a revoked token, an ended session or a removed
+        # member is refused on the next request through any process). The memberships and the live sessions
+        # come with the token version; a route that needs the organisation's profile gets it joined in the
+        # same round trip.
+        lookup_for = None if requested is _MALFORMED else requested
+        raw = await _lookup(user_id, lookup_for, _wants(handler)) if user_id else None
+        if raw is None or raw.get("token_version", 0) != claims["ver"] or not _live(raw, sid):
             raise Unauthorized("The token is invalid or expired")
+        if by_cookie and connection.scope["method"] not in _SAFE_METHODS:
+            secret = connection.app.state.settings.jwt_secret
+            if not sessions.csrf_matches(secret, sid or "", connection.headers.get(CSRF_HEADER)):
+                raise CsrfFailed("This request needs the X-CSRF-Token header of its session")
+        if requested is _MALFORMED:
+            raise NotFound("No such organization")
+        if sid is not None:
+            _note_activity(ObjectId(sid))
         acting, role = _acting(raw, requested)
         whole_user, with_organization = _wants(handler)
         caller = Caller(
@@ -64,9 +85,40 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
             email=raw["email"],
             organization=await _organization(raw, acting) if with_organization else None,
             profile=User.model_validate(raw) if whole_user else None,
+            sid=sid,
+            cookie=by_cookie,
         )
         act(caller.actor)
         return AuthenticationResult(user=caller, auth=claims)
+
+
+def _token(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str, bool]:
+    """The token and whether the session cookie carried it: a bearer header wins over the cookie."""
+    header = connection.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("A bearer token is required")
+        return token.strip(), False
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, True
+    raise Unauthorized("A bearer token is required")
+
+
+def _live(raw: dict[str, Any], sid: Any) -> bool:
+    """A token names a live session of its user (one issued before sessions names none: its version rules)."""
+    if sid is None:
+        return True
+    oid = parse_object_id(sid)
+    return oid is not None and oid in (raw.get("live_sessions") or ())
+
+
+def _note_activity(sid: ObjectId) -> None:
+    """The session's last activity, to the minute: written after the answer, once a minute per process."""
+    minute = sessions.activity_to_record(sid, utc_now())
+    if minute is not None:
+        defer(partial(sessions.record_activity, sid, minute))
 
 
 def _wants(handler: Any) -> tuple[bool, bool]:
@@ -83,9 +135,7 @@ def _requested_organization(connection: ASGIConnection[Any, Any, Any, Any]) -> O
     if named is None:
         return None
     oid = parse_object_id(named.strip())
-    if oid is None:
-        raise NotFound("No such organization")
-    return oid
+    return _MALFORMED if oid is None else oid
 
 
 async def _lookup(user_id: ObjectId, requested: ObjectId | None, wants: tuple[bool, bool]) -> Any:

@@ -34,6 +34,8 @@ class User(TimestampedDocument):
     # user's id.
     memberships: list[Membership] = Field(default_factory=list)
     default_organization_id: PydanticObjectId | None = None
+    # The ids of the live sessions, newest last (auth/sessions.py): a token's `sid` must be one of them.
+    live_sessions: list[PydanticObjectId] = Field(default_factory=list)
     # The profile before organisations existed: `migrate` moves it to the personal organisation.
     business: BusinessProfile | None = None
     # When current_password was last checked by change-password (newest five, a right guess removed).
@@ -81,6 +83,8 @@ class Caller:
     email: str
     organization: Organization | None = None
     profile: User | None = None
+    sid: str | None = None  # the session of the token (none on tokens issued before sessions)
+    cookie: bool = False  # the session cookie authenticated the request (not a bearer header)
 
     @property
     def business(self) -> BusinessProfile:

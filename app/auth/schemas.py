@@ -9,12 +9,23 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.auth.models import User
+from app.auth.sessions import Session as SessionDocument
 from app.auth.tokens import IssuedToken
 from app.core.identifiers import bic, iban
 from app.core.money import check_rate, format_rate
 from app.core.time_zones import TimeZone, time_zone
+from app.db.pagination import Page
 from app.http.mapping import GIVEN, Mapped, Source
-from app.http.schemas import Address, AddressOut, BaseStruct, Currency, RateOut, ResponseStruct, not_blank
+from app.http.schemas import (
+    Address,
+    AddressOut,
+    BaseStruct,
+    Currency,
+    RateOut,
+    ResponseStruct,
+    component,
+    not_blank,
+)
 from app.organizations.models import BusinessProfile, Organization
 
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
@@ -123,18 +134,32 @@ class UserOut(ResponseStruct, Mapped):
     business: BusinessOut
     created_at: datetime
     updated_at: datetime
+    # Present when a session cookie authenticated the request: a reloaded page gets it back (section 20).
+    csrf_token: str | UnsetType = UNSET
 
-    SOURCE = Source(User, default_organization_id=str, business=GIVEN)
+    SOURCE = Source(User, default_organization_id=str, business=GIVEN, csrf_token=GIVEN)
 
     @classmethod
-    def of(cls, user: User, organization: Organization) -> UserOut:
-        return cls.from_document(user, business=BusinessOut.from_document(organization.business))
+    def of(cls, user: User, organization: Organization, csrf_token: str | None = None) -> UserOut:
+        return cls.from_document(
+            user,
+            business=BusinessOut.from_document(organization.business),
+            csrf_token=UNSET if csrf_token is None else csrf_token,
+        )
+
+
+class SessionKind(StrEnum):
+    """How a login's session is carried: a bearer token in the answer, or an HttpOnly cookie (section 20)."""
+
+    BEARER = "bearer"
+    COOKIE = "cookie"
 
 
 class RegisterIn(BaseStruct):
     email: Email
     password: Password
     name: Name
+    session: SessionKind = SessionKind.BEARER
 
     def __post_init__(self) -> None:
         check_password(self.password, "password")
@@ -144,6 +169,7 @@ class RegisterIn(BaseStruct):
 class LoginIn(BaseStruct):
     email: Email
     password: Password
+    session: SessionKind = SessionKind.BEARER
 
 
 class ProfileUpdate(BaseStruct):
@@ -165,16 +191,40 @@ class ChangePasswordIn(BaseStruct):
 
 
 class Session(ResponseStruct):
+    """A signed-in answer: a bearer session carries `access_token`; a cookie session does not (the token is
+    in the HttpOnly cookie) and carries `csrf_token` instead, for the `X-CSRF-Token` header."""
+
     user: UserOut
-    access_token: str
     token_type: str
     expires_at: datetime
+    access_token: str | UnsetType = UNSET
+    csrf_token: str | UnsetType = UNSET
 
     @classmethod
-    def issued(cls, user: User, organization: Organization, token: IssuedToken) -> Session:
+    def issued(
+        cls, user: User, organization: Organization, token: IssuedToken, csrf_token: str | None
+    ) -> Session:
         return cls(
             user=UserOut.of(user, organization),
-            access_token=token.access_token,
             token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
             expires_at=token.expires_at,
+            access_token=token.access_token if csrf_token is None else UNSET,
+            csrf_token=csrf_token if csrf_token is not None else UNSET,
         )
+
+
+class DeviceSessionOut(ResponseStruct, Mapped):
+    """One login: a device the user is signed in on."""
+
+    id: str
+    user_agent: str | None
+    ip: str | None
+    created_at: datetime
+    last_active_at: datetime
+    expires_at: datetime
+    current: bool
+
+    SOURCE = Source(SessionDocument, current=GIVEN)
+
+
+DeviceSessionPage = Annotated[Page[DeviceSessionOut], component("DeviceSessionPage")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
 
@@ -11,7 +12,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.auth import memberships
+from app.auth import memberships, sessions
 from app.auth.errors import EmailTaken
 from app.auth.models import Caller, User
 from app.auth.passwords import PasswordHasher
@@ -28,20 +29,43 @@ from app.organizations import service as organizations
 from app.organizations.models import Organization
 
 
+@dataclass(frozen=True)
+class Device:
+    """Where a login comes from, as its session shows it, and whether it wants a cookie session."""
+
+    user_agent: str | None
+    ip: str | None
+    cookie: bool = False
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    organization: Organization
+    token: IssuedToken
+    sid: str
+    cookie: bool
+
+
 class AuthService:
     def __init__(self, hasher: PasswordHasher, tokens: TokenService) -> None:
         self.hasher = hasher
         self.tokens = tokens
 
-    async def session(
-        self, user: User, organization: Organization | None = None
-    ) -> tuple[User, Organization, IssuedToken]:
-        """The signed-in user, the organisation their requests act in by default, and a new token."""
+    async def session(self, user: User, device: Device, organization: Organization | None = None) -> SignedIn:
+        """A new session for `user` on `device`: the organisation their requests act in by default, and a
+        token naming the session."""
+        assert user.id is not None
         if organization is None:
             organization = await _default_organization(user)
-        return user, organization, self.tokens.issue(str(user.id), user.token_version)
+        opened = sessions.new_session(
+            user.id, device.user_agent, device.ip, self.tokens.lifetime, cookie=device.cookie
+        )
+        await sessions.open_session(opened)
+        token = self.tokens.issue(str(user.id), user.token_version, str(opened.id))
+        return SignedIn(user, organization, token, str(opened.id), device.cookie)
 
-    async def register(self, data: RegisterIn) -> tuple[User, Organization, IssuedToken]:
+    async def register(self, data: RegisterIn, device: Device) -> SignedIn:
         """The user and their personal organisation (its id is theirs). The organisation is stored first: a
         crash between the two leaves an organisation nobody can reach (a retry registers afresh), never a
         user without their books."""
@@ -61,14 +85,14 @@ class AuthService:
         except DuplicateKeyError:
             await organizations.drop_personal(user_id)
             raise EmailTaken("An account with this email already exists") from None
-        return await self.session(user, organization)
+        return await self.session(user, device, organization)
 
-    async def login(self, data: LoginIn) -> tuple[User, Organization, IssuedToken]:
+    async def login(self, data: LoginIn, device: Device) -> SignedIn:
         user = await User.find_one({"email": data.email})
         valid = await self.hasher.verify(data.password, user.password_hash if user else None)
         if user is None or not valid:
             raise Unauthorized("Wrong email or password")
-        return await self.session(user)
+        return await self.session(user, device)
 
     async def update_profile(
         self, caller: Caller, data: ProfileUpdate, expected: Expected = ANY
@@ -115,6 +139,8 @@ class AuthService:
         """One atomic update: a new version, guarded by `expected` (If-Match on PATCH /me); `revoke` bumps
         token_version so every token issued so far stops working."""
         revoking = {"$inc": {"token_version": 1}} if revoke else {}
+        if revoke:
+            fields = {**fields, "live_sessions": []}  # every session ends with its tokens
         operation = versions.bump({"$set": {**fields, "updated_at": utc_now()}, **revoking})
         users = User.get_motor_collection()
         raw = await users.find_one_and_update(

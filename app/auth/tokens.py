@@ -35,10 +35,14 @@ class TokenService:
         # the user's token version is read from the store on every request (auth/middleware.py).
         self._verified: dict[str, dict[str, Any]] = {}
 
-    def issue(self, user_id: str, version: int) -> IssuedToken:
+    @property
+    def lifetime(self) -> timedelta:
+        return self._lifetime
+
+    def issue(self, user_id: str, version: int, sid: str) -> IssuedToken:
         now = datetime.now(UTC).replace(microsecond=0)
         expires_at = now + self._lifetime
-        claims = {"sub": user_id, "iat": now, "exp": expires_at, "ver": version}
+        claims = {"sub": user_id, "iat": now, "exp": expires_at, "ver": version, "sid": sid}
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM), expires_at)
 
     def verify(self, token: str) -> dict[str, Any]:
@@ -66,6 +70,8 @@ class TokenService:
         if not (
             all(_is_integer(claims.get(name)) for name in ("ver", "iat", "exp"))
             and isinstance(claims.get("sub"), str)
+            # the session (API.md section 20); a token issued before sessions existed has none
+            and isinstance(claims.get("sid", ""), str)
             # A correctly signed token may still claim to live longer than this server ever issues.
             and 0 < claims["exp"] - claims["iat"] <= self._lifetime.total_seconds()
         ):

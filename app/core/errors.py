@@ -82,6 +82,12 @@ class Forbidden(AppError):
     status, code = 403, "forbidden"
 
 
+class CsrfFailed(AppError):
+    """A request authenticated by the session cookie, not GET/HEAD/OPTIONS, without its X-CSRF-Token."""
+
+    status, code = 403, "csrf_failed"
+
+
 class NotFound(AppError):
     status, code = 404, "not_found"
 

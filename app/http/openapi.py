@@ -35,6 +35,7 @@ from litestar.typing import FieldDefinition
 
 from app.core.errors import (
     AppError,
+    CsrfFailed,
     DatabaseUnavailable,
     Forbidden,
     IdempotencyKeyInProgress,
@@ -214,6 +215,8 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
     public = not under_api or bool(handler.opt.get(EXCLUDE_FROM_AUTH))
     if not public:
         problems |= AUTHENTICATED
+        if handler.http_methods - {"GET", "HEAD", "OPTIONS"}:
+            problems.add(CsrfFailed)  # a session cookie's write without its X-CSRF-Token
     headers = _request_headers(path, handler)
     for header in headers:
         problems |= _ERRORS_OF_HEADER.get(header.name, frozenset())

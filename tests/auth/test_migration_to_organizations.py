@@ -125,7 +125,17 @@ def _shape(raw: dict[str, Any]) -> Any:
         return {
             key: _shape(value)
             for key, value in raw.items()
-            if key not in {"_id", "id", "email", "password_hash", "created_at", "updated_at", "joined_at"}
+            if key
+            not in {
+                "_id",
+                "id",
+                "email",
+                "password_hash",
+                "created_at",
+                "updated_at",
+                "joined_at",
+                "live_sessions",
+            }
             and not key.endswith("organization_id")
             and key != "contact_email"
         }

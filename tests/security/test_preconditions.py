@@ -20,6 +20,8 @@ UNVERSIONED = {
     "PATCH /api/organization/members/{user_id}": "a membership is an entry of a user document, shown only in "
     "a list (no ETag to send back); concurrent owner changes are serialised by the owner lock",
     "DELETE /api/organization/members/{user_id}": "the same membership",
+    "DELETE /api/auth/sessions/{session_id}": "ending a session takes it off its user's live list; a session "
+    "has nothing that changes, so no version to compare",
 }
 
 

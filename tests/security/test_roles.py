@@ -30,6 +30,8 @@ LEAST_ROLE: dict[str, Role | str] = {
     "login": PUBLIC,
     "logout": OUTSIDE,
     "changePassword": OUTSIDE,
+    "listSessions": OUTSIDE,
+    "endSession": OUTSIDE,
     "getMe": V,
     "updateMe": V,
     # clients, projects, contracts, resumes: read by anyone, written by billing

@@ -124,7 +124,7 @@ def test_the_verified_tokens_a_process_remembers_are_bounded(settings, monkeypat
 
     monkeypatch.setattr(tokens, "VERIFIED_TOKENS_KEPT", 2)
     service = tokens.TokenService(settings)
-    issued = [service.issue(new_id(), version).access_token for version in range(3)]
+    issued = [service.issue(new_id(), version, new_id()).access_token for version in range(3)]
     for token in issued:
         assert service.verify(token)["ver"] == issued.index(token)
     assert list(service._verified) == issued[1:]  # the oldest was forgotten first
@@ -272,7 +272,13 @@ async def test_routes_that_need_no_profile_read_only_the_token_version(client, u
     assert (await client.get("/api/clients", headers=user.headers)).status_code == 200
     assert (await _me(client, user.token)).status_code == 200
     assert projections == [
-        {"token_version": 1, "memberships": 1, "default_organization_id": 1, "email": 1},
+        {
+            "token_version": 1,
+            "memberships": 1,
+            "default_organization_id": 1,
+            "email": 1,
+            "live_sessions": 1,
+        },
         # the whole user, and the organisation's profile joined in the same round trip
         ("joined", ["$match", "$addFields", "$lookup"]),
     ]
