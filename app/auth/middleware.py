@@ -68,7 +68,7 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
         raw = await _lookup(user_id, lookup_for, _wants(handler)) if user_id else None
         if raw is None or raw.get("token_version", 0) != claims["ver"] or not _live(raw, sid):
             raise Unauthorized("The token is invalid or expired")
-        if by_cookie and connection.scope["method"] not in _SAFE_METHODS:
+        if by_cookie and connection.scope.get("method") not in _SAFE_METHODS:
             secret = connection.app.state.settings.jwt_secret
             if not sessions.csrf_matches(secret, sid or "", connection.headers.get(CSRF_HEADER)):
                 raise CsrfFailed("This request needs the X-CSRF-Token header of its session")

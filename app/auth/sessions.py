@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
 from app.auth.models import User
 from app.core.clock import utc_now
 from app.core.errors import NotFound
-from app.db.pagination import Page, PageParams, paginate
+from app.db.pagination import Page, PageParams, Sorts, paginate
 from app.db.repository import TimestampedDocument, parse_object_id
 
 LIVE_SESSIONS_KEPT = 50  # a login beyond it ends the user's oldest session
@@ -36,7 +36,14 @@ class Session(TimestampedDocument):
     class Settings:
         name = "sessions"
         indexes = [
-            IndexModel([("user_id", ASCENDING), ("last_active_at", DESCENDING)], name="user_last_active"),
+            # a user's live sessions in either order of each sort (pagination adds _id in the same direction)
+            IndexModel(
+                [("user_id", ASCENDING), ("last_active_at", ASCENDING), ("_id", ASCENDING)],
+                name="user_last_active",
+            ),
+            IndexModel(
+                [("user_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)], name="user_created"
+            ),
             # gone once expired (MongoDB's TTL monitor); its token expired with it
             IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="session_expiry_ttl"),
         ]
@@ -80,7 +87,7 @@ async def end_session(user_id: ObjectId, session_id: str) -> None:
         raise NotFound(f"No session with id {session_id!r}")
 
 
-SORTS = {"last_active_at": "last_active_at", "created_at": "created_at"}
+SORTS = Sorts({"last_active_at": "last_active_at", "created_at": "created_at"})
 
 
 async def list_sessions(user: User, params: PageParams) -> Page[Session]:
