@@ -76,7 +76,7 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
             raise NotFound("No such organization")
         if sid is not None:
             _note_activity(ObjectId(sid))
-        acting, role = _acting(raw, requested)
+        acting, role = _acting(raw, requested) if in_organization else _outside(raw)
         whole_user, with_organization = _wants(handler)
         caller = Caller(
             id=acting,
@@ -180,6 +180,16 @@ def _acting(raw: dict[str, Any], requested: ObjectId | None) -> tuple[ObjectId, 
         first = next(iter(roles))
         return first, roles[first]
     raise NotFound("You belong to no organization")
+
+
+def _outside(raw: dict[str, Any]) -> tuple[ObjectId, Role]:
+    """A route of the user alone reads no organisation; the Caller still names one (their default) where the
+    user belongs to any. One who belongs to none (they left their personal organisation too) can still sign
+    out, list, create or join organisations."""
+    try:
+        return _acting(raw, None)
+    except NotFound:
+        return raw["_id"], Role.VIEWER
 
 
 async def _organization(raw: dict[str, Any], acting: ObjectId) -> Organization:

@@ -22,6 +22,14 @@ def _types(types: str | None) -> list[str] | None:
     return wanted
 
 
+def _hidden(caller: Caller) -> frozenset[str]:
+    """The event types this caller may not see: keys, invitations and endpoints are for admins and owners
+    (and never for API keys)."""
+    if caller.role.allows(Role.ADMIN) and getattr(caller, "scopes", None) is None:
+        return frozenset()
+    return service.ADMIN_ONLY_TYPES
+
+
 class EventController(Controller):
     path = "/events"
     tags = ["events"]
@@ -44,10 +52,12 @@ class EventController(Controller):
     ) -> EventPage:
         """The caller's events, oldest first. Poll with the id of the last event seen as `after`: every event
         comes exactly once and in order."""
-        events, has_more = await service.read_page(after, limit, owner_id=owner.id, types=_types(types))
+        events, has_more = await service.read_page(
+            after, limit, owner_id=owner.id, types=_types(types), hidden=_hidden(owner)
+        )
         return EventPage(items=[EventOut.from_document(e) for e in events], has_more=has_more)
 
     @get("/{event_id:str}", operation_id="getEvent", opt=requires(Role.VIEWER))
     async def get_event(self, event_id: str, owner: Caller) -> EventOut:
         """One of the caller's events."""
-        return EventOut.from_document(await service.get_event(owner.id, event_id))
+        return EventOut.from_document(await service.get_event(owner.id, event_id, _hidden(owner)))

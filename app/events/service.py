@@ -34,17 +34,30 @@ async def _cursor_seq(after: str, owner_id: OwnerId, watermark: int) -> int:
     return int(found["seq"])
 
 
+ADMIN_ONLY_PREFIXES = ("api_key.", "invitation.", "webhook_endpoint.")
+# Events only admins and owners see (API.md section 15): who was invited, keys, endpoints.
+ADMIN_ONLY_TYPES = frozenset(t for t in EVENT_TYPES if t.startswith(ADMIN_ONLY_PREFIXES))
+
+
 async def read_page(
-    after: str | None, limit: int, *, owner_id: OwnerId = None, types: Sequence[str] | None = None
+    after: str | None,
+    limit: int,
+    *,
+    owner_id: OwnerId = None,
+    types: Sequence[str] | None = None,
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[list[Event], bool]:
     """Up to `limit` events after the event `after` (from the oldest kept one without it), in feed order,
-    and whether more follow. 400 when `after` names no kept event (of this owner, when one is given)."""
+    and whether more follow; never one of the `hidden` types. 400 when `after` names no kept event (of this
+    owner, when one is given)."""
     watermark = await published()
     query = _visible(owner_id, watermark)
     if after is not None:
         query["seq"]["$gt"] = await _cursor_seq(after, owner_id, watermark)
     if types:
-        query["type"] = {"$in": list(types)}
+        query["type"] = {"$in": [t for t in types if t not in hidden]}
+    elif hidden:
+        query["type"] = {"$nin": sorted(hidden)}
     raw = await events_collection().find(query).sort("seq", 1).limit(limit + 1).to_list(limit + 1)
     events = [Event.model_validate(item) for item in raw[:limit]]
     return events, len(raw) > limit
@@ -71,11 +84,14 @@ async def read_since(seq: int, limit: int) -> list[Event]:
     return [Event.model_validate(item) for item in raw]
 
 
-async def get_event(owner_id: OwnerId, event_id: str) -> Event:
+async def get_event(owner_id: OwnerId, event_id: str, hidden: frozenset[str] = frozenset()) -> Event:
     oid = parse_object_id(event_id)
     found = None
     if oid is not None:
-        found = await events_collection().find_one({"_id": oid, **_visible(owner_id, await published())})
+        query = {"_id": oid, **_visible(owner_id, await published())}
+        if hidden:
+            query["type"] = {"$nin": sorted(hidden)}
+        found = await events_collection().find_one(query)
     if found is None:
         raise NotFound(f"No event with id {event_id!r}" if oid else "No such resource")
     return cast(Event, Event.model_validate(found))
