@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import assert_problem
+from tests.faults import fault_fixture  # noqa: F401 (the `fault` fixture)
 from tests.organizations.conftest import acting, invite, new_organization, token_for
 
 
@@ -21,3 +22,32 @@ async def test_removed_member_cannot_rejoin_with_their_used_invitation_token(cli
     again = await client.post("/api/invitations/accept", json={"token": token}, headers=bob.headers)
     assert_problem(again, 410, "invitation_invalid")
     assert_problem(await client.get("/api/clients", headers=acting(bob, org)), 404, "not_found")
+
+
+async def test_an_organisation_with_a_send_in_flight_cannot_be_deleted(client, ada, fault):
+    """DELETE /api/organization checks only invoices already numbered (`number_slot: seq:*`). A send that
+    claimed its draft (status sent, `sending_at`) but has not taken its number yet (a request in flight,
+    or one that died: recovery finishes it) passes the check: the organisation is deleted, and the send
+    then numbers a legal record in a deleted organisation - or, if it died, recovery's `_owner` asserts
+    the organisation exists and fails on every pass forever, leaving the invoice `sent` without a number
+    (section 14: 'No invoice stays sent without a number or document')."""
+    import pytest
+
+    from app.core.clock import utc_now
+    from app.invoices.models import Invoice
+    from app.recovery import recover
+    from tests.faults import Died
+    from tests.invoices.factories import create_invoice
+
+    org = await new_organization(client, ada)
+    draft = await create_invoice(client, acting(ada, org))
+    fault.arm(1)  # the send dies right after its claim
+    with pytest.raises(Died):
+        await client.post(f"/api/invoices/{draft['id']}/send", headers=acting(ada, org))
+    fault.disarm()
+    deleted = await client.delete("/api/organization", headers=acting(ada, org))
+    if deleted.status_code == 204:
+        await recover(utc_now())
+        invoice = await Invoice.get_motor_collection().find_one({"_id": __import__("bson").ObjectId(draft["id"])})
+        assert invoice["number"] is not None, "sent, in a deleted organisation, never numbered"
+    assert_problem(deleted, 409, "invalid_state")
