@@ -51,3 +51,19 @@ async def test_an_organisation_with_a_send_in_flight_cannot_be_deleted(client, a
         invoice = await Invoice.get_motor_collection().find_one({"_id": __import__("bson").ObjectId(draft["id"])})
         assert invoice["number"] is not None, "sent, in a deleted organisation, never numbered"
     assert_problem(deleted, 409, "invalid_state")
+
+
+async def test_invitation_events_are_for_admins_only(client, ada, bob):
+    """API.md section 15: `invitation.*` (and `webhook_endpoint.*`) events are visible in the feed and by id
+    to admin+ only; others get 404 by id. GET /api/events is open to viewers and filters nothing by role,
+    so a viewer reads every invitee's address and role."""
+    from tests.organizations.conftest import join
+
+    org = await new_organization(client, ada)
+    await join(client, ada, org, bob, "viewer")
+    await invite(client, ada, org, "carol@example.com", "admin")
+    owner_feed = (await client.get("/api/events", headers=acting(ada, org))).json()["items"]
+    [created] = [e for e in owner_feed if e["type"] == "invitation.created" and e["data"]["object"]["email"] == "carol@example.com"]
+    viewer_feed = (await client.get("/api/events", headers=acting(bob, org))).json()["items"]
+    assert not [e for e in viewer_feed if e["type"].startswith("invitation.")]
+    assert_problem(await client.get(f"/api/events/{created['id']}", headers=acting(bob, org)), 404, "not_found")
