@@ -67,3 +67,24 @@ async def test_invitation_events_are_for_admins_only(client, ada, bob):
     viewer_feed = (await client.get("/api/events", headers=acting(bob, org))).json()["items"]
     assert not [e for e in viewer_feed if e["type"].startswith("invitation.")]
     assert_problem(await client.get(f"/api/events/{created['id']}", headers=acting(bob, org)), 404, "not_found")
+
+
+async def test_cors_exposes_and_allows_the_organisation_header(make_app):
+    """API.md section 1: CORS exposes `Orbix-Organization` to the page and allows it as a request header;
+    app/main.EXPOSED_HEADERS lacks it, so an SPA cannot read which organisation a request acted in."""
+    from litestar.testing import AsyncTestClient
+
+    origin = "https://app.example"
+    async with AsyncTestClient(app=make_app(cors_origins=(origin,))) as http:
+        preflight = await http.options(
+            "/api/clients",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization,orbix-organization",
+            },
+        )
+        assert preflight.status_code in (200, 204), preflight.text
+        response = await http.get("/health", headers={"Origin": origin})
+        exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
+        assert "orbix-organization" in exposed
