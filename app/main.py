@@ -121,7 +121,7 @@ API_CONTROLLERS: list[Any] = [
 
 # What a page may read from a response: the request id to quote, the version to send back in If-Match,
 # where a created resource lives, and how long to wait after a 429 or 503.
-EXPOSED_HEADERS = ("X-Request-ID", "ETag", "Location", "Retry-After")
+EXPOSED_HEADERS = ("X-Request-ID", "ETag", "Location", "Retry-After", "Orbix-Organization")
 
 # The inline worker (the trial mode's: one command serves everything) shares the API's event loop, so it runs
 # one job at a time; every store call and send yields to the requests. Production runs `python -m app worker`.
