@@ -88,3 +88,20 @@ async def test_cors_exposes_and_allows_the_organisation_header(make_app):
         response = await http.get("/health", headers={"Origin": origin})
         exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
         assert "orbix-organization" in exposed
+
+
+async def test_a_user_with_no_membership_left_can_still_reach_the_routes_of_the_user_alone(client, ada, bob):
+    """A personal organisation accepts invitations like any other and an owner may leave while another
+    owner stays. Once a user belongs to no organisation (here: Ada leaves her personal one after making
+    Bob an owner), middleware._acting raises 404 'You belong to no organization' for *every* route, even
+    those declared outside_organization(): she can no longer list or create organisations, accept an
+    invitation, log out or change her password."""
+    from tests.organizations.conftest import join
+
+    await join(client, ada, ada.id, bob, "owner")  # Ada's personal organisation has her id
+    left = await client.delete(f"/api/organization/members/{ada.id}", headers=acting(ada, ada.id))
+    assert left.status_code == 204, left.text
+    listed = await client.get("/api/organizations", headers=ada.headers)
+    assert listed.status_code == 200, listed.text
+    created = await client.post("/api/organizations", json={"name": "Fresh start"}, headers=ada.headers)
+    assert created.status_code == 201, created.text
