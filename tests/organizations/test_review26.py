@@ -105,3 +105,33 @@ async def test_a_user_with_no_membership_left_can_still_reach_the_routes_of_the_
     assert listed.status_code == 200, listed.text
     created = await client.post("/api/organizations", json={"name": "Fresh start"}, headers=ada.headers)
     assert created.status_code == 201, created.text
+
+
+async def test_accepting_while_the_organisation_is_deleted_leaves_no_membership_in_it(
+    client, ada, bob, monkeypatch
+):
+    """accept() checks the organisation (exists, not `deleting_at`) once, then claims, then joins. A delete
+    that runs in between (mark, remove_everyone, delete the document) finishes before the join, which then
+    adds a membership to an organisation that no longer exists and that nothing ever removes: Bob acts in
+    the deleted organisation and reads (and writes) its books, which were to stay unreachable."""
+    from app.auth import memberships
+    from app.organizations import invitations
+
+    org = await new_organization(client, ada)
+    seeded = await client.post("/api/clients", json={"name": "Old client"}, headers=acting(ada, org))
+    assert seeded.status_code == 201, seeded.text
+    created = (await invite(client, ada, org, bob.email, "member")).json()
+    token = await token_for(created["id"])
+    original = memberships.join
+
+    async def delete_first(*args, **kwargs):
+        deleted = await client.delete("/api/organization", headers=acting(ada, org))
+        assert deleted.status_code == 204, deleted.text
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(invitations.memberships, "join", delete_first)
+    accepted = await client.post("/api/invitations/accept", json={"token": token}, headers=bob.headers)
+    monkeypatch.setattr(invitations.memberships, "join", original)
+    books = await client.get("/api/clients", headers=acting(bob, org))
+    assert_problem(books, 404, "not_found")
+    assert accepted.status_code == 410, accepted.text
