@@ -129,6 +129,14 @@ async def leave(user_id: ObjectId, organization_id: ObjectId, role: Role, event:
     return result.modified_count == 1
 
 
+async def undo_join(user_id: ObjectId, organization_id: ObjectId, event_id: ObjectId) -> None:
+    """Take back a join that must not stand, with its `member.added` if it has not left yet."""
+    await _users().update_one(
+        {"_id": user_id},
+        {"$pull": {"memberships": {"organization_id": organization_id}, "outbox": {"id": event_id}}},
+    )
+
+
 async def remove_everyone(organization_id: ObjectId) -> None:
     """Every membership of a deleted organisation (a default naming it falls back on its own: middleware)."""
     await _users().update_many(

@@ -98,8 +98,9 @@ class AuthService:
         self, caller: Caller, data: ProfileUpdate, expected: Expected = ANY
     ) -> tuple[User, Organization]:
         """The user's name and default organisation; `business` is the profile of the organisation the
-        request acts in (API.md section 19), written only by its admins and owners. The user's write comes
-        first, under `expected`: a stale If-Match changes nothing."""
+        request acts in (API.md section 19), written only by its admins and owners. Every check comes before
+        any write (a stale If-Match, an unknown default organisation), and the profile's own rules (distinct
+        prefixes) are enforced by its write, which comes first: a refusal changes nothing."""
         changes = provided_fields(data)
         organization = caller.organization
         assert organization is not None
@@ -110,9 +111,11 @@ class AuthService:
             update["name"] = changes["name"]
         if "default_organization_id" in changes:
             update["default_organization_id"] = _joined(caller, changes["default_organization_id"])
-        user = await self._update(PydanticObjectId(caller.user_id), update, expected=expected)
+        assert caller.profile is not None
+        expected.check(caller.profile.version)
         if "business" in changes:
             organization = await organizations.update_profile(caller.id, None, changes["business"])
+        user = await self._update(PydanticObjectId(caller.user_id), update, expected=expected)
         return user, organization
 
     async def change_password(self, user: User, data: ChangePasswordIn) -> None:

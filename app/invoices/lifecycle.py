@@ -213,6 +213,13 @@ async def _sending(owner: Books, invoice_id: OwnerId) -> Invoice:
     return cast(Invoice, Invoice.model_validate(raw))
 
 
+async def abandon_send(owner_id: OwnerId, invoice_id: OwnerId) -> None:
+    """Stop finishing a send whose organisation was deleted meanwhile (recovery): it keeps no number."""
+    await Invoice.get_motor_collection().update_one(
+        owned_filter(owner_id, _id=invoice_id), {"$unset": {"sending_at": ""}}
+    )
+
+
 async def take_number(owner: Books, invoice_id: OwnerId) -> None:
     """Give the claimed invoice its number, if it has none: hold the counter's next number for it (or the
     one it holds already), write it on the invoice with the `invoice.sent` event (and `paid` when nothing is

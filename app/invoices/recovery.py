@@ -5,6 +5,7 @@ skipped, the others go on, and the next pass tries it again."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -15,8 +16,9 @@ from app.db.repository import PRESENT
 from app.invoices import lifecycle, numbering
 from app.invoices.models import Invoice
 from app.organizations import service as organizations
-from app.organizations.models import Books
 from app.time_entries import claims
+
+log = logging.getLogger("orbix.recovery")
 
 
 async def recover_invoices(cutoff: datetime, recovery: RecoveryPass | None = None) -> None:
@@ -44,11 +46,20 @@ async def _finish_sends(cutoff: datetime, recovery: RecoveryPass) -> None:
 
 
 async def _finish_send(owner_id: Any, invoice_id: Any) -> None:
-    await lifecycle.finish_send(await _owner(owner_id), invoice_id)
+    books = await organizations.books(owner_id)
+    if books is None:  # its organisation was deleted while it was sent: nobody can read it any more
+        log.warning("invoice %s was being sent when its organization was deleted: left unsent", invoice_id)
+        await lifecycle.abandon_send(owner_id, invoice_id)
+        return
+    await lifecycle.finish_send(books, invoice_id)
 
 
 async def _take_number(owner_id: Any, invoice_id: Any) -> None:
-    await lifecycle.take_number(await _owner(owner_id), invoice_id)
+    books = await organizations.books(owner_id)
+    if books is None:  # the same: no number is taken in a deleted organisation's books
+        await numbering.release(owner_id, invoice_id)
+        return
+    await lifecycle.take_number(books, invoice_id)
 
 
 async def _settle_claims(cutoff: datetime, recovery: RecoveryPass) -> None:
@@ -84,9 +95,3 @@ async def _standing(invoice_id: Any) -> bool:
     """The invoice exists, is not being deleted and is not void: it may hold time entries."""
     query = {"_id": invoice_id, **PRESENT, "status": {"$ne": "void"}}
     return await Invoice.get_motor_collection().find_one(query, {"_id": 1}) is not None
-
-
-async def _owner(owner_id: Any) -> Books:
-    books = await organizations.books(owner_id)
-    assert books is not None, f"invoice owner {owner_id} is gone"
-    return books

@@ -318,8 +318,10 @@ async def delete_invoice(owner: Books, invoice_id: str, expected: Expected = ANY
 
 
 async def holds_numbered(owner_id: Any) -> bool:
-    """Whether the organisation holds any invoice that was given a number (a legal record, even voided)."""
-    found = await Invoice.get_motor_collection().find_one(
-        {"owner_id": owner_id, "number_slot": {"$regex": "^seq:"}}, {"_id": 1}
-    )
-    return found is not None
+    """Whether the organisation holds any invoice that was given a number (a legal record, even voided), or
+    one being sent (claimed, about to be numbered: a request in flight, or one recovery finishes)."""
+    numbered = {"owner_id": owner_id, "number_slot": {"$regex": "^seq:"}}
+    if await Invoice.get_motor_collection().find_one(numbered, {"_id": 1}) is not None:
+        return True
+    sending = {"owner_id": owner_id, "sending_at": {"$ne": None}}
+    return await Invoice.get_motor_collection().find_one(sending, {"_id": 1}) is not None

@@ -123,7 +123,12 @@ async def accept(caller: Caller, token: str) -> tuple[Organization, Role]:
     organization = await organizations.books(invitation.owner_id) if invitation is not None else None
     if invitation is None or organization is None or organization.deleting_at is not None:
         raise InvitationInvalid("This invitation is expired, revoked or used")
-    resumed = invitation.status == "accepted" and invitation.accepted_by == caller.user_id
+    resumed = (
+        invitation.status == "accepted"
+        and invitation.accepted_by == caller.user_id
+        and invitation.joined_at is None
+        and as_utc(invitation.expires_at) > utc_now()
+    )
     if not resumed and (invitation.status != "pending" or as_utc(invitation.expires_at) <= utc_now()):
         raise InvitationInvalid("This invitation is expired, revoked or used")
     if caller.email != invitation.email:
@@ -155,18 +160,25 @@ async def accept(caller: Caller, token: str) -> tuple[Organization, Role]:
         )
     )
     event = pending("member.added", owner=organization.id, about=about)
-    if await memberships.join(
+    added = await memberships.join(
         caller.user_id,
         organization.id,
         invitation.role,
         event=event,
         verify_email=caller.email,
         joined_at=joined_at,
-    ):
+    )
+    await collection.update_one({"_id": invitation.id}, {"$set": {"joined_at": joined_at}})  # spent for good
+    if added and await organizations.being_deleted(organization.id):
+        # A delete ran meanwhile: either its removal of every member saw this join, or its mark is seen
+        # here; undo the join so no membership outlives the organisation.
+        await memberships.undo_join(caller.user_id, organization.id, event["id"])
+        raise InvitationInvalid("This invitation is expired, revoked or used")
+    if added:
         await publish(memberships.carrying(caller.user_id, event))
         return organization, invitation.role
     current = await memberships.member(caller.user_id, organization.id)
-    if current is None or resumed:
+    if current is None:
         raise InvitationInvalid("This invitation is expired, revoked or used")
     return organization, Role(current["membership"]["role"])  # a member already: nothing to add
 

@@ -87,6 +87,9 @@ class Invitation(OwnedDocument):
     salt: str
     invited_by: PydanticObjectId | None = None
     accepted_by: PydanticObjectId | None = None
+    # Set once the accepting user joined: from then on the token is spent for good, even for them (a retry
+    # of an accept cut short between its claim and its join resumes only while this is unset).
+    joined_at: datetime | None = None
     # False until its e-mail's job is queued: the recovery queues it for an invitation whose request died.
     mailed: bool = False
 

@@ -223,6 +223,13 @@ async def delete(
     await _finish_delete(organization.id)
 
 
+async def being_deleted(organization_id: ObjectId) -> bool:
+    """Whether the organisation is gone or marked for deletion (read after a join that must not outlive
+    it)."""
+    raw = await _organizations().find_one({"_id": organization_id}, {"deleting_at": 1})
+    return raw is None or raw.get("deleting_at") is not None
+
+
 async def _finish_delete(organization_id: ObjectId) -> None:
     await memberships.remove_everyone(organization_id)
     await _organizations().delete_one({"_id": organization_id})
