@@ -48,7 +48,9 @@ async def test_an_organisation_with_a_send_in_flight_cannot_be_deleted(client, a
     deleted = await client.delete("/api/organization", headers=acting(ada, org))
     if deleted.status_code == 204:
         await recover(utc_now())
-        invoice = await Invoice.get_motor_collection().find_one({"_id": __import__("bson").ObjectId(draft["id"])})
+        invoice = await Invoice.get_motor_collection().find_one(
+            {"_id": __import__("bson").ObjectId(draft["id"])}
+        )
         assert invoice["number"] is not None, "sent, in a deleted organisation, never numbered"
     assert_problem(deleted, 409, "invalid_state")
 
@@ -63,10 +65,16 @@ async def test_invitation_events_are_for_admins_only(client, ada, bob):
     await join(client, ada, org, bob, "viewer")
     await invite(client, ada, org, "carol@example.com", "admin")
     owner_feed = (await client.get("/api/events", headers=acting(ada, org))).json()["items"]
-    [created] = [e for e in owner_feed if e["type"] == "invitation.created" and e["data"]["object"]["email"] == "carol@example.com"]
+    [created] = [
+        e
+        for e in owner_feed
+        if e["type"] == "invitation.created" and e["data"]["object"]["email"] == "carol@example.com"
+    ]
     viewer_feed = (await client.get("/api/events", headers=acting(bob, org))).json()["items"]
     assert not [e for e in viewer_feed if e["type"].startswith("invitation.")]
-    assert_problem(await client.get(f"/api/events/{created['id']}", headers=acting(bob, org)), 404, "not_found")
+    assert_problem(
+        await client.get(f"/api/events/{created['id']}", headers=acting(bob, org)), 404, "not_found"
+    )
 
 
 async def test_cors_exposes_and_allows_the_organisation_header(make_app):
