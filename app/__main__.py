@@ -56,10 +56,10 @@ def work(settings: Settings) -> None:
 def migrate(settings: Settings) -> None:
     from app.db.migrate import run
     from app.http.observability import configure_logging
-    from app.main import DOCUMENT_MODELS
+    from app.main import DOCUMENT_MODELS, prepare_stored_data
 
     configure_logging(settings.log_level, settings.log_format)
-    sys.exit(asyncio.run(run(settings, DOCUMENT_MODELS)))
+    sys.exit(asyncio.run(run(settings, DOCUMENT_MODELS, prepare=prepare_stored_data)))
 
 
 COMMANDS = {"serve": serve, "worker": work, "migrate": migrate}
@@ -74,7 +74,8 @@ commands:
            With WORKER=inline (the default) it also runs the background jobs (e-mails, webhooks, recovery)
   worker   run only the background job loop, with its own /metrics on WORKER_METRICS_PORT (default 9100);
            needs MONGODB_URL, the database it shares with the API
-  migrate  create missing and replace changed MongoDB indexes, then exit
+  migrate  create missing and replace changed MongoDB indexes, bring stored data in line (e.g. a personal
+           organisation for each user from before organisations), then exit
 
 Every setting comes from the environment (MONGODB_URL, JWT_SECRET, APP_ENV, ...): see
 docs/operations.md (Configuration). A configuration error stops with one line and exit code 2.

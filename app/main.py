@@ -32,6 +32,7 @@ from app.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.contracts.controller import ContractController
 from app.contracts.models import Contract
 from app.db import client as db
+from app.db import data_migrations
 from app.db.quota import QuotaWindow
 from app.documents.models import StoredDocument
 from app.events.controller import EventController
@@ -69,6 +70,7 @@ from app.resumes.controller import ResumeController
 from app.resumes.models import Resume
 from app.startup import EXIT_CONFIG, ensure_jobs_run, fail
 from app.system.controller import SystemController
+from app.time_entries import service as time_entries
 from app.time_entries.controller import TimeEntryController
 from app.time_entries.models import TimeEntry
 from app.webhooks.controller import WebhookEndpointController
@@ -172,6 +174,8 @@ async def prepare_stored_data() -> None:
     `python -m app migrate`)."""
     await organizations.migrate_personal_organizations()
     await organizations.migrate_invoice_prefixes()
+    database = User.get_motor_collection().database
+    await data_migrations.once(database, "time_entry_user_ids", time_entries.migrate_user_ids)
 
 
 async def _run_inline_worker(database: db.Database, worker: Worker) -> None:

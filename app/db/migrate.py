@@ -9,6 +9,7 @@ reported on one line, its old version kept) or the database stopped answering mi
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from beanie import Document, init_beanie
 from pymongo.errors import PyMongoError
@@ -21,8 +22,12 @@ log = logging.getLogger("orbix.migrate")
 
 
 async def run(
-    settings: Settings, models: list[type[Document]], client_factory: db.ClientFactory = db.build_client
+    settings: Settings,
+    models: list[type[Document]],
+    client_factory: db.ClientFactory = db.build_client,
+    prepare: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
+    """`prepare`: what brings stored data in line (app.main.prepare_stored_data), run once the indexes are."""
     client, _ = client_factory(settings)
     try:
         database = client[settings.mongodb_db]
@@ -34,6 +39,8 @@ async def run(
         await init_beanie(database=database, document_models=models, skip_indexes=True)
         try:
             result = await index_migration.migrate(database, models)
+            if prepare is not None:
+                await prepare()
         except PyMongoError as exc:
             log.critical(
                 "migrate: the database stopped answering (%s); run it again to resume", type(exc).__name__

@@ -280,3 +280,12 @@ async def delete_entry(owner: Caller, entry_id: str, expected: Expected = ANY) -
         expected=expected,
         permits=_editable_by(owner),
     )
+
+
+async def migrate_user_ids() -> None:
+    """Entries stored before organisations carry no `user_id`: the user who made them owned them, and their
+    personal organisation has that user's id, so `owner_id` is their user (one pipeline update; run once per
+    database, db/data_migrations.py)."""
+    await TimeEntry.get_motor_collection().update_many(
+        {"user_id": {"$exists": False}}, [{"$set": {"user_id": "$owner_id"}}]
+    )

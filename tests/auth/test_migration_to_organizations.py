@@ -156,3 +156,25 @@ async def test_a_user_not_yet_migrated_keeps_working(client):
     )
     assert login.status_code == 200, login.text
     assert login.json()["user"]["business"]["invoice_prefix"] == "OLD-"
+
+
+async def test_time_entries_from_before_organisations_belong_to_the_user_who_owned_them(client, user):
+    from app.db import data_migrations
+    from app.time_entries.models import TimeEntry
+    from app.time_entries.service import migrate_user_ids
+    from tests.projects.factories import create_project
+    from tests.time_entries.factories import create_time_entry
+
+    project = await create_project(client, user.headers)
+    entry = await create_time_entry(client, user.headers, project["id"])
+    entries = TimeEntry.get_motor_collection()
+    await entries.update_one({"_id": ObjectId(entry["id"])}, {"$unset": {"user_id": ""}})
+    database = entries.database
+    await database[data_migrations.MARKERS].delete_many({})  # a database from before this migration
+    await prepare_stored_data()
+    stored = await entries.find_one({"_id": ObjectId(entry["id"])})
+    assert stored["user_id"] == ObjectId(user.id)
+    mine = await client.get("/api/time-entries", params={"user_id": user.id}, headers=user.headers)
+    assert [e["id"] for e in mine.json()["items"]] == [entry["id"]]
+    # done once per database: a later start does not scan again
+    assert not await data_migrations.once(database, "time_entry_user_ids", migrate_user_ids)
