@@ -9,6 +9,7 @@ from app.auth.errors import EmailTaken
 from app.auth.models import Caller, User
 from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
 from app.auth.service import AuthService
+from app.core import scopes
 from app.core.errors import Forbidden, InvalidReference, RateLimited, Unauthorized, ValidationFailed, raises
 from app.core.roles import Role
 from app.db.versions import Expected
@@ -47,14 +48,20 @@ class AuthController(Controller):
         """Exchange email and password for a session token."""
         return Session.issued(*await service.login(data))
 
-    @get("/me", operation_id="getMe", opt={NAMES_THE_CALLER: True, **requires(Role.VIEWER)})
+    @get(
+        "/me",
+        operation_id="getMe",
+        opt={NAMES_THE_CALLER: True, **requires(Role.VIEWER, scope=scopes.NO_KEY)},
+    )
     async def me(self, current_user: User, caller: Caller) -> UserOut:
         """The signed-in user, with the business profile of the organization the request acts in."""
         assert caller.organization is not None
         return UserOut.of(current_user, caller.organization)
 
     @patch(
-        "/me", operation_id="updateMe", opt={**requires(Role.VIEWER), **raises(Forbidden, InvalidReference)}
+        "/me",
+        operation_id="updateMe",
+        opt={**requires(Role.VIEWER, scope=scopes.NO_KEY), **raises(Forbidden, InvalidReference)},
     )
     async def update_me(
         self,

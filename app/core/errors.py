@@ -82,6 +82,12 @@ class Forbidden(AppError):
     status, code = 403, "forbidden"
 
 
+class InsufficientScope(AppError):
+    """The caller is an API key whose scopes do not cover this route (API.md section 20)."""
+
+    status, code = 403, "insufficient_scope"
+
+
 class NotFound(AppError):
     status, code = 404, "not_found"
 
