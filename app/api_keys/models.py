@@ -24,6 +24,9 @@ class ApiKey(OwnedDocument):
 
     class Settings:
         name = "api_keys"
+        # A key never used has no `last_used_at` (rather than null): the flush's `$max` sets it on the
+        # embedded store too, which compares no date with null.
+        keep_nulls = False
         indexes = [
             IndexModel([("key_hash", ASCENDING)], name="key_hash_unique", unique=True),
             *sort_indexes("name", "created_at"),
