@@ -19,6 +19,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.routes import HTTPRoute
 
 from app.ai.client import AIClient
+from app.api_keys.controller import ApiKeyController
+from app.api_keys.models import ApiKey
+from app.api_keys.usage import Usage
 from app.auth.controller import AuthController
 from app.auth.middleware import auth_middleware, provide_caller, provide_current_user, provide_owner
 from app.auth.models import User
@@ -103,6 +106,7 @@ DOCUMENT_MODELS: list[type[Document]] = [
     FanoutCursor,
     QuotaWindow,
     Invitation,
+    ApiKey,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -120,6 +124,7 @@ API_CONTROLLERS: list[Any] = [
     OrganizationsController,
     OrganizationController,
     InvitationController,
+    ApiKeyController,
 ]
 
 
@@ -201,6 +206,9 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
             app.state.job_metrics,
             concurrency=INLINE_WORKER_CONCURRENCY,
         )
+        # API keys' usage, counted in this process, written about once a minute (api_keys/usage.py).
+        usage: Usage = app.state.api_key_usage
+        flushing = asyncio.create_task(usage.run(), name="orbix-api-key-usage")
         inline = None
         if settings.worker == "inline":
             inline = asyncio.create_task(_run_inline_worker(app.state.db, worker), name="orbix-inline-worker")
@@ -213,6 +221,11 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
                     inline.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await inline
+            flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flushing
+            with contextlib.suppress(Exception):  # the database may be gone: those counts are lost
+                await usage.flush()
             await app.state.ai.aclose()
             await app.state.db.close()
 
@@ -293,6 +306,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
                 "hasher": PasswordHasher(settings.bcrypt_rounds),
                 "tokens": TokenService(settings),
                 "idempotency": IdempotencyStore(),
+                "api_key_usage": Usage(),
             }
         ),
         debug=False,

@@ -23,6 +23,7 @@ from app.auth.schemas import (
 )
 from app.auth.service import AuthService
 from app.auth.sessions import SORTS as SESSION_SORTS
+from app.core import scopes
 from app.core.errors import (
     Forbidden,
     InvalidReference,
@@ -77,7 +78,11 @@ class AuthController(Controller):
         signed_in = await service.login(data, device(request, state, data.session))
         return signed_in_answer(signed_in, state.settings, HTTP_200_OK)
 
-    @get("/me", operation_id="getMe", opt={NAMES_THE_CALLER: True, **requires(Role.VIEWER)})
+    @get(
+        "/me",
+        operation_id="getMe",
+        opt={NAMES_THE_CALLER: True, **requires(Role.VIEWER, scope=scopes.NO_KEY)},
+    )
     async def me(self, current_user: User, caller: Caller, state: State) -> UserOut:
         """The signed-in user, with the business profile of the organization the request acts in (and the
         CSRF token when a session cookie authenticated the request)."""
@@ -85,7 +90,9 @@ class AuthController(Controller):
         return UserOut.of(current_user, caller.organization, cookie_csrf(caller, state.settings))
 
     @patch(
-        "/me", operation_id="updateMe", opt={**requires(Role.VIEWER), **raises(Forbidden, InvalidReference)}
+        "/me",
+        operation_id="updateMe",
+        opt={**requires(Role.VIEWER, scope=scopes.NO_KEY), **raises(Forbidden, InvalidReference)},
     )
     async def update_me(
         self,

@@ -1,5 +1,6 @@
 """The middleware that turns a bearer token into the Caller: the user, the organisation the request acts in
-and their role there (API.md section 19)."""
+and their role there (API.md section 19); or an API key (`orbix_sk_…`, section 20), which acts in its own
+organisation as an admin limited by its scopes."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from litestar.connection import ASGIConnection, Request
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 from litestar.types import Receive, Scope, Send
 
+from app.api_keys import service as api_keys
+from app.api_keys.usage import Usage
 from app.auth import sessions
 from app.auth.cookies import CSRF_HEADER, SESSION_COOKIE
 from app.auth.models import Caller, User
 from app.auth.tokens import TokenService
-from app.core.clock import utc_now
+from app.core.clock import as_utc, utc_now
 from app.core.errors import CsrfFailed, NotFound, Unauthorized
 from app.core.roles import Role
 from app.db.actors import SYSTEM, act, acting_as
@@ -53,12 +56,19 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         token, by_cookie = _token(connection)
+        if any(api_keys.is_api_key(value) for value in connection.query_params.values()):
+            # A URL ends up in logs and histories: a key there is refused, even beside a good header.
+            raise Unauthorized("An API key goes in the Authorization header, never in the URL")
+        handler = connection.scope.get("route_handler")
+        in_organization = handler is None or acts_in_organization(handler.opt)
+        if api_keys.is_api_key(token):
+            if by_cookie:  # a session cookie carries a session's token, never a key
+                raise Unauthorized("The token is invalid or expired")
+            return await _authenticate_key(connection, token, handler, in_organization)
         tokens: TokenService = connection.app.state.tokens
         claims = tokens.verify(token)
         user_id = parse_object_id(claims["sub"])
         sid = claims.get("sid")
-        handler = connection.scope.get("route_handler")
-        in_organization = handler is None or acts_in_organization(handler.opt)
         requested = _requested_organization(connection) if in_organization else None
         # One lookup per request, on the store (no cache: a revoked token, an ended session or a removed
         # member is refused on the next request through any process). The memberships and the live sessions
@@ -119,6 +129,42 @@ def _note_activity(sid: ObjectId) -> None:
     minute = sessions.activity_to_record(sid, utc_now())
     if minute is not None:
         defer(partial(sessions.record_activity, sid, minute))
+
+
+async def _authenticate_key(
+    connection: ASGIConnection[Any, Any, Any, Any], key: str, handler: Any, in_organization: bool
+) -> AuthenticationResult:
+    """One lookup by the key's hash (with the organisation's profile joined for routes that need it); the
+    key acts in its organisation alone (another one named: 404), as an admin within its scopes. Routes the
+    key may not use are refused by the guard (http/tenancy.py), after this."""
+    _, with_organization = _wants(handler)
+    raw = await api_keys.authenticating(key, with_organization) if api_keys.well_formed(key) else None
+    expires_at = raw.get("expires_at") if raw else None
+    if raw is None or (expires_at is not None and as_utc(expires_at) <= utc_now()):
+        raise Unauthorized("The API key is invalid, expired or revoked")
+    acting = raw["owner_id"]
+    requested = _requested_organization(connection) if in_organization else None
+    if requested is not None and requested != acting:
+        raise NotFound("No such organization")
+    organization = None
+    if with_organization:
+        joined = raw.get("_organization") or ()
+        if not joined:  # its organisation is gone
+            raise Unauthorized("The API key is invalid, expired or revoked")
+        organization = Organization.model_validate(joined[0])
+    caller = Caller(
+        id=acting,
+        user_id=None,
+        role=Role.ADMIN,
+        email=None,
+        organization=organization,
+        scopes=frozenset(raw.get("scopes") or ()),
+        key_id=raw["_id"],
+    )
+    usage: Usage = connection.app.state.api_key_usage
+    usage.note(raw["_id"])
+    act(caller.actor)
+    return AuthenticationResult(user=caller, auth=None)
 
 
 def _wants(handler: Any) -> tuple[bool, bool]:

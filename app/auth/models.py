@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from beanie import PydanticObjectId
 from bson import ObjectId
@@ -75,16 +75,21 @@ class Caller:
     """Who is asking and where: what the auth middleware gives every authenticated route. `id` is the
     organisation the request acts in, the scope of every query; `organization` its profile, loaded (in the
     same lookup as the user) for the routes that name `caller`; `profile` the whole user, for routes that
-    name `current_user`."""
+    name `current_user`.
+
+    An API key (API.md section 20) is a Caller too: `key_id` its id, `scopes` what it may (None for a user:
+    no limit but the role), role admin, no user (`user_id`, `email` and `profile` None)."""
 
     id: ObjectId
-    user_id: ObjectId
+    user_id: ObjectId | None
     role: Role
-    email: str
+    email: str | None
     organization: Organization | None = None
     profile: User | None = None
     sid: str | None = None  # the session of the token (none on tokens issued before sessions)
     cookie: bool = False  # the session cookie authenticated the request (not a bearer header)
+    scopes: frozenset[str] | None = None
+    key_id: ObjectId | None = None
 
     @property
     def business(self) -> BusinessProfile:
@@ -103,8 +108,6 @@ class Caller:
 
     @property
     def actor(self) -> Actor:
+        if self.key_id is not None:
+            return Actor(type="api_key", id=PydanticObjectId(self.key_id))
         return Actor(type="user", id=PydanticObjectId(self.user_id))
-
-    def record(self) -> dict[str, Any]:
-        """`created_by` of what this caller stores."""
-        return {"type": "user", "id": self.user_id}

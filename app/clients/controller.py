@@ -19,7 +19,11 @@ class ClientController(Controller):
     path = "/clients"
     tags = ["clients"]
 
-    @get("/", operation_id="listClients", opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)})
+    @get(
+        "/",
+        operation_id="listClients",
+        opt={**requires(Role.VIEWER, scope="clients"), **sorted_by(service.SORTS)},
+    )
     async def list_clients(
         self,
         owner: Caller,
@@ -31,7 +35,7 @@ class ClientController(Controller):
         """The caller's clients. Sort by `name` or `created_at`."""
         return await service.list_clients(owner, page, q)
 
-    @post("/", operation_id="createClient", opt=requires(Role.BILLING))
+    @post("/", operation_id="createClient", opt=requires(Role.BILLING, scope="clients"))
     async def create_client(
         self, data: ClientCreate, caller: Caller, new_id: PydanticObjectId | None
     ) -> Response[ClientOut]:
@@ -40,19 +44,23 @@ class ClientController(Controller):
             ClientOut.from_document(await service.create_client(caller, data, new_id)), "/api/clients"
         )
 
-    @get("/{client_id:str}", operation_id="getClient", opt=requires(Role.VIEWER))
+    @get("/{client_id:str}", operation_id="getClient", opt=requires(Role.VIEWER, scope="clients"))
     async def get_client(self, client_id: str, owner: Caller) -> ClientOut:
         """One client."""
         return ClientOut.from_document(await service.get_client(owner, client_id))
 
-    @patch("/{client_id:str}", operation_id="updateClient", opt=requires(Role.BILLING))
+    @patch("/{client_id:str}", operation_id="updateClient", opt=requires(Role.BILLING, scope="clients"))
     async def update_client(
         self, client_id: str, data: ClientUpdate, caller: Caller, expected: Expected
     ) -> ClientOut:
         """Change some fields of a client."""
         return ClientOut.from_document(await service.update_client(caller, client_id, data, expected))
 
-    @delete("/{client_id:str}", operation_id="deleteClient", opt={**requires(Role.BILLING), **raises(InUse)})
+    @delete(
+        "/{client_id:str}",
+        operation_id="deleteClient",
+        opt={**requires(Role.BILLING, scope="clients"), **raises(InUse)},
+    )
     async def delete_client(self, client_id: str, caller: Caller, expected: Expected) -> None:
         """Delete a client that nothing references (else 409 in_use)."""
         await service.delete_client(caller, client_id, expected)

@@ -27,7 +27,11 @@ class ContractController(Controller):
     path = "/contracts"
     tags = ["contracts"]
 
-    @get("/", operation_id="listContracts", opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)})
+    @get(
+        "/",
+        operation_id="listContracts",
+        opt={**requires(Role.VIEWER, scope="contracts"), **sorted_by(service.SORTS)},
+    )
     async def list_contracts(
         self,
         owner: Caller,
@@ -40,7 +44,11 @@ class ContractController(Controller):
         listed = await service.list_contracts(owner, page, status, client_id, project_id)
         return listed.map(ContractOut.from_document)
 
-    @post("/", operation_id="createContract", opt={**requires(Role.BILLING), **raises(InvalidReference)})
+    @post(
+        "/",
+        operation_id="createContract",
+        opt={**requires(Role.BILLING, scope="contracts"), **raises(InvalidReference)},
+    )
     async def create_contract(
         self, data: ContractCreate, caller: Caller, new_id: PydanticObjectId | None
     ) -> Response[ContractOut]:
@@ -50,7 +58,7 @@ class ContractController(Controller):
             "/api/contracts",
         )
 
-    @get("/{contract_id:str}", operation_id="getContract", opt=requires(Role.VIEWER))
+    @get("/{contract_id:str}", operation_id="getContract", opt=requires(Role.VIEWER, scope="contracts"))
     async def get_contract(self, contract_id: str, owner: Caller) -> ContractOut:
         """One contract."""
         return ContractOut.from_document(await service.get_contract(owner, contract_id))
@@ -58,7 +66,7 @@ class ContractController(Controller):
     @patch(
         "/{contract_id:str}",
         operation_id="updateContract",
-        opt={**requires(Role.BILLING), **raises(InvalidReference, InvalidState, Conflict)},
+        opt={**requires(Role.BILLING, scope="contracts"), **raises(InvalidReference, InvalidState, Conflict)},
     )
     async def update_contract(
         self, contract_id: str, data: ContractUpdate, caller: Caller, expected: Expected
@@ -69,7 +77,7 @@ class ContractController(Controller):
     @delete(
         "/{contract_id:str}",
         operation_id="deleteContract",
-        opt={**requires(Role.BILLING), **raises(InvalidState)},
+        opt={**requires(Role.BILLING, scope="contracts"), **raises(InvalidState)},
     )
     async def delete_contract(self, contract_id: str, caller: Caller, expected: Expected) -> None:
         """Delete a draft or cancelled contract (else 409 invalid_state)."""
@@ -79,7 +87,7 @@ class ContractController(Controller):
         "/{contract_id:str}/send",
         operation_id="sendContract",
         status_code=200,
-        opt={**requires(Role.BILLING), **raises(InvalidState)},
+        opt={**requires(Role.BILLING, scope="contracts"), **raises(InvalidState)},
     )
     async def send_contract(self, contract_id: str, caller: Caller, expected: Expected) -> ContractOut:
         """draft → sent; sets sent_at."""
@@ -89,7 +97,7 @@ class ContractController(Controller):
         "/{contract_id:str}/sign",
         operation_id="signContract",
         status_code=200,
-        opt={**requires(Role.BILLING), **raises(InvalidState)},
+        opt={**requires(Role.BILLING, scope="contracts"), **raises(InvalidState)},
     )
     async def sign_contract(
         self, contract_id: str, data: ContractSign, caller: Caller, expected: Expected
@@ -103,7 +111,7 @@ class ContractController(Controller):
         "/{contract_id:str}/cancel",
         operation_id="cancelContract",
         status_code=200,
-        opt={**requires(Role.BILLING), **raises(InvalidState)},
+        opt={**requires(Role.BILLING, scope="contracts"), **raises(InvalidState)},
     )
     async def cancel_contract(self, contract_id: str, caller: Caller, expected: Expected) -> ContractOut:
         """draft or sent → cancelled."""

@@ -88,6 +88,12 @@ class CsrfFailed(AppError):
     status, code = 403, "csrf_failed"
 
 
+class InsufficientScope(AppError):
+    """The caller is an API key whose scopes do not cover this route (API.md section 20)."""
+
+    status, code = 403, "insufficient_scope"
+
+
 class NotFound(AppError):
     status, code = 404, "not_found"
 

@@ -34,7 +34,7 @@ class EventController(Controller):
     path = "/events"
     tags = ["events"]
 
-    @get("/", operation_id="listEvents", opt=requires(Role.VIEWER))
+    @get("/", operation_id="listEvents", opt=requires(Role.VIEWER, scope="events"))
     async def list_events(
         self,
         owner: Caller,
@@ -57,7 +57,7 @@ class EventController(Controller):
         )
         return EventPage(items=[EventOut.from_document(e) for e in events], has_more=has_more)
 
-    @get("/{event_id:str}", operation_id="getEvent", opt=requires(Role.VIEWER))
+    @get("/{event_id:str}", operation_id="getEvent", opt=requires(Role.VIEWER, scope="events"))
     async def get_event(self, event_id: str, owner: Caller) -> EventOut:
         """One of the caller's events."""
         return EventOut.from_document(await service.get_event(owner.id, event_id, _hidden(owner)))

@@ -175,8 +175,8 @@ class Scope:
 
 def scope_of(caller: Any, opt: Mapping[str, Any]) -> Scope:
     """Read duck-typed from the auth middleware's Caller: `id` is the organisation the request acts in,
-    `user_id` the user (http/ imports no area)."""
-    who = getattr(caller, "user_id", None) or caller.id
+    `key_id` the API key or else `user_id` the user (http/ imports no area)."""
+    who = getattr(caller, "key_id", None) or getattr(caller, "user_id", None) or caller.id
     return Scope(caller.id if acts_in_organization(dict(opt)) else None, who)
 
 

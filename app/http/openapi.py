@@ -33,6 +33,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
+from app.core import scopes
 from app.core.errors import (
     AppError,
     CsrfFailed,
@@ -40,6 +41,7 @@ from app.core.errors import (
     Forbidden,
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
+    InsufficientScope,
     InternalError,
     InvalidJson,
     NotFound,
@@ -59,12 +61,19 @@ from app.http.problems import PROBLEM_JSON, Problem
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.rate_limit import RATE_LIMITED
 from app.http.schemas import BaseStruct
-from app.http.tenancy import ORGANIZATION_HEADER, ORGANIZATION_QUERY, acts_in_organization, declared_role
+from app.http.tenancy import (
+    ORGANIZATION_HEADER,
+    ORGANIZATION_QUERY,
+    acts_in_organization,
+    declared_role,
+    needed_scope,
+)
 from app.http.versioning import EXPECTED, NAMES_THE_CALLER
 
 ProblemClass = type[AppError]  # a named problem class: its status and code
 
 BEARER = "BearerToken"
+API_KEY = "ApiKey"
 REQUEST_ID = "X-Request-ID"
 RETRY_AFTER = "Retry-After"
 _OBJECT_ID = "^[0-9a-f]{24}$"
@@ -79,12 +88,24 @@ WITH_PATH_ID: frozenset[ProblemClass] = frozenset({NotFound})  # a malformed, mi
 LIMITED: frozenset[ProblemClass] = frozenset({RateLimited})
 IN_ORGANIZATION: frozenset[ProblemClass] = frozenset({NotFound})  # an organisation the caller is not in
 ABOVE_VIEWER: frozenset[ProblemClass] = frozenset({Forbidden})  # the role guard (http/tenancy.py)
+SCOPED: frozenset[ProblemClass] = frozenset({InsufficientScope})  # an API key outside its scopes
 
 
 def components() -> Components:
-    """The shared pieces every operation refers to: the bearer scheme and the response headers."""
+    """The shared pieces every operation refers to: the bearer schemes (a user's JWT, an API key) and the
+    response headers."""
     return Components(
-        security_schemes={BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")},
+        security_schemes={
+            BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            API_KEY: SecurityScheme(
+                type="http",
+                scheme="bearer",
+                bearer_format="orbix_sk_…",
+                description="An API key of one organisation (`Authorization: Bearer orbix_sk_…`), created by "
+                "an admin with scopes (`POST /api/organization/api-keys`). It acts in its own organisation; "
+                "a route its scopes do not cover is 403 `insufficient_scope`. Never in a URL (401).",
+            ),
+        },
         headers={
             REQUEST_ID: OpenAPIHeader(
                 description="The client's own X-Request-ID when it sent a sane one, else a new one; "
@@ -201,6 +222,7 @@ class Declaration:
     sorts: tuple[str, ...] | None
     headers: tuple[Parameter, ...] = ()
     in_organization: bool = False  # its answers name the organisation (the Orbix-Organization header)
+    api_key: bool = False  # an API key may use it (with the scope it needs)
     sort_default: str = DEFAULT_SORT
     keyset: bool = True  # a list offers `after`
 
@@ -213,10 +235,13 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
     if handler.opt.get(RATE_LIMITED):
         problems |= LIMITED
     public = not under_api or bool(handler.opt.get(EXCLUDE_FROM_AUTH))
+    need = needed_scope(handler.opt, handler.http_methods) if under_api else None
     if not public:
         problems |= AUTHENTICATED
         if handler.http_methods - {"GET", "HEAD", "OPTIONS"}:
             problems.add(CsrfFailed)  # a session cookie's write without its X-CSRF-Token
+        if need != scopes.ANY_KEY:
+            problems |= SCOPED
     headers = _request_headers(path, handler)
     for header in headers:
         problems |= _ERRORS_OF_HEADER.get(header.name, frozenset())
@@ -235,6 +260,7 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
         sorts=sorts,
         headers=organization + headers,
         in_organization=bool(organization),
+        api_key=not public and need != scopes.NO_KEY,
     )
 
 
@@ -319,7 +345,10 @@ def _finish_parameter(parameter: Parameter, declaration: Declaration) -> Paramet
 
 def finish(operation: Operation, declaration: Declaration) -> None:
     """Security, parameters and responses as the declaration and the route's shape say."""
-    operation.security = [] if declaration.public else [{BEARER: []}]
+    if declaration.public:
+        operation.security = []
+    else:
+        operation.security = [{BEARER: []}, {API_KEY: []}] if declaration.api_key else [{BEARER: []}]
     operation.parameters = [
         *(
             _finish_parameter(p, declaration) if isinstance(p, Parameter) else p

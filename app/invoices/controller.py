@@ -66,7 +66,11 @@ class InvoiceController(Controller):
         "filters": Provide(provide_invoice_filters, sync_to_thread=False),
     }
 
-    @get("/", operation_id="listInvoices", opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)})
+    @get(
+        "/",
+        operation_id="listInvoices",
+        opt={**requires(Role.VIEWER, scope="invoices"), **sorted_by(service.SORTS)},
+    )
     async def list_invoices(self, owner: Caller, page: PageParams, filters: InvoiceFilters) -> InvoicePage:
         """The caller's invoices. Sorts: `issue_date`, `due_date`, `total`, `number`, `created_at`."""
         return await service.list_invoices(owner, page, filters)
@@ -74,7 +78,7 @@ class InvoiceController(Controller):
     @post(
         "/",
         operation_id="createInvoice",
-        opt={**requires(Role.BILLING), **raises(InvalidReference, AlreadyInvoiced)},
+        opt={**requires(Role.BILLING, scope="invoices"), **raises(InvalidReference, AlreadyInvoiced)},
     )
     async def create_invoice(
         self, data: InvoiceCreate, caller: Caller, new_id: PydanticObjectId | None
@@ -85,7 +89,7 @@ class InvoiceController(Controller):
             "/api/invoices",
         )
 
-    @get("/{invoice_id:str}", operation_id="getInvoice", opt=requires(Role.VIEWER))
+    @get("/{invoice_id:str}", operation_id="getInvoice", opt=requires(Role.VIEWER, scope="invoices"))
     async def get_invoice(self, invoice_id: str, owner: Caller) -> InvoiceOut:
         """One invoice."""
         return await service.get_invoice(owner, invoice_id)
@@ -93,7 +97,7 @@ class InvoiceController(Controller):
     @patch(
         "/{invoice_id:str}",
         operation_id="updateInvoice",
-        opt={**requires(Role.BILLING), **raises(InvalidReference, InvalidState, Conflict)},
+        opt={**requires(Role.BILLING, scope="invoices"), **raises(InvalidReference, InvalidState, Conflict)},
     )
     async def update_invoice(
         self, invoice_id: str, data: InvoiceUpdate, caller: Caller, expected: Expected
@@ -104,7 +108,7 @@ class InvoiceController(Controller):
     @delete(
         "/{invoice_id:str}",
         operation_id="deleteInvoice",
-        opt={**requires(Role.BILLING), **raises(InvalidState)},
+        opt={**requires(Role.BILLING, scope="invoices"), **raises(InvalidState)},
     )
     async def delete_invoice(self, invoice_id: str, caller: Caller, expected: Expected) -> None:
         """Delete a draft and release its time entries (else 409 invalid_state)."""
@@ -114,7 +118,10 @@ class InvoiceController(Controller):
         "/{invoice_id:str}/send",
         operation_id="sendInvoice",
         status_code=200,
-        opt={**requires(Role.BILLING), **raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING)},
+        opt={
+            **requires(Role.BILLING, scope="invoices"),
+            **raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING),
+        },
     )
     async def send_invoice(self, invoice_id: str, caller: Caller, expected: Expected) -> InvoiceOut:
         """Finalize a draft with lines: assigns the next number and sets sent_at."""
@@ -123,7 +130,7 @@ class InvoiceController(Controller):
     @post(
         "/{invoice_id:str}/payments",
         operation_id="addInvoicePayment",
-        opt={**requires(Role.BILLING), **raises(InvalidState, TooManyPayments, Conflict)},
+        opt={**requires(Role.BILLING, scope="invoices"), **raises(InvalidState, TooManyPayments, Conflict)},
     )
     async def add_payment(
         self,
@@ -141,7 +148,7 @@ class InvoiceController(Controller):
         "/{invoice_id:str}/void",
         operation_id="voidInvoice",
         status_code=200,
-        opt={**requires(Role.BILLING), **raises(InvalidState)},
+        opt={**requires(Role.BILLING, scope="invoices"), **raises(InvalidState)},
     )
     async def void_invoice(self, invoice_id: str, caller: Caller, expected: Expected) -> InvoiceOut:
         """Void a draft or a sent invoice without payments; releases its time entries."""
@@ -153,7 +160,10 @@ class InvoiceController(Controller):
         media_type=PDF,
         content_media_type=PDF,
         response_description="The invoice's PDF, as an attachment named after its number",
-        opt={**requires(Role.VIEWER), **raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING)},
+        opt={
+            **requires(Role.VIEWER, scope="invoices"),
+            **raises(InvalidState, EInvoiceInvalid, DocumentTooLarge, *RENDERING),
+        },
     )
     async def get_pdf(
         self, invoice_id: str, caller: Caller, request: Request[Any, Any, Any]
@@ -176,7 +186,7 @@ class InvoiceController(Controller):
         media_type=XML,
         content_media_type=XML,
         response_description="The invoice's Factur-X XML (UN/CEFACT CII, EN 16931 profile)",
-        opt={**requires(Role.VIEWER), **raises(*RENDERING)},
+        opt={**requires(Role.VIEWER, scope="invoices"), **raises(*RENDERING)},
     )
     async def get_e_invoice(self, invoice_id: str, caller: Caller) -> Response[FileBytes]:
         """The Factur-X (EN 16931 CII) XML: as stored for a sent invoice, built now for a draft."""
@@ -186,7 +196,7 @@ class InvoiceController(Controller):
         "/{invoice_id:str}/validate",
         operation_id="validateInvoice",
         status_code=200,
-        opt={**requires(Role.BILLING), **raises(InvalidState, *RENDERING)},
+        opt={**requires(Role.BILLING, scope="invoices"), **raises(InvalidState, *RENDERING)},
     )
     async def validate_invoice(self, invoice_id: str, caller: Caller, expected: Expected) -> Report:
         """Run the EN 16931 check (XSD and Schematron) that send runs, on a draft."""

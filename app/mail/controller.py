@@ -22,7 +22,10 @@ class InvoiceEmailController(Controller):
         "/{invoice_id:str}/email",
         operation_id="emailInvoice",
         status_code=202,
-        opt={**requires(Role.BILLING), **raises(InvalidState, EmailUnavailable, QuotaExceeded)},
+        opt={
+            **requires(Role.BILLING, scope="invoices"),
+            **raises(InvalidState, EmailUnavailable, QuotaExceeded),
+        },
     )
     async def email_invoice(
         self,
@@ -44,7 +47,7 @@ class InvoiceEmailController(Controller):
     @get(
         "/{invoice_id:str}/emails",
         operation_id="listInvoiceEmails",
-        opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)},
+        opt={**requires(Role.VIEWER, scope="invoices"), **sorted_by(service.SORTS)},
     )
     async def list_emails(self, invoice_id: str, owner: Caller, page: PageParams) -> EmailPage:
         """The invoice's e-mails and how their delivery went. Sort: `created_at` (default newest first)."""

@@ -7,6 +7,7 @@ from litestar.datastructures import State
 from litestar.status_codes import HTTP_200_OK
 
 from app.auth.models import Caller, User
+from app.core import scopes
 from app.core.errors import (
     Conflict,
     Forbidden,
@@ -82,7 +83,11 @@ class OrganizationController(Controller):
     @get(
         "/",
         operation_id="getOrganization",
-        opt={NAMES_THE_CALLER: True, **requires(Role.VIEWER), **raises(*IN_ORGANIZATION)},
+        opt={
+            NAMES_THE_CALLER: True,
+            **requires(Role.VIEWER, scope=scopes.ANY_KEY),
+            **raises(*IN_ORGANIZATION),
+        },
     )
     async def get_organization(self, caller: Caller) -> OrganizationOut:
         """The organisation this request acts in, with your role."""
@@ -92,7 +97,7 @@ class OrganizationController(Controller):
     @patch(
         "/",
         operation_id="updateOrganization",
-        opt={**requires(Role.ADMIN), **raises(*IN_ORGANIZATION, ValidationFailed)},
+        opt={**requires(Role.ADMIN, scope=scopes.EVERYTHING), **raises(*IN_ORGANIZATION, ValidationFailed)},
     )
     async def update_organization(
         self, data: OrganizationUpdate, caller: Caller, expected: Expected
@@ -107,7 +112,7 @@ class OrganizationController(Controller):
     @delete(
         "/",
         operation_id="deleteOrganization",
-        opt={**requires(Role.OWNER), **raises(*IN_ORGANIZATION, InvalidState)},
+        opt={**requires(Role.OWNER, scope=scopes.NO_KEY), **raises(*IN_ORGANIZATION, InvalidState)},
     )
     async def delete_organization(self, caller: Caller, expected: Expected) -> None:
         """Delete this organisation (not a personal one, nor one holding numbered invoices); every member
@@ -119,7 +124,7 @@ class OrganizationController(Controller):
         "/members",
         operation_id="listMembers",
         opt={
-            **requires(Role.VIEWER),
+            **requires(Role.VIEWER, scope=scopes.NO_KEY),
             **sorted_by(members.SORTS, members.DEFAULT_SORT, keyset=False),
             **raises(*IN_ORGANIZATION),
         },
@@ -131,7 +136,7 @@ class OrganizationController(Controller):
     @patch(
         "/members/{user_id:str}",
         operation_id="updateMember",
-        opt={**requires(Role.ADMIN), **raises(*IN_ORGANIZATION, InvalidState, Conflict)},
+        opt={**requires(Role.ADMIN, scope=scopes.NO_KEY), **raises(*IN_ORGANIZATION, InvalidState, Conflict)},
     )
     async def update_member(self, user_id: str, data: MemberUpdate, owner: Caller) -> MemberOut:
         """Change a member's role (owners only make or demote owners; the last owner stays)."""
@@ -140,7 +145,10 @@ class OrganizationController(Controller):
     @delete(
         "/members/{user_id:str}",
         operation_id="removeMember",
-        opt={**requires(Role.VIEWER), **raises(*IN_ORGANIZATION, InvalidState, Conflict)},
+        opt={
+            **requires(Role.VIEWER, scope=scopes.NO_KEY),
+            **raises(*IN_ORGANIZATION, InvalidState, Conflict),
+        },
     )
     async def remove_member(self, user_id: str, owner: Caller) -> None:
         """Remove a member, or leave (your own id): admins remove others, owners remove owners; the last
@@ -150,7 +158,10 @@ class OrganizationController(Controller):
     @post(
         "/invitations",
         operation_id="createInvitation",
-        opt={**requires(Role.ADMIN), **raises(*IN_ORGANIZATION, Conflict, ValidationFailed)},
+        opt={
+            **requires(Role.ADMIN, scope=scopes.NO_KEY),
+            **raises(*IN_ORGANIZATION, Conflict, ValidationFailed),
+        },
     )
     async def create_invitation(
         self, data: InvitationCreate, owner: Caller, state: State
@@ -162,7 +173,11 @@ class OrganizationController(Controller):
     @get(
         "/invitations",
         operation_id="listInvitations",
-        opt={**requires(Role.ADMIN), **sorted_by(invitations.SORTS), **raises(*IN_ORGANIZATION)},
+        opt={
+            **requires(Role.ADMIN, scope=scopes.NO_KEY),
+            **sorted_by(invitations.SORTS),
+            **raises(*IN_ORGANIZATION),
+        },
     )
     async def list_invitations(self, owner: Caller, page: PageParams) -> InvitationPage:
         """The organisation's invitations, whatever their status."""
@@ -171,7 +186,7 @@ class OrganizationController(Controller):
     @delete(
         "/invitations/{invitation_id:str}",
         operation_id="revokeInvitation",
-        opt={**requires(Role.ADMIN), **raises(*IN_ORGANIZATION, InvalidState)},
+        opt={**requires(Role.ADMIN, scope=scopes.NO_KEY), **raises(*IN_ORGANIZATION, InvalidState)},
     )
     async def revoke_invitation(self, invitation_id: str, owner: Caller, expected: Expected) -> None:
         """Revoke a pending invitation: its link stops working."""

@@ -117,6 +117,7 @@ async def revoke_invitation(caller: Caller, invitation_id: str, expected: Expect
 
 
 async def accept(caller: Caller, token: str) -> tuple[Organization, Role]:
+    assert caller.user_id is not None and caller.email is not None  # a user's own route: never an API key
     collection = Invitation.get_motor_collection()
     found = await collection.find_one({"token_hash": token_hash(token)})
     invitation = Invitation.model_validate(found) if found is not None else None

@@ -56,6 +56,7 @@ def _event(event_type: str, caller: Caller, raw: dict[str, Any], role: Role) -> 
 
 async def _still_owner(caller: Caller) -> None:
     """Inside the owner lock: the caller's own role as it is now (the middleware read it before the lock)."""
+    assert caller.user_id is not None  # API keys never manage members (scopes.NO_KEY)
     raw = await memberships.member(caller.user_id, caller.id)
     if raw is None or raw["membership"]["role"] != Role.OWNER.value:
         raise Forbidden("Only an owner may change or remove owners")

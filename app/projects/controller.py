@@ -27,7 +27,11 @@ class ProjectController(Controller):
     path = "/projects"
     tags = ["projects"]
 
-    @get("/", operation_id="listProjects", opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)})
+    @get(
+        "/",
+        operation_id="listProjects",
+        opt={**requires(Role.VIEWER, scope="projects"), **sorted_by(service.SORTS)},
+    )
     async def list_projects(
         self,
         owner: Caller,
@@ -39,7 +43,11 @@ class ProjectController(Controller):
         listed = await service.list_projects(owner, page, client_id, status)
         return listed.map(ProjectOut.from_document)
 
-    @post("/", operation_id="createProject", opt={**requires(Role.BILLING), **raises(InvalidReference)})
+    @post(
+        "/",
+        operation_id="createProject",
+        opt={**requires(Role.BILLING, scope="projects"), **raises(InvalidReference)},
+    )
     async def create_project(
         self, data: ProjectCreate, caller: Caller, new_id: PydanticObjectId | None
     ) -> Response[ProjectOut]:
@@ -49,7 +57,7 @@ class ProjectController(Controller):
             "/api/projects",
         )
 
-    @get("/{project_id:str}", operation_id="getProject", opt=requires(Role.VIEWER))
+    @get("/{project_id:str}", operation_id="getProject", opt=requires(Role.VIEWER, scope="projects"))
     async def get_project(self, project_id: str, owner: Caller) -> ProjectDetailOut:
         """One project, with its tracked and unbilled seconds."""
         return ProjectDetailOut.with_totals(*await service.get_project(owner, project_id))
@@ -57,7 +65,7 @@ class ProjectController(Controller):
     @patch(
         "/{project_id:str}",
         operation_id="updateProject",
-        opt={**requires(Role.BILLING), **raises(InvalidReference, InUse)},
+        opt={**requires(Role.BILLING, scope="projects"), **raises(InvalidReference, InUse)},
     )
     async def update_project(
         self, project_id: str, data: ProjectUpdate, caller: Caller, expected: Expected
@@ -66,7 +74,9 @@ class ProjectController(Controller):
         return ProjectOut.from_document(await service.update_project(caller, project_id, data, expected))
 
     @delete(
-        "/{project_id:str}", operation_id="deleteProject", opt={**requires(Role.BILLING), **raises(InUse)}
+        "/{project_id:str}",
+        operation_id="deleteProject",
+        opt={**requires(Role.BILLING, scope="projects"), **raises(InUse)},
     )
     async def delete_project(self, project_id: str, caller: Caller, expected: Expected) -> None:
         """Delete a project that nothing references (else 409 in_use)."""

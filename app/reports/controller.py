@@ -15,7 +15,7 @@ class ReportController(Controller):
     path = "/reports"
     tags = ["reports"]
 
-    @get("/summary", operation_id="getSummaryReport", opt=requires(Role.VIEWER))
+    @get("/summary", operation_id="getSummaryReport", opt=requires(Role.VIEWER, scope="reports"))
     async def summary(
         self,
         caller: Caller,

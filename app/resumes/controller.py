@@ -19,12 +19,16 @@ class ResumeController(Controller):
     path = "/resumes"
     tags = ["resumes"]
 
-    @get("/", operation_id="listResumes", opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)})
+    @get(
+        "/",
+        operation_id="listResumes",
+        opt={**requires(Role.VIEWER, scope="resumes"), **sorted_by(service.SORTS)},
+    )
     async def list_resumes(self, owner: Caller, page: PageParams) -> ResumePage:
         """The caller's resumes. Sort by `created_at`, `updated_at` or `title`."""
         return (await service.list_resumes(owner, page)).map(ResumeOut.from_document)
 
-    @post("/", operation_id="createResume", opt=requires(Role.BILLING))
+    @post("/", operation_id="createResume", opt=requires(Role.BILLING, scope="resumes"))
     async def create_resume(
         self, data: ResumeCreate, caller: Caller, new_id: PydanticObjectId | None
     ) -> Response[ResumeOut]:
@@ -36,7 +40,10 @@ class ResumeController(Controller):
     @post(
         "/generate",
         operation_id="generateResume",
-        opt={**requires(Role.BILLING), **raises(UpstreamBadGateway, UpstreamUnavailable, UpstreamTimeout)},
+        opt={
+            **requires(Role.BILLING, scope="resumes"),
+            **raises(UpstreamBadGateway, UpstreamUnavailable, UpstreamTimeout),
+        },
     )
     async def generate_resume(
         self, data: ResumeGenerate, caller: Caller, state: State, new_id: PydanticObjectId | None
@@ -47,19 +54,19 @@ class ResumeController(Controller):
             "/api/resumes",
         )
 
-    @get("/{resume_id:str}", operation_id="getResume", opt=requires(Role.VIEWER))
+    @get("/{resume_id:str}", operation_id="getResume", opt=requires(Role.VIEWER, scope="resumes"))
     async def get_resume(self, resume_id: str, owner: Caller) -> ResumeOut:
         """One resume."""
         return ResumeOut.from_document(await service.get_resume(owner, resume_id))
 
-    @patch("/{resume_id:str}", operation_id="updateResume", opt=requires(Role.BILLING))
+    @patch("/{resume_id:str}", operation_id="updateResume", opt=requires(Role.BILLING, scope="resumes"))
     async def update_resume(
         self, resume_id: str, data: ResumeUpdate, caller: Caller, expected: Expected
     ) -> ResumeOut:
         """Change some fields of a resume; `profile` is replaced whole."""
         return ResumeOut.from_document(await service.update_resume(caller, resume_id, data, expected))
 
-    @delete("/{resume_id:str}", operation_id="deleteResume", opt=requires(Role.BILLING))
+    @delete("/{resume_id:str}", operation_id="deleteResume", opt=requires(Role.BILLING, scope="resumes"))
     async def delete_resume(self, resume_id: str, caller: Caller, expected: Expected) -> None:
         """Delete a resume."""
         await service.delete_resume(caller, resume_id, expected)

@@ -6,6 +6,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from app.auth.models import Caller
+from app.core import scopes
 from app.core.errors import Conflict, Forbidden, InvalidReference, InvalidState, raises
 from app.core.roles import Role
 from app.db.pagination import PageParams, sorted_by
@@ -66,7 +67,11 @@ class TimeEntryController(Controller):
         "filters": Provide(provide_filters, sync_to_thread=False),
     }
 
-    @get("/", operation_id="listTimeEntries", opt={**requires(Role.VIEWER), **sorted_by(service.SORTS)})
+    @get(
+        "/",
+        operation_id="listTimeEntries",
+        opt={**requires(Role.VIEWER, scope="time_entries"), **sorted_by(service.SORTS)},
+    )
     async def list_entries(self, owner: Caller, page: PageParams, filters: TimeEntryFilters) -> TimeEntryPage:
         """The organisation's time entries (`user_id`: one user's). Sort by `started_at`, `created_at` or
         `duration_seconds`."""
@@ -75,7 +80,7 @@ class TimeEntryController(Controller):
     @post(
         "/",
         operation_id="createTimeEntry",
-        opt={**requires(Role.MEMBER), **raises(InvalidReference, InvalidState)},
+        opt={**requires(Role.MEMBER, scope="time_entries"), **raises(InvalidReference, InvalidState)},
     )
     async def create_entry(
         self, data: TimeEntryCreate, caller: Caller, new_id: PydanticObjectId | None
@@ -89,7 +94,10 @@ class TimeEntryController(Controller):
     @post(
         "/start",
         operation_id="startTimer",
-        opt={**requires(Role.MEMBER), **raises(InvalidReference, InvalidState, TimerRunning)},
+        opt={
+            **requires(Role.MEMBER, scope=scopes.NO_KEY),
+            **raises(InvalidReference, InvalidState, TimerRunning),
+        },
     )
     async def start_timer(
         self, data: TimerStart, caller: Caller, new_id: PydanticObjectId | None
@@ -100,7 +108,7 @@ class TimeEntryController(Controller):
             "/api/time-entries",
         )
 
-    @get("/{entry_id:str}", operation_id="getTimeEntry", opt=requires(Role.VIEWER))
+    @get("/{entry_id:str}", operation_id="getTimeEntry", opt=requires(Role.VIEWER, scope="time_entries"))
     async def get_entry(self, entry_id: str, owner: Caller) -> TimeEntryOut:
         """One time entry."""
         return TimeEntryOut.from_document(await service.get_entry(owner, entry_id))
@@ -109,7 +117,7 @@ class TimeEntryController(Controller):
         "/{entry_id:str}",
         operation_id="updateTimeEntry",
         opt={
-            **requires(Role.MEMBER),
+            **requires(Role.MEMBER, scope="time_entries"),
             **raises(Forbidden, InvalidReference, InvalidState, AlreadyInvoiced, Conflict),
         },
     )
@@ -123,7 +131,7 @@ class TimeEntryController(Controller):
     @delete(
         "/{entry_id:str}",
         operation_id="deleteTimeEntry",
-        opt={**requires(Role.MEMBER), **raises(Forbidden, AlreadyInvoiced, Conflict)},
+        opt={**requires(Role.MEMBER, scope="time_entries"), **raises(Forbidden, AlreadyInvoiced, Conflict)},
     )
     async def delete_entry(self, entry_id: str, caller: Caller, expected: Expected) -> None:
         """Delete an entry not yet invoiced (else 409 already_invoiced); a running one is discarded. A member,
@@ -134,7 +142,7 @@ class TimeEntryController(Controller):
         "/{entry_id:str}/stop",
         operation_id="stopTimer",
         status_code=200,
-        opt={**requires(Role.MEMBER), **raises(Forbidden, InvalidState, Conflict)},
+        opt={**requires(Role.MEMBER, scope="time_entries"), **raises(Forbidden, InvalidState, Conflict)},
     )
     async def stop_timer(self, entry_id: str, caller: Caller, expected: Expected) -> TimeEntryOut:
         """Stop a running timer (409 invalid_state if not running); over 24 h is capped at 24 h. A member,

@@ -32,7 +32,7 @@ class WebhookEndpointController(Controller):
     @get(
         "/",
         operation_id="listWebhookEndpoints",
-        opt={**requires(Role.ADMIN), **sorted_by(service.ENDPOINT_SORTS)},
+        opt={**requires(Role.ADMIN, scope="webhooks"), **sorted_by(service.ENDPOINT_SORTS)},
     )
     async def list_endpoints(self, owner: Caller, page: PageParams) -> WebhookEndpointPage:
         """The caller's webhook endpoints (never their secrets). Sort by `created_at`."""
@@ -41,7 +41,7 @@ class WebhookEndpointController(Controller):
     @post(
         "/",
         operation_id="createWebhookEndpoint",
-        opt={**requires(Role.ADMIN), **raises(QuotaExceeded, Conflict)},
+        opt={**requires(Role.ADMIN, scope="webhooks"), **raises(QuotaExceeded, Conflict)},
     )
     async def create_endpoint(
         self, data: WebhookEndpointCreate, caller: Caller, state: State, new_id: PydanticObjectId | None
@@ -52,12 +52,14 @@ class WebhookEndpointController(Controller):
         endpoint = await service.create_endpoint(caller, data, state.settings, new_id)
         return created(WebhookEndpointWithSecret.with_secret(endpoint), "/api/webhook-endpoints")
 
-    @get("/{endpoint_id:str}", operation_id="getWebhookEndpoint", opt=requires(Role.ADMIN))
+    @get("/{endpoint_id:str}", operation_id="getWebhookEndpoint", opt=requires(Role.ADMIN, scope="webhooks"))
     async def get_endpoint(self, endpoint_id: str, owner: Caller) -> WebhookEndpointOut:
         """One webhook endpoint (without its secret)."""
         return WebhookEndpointOut.from_document(await service.get_endpoint(owner, endpoint_id))
 
-    @patch("/{endpoint_id:str}", operation_id="updateWebhookEndpoint", opt=requires(Role.ADMIN))
+    @patch(
+        "/{endpoint_id:str}", operation_id="updateWebhookEndpoint", opt=requires(Role.ADMIN, scope="webhooks")
+    )
     async def update_endpoint(
         self,
         endpoint_id: str,
@@ -70,7 +72,9 @@ class WebhookEndpointController(Controller):
         endpoint = await service.update_endpoint(caller, endpoint_id, data, state.settings, expected)
         return WebhookEndpointOut.from_document(endpoint)
 
-    @delete("/{endpoint_id:str}", operation_id="deleteWebhookEndpoint", opt=requires(Role.ADMIN))
+    @delete(
+        "/{endpoint_id:str}", operation_id="deleteWebhookEndpoint", opt=requires(Role.ADMIN, scope="webhooks")
+    )
     async def delete_endpoint(self, endpoint_id: str, caller: Caller, expected: Expected) -> None:
         """Delete the endpoint and its delivery log; nothing more is sent to it."""
         await service.delete_endpoint(caller, endpoint_id, expected)
@@ -79,7 +83,7 @@ class WebhookEndpointController(Controller):
         "/{endpoint_id:str}/rotate-secret",
         operation_id="rotateWebhookSecret",
         status_code=200,
-        opt=requires(Role.ADMIN),
+        opt=requires(Role.ADMIN, scope="webhooks"),
     )
     async def rotate_secret(
         self, endpoint_id: str, caller: Caller, expected: Expected
@@ -91,7 +95,7 @@ class WebhookEndpointController(Controller):
     @get(
         "/{endpoint_id:str}/deliveries",
         operation_id="listWebhookDeliveries",
-        opt={**requires(Role.ADMIN), **sorted_by(service.DELIVERY_SORTS)},
+        opt={**requires(Role.ADMIN, scope="webhooks"), **sorted_by(service.DELIVERY_SORTS)},
     )
     async def list_deliveries(
         self,
@@ -108,7 +112,7 @@ class WebhookEndpointController(Controller):
         "/{endpoint_id:str}/deliveries/{delivery_id:str}/retry",
         operation_id="retryWebhookDelivery",
         status_code=200,
-        opt={**requires(Role.ADMIN), **raises(Conflict, QuotaExceeded)},
+        opt={**requires(Role.ADMIN, scope="webhooks"), **raises(Conflict, QuotaExceeded)},
     )
     async def retry_delivery(
         self,

@@ -89,6 +89,8 @@ LEAST_ROLE: dict[str, Role | str] = {
         ],
         A,
     ),
+    # API keys (section 20): admin, read and write
+    **dict.fromkeys(["createApiKey", "listApiKeys", "getApiKey", "revokeApiKey"], A),
 }
 # Expected when present: the organisation routes, built elsewhere. Removing oneself is open to every role
 # (the rules about whom else one may remove are the resource's, checked after it is found).

@@ -41,6 +41,8 @@ async def _everything(http: Any, account: Account) -> None:
         "/api/organization/invitations", json={"email": "grace@example.com", "role": "member"}, headers=h
     )
     assert invited.status_code == 201, invited.text
+    key = await http.post("/api/organization/api-keys", json={"name": "CI", "scopes": ["*"]}, headers=h)
+    assert key.status_code == 201, key.text
 
 
 async def test_every_created_document_records_who_created_it(make_app: Any) -> None:

@@ -60,9 +60,30 @@ def lists(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def test_register_and_login_declare_no_security_and_every_other_api_operation_the_bearer_token(document):
     for method, path, operation in operations(document):
         public = (method, path) in PUBLIC_API or not path.startswith("/api/")
-        expected = [] if public else [{"BearerToken": []}]
-        assert operation.get("security") == expected, (method, path)
+        security = operation.get("security")
+        assert security == [] if public else security[0] == {"BearerToken": []}, (method, path)
     assert document["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
+
+
+def test_the_operations_an_api_key_may_use_declare_its_scheme(document):
+    """API.md section 20: a key never reaches the user's own routes, members, invitations, keys or timers."""
+    scheme = document["components"]["securitySchemes"]["ApiKey"]
+    assert (scheme["scheme"], scheme["bearerFormat"]) == ("bearer", "orbix_sk_…")
+    keyed = {
+        (method, path)
+        for method, path, operation in operations(document)
+        if {"ApiKey": []} in (operation.get("security") or [])
+    }
+    assert ("get", "/api/clients") in keyed and ("patch", "/api/organization") in keyed
+    never = [
+        (method, path)
+        for method, path in keyed
+        if path.startswith(("/api/auth/", "/api/organizations", "/api/invitations"))
+        or path.startswith(("/api/organization/members", "/api/organization/invitations"))
+        or path.startswith("/api/organization/api-keys")
+        or path == "/api/time-entries/start"
+    ]
+    assert not never, never
 
 
 async def test_each_list_sort_parameter_is_an_enum_of_exactly_the_values_the_list_accepts(
