@@ -88,6 +88,11 @@ async def revoke_key(caller: Owner, key_id: str, expected: Expected = ANY) -> No
         raise NotFound(f"No API key with id {key_id!r}")
 
 
+async def revoke_all(organization_id: Any) -> None:
+    """Every key of a deleted organisation stops working (its data is unreachable to everyone)."""
+    await ApiKey.get_motor_collection().delete_many({"owner_id": organization_id})
+
+
 async def authenticating(key: str, with_organization: bool) -> dict[str, Any] | None:
     """The key's organisation, scopes and expiry, by its hash: one store operation. With the organisation's
     profile joined (`_organization`) in the same round trip for the routes that need it."""

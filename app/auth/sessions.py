@@ -17,7 +17,7 @@ from pymongo import ASCENDING, IndexModel
 
 from app.auth.models import User
 from app.core.clock import utc_now
-from app.core.errors import NotFound
+from app.core.errors import NotFound, ValidationFailed
 from app.db.pagination import Page, PageParams, Sorts, paginate
 from app.db.repository import TimestampedDocument, parse_object_id
 
@@ -93,6 +93,8 @@ SORTS = Sorts({"last_active_at": "last_active_at", "created_at": "created_at"})
 async def list_sessions(user: User, params: PageParams) -> Page[Session]:
     """The user's live sessions (a session ended or pushed out of the live list is not shown)."""
     assert user.id is not None
+    if params.after is not None:
+        raise ValidationFailed.field("after", "this list pages by offset only")
     return await paginate(Session, {"user_id": user.id, "_id": {"$in": user.live_sessions}}, params, SORTS)
 
 

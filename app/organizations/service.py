@@ -13,6 +13,7 @@ from beanie import PydanticObjectId
 from bson import ObjectId
 from pymongo import ReturnDocument
 
+from app.api_keys import service as api_keys
 from app.auth import memberships
 from app.core.clock import utc_now
 from app.core.errors import Conflict, InvalidState, NotFound, QuotaExceeded, ValidationFailed
@@ -232,6 +233,7 @@ async def being_deleted(organization_id: ObjectId) -> bool:
 
 async def _finish_delete(organization_id: ObjectId) -> None:
     await memberships.remove_everyone(organization_id)
+    await api_keys.revoke_all(organization_id)
     await _organizations().delete_one({"_id": organization_id})
 
 

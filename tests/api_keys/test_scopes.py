@@ -30,6 +30,8 @@ SCOPE: dict[str, str] = {
         [
             "logout",
             "changePassword",
+            "listSessions",
+            "endSession",
             "getMe",
             "updateMe",
             "listOrganizations",

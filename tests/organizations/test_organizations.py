@@ -120,3 +120,14 @@ async def test_create_organization_needs_a_name(client: httpx.AsyncClient, ada):
         400,
         "validation_error",
     )
+
+
+async def test_deleting_an_organization_ends_its_api_keys(client, ada):
+    from tests.api_keys.keys import bearer, make_key
+
+    org = await new_organization(client, ada)
+    await client.post("/api/clients", json={"name": "Kept"}, headers=acting(ada, org))
+    key = (await make_key(client, acting(ada, org), ["clients:read"]))["key"]
+    assert (await client.get("/api/clients", headers=bearer(key))).json()["total"] == 1
+    assert (await client.delete("/api/organization", headers=acting(ada, org))).status_code == 204
+    assert_problem(await client.get("/api/clients", headers=bearer(key)), 401, "unauthorized")

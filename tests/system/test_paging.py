@@ -132,8 +132,8 @@ async def test_offset_goes_up_to_10000(client, auth):
     assert page == {"items": [], "total": 0, "limit": 20, "offset": 10_000}
 
 
-# Short lists that page by offset only: a user's organisations, an organisation's members.
-OFFSET_ONLY = ("/api/organizations", "/api/organization/members")
+# Short lists that page by offset only: a user's organisations and sessions, an organisation's members.
+OFFSET_ONLY = ("/api/organizations", "/api/organization/members", "/api/auth/sessions")
 
 
 @pytest.mark.parametrize("path", OFFSET_ONLY)
@@ -146,7 +146,7 @@ async def test_every_list_documents_after_and_the_offset_bound(client):
     paths = (await client.get("/schema/openapi.json")).json()["paths"]
     lists = {path: op["get"] for path, op in paths.items() if any(
         p["name"] == "sort" for p in op.get("get", {}).get("parameters", []))}  # fmt: skip
-    assert len(lists) == 13
+    assert len(lists) == 14
     for path, operation in lists.items():
         parameters = {p["name"]: p for p in operation["parameters"]}
         assert parameters["offset"]["schema"]["maximum"] == 10_000, path
