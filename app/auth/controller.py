@@ -146,6 +146,7 @@ class AuthController(Controller):
         operation_id="endSession",
         opt={**outside_organization(), **raises(NotFound)},
     )
-    async def end_session(self, session_id: str, owner: Caller) -> None:
+    async def end_session(self, session_id: str, current_user: User) -> None:
         """Sign that device out: its token is refused from its next request; the others keep working."""
-        await sessions.end_session(owner.user_id, session_id)
+        assert current_user.id is not None
+        await sessions.end_session(current_user.id, session_id)
