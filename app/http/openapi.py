@@ -33,6 +33,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
+from app.auth.cookies import SESSION_COOKIE
 from app.core.errors import (
     AppError,
     CsrfFailed,
@@ -65,6 +66,10 @@ from app.http.versioning import EXPECTED, NAMES_THE_CALLER
 ProblemClass = type[AppError]  # a named problem class: its status and code
 
 BEARER = "BearerToken"
+SESSION_COOKIE_SCHEME = "SessionCookie"
+CSRF_SCHEME = "CsrfToken"
+CSRF_HEADER_NAME = "X-CSRF-Token"  # app/auth/cookies.py reads it case-insensitively
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST_ID = "X-Request-ID"
 RETRY_AFTER = "Retry-After"
 _OBJECT_ID = "^[0-9a-f]{24}$"
@@ -81,10 +86,49 @@ IN_ORGANIZATION: frozenset[ProblemClass] = frozenset({NotFound})  # an organisat
 ABOVE_VIEWER: frozenset[ProblemClass] = frozenset({Forbidden})  # the role guard (http/tenancy.py)
 
 
+def security_schemes() -> dict[str, SecurityScheme | Reference]:
+    """The two ways to authenticate (API.md section 20): a bearer token, or the HttpOnly session cookie of a
+    browser app, which unsafe methods must pair with its CSRF token in a header (double submit)."""
+    return {
+        BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+        SESSION_COOKIE_SCHEME: SecurityScheme(
+            type="apiKey",
+            name=SESSION_COOKIE,
+            security_scheme_in="cookie",
+            description=(
+                'The session cookie that login or register with `session: "cookie"` sets (HttpOnly, '
+                "SameSite=Lax, Path=/api): the browser sends it (`credentials: 'include'`), script never "
+                "sees it. A bearer header wins over it."
+            ),
+        ),
+        CSRF_SCHEME: SecurityScheme(
+            type="apiKey",
+            name=CSRF_HEADER_NAME,
+            security_scheme_in="header",
+            description=(
+                "With the session cookie on every method but GET, HEAD and OPTIONS: the session's "
+                "`csrf_token` (in the login or register answer, in GET /api/auth/me and in the readable "
+                "`orbix_csrf` cookie), else 403 `csrf_failed`."
+            ),
+        ),
+    }
+
+
+def security(public: bool, unsafe: bool) -> list[dict[str, list[str]]]:
+    """Either requirement satisfies an operation: the bearer token, or the session cookie (with the CSRF
+    header when the method is unsafe)."""
+    if public:
+        return []
+    cookie: dict[str, list[str]] = {SESSION_COOKIE_SCHEME: []}
+    if unsafe:
+        cookie[CSRF_SCHEME] = []
+    return [{BEARER: []}, cookie]
+
+
 def components() -> Components:
-    """The shared pieces every operation refers to: the bearer scheme and the response headers."""
+    """The shared pieces every operation refers to: the security schemes and the response headers."""
     return Components(
-        security_schemes={BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")},
+        security_schemes=security_schemes(),
         headers={
             REQUEST_ID: OpenAPIHeader(
                 description="The client's own X-Request-ID when it sent a sane one, else a new one; "
@@ -203,6 +247,7 @@ class Declaration:
     in_organization: bool = False  # its answers name the organisation (the Orbix-Organization header)
     sort_default: str = DEFAULT_SORT
     keyset: bool = True  # a list offers `after`
+    unsafe: bool = False  # a session cookie needs the CSRF header
 
 
 def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
@@ -215,7 +260,7 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
     public = not under_api or bool(handler.opt.get(EXCLUDE_FROM_AUTH))
     if not public:
         problems |= AUTHENTICATED
-        if handler.http_methods - {"GET", "HEAD", "OPTIONS"}:
+        if handler.http_methods - _SAFE_METHODS:
             problems.add(CsrfFailed)  # a session cookie's write without its X-CSRF-Token
     headers = _request_headers(path, handler)
     for header in headers:
@@ -235,6 +280,7 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
         sorts=sorts,
         headers=organization + headers,
         in_organization=bool(organization),
+        unsafe=bool(handler.http_methods - _SAFE_METHODS),
     )
 
 
@@ -319,7 +365,7 @@ def _finish_parameter(parameter: Parameter, declaration: Declaration) -> Paramet
 
 def finish(operation: Operation, declaration: Declaration) -> None:
     """Security, parameters and responses as the declaration and the route's shape say."""
-    operation.security = [] if declaration.public else [{BEARER: []}]
+    operation.security = security(declaration.public, declaration.unsafe)
     operation.parameters = [
         *(
             _finish_parameter(p, declaration) if isinstance(p, Parameter) else p
@@ -337,6 +383,8 @@ def finish(operation: Operation, declaration: Declaration) -> None:
         if int(key) < 400 and isinstance(response, OpenAPIResponse):  # Litestar's own errors are replaced
             headers = _header_refs(int(key), declaration.in_organization)
             response.headers = {**(response.headers or {}), **headers}
+            if key == "204":  # no body, whatever Litestar infers from a `Response[None]` return type
+                response.content = None
             responses[key] = response
     for status, codes in operation_codes(operation, declaration).items():
         responses[str(status)] = _problem_response(status, codes)
