@@ -33,7 +33,6 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
-from app.auth.cookies import SESSION_COOKIE
 from app.core.errors import (
     AppError,
     CsrfFailed,
@@ -68,7 +67,9 @@ ProblemClass = type[AppError]  # a named problem class: its status and code
 BEARER = "BearerToken"
 SESSION_COOKIE_SCHEME = "SessionCookie"
 CSRF_SCHEME = "CsrfToken"
-CSRF_HEADER_NAME = "X-CSRF-Token"  # app/auth/cookies.py reads it case-insensitively
+# The names app/auth/cookies.py uses (an area, which this layer does not import; test_openapi.py compares).
+SESSION_COOKIE = "orbix_session"
+CSRF_HEADER_NAME = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST_ID = "X-Request-ID"
 RETRY_AFTER = "Retry-After"
