@@ -74,6 +74,12 @@ ProblemClass = type[AppError]  # a named problem class: its status and code
 
 BEARER = "BearerToken"
 API_KEY = "ApiKey"
+SESSION_COOKIE_SCHEME = "SessionCookie"
+CSRF_SCHEME = "CsrfToken"
+# The names app/auth/cookies.py uses (an area, which this layer does not import; test_openapi.py compares).
+SESSION_COOKIE = "orbix_session"
+CSRF_HEADER_NAME = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST_ID = "X-Request-ID"
 RETRY_AFTER = "Retry-After"
 _OBJECT_ID = "^[0-9a-f]{24}$"
@@ -91,21 +97,58 @@ ABOVE_VIEWER: frozenset[ProblemClass] = frozenset({Forbidden})  # the role guard
 SCOPED: frozenset[ProblemClass] = frozenset({InsufficientScope})  # an API key outside its scopes
 
 
-def components() -> Components:
-    """The shared pieces every operation refers to: the bearer schemes (a user's JWT, an API key) and the
-    response headers."""
-    return Components(
-        security_schemes={
-            BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
-            API_KEY: SecurityScheme(
-                type="http",
-                scheme="bearer",
-                bearer_format="orbix_sk_…",
-                description="An API key of one organisation (`Authorization: Bearer orbix_sk_…`), created by "
-                "an admin with scopes (`POST /api/organization/api-keys`). It acts in its own organisation; "
-                "a route its scopes do not cover is 403 `insufficient_scope`. Never in a URL (401).",
+def security_schemes() -> dict[str, SecurityScheme | Reference]:
+    """The ways to authenticate (API.md section 20): a user's bearer token, an API key, or the HttpOnly
+    session cookie of a browser app, which unsafe methods must pair with its CSRF token in a header (double
+    submit)."""
+    return {
+        BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+        API_KEY: SecurityScheme(
+            type="http",
+            scheme="bearer",
+            bearer_format="orbix_sk_…",
+            description="An API key of one organisation (`Authorization: Bearer orbix_sk_…`), created by "
+            "an admin with scopes (`POST /api/organization/api-keys`). It acts in its own organisation; "
+            "a route its scopes do not cover is 403 `insufficient_scope`. Never in a URL (401).",
+        ),
+        SESSION_COOKIE_SCHEME: SecurityScheme(
+            type="apiKey",
+            name=SESSION_COOKIE,
+            security_scheme_in="cookie",
+            description=(
+                'The session cookie that login or register with `session: "cookie"` sets (HttpOnly, '
+                "SameSite=Lax, Path=/api): the browser sends it (`credentials: 'include'`), script never "
+                "sees it. A bearer header wins over it."
             ),
-        },
+        ),
+        CSRF_SCHEME: SecurityScheme(
+            type="apiKey",
+            name=CSRF_HEADER_NAME,
+            security_scheme_in="header",
+            description=(
+                "With the session cookie on every method but GET, HEAD and OPTIONS: the session's "
+                "`csrf_token` (in the login or register answer, in GET /api/auth/me and in the readable "
+                "`orbix_csrf` cookie), else 403 `csrf_failed`."
+            ),
+        ),
+    }
+
+
+def security(public: bool, unsafe: bool, api_key: bool) -> list[dict[str, list[str]]]:
+    """Any requirement satisfies an operation: the bearer token, the session cookie (with the CSRF header
+    when the method is unsafe), or an API key where a key may use it."""
+    if public:
+        return []
+    cookie: dict[str, list[str]] = {SESSION_COOKIE_SCHEME: []}
+    if unsafe:
+        cookie[CSRF_SCHEME] = []
+    return [{BEARER: []}, cookie, *([{API_KEY: []}] if api_key else [])]
+
+
+def components() -> Components:
+    """The shared pieces every operation refers to: the security schemes and the response headers."""
+    return Components(
+        security_schemes=security_schemes(),
         headers={
             REQUEST_ID: OpenAPIHeader(
                 description="The client's own X-Request-ID when it sent a sane one, else a new one; "
@@ -225,6 +268,7 @@ class Declaration:
     api_key: bool = False  # an API key may use it (with the scope it needs)
     sort_default: str = DEFAULT_SORT
     keyset: bool = True  # a list offers `after`
+    unsafe: bool = False  # a session cookie needs the CSRF header
 
 
 def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
@@ -238,7 +282,7 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
     need = needed_scope(handler.opt, handler.http_methods) if under_api else None
     if not public:
         problems |= AUTHENTICATED
-        if handler.http_methods - {"GET", "HEAD", "OPTIONS"}:
+        if handler.http_methods - _SAFE_METHODS:
             problems.add(CsrfFailed)  # a session cookie's write without its X-CSRF-Token
         if need != scopes.ANY_KEY:
             problems |= SCOPED
@@ -261,6 +305,7 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
         headers=organization + headers,
         in_organization=bool(organization),
         api_key=not public and need != scopes.NO_KEY,
+        unsafe=bool(handler.http_methods - _SAFE_METHODS),
     )
 
 
@@ -345,10 +390,7 @@ def _finish_parameter(parameter: Parameter, declaration: Declaration) -> Paramet
 
 def finish(operation: Operation, declaration: Declaration) -> None:
     """Security, parameters and responses as the declaration and the route's shape say."""
-    if declaration.public:
-        operation.security = []
-    else:
-        operation.security = [{BEARER: []}, {API_KEY: []}] if declaration.api_key else [{BEARER: []}]
+    operation.security = security(declaration.public, declaration.unsafe, declaration.api_key)
     operation.parameters = [
         *(
             _finish_parameter(p, declaration) if isinstance(p, Parameter) else p
@@ -366,6 +408,8 @@ def finish(operation: Operation, declaration: Declaration) -> None:
         if int(key) < 400 and isinstance(response, OpenAPIResponse):  # Litestar's own errors are replaced
             headers = _header_refs(int(key), declaration.in_organization)
             response.headers = {**(response.headers or {}), **headers}
+            if key == "204":  # no body, whatever Litestar infers from a `Response[None]` return type
+                response.content = None
             responses[key] = response
     for status, codes in operation_codes(operation, declaration).items():
         responses[str(status)] = _problem_response(status, codes)

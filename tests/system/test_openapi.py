@@ -15,6 +15,7 @@ import openapi_ui_bundles
 import pytest
 from litestar.testing import TestClient
 
+from app.auth.cookies import CSRF_HEADER, SESSION_COOKIE
 from app.config import Settings
 from app.core.errors import InUse
 from app.core.roles import Role
@@ -57,12 +58,42 @@ def lists(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def test_register_and_login_declare_no_security_and_every_other_api_operation_the_bearer_token(document):
+def test_register_and_login_declare_no_security_and_every_other_api_operation_the_bearer_token_or_cookie(
+    document,
+):
+    """Either requirement satisfies an operation: the bearer token, or the session cookie, paired with the
+    CSRF header on every method but GET (double submit, API.md section 20)."""
     for method, path, operation in operations(document):
         public = (method, path) in PUBLIC_API or not path.startswith("/api/")
-        security = operation.get("security")
-        assert security == [] if public else security[0] == {"BearerToken": []}, (method, path)
-    assert document["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
+        cookie = {"SessionCookie": []} if method == "get" else {"SessionCookie": [], "CsrfToken": []}
+        expected = [] if public else [{"BearerToken": []}, cookie]
+        assert (operation.get("security") or [])[:2] == expected, (
+            method,
+            path,
+        )  # then ApiKey where a key may
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["BearerToken"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert {k: v for k, v in schemes["SessionCookie"].items() if k != "description"} == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+    }
+    assert {k: v for k, v in schemes["CsrfToken"].items() if k != "description"} == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRF-Token",
+    }
+    assert schemes["CsrfToken"]["name"].lower() == CSRF_HEADER  # the header the middleware reads
+
+
+def test_no_204_answer_is_documented_with_a_body(document):
+    """A 204 has no body and no Content-Type: logout's `Response[None]` once documented `application/json`."""
+    answers = [
+        (m, p, op["responses"]["204"]) for m, p, op in operations(document) if "204" in op["responses"]
+    ]
+    assert len(answers) >= 10
+    for method, path, answer in answers:
+        assert "content" not in answer, (method, path, answer)
 
 
 def test_the_operations_an_api_key_may_use_declare_its_scheme(document):
