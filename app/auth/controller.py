@@ -3,11 +3,23 @@ from __future__ import annotations
 from litestar import Controller, get, patch, post
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from app.auth.errors import EmailTaken
+from app.auth import password_reset, verification
+from app.auth.errors import EmailTaken, TokenInvalid
 from app.auth.models import Caller, User
-from app.auth.schemas import ChangePasswordIn, LoginIn, ProfileUpdate, RegisterIn, Session, UserOut
+from app.auth.schemas import (
+    Accepted,
+    ChangePasswordIn,
+    LoginIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    ProfileUpdate,
+    RegisterIn,
+    Session,
+    UserOut,
+    VerifyEmailIn,
+)
 from app.auth.service import AuthService
 from app.core.errors import Forbidden, InvalidReference, RateLimited, Unauthorized, ValidationFailed, raises
 from app.core.roles import Role
@@ -17,6 +29,7 @@ from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.rate_limit import RATE_LIMITED
 from app.http.tenancy import outside_organization, requires
 from app.http.versioning import NAMES_THE_CALLER
+from app.mail.errors import EmailUnavailable
 
 
 def provide_auth_service(state: State) -> AuthService:
@@ -33,9 +46,11 @@ class AuthController(Controller):
         operation_id="register",
         opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **raises(EmailTaken)},
     )
-    async def register(self, data: RegisterIn, service: AuthService) -> Session:
-        """Create an account and return a session token."""
-        return Session.issued(*await service.register(data))
+    async def register(self, data: RegisterIn, service: AuthService, state: State) -> Session:
+        """Create an account and return a session token; the address's verification e-mail is queued."""
+        user, organization, token = await service.register(data)
+        await verification.after_register(state.settings, user.id)
+        return Session.issued(user, organization, token)
 
     @post(
         "/login",
@@ -88,3 +103,46 @@ class AuthController(Controller):
     async def logout(self, current_user: User, service: AuthService) -> None:
         """Revoke every token issued to this user so far."""
         await service.logout(current_user)
+
+    @post(
+        "/password-reset",
+        operation_id="requestPasswordReset",
+        status_code=HTTP_202_ACCEPTED,
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **never_replayed(), **raises(EmailUnavailable)},
+    )
+    async def request_password_reset(self, data: PasswordResetIn, state: State) -> Accepted:
+        """E-mail a one-time link to choose a new password (30 minutes). The same answer for every address,
+        known or not; at most three e-mails an hour per address."""
+        await password_reset.request_reset(state.settings, data.email)
+        return Accepted()
+
+    @post(
+        "/password-reset/confirm",
+        operation_id="confirmPasswordReset",
+        status_code=HTTP_204_NO_CONTENT,
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **never_replayed(), **raises(TokenInvalid)},
+    )
+    async def confirm_password_reset(self, data: PasswordResetConfirmIn, state: State) -> None:
+        """Set a new password with the e-mailed token (once); every session of the account ends."""
+        await password_reset.confirm(state.hasher, data)
+
+    @post(
+        "/verify-email",
+        operation_id="verifyEmail",
+        status_code=HTTP_204_NO_CONTENT,
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **never_replayed(), **raises(TokenInvalid)},
+    )
+    async def verify_email(self, data: VerifyEmailIn) -> None:
+        """Mark the address verified with the e-mailed token (once, within 48 hours)."""
+        await verification.verify(data.token)
+
+    @post(
+        "/verify-email/resend",
+        operation_id="resendVerificationEmail",
+        status_code=HTTP_202_ACCEPTED,
+        opt={**outside_organization(), **raises(EmailUnavailable, RateLimited)},
+    )
+    async def resend_verification_email(self, current_user: User, state: State) -> Accepted:
+        """E-mail a new verification link (the older one stops working); at most one a minute."""
+        await verification.resend(state.settings, current_user.id)
+        return Accepted()

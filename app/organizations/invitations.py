@@ -17,8 +17,8 @@ from pymongo import ReturnDocument
 
 from app.auth import memberships
 from app.auth.models import Caller
-from app.core.clock import as_utc, utc_now
 from app.core import one_time_tokens
+from app.core.clock import as_utc, utc_now
 from app.core.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from app.core.roles import Role
 from app.db import versions
@@ -37,7 +37,7 @@ VALID_FOR = timedelta(days=7)
 SORTS = sortable(Invitation, {"created_at": "created_at"})
 
 
-TOKEN_PREFIX = "orbix_inv_"
+TOKEN_PREFIX = "orbix_inv_"  # noqa: S105 - what the token says it is, not a secret
 token_hash = one_time_tokens.token_hash
 
 
