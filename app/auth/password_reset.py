@@ -24,7 +24,7 @@ from app.auth.schemas import PasswordResetConfirmIn
 from app.config import Settings
 from app.core.one_time_tokens import new_salt
 from app.mail.errors import EmailUnavailable
-from app.mail.notices import Notice, link
+from app.mail.notices import Notice
 from app.worker import enqueue
 
 JOB_KIND = "password_reset_email"
@@ -44,15 +44,15 @@ async def compose(settings: Settings, payload: dict[str, Any]) -> Notice | None:
     user = await recovery_tokens.issue(PASSWORD_RESET, settings.jwt_secret, {"email": email}, salt)
     if user is None:  # no such address, three resets within the hour, or this job's retry
         user = await recovery_tokens.find_user({"email": email})
-    if user is None or not recovery_tokens.is_live(PASSWORD_RESET, user, salt):
-        return None
-    token = recovery_tokens.token(PASSWORD_RESET, settings.jwt_secret, salt)
-    return Notice(
-        to=user["email"],
-        subject="Reset your Orbix password",
-        text=(
-            f"Someone (we hope you) asked to reset the password of your Orbix account {user['email']}.\n\n"
-            f"Choose a new password: {link(settings, PASSWORD_RESET.page, token)}\n\n"
+    return recovery_tokens.notice(
+        PASSWORD_RESET,
+        settings,
+        user,
+        salt,
+        "Reset your Orbix password",
+        lambda url: (
+            f"Someone (we hope you) asked to reset the password of your Orbix account {email}.\n\n"
+            f"Choose a new password: {url}\n\n"
             "The link works once, within 30 minutes, and every session of the account ends when it is used.\n"
             "If you did not ask for it, ignore this e-mail: your password stays as it is.\n"
         ),

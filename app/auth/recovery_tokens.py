@@ -12,6 +12,7 @@ the change it proves: two uses at once, one wins; the loser, a used, replaced or
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,11 +21,13 @@ from pymongo import ReturnDocument
 
 from app.auth.errors import TokenInvalid
 from app.auth.models import User
+from app.config import Settings
 from app.core.clock import as_utc, utc_now
 from app.core.errors import RateLimited
 from app.core.one_time_tokens import token_hash, token_of
 from app.db import versions
 from app.db.repository import to_bson
+from app.mail.notices import Notice, link
 
 INVALID = "This link is expired, used or replaced by a newer one"
 
@@ -103,6 +106,22 @@ def is_live(purpose: Purpose, user: dict[str, Any], salt: str) -> bool:
     current = user.get(purpose.field) or {}
     expires_at = current.get("expires_at")
     return current.get("salt") == salt and expires_at is not None and as_utc(expires_at) > utc_now()
+
+
+def notice(
+    purpose: Purpose,
+    settings: Settings,
+    user: dict[str, Any] | None,
+    salt: str,
+    subject: str,
+    text: Callable[[str], str],
+) -> Notice | None:
+    """The e-mail of the user's token from `salt` (`text` of its link), or None when that token is no longer
+    live (used, replaced or expired before it went out)."""
+    if user is None or not is_live(purpose, user, salt):
+        return None
+    url = link(settings, purpose.page, token(purpose, settings.jwt_secret, salt))
+    return Notice(to=user["email"], subject=subject, text=text(url))
 
 
 def _holding(purpose: Purpose, given: str) -> dict[str, Any]:

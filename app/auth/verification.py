@@ -24,7 +24,7 @@ from app.core.clock import utc_now
 from app.core.one_time_tokens import new_salt
 from app.db.repository import parse_object_id
 from app.mail.errors import EmailUnavailable
-from app.mail.notices import Notice, link
+from app.mail.notices import Notice
 from app.worker import enqueue
 
 JOB_KIND = "verification_email"
@@ -76,16 +76,15 @@ async def compose(settings: Settings, payload: dict[str, Any]) -> Notice | None:
     user = await recovery_tokens.find_user({"_id": parse_object_id(str(payload["user_id"]))})
     if user is None or user.get("email_verified"):
         return None
-    if not recovery_tokens.is_live(EMAIL_VERIFICATION, user, salt):
-        return None  # verified, or a newer token replaced this one, before it went out
-    token = recovery_tokens.token(EMAIL_VERIFICATION, settings.jwt_secret, salt)
-    return Notice(
-        to=user["email"],
-        subject="Confirm your e-mail address for Orbix",
-        text=(
+    return recovery_tokens.notice(
+        EMAIL_VERIFICATION,
+        settings,
+        user,
+        salt,
+        "Confirm your e-mail address for Orbix",
+        lambda url: (
             f"Welcome to Orbix, {user.get('name', '')}.\n\n"
-            f"Confirm that {user['email']} is your address: "
-            f"{link(settings, EMAIL_VERIFICATION.page, token)}\n\n"
+            f"Confirm that {user['email']} is your address: {url}\n\n"
             "The link works once, within 48 hours.\n"
         ),
     )

@@ -30,6 +30,10 @@ LEAST_ROLE: dict[str, Role | str] = {
     "login": PUBLIC,
     "logout": OUTSIDE,
     "changePassword": OUTSIDE,
+    "requestPasswordReset": PUBLIC,
+    "confirmPasswordReset": PUBLIC,
+    "verifyEmail": PUBLIC,
+    "resendVerificationEmail": OUTSIDE,
     "getMe": V,
     "updateMe": V,
     # clients, projects, contracts, resumes: read by anyone, written by billing
