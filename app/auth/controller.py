@@ -108,7 +108,7 @@ class AuthController(Controller):
         "/password-reset",
         operation_id="requestPasswordReset",
         status_code=HTTP_202_ACCEPTED,
-        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **never_replayed(), **raises(EmailUnavailable)},
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **raises(EmailUnavailable)},
     )
     async def request_password_reset(self, data: PasswordResetIn, state: State) -> Accepted:
         """E-mail a one-time link to choose a new password (30 minutes). The same answer for every address,
