@@ -6,11 +6,13 @@ both render documents (a request, an e-mail, a send's recovery) within the same 
 from __future__ import annotations
 
 from app import recovery
+from app.auth import password_reset, verification
 from app.config import Settings
 from app.db import outbox
 from app.documents import pool as renderers
 from app.events.relay import relay
 from app.mail import delivery as mail
+from app.mail.notices import register_notice
 from app.organizations import jobs as organizations
 from app.webhooks import fanout
 from app.webhooks import jobs as webhooks
@@ -24,6 +26,13 @@ def register_jobs(settings: Settings) -> None:
     renderers.configure(settings)
     mail.register(settings)
     organizations.register(settings)
+    register_notice(settings, password_reset.JOB_KIND, password_reset.compose)
+    register_notice(settings, verification.JOB_KIND, verification.compose)
+    register_periodic(
+        f"{verification.JOB_KIND}.requeue",
+        verification.REQUEUE_EVERY_SECONDS,
+        lambda: verification.requeue_unmailed(settings),
+    )
     register_periodic("recovery", recovery.EVERY_SECONDS, recovery.recover)
     webhooks.register(settings)
     register_periodic(fanout.FANOUT, fanout.EVERY_SECONDS, fanout.fan_out)

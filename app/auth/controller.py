@@ -5,21 +5,25 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from app.auth import sessions
+from app.auth import password_reset, sessions, verification
 from app.auth.cookies import cleared_cookies, cookie_csrf, device, signed_in_answer
-from app.auth.errors import EmailTaken
+from app.auth.errors import EmailTaken, TokenInvalid
 from app.auth.models import Caller, User
 from app.auth.schemas import (
+    Accepted,
     ChangePasswordIn,
     DeviceSessionOut,
     DeviceSessionPage,
     LoginIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
     ProfileUpdate,
     RegisterIn,
     Session,
     UserOut,
+    VerifyEmailIn,
 )
 from app.auth.service import AuthService
 from app.auth.sessions import SORTS as SESSION_SORTS
@@ -41,6 +45,7 @@ from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.rate_limit import RATE_LIMITED
 from app.http.tenancy import outside_organization, requires
 from app.http.versioning import NAMES_THE_CALLER
+from app.mail.errors import EmailUnavailable
 
 
 def provide_auth_service(state: State) -> AuthService:
@@ -60,8 +65,10 @@ class AuthController(Controller):
     async def register(
         self, data: RegisterIn, service: AuthService, request: Request[Any, Any, Any], state: State
     ) -> Response[Session]:
-        """Create an account and sign in: a bearer token, or with `"session": "cookie"` a session cookie."""
+        """Create an account and sign in: a bearer token, or with `"session": "cookie"` a session cookie; the
+        address's verification e-mail is queued."""
         signed_in = await service.register(data, device(request, state, data.session))
+        await verification.after_register(state.settings, signed_in.user.id)
         return signed_in_answer(signed_in, state.settings, HTTP_201_CREATED)
 
     @post(
@@ -150,3 +157,46 @@ class AuthController(Controller):
         """Sign that device out: its token is refused from its next request; the others keep working."""
         assert current_user.id is not None
         await sessions.end_session(current_user.id, session_id)
+
+    @post(
+        "/password-reset",
+        operation_id="requestPasswordReset",
+        status_code=HTTP_202_ACCEPTED,
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **raises(EmailUnavailable)},
+    )
+    async def request_password_reset(self, data: PasswordResetIn, state: State) -> Accepted:
+        """E-mail a one-time link to choose a new password (30 minutes). The same answer for every address,
+        known or not; at most three e-mails an hour per address."""
+        await password_reset.request_reset(state.settings, data.email)
+        return Accepted()
+
+    @post(
+        "/password-reset/confirm",
+        operation_id="confirmPasswordReset",
+        status_code=HTTP_204_NO_CONTENT,
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **never_replayed(), **raises(TokenInvalid)},
+    )
+    async def confirm_password_reset(self, data: PasswordResetConfirmIn, state: State) -> None:
+        """Set a new password with the e-mailed token (once); every session of the account ends."""
+        await password_reset.confirm(state.hasher, data)
+
+    @post(
+        "/verify-email",
+        operation_id="verifyEmail",
+        status_code=HTTP_204_NO_CONTENT,
+        opt={EXCLUDE_FROM_AUTH: True, RATE_LIMITED: True, **never_replayed(), **raises(TokenInvalid)},
+    )
+    async def verify_email(self, data: VerifyEmailIn) -> None:
+        """Mark the address verified with the e-mailed token (once, within 48 hours)."""
+        await verification.verify(data.token)
+
+    @post(
+        "/verify-email/resend",
+        operation_id="resendVerificationEmail",
+        status_code=HTTP_202_ACCEPTED,
+        opt={**outside_organization(), **raises(EmailUnavailable, RateLimited)},
+    )
+    async def resend_verification_email(self, current_user: User, state: State) -> Accepted:
+        """E-mail a new verification link (the older one stops working); at most one a minute."""
+        await verification.resend(state.settings, current_user.id)
+        return Accepted()

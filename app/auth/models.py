@@ -22,6 +22,22 @@ class Membership(BaseModel):
     joined_at: datetime = Field(default_factory=utc_now)
 
 
+class OneTimeToken(BaseModel):
+    """A live password reset or e-mail verification token (auth/recovery_tokens.py): the salt it is derived
+    from with the server's secret and its SHA-256, never the token."""
+
+    salt: str
+    token_hash: str
+    expires_at: datetime
+
+
+class SentNotice(BaseModel):
+    """When a token's e-mail was issued, and the salt of that token (a retried job knows its own)."""
+
+    at: datetime
+    salt: str
+
+
 class User(TimestampedDocument):
     email: str
     name: str
@@ -40,6 +56,15 @@ class User(TimestampedDocument):
     business: BusinessProfile | None = None
     # When current_password was last checked by change-password (newest five, a right guess removed).
     password_failures: list[datetime] = Field(default_factory=list)
+    # The one live password reset token (a newer one replaces it) and the last resets issued (newest three).
+    password_reset: OneTimeToken | None = None
+    password_reset_sent: list[SentNotice] = Field(default_factory=list)
+    # The same for e-mail verification (the newest one issued: at most one a minute).
+    email_verification: OneTimeToken | None = None
+    verification_sent: list[SentNotice] = Field(default_factory=list)
+    # False until registration's verification e-mail is queued: a periodic task queues it for a user whose
+    # request died before (auth/verification.py). Users stored before it existed lack it and are left alone.
+    verification_mailed: bool = False
     # `member.*` events of changes to `memberships`, each naming its organisation (db/outbox.py).
     outbox: list[PendingEvent] = Field(default_factory=list)
 
@@ -57,6 +82,16 @@ class User(TimestampedDocument):
             ),
             IndexModel(
                 [("memberships.organization_id", ASCENDING), ("email", ASCENDING)], name="membership_email"
+            ),
+            # What a reset or a verification looks its token up by; only the users holding one.
+            IndexModel([("password_reset.token_hash", ASCENDING)], name="password_reset_token", sparse=True),
+            IndexModel(
+                [("email_verification.token_hash", ASCENDING)], name="email_verification_token", sparse=True
+            ),
+            IndexModel(
+                [("verification_mailed", ASCENDING), ("created_at", ASCENDING)],
+                name="verification_unmailed",
+                partialFilterExpression={"verification_mailed": False},
             ),
             OUTBOX_INDEX,
         ]

@@ -190,6 +190,31 @@ class ChangePasswordIn(BaseStruct):
         check_password(self.new_password, "new_password")
 
 
+OneTimeToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class PasswordResetIn(BaseStruct):
+    email: Email
+
+
+class PasswordResetConfirmIn(BaseStruct):
+    token: OneTimeToken
+    new_password: Password
+
+    def __post_init__(self) -> None:
+        check_password(self.new_password, "new_password")
+
+
+class VerifyEmailIn(BaseStruct):
+    token: OneTimeToken
+
+
+class Accepted(ResponseStruct):
+    """A 202: the request is taken; what it causes (an e-mail) happens in the background, or not, unsaid."""
+
+    status: Literal["accepted"] = "accepted"
+
+
 class Session(ResponseStruct):
     """A signed-in answer: a bearer session carries `access_token`; a cookie session does not (the token is
     in the HttpOnly cookie) and carries `csrf_token` instead, for the `X-CSRF-Token` header."""

@@ -1,8 +1,7 @@
 """Invitations to the organisation a request acts in, and accepting one (API.md section 19).
 
-The e-mailed token is HMAC-SHA256(server secret, the invitation's random salt): unguessable without the
-secret, never stored (the invitation keeps the salt and SHA-256(token), which accepting looks up), and
-derivable again by the worker that sends the e-mail, so no job payload holds it either. Accepting uses it
+The e-mailed token is a one-time token (core/one_time_tokens.py): never stored (the invitation keeps its salt
+and hash, which accepting looks up), derived again by the worker that sends the e-mail. Accepting uses it
 once: a conditional update from `pending` claims the invitation (two accepts at once: one wins), then the
 membership is added. A crash between the two is finished by the same user's retry (the invitation they
 claimed, without the membership yet), which otherwise answers 410 like any used token.
@@ -10,10 +9,6 @@ claimed, without the membership yet), which otherwise answers 410 like any used 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +17,7 @@ from pymongo import ReturnDocument
 
 from app.auth import memberships
 from app.auth.models import Caller
+from app.core import one_time_tokens
 from app.core.clock import as_utc, utc_now
 from app.core.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from app.core.roles import Role
@@ -41,13 +37,12 @@ VALID_FOR = timedelta(days=7)
 SORTS = sortable(Invitation, {"created_at": "created_at"})
 
 
+TOKEN_PREFIX = "orbix_inv_"  # noqa: S105 - what the token says it is, not a secret
+token_hash = one_time_tokens.token_hash
+
+
 def token_of(secret: str, salt: str) -> str:
-    digest = hmac.new(secret.encode(), salt.encode(), hashlib.sha256).digest()
-    return "orbix_inv_" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return one_time_tokens.token_of(secret, salt, TOKEN_PREFIX)
 
 
 async def create_invitation(secret: str, caller: Caller, data: InvitationCreate) -> Invitation:
@@ -57,7 +52,7 @@ async def create_invitation(secret: str, caller: Caller, data: InvitationCreate)
         raise ValidationFailed.field("email", "is your own address: you are a member already")
     if await memberships.member_by_email(caller.id, data.email):
         raise Conflict(f"{data.email} is a member of this organization already")
-    salt = secrets.token_urlsafe(24)
+    salt = one_time_tokens.new_salt()
     invitation = await insert_with_event(
         Invitation(
             owner_id=caller.id,

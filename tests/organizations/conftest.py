@@ -12,7 +12,14 @@ from app.config import Settings
 from app.organizations.invitations import token_of
 from app.organizations.models import Invitation
 from tests.conftest import Account, register
-from tests.mail.conftest import clean_registry, mail_client, mailbox, smtp_server, worker  # noqa: F401
+from tests.mail.conftest import (  # noqa: F401
+    clean_registry,
+    mail_client,
+    mailbox,
+    no_verification_emails,
+    smtp_server,
+    worker,
+)
 
 
 @pytest.fixture

@@ -27,7 +27,15 @@ _APP = create_app(Settings.from_env())
 OPENAPI: dict[str, Any] = json.loads(json.dumps(_APP.openapi_schema.to_schema(), default=str))
 SCHEMAS: dict[str, Any] = OPENAPI.get("components", {}).get("schemas", {})
 
-PUBLIC_OPERATIONS = frozenset({"POST /api/auth/register", "POST /api/auth/login"})
+PUBLIC_OPERATIONS = frozenset(
+    {
+        "POST /api/auth/register",
+        "POST /api/auth/login",
+        "POST /api/auth/password-reset",
+        "POST /api/auth/password-reset/confirm",
+        "POST /api/auth/verify-email",
+    }
+)
 _IGNORED_METHODS = frozenset({"OPTIONS", "HEAD"})
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 _OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"

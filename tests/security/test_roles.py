@@ -32,6 +32,10 @@ LEAST_ROLE: dict[str, Role | str] = {
     "changePassword": OUTSIDE,
     "listSessions": OUTSIDE,
     "endSession": OUTSIDE,
+    "requestPasswordReset": PUBLIC,
+    "confirmPasswordReset": PUBLIC,
+    "verifyEmail": PUBLIC,
+    "resendVerificationEmail": OUTSIDE,
     "getMe": V,
     "updateMe": V,
     # clients, projects, contracts, resumes: read by anyone, written by billing

@@ -25,7 +25,13 @@ from tests.conftest import assert_problem
 from tests.invoices.factories import create_invoice
 from tests.security.test_roles import EXPECTED as EXPECTED_ROLES
 
-PUBLIC_API = {("post", "/api/auth/register"), ("post", "/api/auth/login")}
+PUBLIC_API = {
+    ("post", "/api/auth/register"),
+    ("post", "/api/auth/login"),
+    ("post", "/api/auth/password-reset"),
+    ("post", "/api/auth/password-reset/confirm"),
+    ("post", "/api/auth/verify-email"),
+}
 METHODS = ("get", "post", "put", "patch", "delete")
 PROBLEM_REF = "#/components/schemas/Problem"
 

@@ -10,9 +10,9 @@ import pytest
 
 from app.worker.loop import Worker
 from tests.jobs import kept_registry, new_worker
-from tests.mail.conftest import mail_client, mailbox, smtp_server
+from tests.mail.conftest import mail_client, mailbox, no_verification_emails, smtp_server
 
-__all__ = ["mail_client", "mailbox", "smtp_server"]
+__all__ = ["mail_client", "mailbox", "no_verification_emails", "smtp_server"]
 
 
 @pytest.fixture(autouse=True)
