@@ -24,7 +24,9 @@ EVERYTHING = "*"  # only `*`
 NO_KEY = "no key"  # never a key, whatever its scopes
 
 SCOPE: dict[str, str] = {
-    **dict.fromkeys(["register", "login"], "public"),
+    **dict.fromkeys(
+        ["register", "login", "requestPasswordReset", "confirmPasswordReset", "verifyEmail"], "public"
+    ),
     # the user's own routes, members, invitations, keys, deleting the organisation and timers: never a key
     **dict.fromkeys(
         [
@@ -32,6 +34,7 @@ SCOPE: dict[str, str] = {
             "changePassword",
             "listSessions",
             "endSession",
+            "resendVerificationEmail",
             "getMe",
             "updateMe",
             "listOrganizations",
