@@ -142,7 +142,10 @@ def security(public: bool, unsafe: bool, api_key: bool) -> list[dict[str, list[s
     cookie: dict[str, list[str]] = {SESSION_COOKIE_SCHEME: []}
     if unsafe:
         cookie[CSRF_SCHEME] = []
-    return [{BEARER: []}, cookie, *([{API_KEY: []}] if api_key else [])]
+    requirements: list[dict[str, list[str]]] = [{BEARER: []}, cookie]
+    if api_key:
+        requirements.append({API_KEY: []})
+    return requirements
 
 
 def components() -> Components:
