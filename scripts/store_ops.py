@@ -146,10 +146,18 @@ def http_scope(
     }
 
 
-async def request(app: Asgi, method: str, path: str, token: str = "", body: bytes = b"") -> Answer:
-    """One HTTP request straight through ASGI, its store operations counted (inside `counting()`)."""
+async def request(
+    app: Asgi,
+    method: str,
+    path: str,
+    token: str = "",
+    body: bytes = b"",
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> Answer:
+    """One HTTP request straight through ASGI, its store operations counted (inside `counting()`); `extra`
+    headers (a cookie) go with it."""
     path, _, query = path.partition("?")
-    headers = [(b"content-length", str(len(body)).encode())]
+    headers = [(b"content-length", str(len(body)).encode()), *(extra or [])]
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
     if body:
