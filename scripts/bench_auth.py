@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import statistics
 import sys
@@ -108,12 +107,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    for name in [n for n in os.environ if n.startswith("MONGODB_")]:
-        del os.environ[name]
-    os.environ.setdefault("APP_ENV", "development")
-    os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(48))
-    os.environ.setdefault("BCRYPT_ROUNDS", "4")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    store_ops.embedded_environment()
     return asyncio.run(_main(args.requests, args.rounds))
 
 

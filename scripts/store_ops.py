@@ -297,7 +297,8 @@ async def _main() -> int:
     return 1 if over else 0
 
 
-def main() -> int:
+def embedded_environment() -> None:
+    """The environment of a measuring script: the embedded store, cheap bcrypt, quiet logs."""
     for name in [n for n in os.environ if n.startswith("MONGODB_")]:
         del os.environ[name]
     os.environ.setdefault("APP_ENV", "development")
@@ -305,6 +306,10 @@ def main() -> int:
     os.environ.setdefault("BCRYPT_ROUNDS", "4")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    embedded_environment()
     return asyncio.run(_main())
 
 
