@@ -144,6 +144,8 @@ class AuthService:
         revoking = {"$inc": {"token_version": 1}} if revoke else {}
         if revoke:
             fields = {**fields, "live_sessions": []}  # every session ends with its tokens
+            # and a reset link mailed before no longer sets the password (the user acted since)
+            revoking = {**revoking, "$unset": {"password_reset": ""}}
         operation = versions.bump({"$set": {**fields, "updated_at": utc_now()}, **revoking})
         users = User.get_motor_collection()
         raw = await users.find_one_and_update(

@@ -124,4 +124,7 @@ def csrf_token(secret: str, sid: str) -> str:
 
 
 def csrf_matches(secret: str, sid: str, sent: str | None) -> bool:
-    return sent is not None and hmac.compare_digest(csrf_token(secret, sid), sent)
+    """Constant-time; compared as bytes, so a header that is not ASCII is simply no match (never a 500)."""
+    if sent is None:
+        return False
+    return hmac.compare_digest(csrf_token(secret, sid).encode(), sent.encode("utf-8", "surrogateescape"))

@@ -25,6 +25,7 @@ from litestar.exceptions import ClientException, ValidationException
 
 from app.core.clock import check_in_range
 from app.core.text import clean_field, clean_text
+from app.http.public import EXCLUDE_FROM_AUTH
 
 MAX_DEPTH = 64
 
@@ -40,6 +41,11 @@ def nesting_depth(body: bytes) -> int:
     """How deep the JSON nests, counted without recursion (strings removed first, then brackets summed)."""
     brackets = _STRING_LITERAL.sub(b"", body).translate(None, _NOT_A_BRACKET)
     return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
+def _is_json_media_type(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _malformed() -> ClientException:
@@ -176,6 +182,12 @@ async def _validate_body(request: Request[Any, Any, Any]) -> None:
         or not issubclass(field.annotation, msgspec.Struct)
     ):
         return
+    if request.route_handler.opt.get(EXCLUDE_FROM_AUTH) and not _is_json_media_type(
+        request.headers.get("content-type")
+    ):
+        # A cross-site <form enctype="text/plain"> can post a JSON-looking body without a CORS preflight; to
+        # a login that sets the session cookie, that would sign the victim's browser into another account.
+        raise ClientException(detail="The body must be sent as Content-Type: application/json")
     body = await request.body()
     if nesting_depth(body) > MAX_DEPTH:
         raise _invalid([("body", f"must not nest deeper than {MAX_DEPTH} levels")])
