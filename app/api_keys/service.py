@@ -67,7 +67,7 @@ async def create_key(caller: Owner, data: ApiKeyCreate) -> tuple[ApiKey, str]:
     # A delete of the organisation that ran meanwhile revoked its keys before this one existed: take it back.
     from app.organizations.service import being_deleted  # the organisations area calls this one: no cycle
 
-    if await being_deleted(caller.id):
+    if caller.id is None or await being_deleted(caller.id):
         await ApiKey.get_motor_collection().delete_one({"_id": document.id})
         raise NotFound("No such organization")
     return document, key

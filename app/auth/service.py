@@ -141,7 +141,7 @@ class AuthService:
     ) -> User:
         """One atomic update: a new version, guarded by `expected` (If-Match on PATCH /me); `revoke` bumps
         token_version so every token issued so far stops working."""
-        revoking = {"$inc": {"token_version": 1}} if revoke else {}
+        revoking: dict[str, dict[str, object]] = {"$inc": {"token_version": 1}} if revoke else {}
         if revoke:
             fields = {**fields, "live_sessions": []}  # every session ends with its tokens
             # and a reset link mailed before no longer sets the password (the user acted since)

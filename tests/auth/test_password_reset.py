@@ -26,9 +26,11 @@ async def ask(client, email):
 
 
 async def reset_links(client, worker, mailbox, email, times=1):
+    """Each request's e-mail goes out before the next request: the links come in the order they were issued
+    (two jobs run at once may deliver in either order)."""
     for _ in range(times):
         await ask(client, email)
-    await worker.run_until_idle()
+        await worker.run_until_idle()
     return links(mailbox, "reset-password", email)
 
 
