@@ -14,11 +14,9 @@ from app.auth.schemas import Session, SessionKind
 from app.auth.service import Device, SignedIn
 from app.auth.sessions import csrf_token
 from app.config import Settings
+from app.http.credentials import CSRF_COOKIE, SESSION_COOKIE
 from app.http.rate_limit import client_address
 
-SESSION_COOKIE = "orbix_session"
-CSRF_COOKIE = "orbix_csrf"
-CSRF_HEADER = "x-csrf-token"
 COOKIE_PATH = "/api"
 
 

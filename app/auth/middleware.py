@@ -15,7 +15,6 @@ from litestar.types import Receive, Scope, Send
 from app.api_keys import service as api_keys
 from app.api_keys.usage import Usage
 from app.auth import sessions
-from app.auth.cookies import CSRF_HEADER, SESSION_COOKIE
 from app.auth.models import Caller, User
 from app.auth.tokens import TokenService
 from app.core.clock import as_utc, utc_now
@@ -24,6 +23,7 @@ from app.core.roles import Role
 from app.db.actors import SYSTEM, act, acting_as
 from app.db.repository import parse_object_id
 from app.http.after_answer import defer
+from app.http.credentials import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from app.http.public import EXCLUDE_FROM_AUTH
 from app.http.tenancy import ORGANIZATION_HEADER, ORGANIZATION_QUERY, acts_in_organization
 from app.organizations import service as organizations
@@ -40,7 +40,6 @@ _AUTHENTICATING = {
     "email": 1,
     "live_sessions": 1,
 }
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MALFORMED: Any = object()  # an Orbix-Organization that is not an id: 404 once the caller is known
 
 
@@ -78,7 +77,7 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
         raw = await _lookup(user_id, lookup_for, _wants(handler)) if user_id else None
         if raw is None or raw.get("token_version", 0) != claims["ver"] or not _live(raw, sid):
             raise Unauthorized("The token is invalid or expired")
-        if by_cookie and connection.scope.get("method") not in _SAFE_METHODS:
+        if by_cookie and connection.scope.get("method") not in SAFE_METHODS:
             secret = connection.app.state.settings.jwt_secret
             if not sessions.csrf_matches(secret, sid or "", connection.headers.get(CSRF_HEADER)):
                 raise CsrfFailed("This request needs the X-CSRF-Token header of its session")

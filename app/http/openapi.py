@@ -54,6 +54,7 @@ from app.core.errors import (
 )
 from app.core.roles import Role
 from app.db.pagination import DEFAULT_SORT, KEYSET, SORT_DEFAULT, SORTS, sort_values
+from app.http.credentials import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from app.http.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.http.idempotency import is_never_replayed
 from app.http.litestar_private import SchemaCreator, StructSchemaPlugin
@@ -77,9 +78,6 @@ API_KEY = "ApiKey"
 SESSION_COOKIE_SCHEME = "SessionCookie"
 CSRF_SCHEME = "CsrfToken"
 # The names app/auth/cookies.py uses (an area, which this layer does not import; test_openapi.py compares).
-SESSION_COOKIE = "orbix_session"
-CSRF_HEADER_NAME = "X-CSRF-Token"
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST_ID = "X-Request-ID"
 RETRY_AFTER = "Retry-After"
 _OBJECT_ID = "^[0-9a-f]{24}$"
@@ -123,7 +121,7 @@ def security_schemes() -> dict[str, SecurityScheme | Reference]:
         ),
         CSRF_SCHEME: SecurityScheme(
             type="apiKey",
-            name=CSRF_HEADER_NAME,
+            name=CSRF_HEADER,
             security_scheme_in="header",
             description=(
                 "With the session cookie on every method but GET, HEAD and OPTIONS: the session's "
@@ -285,7 +283,7 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
     need = needed_scope(handler.opt, handler.http_methods) if under_api else None
     if not public:
         problems |= AUTHENTICATED
-        if handler.http_methods - _SAFE_METHODS:
+        if handler.http_methods - SAFE_METHODS:
             problems.add(CsrfFailed)  # a session cookie's write without its X-CSRF-Token
         if need != scopes.ANY_KEY:
             problems |= SCOPED
@@ -308,7 +306,7 @@ def _declaration(path: str, handler: HTTPRouteHandler) -> Declaration:
         headers=organization + headers,
         in_organization=bool(organization),
         api_key=not public and need != scopes.NO_KEY,
-        unsafe=bool(handler.http_methods - _SAFE_METHODS),
+        unsafe=bool(handler.http_methods - SAFE_METHODS),
     )
 
 

@@ -15,10 +15,10 @@ import openapi_ui_bundles
 import pytest
 from litestar.testing import TestClient
 
-from app.auth.cookies import CSRF_HEADER, SESSION_COOKIE
 from app.config import Settings
 from app.core.errors import InUse
 from app.core.roles import Role
+from app.http.credentials import CSRF_HEADER, SESSION_COOKIE
 from app.main import create_app
 from tests import problem_codes
 from tests.conftest import assert_problem
@@ -89,7 +89,7 @@ def test_register_and_login_declare_no_security_and_every_other_api_operation_th
         "in": "header",
         "name": "X-CSRF-Token",
     }
-    assert schemes["CsrfToken"]["name"].lower() == CSRF_HEADER  # the header the middleware reads
+    assert schemes["CsrfToken"]["name"] == CSRF_HEADER  # the header the middleware reads
 
 
 def test_no_204_answer_is_documented_with_a_body(document):
