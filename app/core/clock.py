@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 RFC3339_HINT = "must be RFC 3339 with an offset, e.g. 2026-11-21T10:15:00Z"
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
@@ -23,6 +26,60 @@ def utc_now() -> datetime:
 
 def today_utc() -> date:
     return datetime.now(UTC).date()
+
+
+class Clock:
+    """The business calendar's "now": what every rule that depends on today's date reads (default dates,
+    overdue, reports' months, schedules, reminders). Leases, expiries and timestamps read the real time
+    (`utc_now`); tests move this clock instead of sleeping or waiting for a real midnight."""
+
+    def now(self) -> datetime:
+        return utc_now()
+
+
+class MovableClock(Clock):
+    """A clock that stands still at a chosen moment until it is moved (tests, scripts)."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = to_utc_ms(moment)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def move(self, delta: timedelta) -> None:
+        self.moment = to_utc_ms(self.moment + delta)
+
+    def set(self, moment: datetime) -> None:
+        self.moment = to_utc_ms(moment)
+
+
+_clock: Clock = Clock()
+
+
+def clock() -> Clock:
+    return _clock
+
+
+@contextmanager
+def using_clock(replacement: Clock) -> Iterator[Clock]:
+    """Run with `replacement` as the business clock, then put the previous one back."""
+    global _clock
+    previous, _clock = _clock, replacement
+    try:
+        yield replacement
+    finally:
+        _clock = previous
+
+
+def today_in(zone: str, moment: datetime | None = None) -> date:
+    """The calendar date in the IANA zone `zone` (an organisation's `business.time_zone`) at `moment`, by
+    default the business clock's now: at 23:30 UTC on 28 February it is already 1 March in Berlin."""
+    return (moment or _clock.now()).astimezone(ZoneInfo(zone)).date()
+
+
+def local_midnight(day: date, zone: str) -> datetime:
+    """The UTC instant at which `day` begins in `zone` (on a DST change day, the first one that exists)."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 def midnight_utc(day: date) -> datetime:

@@ -21,6 +21,9 @@ class StoredLine(BaseModel):
     unit_price_cents: int
     amount_cents: int
     time_entry_id: PydanticObjectId | None = None
+    # A line's own VAT (section 22); null: the invoice's `tax_rate` and `tax_category`.
+    tax_rate: StoredDecimal | None = None
+    tax_category: str | None = None
 
 
 class StoredPayment(BaseModel):

@@ -49,7 +49,7 @@ from app.invoices.schemas import (
     LineIn,
 )
 from app.invoices.tax_category import check_tax, default_category, follow_rate, stored_category
-from app.invoices.totals import compute_totals
+from app.invoices.totals import PricedLine, compute_totals
 from app.organizations.models import Books
 from app.projects.models import Project
 from app.projects.service import project_of_client
@@ -84,13 +84,23 @@ def _check_line_count(count: int) -> None:
         raise ValidationFailed.field("lines", f"at most {MAX_LINES} lines per invoice, time entries included")
 
 
-def priced(lines: list[StoredLine], *, discount_rate: Decimal, tax_rate: Decimal) -> dict[str, Any]:
-    """Lines with their amounts and every total, as Invoice fields; the one place amounts are computed."""
+def priced(
+    lines: list[StoredLine], *, discount_rate: Decimal, tax_rate: Decimal, tax_category: str
+) -> dict[str, Any]:
+    """Lines with their amounts and every total, as Invoice fields; the one place amounts are computed. A line
+    without its own tax is taxed at the invoice's category and rate."""
     _check_line_count(len(lines))
     totals = compute_totals(
-        ((line.quantity, from_cents(line.unit_price_cents)) for line in lines),
+        (
+            PricedLine(
+                line.quantity,
+                from_cents(line.unit_price_cents),
+                line.tax_category or tax_category,
+                tax_rate if line.tax_rate is None else line.tax_rate,
+            )
+            for line in lines
+        ),
         discount_rate=discount_rate,
-        tax_rate=tax_rate,
     )
     if max(totals.subtotal, totals.total) > MAX_AMOUNT:
         raise ValidationFailed.field("lines", f"the invoice total must be at most {MAX_AMOUNT}")
@@ -148,7 +158,7 @@ async def create_invoice(
             tax_category=tax_category.value,
             tax_exemption_reason=data.tax_exemption_reason,
             discount_rate=data.discount_rate,
-            **priced(lines, discount_rate=data.discount_rate, tax_rate=tax_rate),
+            **priced(lines, discount_rate=data.discount_rate, tax_rate=tax_rate, tax_category=tax_category),
         )
     except BaseException:
         if entry_ids:
@@ -299,7 +309,7 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
         "tax_category": category.value,
         "tax_exemption_reason": reason,
         "discount_rate": discount_rate,
-        **priced(lines, discount_rate=discount_rate, tax_rate=tax_rate),
+        **priced(lines, discount_rate=discount_rate, tax_rate=tax_rate, tax_category=category.value),
     }
 
 

@@ -7,11 +7,21 @@ from decimal import Decimal as D
 import pytest
 
 from app.invoices.time_lines import hours as to_hours
-from app.invoices.totals import compute_totals
+from app.invoices.totals import PricedLine, compute_totals
+
+
+def totals_of(pairs, *, discount_rate, tax_rate, payments=()):
+    """Section 8's single-rate invoice: every line at the invoice's rate."""
+    category = "S" if tax_rate else "E"
+    return compute_totals(
+        [PricedLine(quantity, price, category, tax_rate) for quantity, price in pairs],
+        discount_rate=discount_rate,
+        payments=payments,
+    )
 
 
 def test_compute_totals_worked_example():
-    totals = compute_totals(
+    totals = totals_of(
         [(D("3"), D("19.99")), (D("1.5"), D("100")), (D("0.3333"), D("10"))],
         discount_rate=D("10"),
         tax_rate=D("8.875"),
@@ -49,7 +59,7 @@ def test_compute_totals_worked_example():
     ],
 )
 def test_compute_totals_line_amount_rounds_half_up(quantity, unit_price, amount):
-    totals = compute_totals([(D(quantity), D(unit_price))], discount_rate=D(0), tax_rate=D(0))
+    totals = totals_of([(D(quantity), D(unit_price))], discount_rate=D(0), tax_rate=D(0))
     assert totals.line_amounts == (D(amount),)
     assert str(totals.subtotal) == amount
     assert str(totals.total) == amount
@@ -57,21 +67,21 @@ def test_compute_totals_line_amount_rounds_half_up(quantity, unit_price, amount)
 
 def test_compute_totals_rounds_each_line_before_summing():
     # 3 x 0.005 summed unrounded would be 0.015 -> 0.02; per-line rounding gives 3 x 0.01
-    totals = compute_totals([(D(1), D("0.005"))] * 3, discount_rate=D(0), tax_rate=D(0))
+    totals = totals_of([(D(1), D("0.005"))] * 3, discount_rate=D(0), tax_rate=D(0))
     assert totals.subtotal == D("0.03")
 
 
 def test_compute_totals_discount_and_tax_round_half_up():
     # discount 10.005 -> 10.01; tax on 90.045 at 10 % = 9.0045 -> 9.00
-    totals = compute_totals([(D(1), D("100.05"))], discount_rate=D(10), tax_rate=D(10))
+    totals = totals_of([(D(1), D("100.05"))], discount_rate=D(10), tax_rate=D(10))
     assert (totals.discount, totals.tax, totals.total) == (D("10.01"), D("9.00"), D("99.04"))
     # tax of 0.05 at 10 % = 0.005 -> 0.01
-    totals = compute_totals([(D(1), D("0.05"))], discount_rate=D(0), tax_rate=D(10))
+    totals = totals_of([(D(1), D("0.05"))], discount_rate=D(0), tax_rate=D(10))
     assert (totals.tax, totals.total) == (D("0.01"), D("0.06"))
 
 
 def test_compute_totals_tax_applies_after_discount():
-    totals = compute_totals([(D(1), D(200))], discount_rate=D(50), tax_rate=D(20))
+    totals = totals_of([(D(1), D(200))], discount_rate=D(50), tax_rate=D(20))
     assert (totals.subtotal, totals.discount, totals.tax, totals.total) == (
         D("200.00"),
         D("100.00"),
@@ -81,19 +91,19 @@ def test_compute_totals_tax_applies_after_discount():
 
 
 def test_compute_totals_full_discount_and_full_tax():
-    totals = compute_totals([(D(2), D("12.34"))], discount_rate=D(100), tax_rate=D(100))
+    totals = totals_of([(D(2), D("12.34"))], discount_rate=D(100), tax_rate=D(100))
     assert (totals.discount, totals.tax, totals.total) == (D("24.68"), D("0.00"), D("0.00"))
 
 
 def test_compute_totals_payments_reduce_amount_due():
-    totals = compute_totals(
+    totals = totals_of(
         [(D(1), D("100.00"))], discount_rate=D(0), tax_rate=D(0), payments=[D("30.10"), D("19.90")]
     )
     assert (totals.amount_paid, totals.amount_due) == (D("50.00"), D("50.00"))
 
 
 def test_compute_totals_of_no_lines_is_zero_with_two_places():
-    totals = compute_totals([], discount_rate=D(10), tax_rate=D("8.875"))
+    totals = totals_of([], discount_rate=D(10), tax_rate=D("8.875"))
     assert totals.line_amounts == ()
     assert [
         str(v) for v in (totals.subtotal, totals.discount, totals.tax, totals.total, totals.amount_due)
@@ -115,3 +125,39 @@ def test_compute_totals_of_no_lines_is_zero_with_two_places():
 )
 def test_time_entry_hours_round_half_up_to_two_places(seconds, hours):
     assert str(to_hours(seconds)) == hours
+
+
+def test_compute_totals_groups_lines_by_category_and_rate_and_rounds_per_group():
+    lines = [
+        PricedLine(D(1), D("10.05"), "S", D(19)),
+        PricedLine(D(1), D("20.00"), "S", D(7)),
+        PricedLine(D(1), D("0.10"), "S", D(19)),
+        PricedLine(D(1), D("5.00"), "E", D(0)),
+    ]
+    totals = compute_totals(lines, discount_rate=D(5))
+    assert [(g.category, g.rate, g.base, g.discount, g.taxable, g.tax) for g in totals.groups] == [
+        ("E", D(0), D("5.00"), D("0.25"), D("4.75"), D("0.00")),
+        ("S", D(7), D("20.00"), D("1.00"), D("19.00"), D("1.33")),
+        ("S", D(19), D("10.15"), D("0.51"), D("9.64"), D("1.83")),  # 0.5075 -> 0.51; 1.8316 -> 1.83
+    ]
+    assert (totals.subtotal, totals.discount, totals.tax) == (D("35.15"), D("1.76"), D("3.16"))
+    assert totals.total == D("36.55")
+
+
+def test_compute_totals_orders_groups_by_rate_numerically_not_as_text():
+    lines = [PricedLine(D(1), D(1), "S", D(rate)) for rate in ("19", "7", "5.5", "20")]
+    rates = [g.rate for g in compute_totals(lines, discount_rate=D(0)).groups]
+    assert rates == [D("5.5"), D(7), D(19), D(20)]
+
+
+def test_compute_totals_one_group_per_rate_however_the_rate_is_written():
+    lines = [PricedLine(D(1), D(1), "S", D("19")), PricedLine(D(1), D(1), "S", D("19.00"))]
+    assert len(compute_totals(lines, discount_rate=D(0)).groups) == 1
+
+
+def test_compute_totals_credits_reduce_amount_due_and_overpayment_is_refund_due():
+    lines = [PricedLine(D(1), D(100), "E", D(0))]
+    totals = compute_totals(lines, discount_rate=D(0), payments=[D(60)], amount_credited=D(30))
+    assert (totals.amount_due, totals.refund_due) == (D("10.00"), D("0.00"))
+    totals = compute_totals(lines, discount_rate=D(0), payments=[D(100)], amount_credited=D(30))
+    assert (totals.amount_due, totals.refund_due) == (D("0.00"), D("30.00"))
