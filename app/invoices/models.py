@@ -26,6 +26,16 @@ class StoredLine(BaseModel):
     tax_category: str | None = None
 
 
+class StoredTaxGroup(BaseModel):
+    """One (category, rate) group of an invoice's lines (section 22's `tax_breakdown`)."""
+
+    category: str
+    rate: StoredDecimal
+    taxable_cents: int
+    tax_cents: int
+    discount_cents: int = 0
+
+
 class StoredPayment(BaseModel):
     id: PydanticObjectId = Field(default_factory=PydanticObjectId)
     amount_cents: int
@@ -70,6 +80,8 @@ class Invoice(OwnedDocument):
     total_cents: int = 0
     amount_paid_cents: int = 0
     amount_due_cents: int = 0
+    # Written with the totals; null on invoices stored before section 22 (read by `tax_breakdown_of`).
+    tax_breakdown: list[StoredTaxGroup] | None = None
     payments: list[StoredPayment] = Field(default_factory=list)
     document: DocumentInfo | None = None
     sent_at: datetime | None = None

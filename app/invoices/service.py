@@ -39,7 +39,7 @@ from app.db.repository import (
 from app.db.versions import ANY, Expected
 from app.invoices import time_lines
 from app.invoices.lifecycle import LIFECYCLE, refuse, release_entries, require
-from app.invoices.models import Invoice, StoredLine
+from app.invoices.models import Invoice, StoredLine, StoredTaxGroup
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -77,6 +77,24 @@ def _manual_line(line: LineIn) -> StoredLine:
         unit_price_cents=to_cents(line.unit_price),
         amount_cents=0,
     )
+
+
+def tax_breakdown_of(invoice: Invoice) -> list[StoredTaxGroup]:
+    """An invoice's (category, rate) groups in `tax_breakdown` order. An invoice stored before section 22 has
+    one rate: its one group is read from its totals (no line was taxed otherwise)."""
+    if invoice.tax_breakdown is not None:
+        return invoice.tax_breakdown
+    if not invoice.lines:
+        return []
+    return [
+        StoredTaxGroup(
+            category=stored_category(invoice.tax_category, invoice.tax_rate).value,
+            rate=invoice.tax_rate,
+            taxable_cents=invoice.subtotal_cents - invoice.discount_cents,
+            tax_cents=invoice.tax_cents,
+            discount_cents=invoice.discount_cents,
+        )
+    ]
 
 
 def _check_line_count(count: int) -> None:

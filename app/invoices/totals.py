@@ -49,9 +49,19 @@ class Totals:
     amount_due: Decimal
     refund_due: Decimal
 
-    def stored(self) -> dict[str, int]:
-        """The `*_cents` fields of an Invoice document."""
+    def stored(self) -> dict[str, object]:
+        """The `*_cents` fields and the `tax_breakdown` of an Invoice document."""
         return {
+            "tax_breakdown": [
+                {
+                    "category": group.category,
+                    "rate": group.rate,
+                    "taxable_cents": to_cents(group.taxable),
+                    "tax_cents": to_cents(group.tax),
+                    "discount_cents": to_cents(group.discount),
+                }
+                for group in self.groups
+            ],
             "subtotal_cents": to_cents(self.subtotal),
             "discount_cents": to_cents(self.discount),
             "tax_cents": to_cents(self.tax),

@@ -34,6 +34,15 @@ def test_compute_totals_worked_example():
     assert totals.amount_paid == D("0.00")
     assert totals.amount_due == D("209.01")
     assert totals.stored() == {
+        "tax_breakdown": [
+            {
+                "category": "S",
+                "rate": D("8.875"),
+                "taxable_cents": 19197,
+                "tax_cents": 1704,
+                "discount_cents": 2133,
+            }
+        ],
         "subtotal_cents": 21330,
         "discount_cents": 2133,
         "tax_cents": 1704,
