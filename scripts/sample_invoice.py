@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from app.documents.model import DocumentData, Line, Party
+from app.documents.model import DocumentData, Line, Party, TaxGroup
 
 SELLER = Party(
     name="Analytical Engines GmbH",
@@ -88,3 +88,86 @@ def worked_example(locale: str = "de", lines: int = 0, e_invoice: str = "factur-
         iban="DE89370400440532013000",
         bic="COBADEFFXXX",
     )
+
+
+def multi_rate_example(e_invoice: str = "factur-x") -> DocumentData:
+    """A German invoice at two rates (section 22): consulting at 19 %, books at 7 %, an exempt training
+    (§ 4 Nr. 21 UStG), 5 % discount; amounts by the invoices' own arithmetic (app/invoices/totals.py)."""
+    from app.invoices.totals import PricedLine, compute_totals  # noqa: PLC0415
+
+    items = [
+        ("Beratung Datenmodell", Decimal("6.5"), Decimal("95.00"), "S", Decimal(19)),
+        ("Fachbuch „Analytical Engines“", Decimal(2), Decimal("39.90"), "S", Decimal(7)),
+        ("Schulung (Bildungsleistung)", Decimal(1), Decimal("480.00"), "E", Decimal(0)),
+        ("Reisekosten Pauschale", Decimal(1), Decimal("45.00"), "S", Decimal(19)),
+    ]
+    discount_rate = Decimal(5)
+    totals = compute_totals(
+        (PricedLine(quantity, price, category, rate) for _, quantity, price, category, rate in items),
+        discount_rate=discount_rate,
+    )
+    lines = [
+        Line(
+            description=description,
+            quantity=quantity,
+            unit_price=price,
+            amount=amount,
+            tax_category=category,
+            tax_rate=rate,
+        )
+        for (description, quantity, price, category, rate), amount in zip(items, totals.line_amounts, strict=True)
+    ]
+    groups = [
+        TaxGroup(category=g.category, rate=g.rate, taxable=g.taxable, tax=g.tax, discount=g.discount)
+        for g in totals.groups
+    ]
+    return DocumentData(
+        invoice_id="6740f0c2a1b2c3d4e5f60719",
+        number="INV-0002",
+        draft=False,
+        locale="de",
+        e_invoice=e_invoice,
+        currency="EUR",
+        issue_date=date(2026, 12, 1),
+        due_date=date(2026, 12, 31),
+        seller=SELLER,
+        buyer=BUYER,
+        lines=lines,
+        notes="Vielen Dank für Ihren Auftrag.",
+        subtotal=totals.subtotal,
+        discount_rate=discount_rate,
+        discount=totals.discount,
+        tax_rate=Decimal(19),
+        tax_category="S",
+        tax_exemption_reason="Steuerfrei nach § 4 Nr. 21 UStG",
+        tax=totals.tax,
+        total=totals.total,
+        amount_paid=Decimal("0.00"),
+        amount_due=totals.amount_due,
+        payment_terms_days=30,
+        iban="DE89370400440532013000",
+        bic="COBADEFFXXX",
+        tax_groups=groups,
+    )
+
+
+if __name__ == "__main__":
+    # Writes docs/sample-multi-rate-invoice.pdf and .xml (checked by the XSD and the EN 16931 Schematron, as
+    # a send checks them); docs/sample-multi-rate-invoice.png is page 1 of it, made with `pdftoppm -png -r 60`.
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    import msgspec
+
+    from app.documents.build import document
+    from app.documents.model import Built
+
+    built = msgspec.json.decode(
+        document(msgspec.json.encode(multi_rate_example()), datetime(2026, 12, 1, 9, tzinfo=UTC)), type=Built
+    )
+    if built.pdf is None or built.xml is None:
+        sys.exit(f"not valid: {built.report}")
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    (docs / "sample-multi-rate-invoice.pdf").write_bytes(built.pdf)
+    (docs / "sample-multi-rate-invoice.xml").write_bytes(built.xml)

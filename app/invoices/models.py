@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from beanie import Document, PydanticObjectId
 from pydantic import BaseModel, Field
@@ -11,6 +12,7 @@ from app.db.decimals import StoredDecimal
 from app.db.indexes import owner_index, sort_indexes
 from app.db.outbox import OUTBOX_INDEX
 from app.db.repository import OwnedDocument
+from app.invoices.tax_category import stored_category
 
 INVOICE_STATUSES = ("draft", "sent", "paid", "void")
 
@@ -34,6 +36,20 @@ class StoredTaxGroup(BaseModel):
     taxable_cents: int
     tax_cents: int
     discount_cents: int = 0
+
+
+def single_group(
+    tax_category: str | None, tax_rate: Decimal, subtotal_cents: int, discount_cents: int, tax_cents: int
+) -> StoredTaxGroup:
+    """The one group of an invoice stored before section 22 (every line at the invoice's rate), read from
+    its totals."""
+    return StoredTaxGroup(
+        category=stored_category(tax_category, tax_rate).value,
+        rate=tax_rate,
+        taxable_cents=subtotal_cents - discount_cents,
+        tax_cents=tax_cents,
+        discount_cents=discount_cents,
+    )
 
 
 class StoredPayment(BaseModel):
@@ -112,6 +128,24 @@ class Invoice(OwnedDocument):
             IndexModel([("releasing_at", ASCENDING)], name="releasing_at", sparse=True),
             OUTBOX_INDEX,
         ]
+
+
+def tax_breakdown_of(invoice: Invoice) -> list[StoredTaxGroup]:
+    """An invoice's (category, rate) groups in `tax_breakdown` order. An invoice stored before section 22 has
+    one rate: its one group is read from its totals (no line was taxed otherwise)."""
+    if invoice.tax_breakdown is not None:
+        return invoice.tax_breakdown
+    if not invoice.lines:
+        return []
+    return [
+        single_group(
+            invoice.tax_category,
+            invoice.tax_rate,
+            invoice.subtotal_cents,
+            invoice.discount_cents,
+            invoice.tax_cents,
+        )
+    ]
 
 
 class InvoiceCounter(Document):

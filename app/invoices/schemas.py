@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -23,7 +23,7 @@ from app.http.schemas import (
     component,
     not_blank,
 )
-from app.invoices.models import Invoice, StoredLine, StoredPayment
+from app.invoices.models import Invoice, StoredLine, StoredPayment, StoredTaxGroup, single_group
 from app.invoices.tax_category import TaxCategory, stored_category
 
 MAX_LINES = 200
@@ -69,14 +69,20 @@ def _reason(value: str | None) -> str | None:
 
 
 class LineIn(BaseStruct):
+    """A line may carry its own VAT (section 22); without either field it is taxed as the invoice is."""
+
     description: LineDescription
     quantity: Quantity
     unit_price: MoneyIn
+    tax_rate: RateIn | None = None
+    tax_category: TaxCategory | None = None
 
     def __post_init__(self) -> None:
         self.description = not_blank(self.description, "description")
         check_quantity(self.quantity, "quantity")
         check_money(self.unit_price, "unit_price")
+        if self.tax_rate is not None:
+            check_rate(self.tax_rate, "tax_rate")
 
 
 Lines = Annotated[list[LineIn], msgspec.Meta(max_length=MAX_LINES)]
@@ -164,10 +170,14 @@ def format_quantity(value: Decimal) -> str:
 
 
 class LineOut(ResponseStruct, Mapped):
+    """`tax_rate` and `tax_category` are the line's effective VAT: its own, else the invoice's."""
+
     description: str
     quantity: Annotated[str, msgspec.Meta(examples=["1.50"])]
     unit_price: MoneyOut
     amount: MoneyOut
+    tax_rate: RateOut
+    tax_category: TaxCategory
     time_entry_id: str | None
 
     SOURCE = Source(
@@ -175,8 +185,63 @@ class LineOut(ResponseStruct, Mapped):
         quantity=format_quantity,
         unit_price=cents("unit_price_cents"),
         amount=cents("amount_cents"),
+        tax_rate=format_rate,  # the line's own (None here): `lines_out` puts the effective one
         time_entry_id=str,
     )
+
+
+class TaxGroupOut(ResponseStruct, Mapped):
+    """One (category, rate) group of the lines (section 22): its taxable amount (after its share of the
+    discount) and its tax."""
+
+    category: TaxCategory
+    rate: RateOut
+    taxable_amount: MoneyOut
+    tax: MoneyOut
+
+    SOURCE = Source(
+        StoredTaxGroup,
+        id_key="category",
+        rate=format_rate,
+        taxable_amount=cents("taxable_cents"),
+        tax=cents("tax_cents"),
+    )
+
+
+def lines_out(lines: list[Any], tax_rate: Decimal, tax_category: str | None) -> list[LineOut]:
+    """The lines (stored models, or the driver's dicts) with each one's effective VAT."""
+    category = stored_category(tax_category, tax_rate)
+    rate = format_rate(tax_rate)
+    out = []
+    for line in lines:
+        own = LineOut.from_raw(line) if isinstance(line, dict) else LineOut.from_document(line)
+        effective = {
+            "tax_rate": own.tax_rate or rate,
+            "tax_category": TaxCategory(own.tax_category) if own.tax_category else category,
+        }
+        out.append(msgspec.structs.replace(own, **effective))
+    return out
+
+
+def breakdown_out(
+    breakdown: list[Any] | None,
+    has_lines: bool,
+    tax_rate: Decimal,
+    tax_category: str | None,
+    subtotal_cents: int,
+    discount_cents: int,
+    tax_cents: int,
+) -> list[TaxGroupOut]:
+    """The stored groups; an invoice stored before section 22 shows its one group (none without lines)."""
+    if breakdown is None:
+        if not has_lines:
+            return []
+        legacy = single_group(tax_category, tax_rate, subtotal_cents, discount_cents, tax_cents)
+        return [TaxGroupOut.from_document(legacy)]
+    return [
+        TaxGroupOut.from_raw(group) if isinstance(group, dict) else TaxGroupOut.from_document(group)
+        for group in breakdown
+    ]
 
 
 class PaymentOut(ResponseStruct, Mapped):
@@ -220,6 +285,7 @@ class InvoiceOut(ResponseStruct, Mapped):
     subtotal: MoneyOut
     discount: MoneyOut
     tax: MoneyOut
+    tax_breakdown: list[TaxGroupOut]  # section 22: by category code, then rate
     total: MoneyOut
     amount_paid: MoneyOut
     amount_due: MoneyOut
@@ -237,6 +303,17 @@ class InvoiceOut(ResponseStruct, Mapped):
         client_id=str,
         project_id=str,
         is_overdue=Computed(lambda status, due: status == "sent" and due < today_utc(), "status", "due_date"),
+        lines=Computed(lines_out, "lines", "tax_rate", "tax_category"),
+        tax_breakdown=Computed(
+            lambda breakdown, lines, *rest: breakdown_out(breakdown, bool(lines), *rest),
+            "tax_breakdown",
+            "lines",
+            "tax_rate",
+            "tax_category",
+            "subtotal_cents",
+            "discount_cents",
+            "tax_cents",
+        ),
         tax_rate=format_rate,
         tax_category=Computed(stored_category, "tax_category", "tax_rate"),
         discount_rate=format_rate,

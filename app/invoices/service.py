@@ -37,7 +37,7 @@ from app.db.repository import (
     update_owned,
 )
 from app.db.versions import ANY, Expected
-from app.invoices import time_lines
+from app.invoices import models, time_lines
 from app.invoices.lifecycle import LIFECYCLE, refuse, release_entries, require
 from app.invoices.models import Invoice, StoredLine, StoredTaxGroup
 from app.invoices.schemas import (
@@ -48,7 +48,15 @@ from app.invoices.schemas import (
     InvoiceUpdate,
     LineIn,
 )
-from app.invoices.tax_category import check_tax, default_category, follow_rate, stored_category
+from app.invoices.tax_category import (
+    TaxCategory,
+    check_rate_category,
+    check_reason,
+    default_category,
+    follow_rate,
+    line_tax,
+    stored_category,
+)
 from app.invoices.totals import PricedLine, compute_totals
 from app.organizations.models import Books
 from app.projects.models import Project
@@ -70,31 +78,34 @@ SORTS = sortable(
 # ---------------------------------------------------------------- lines and totals
 
 
-def _manual_line(line: LineIn) -> StoredLine:
+def _manual_line(index: int, line: LineIn) -> StoredLine:
+    """A line as stored: its own VAT only when it gave some (else it follows the invoice's, section 22)."""
+    own = line_tax(line.tax_category, line.tax_rate, f"lines[{index}].")
     return StoredLine(
         description=line.description,
         quantity=line.quantity,
         unit_price_cents=to_cents(line.unit_price),
         amount_cents=0,
+        tax_category=None if own is None else own[0].value,
+        tax_rate=None if own is None else own[1],
     )
 
 
+def _manual_lines(lines: Sequence[LineIn]) -> list[StoredLine]:
+    return [_manual_line(index, line) for index, line in enumerate(lines)]
+
+
+def _check_reason(lines: Sequence[StoredLine], category: TaxCategory, reason: str | None) -> None:
+    """The exemption reason is refused when every line is S or Z (each line's own category, else the
+    invoice's; with no lines, the invoice's)."""
+    categories = [TaxCategory(line.tax_category) if line.tax_category else category for line in lines]
+    check_reason(categories or [category], reason)
+
+
 def tax_breakdown_of(invoice: Invoice) -> list[StoredTaxGroup]:
-    """An invoice's (category, rate) groups in `tax_breakdown` order. An invoice stored before section 22 has
-    one rate: its one group is read from its totals (no line was taxed otherwise)."""
-    if invoice.tax_breakdown is not None:
-        return invoice.tax_breakdown
-    if not invoice.lines:
-        return []
-    return [
-        StoredTaxGroup(
-            category=stored_category(invoice.tax_category, invoice.tax_rate).value,
-            rate=invoice.tax_rate,
-            taxable_cents=invoice.subtotal_cents - invoice.discount_cents,
-            tax_cents=invoice.tax_cents,
-            discount_cents=invoice.discount_cents,
-        )
-    ]
+    """An invoice's (category, rate) groups in `tax_breakdown` order; an invoice stored before section 22
+    reads as its one group (models.tax_breakdown_of, which the documents of an invoice read too)."""
+    return models.tax_breakdown_of(invoice)
 
 
 def _check_line_count(count: int) -> None:
@@ -153,13 +164,15 @@ async def create_invoice(
     due_date = data.due_date or _default_due_date(issue_date, client.payment_terms_days)
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
     tax_category = data.tax_category or default_category(tax_rate)
-    check_tax(tax_category, tax_rate, data.tax_exemption_reason)
+    check_rate_category(tax_category, tax_rate)
+    manual_lines = _manual_lines(data.lines)
+    _check_reason(manual_lines, tax_category, data.tax_exemption_reason)
     invoice_id = new_id or PydanticObjectId()
     since = utc_now()
     try:  # a claim cut short (cancelled request) releases what it took
         if entry_ids:
             await claims.claim(owner.id, client.id, invoice_id, entry_ids)
-        lines = [_manual_line(line) for line in data.lines]
+        lines = list(manual_lines)
         if entry_ids:
             lines += await time_lines.claimed_lines(owner.id, invoice_id, entry_ids)
         invoice = Invoice(
@@ -313,12 +326,13 @@ def _edited_fields(invoice: Invoice, data: InvoiceUpdate) -> dict[str, Any]:
         else data.tax_category
     )
     reason = invoice.tax_exemption_reason if data.tax_exemption_reason is UNSET else data.tax_exemption_reason
-    check_tax(category, tax_rate, reason)
+    check_rate_category(category, tax_rate)
     discount_rate = invoice.discount_rate if data.discount_rate is UNSET else data.discount_rate
     lines = invoice.lines
     if data.lines is not UNSET:
         from_time = [line for line in invoice.lines if line.time_entry_id is not None]
-        lines = [_manual_line(line) for line in data.lines] + from_time
+        lines = _manual_lines(data.lines) + from_time
+    _check_reason(lines, category, reason)
     return {
         **fields,
         "issue_date": issue_date,

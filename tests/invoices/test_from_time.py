@@ -62,6 +62,8 @@ async def test_create_invoice_from_time_entries_makes_one_line_each(client, auth
             "quantity": "2.50",
             "unit_price": "100.00",
             "amount": "250.00",
+            "tax_rate": "0",  # lines from time entries are taxed as the invoice
+            "tax_category": "E",
             "time_entry_id": billed["id"],
         },
         {
@@ -69,6 +71,8 @@ async def test_create_invoice_from_time_entries_makes_one_line_each(client, auth
             "quantity": "1.50",
             "unit_price": "150.00",
             "amount": "225.00",
+            "tax_rate": "0",  # lines from time entries are taxed as the invoice
+            "tax_category": "E",
             "time_entry_id": own_rate["id"],
         },
         {
@@ -76,6 +80,8 @@ async def test_create_invoice_from_time_entries_makes_one_line_each(client, auth
             "quantity": "0.28",
             "unit_price": "100.00",
             "amount": "28.00",
+            "tax_rate": "0",  # lines from time entries are taxed as the invoice
+            "tax_category": "E",
             "time_entry_id": short["id"],
         },
     ]

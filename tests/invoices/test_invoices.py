@@ -93,7 +93,7 @@ async def test_create_invoice_defaults_from_client_and_business_profile(client, 
     invoice = await create_invoice(client, auth, acme["id"])
     assert set(invoice) == {
         "id", "number", "client_id", "project_id", "status", "is_overdue", "currency", "issue_date", "due_date",
-        "lines", "notes", "tax_rate", "tax_category", "tax_exemption_reason", "discount_rate", "subtotal", "discount", "tax", "total", "amount_paid",
+        "lines", "notes", "tax_rate", "tax_category", "tax_exemption_reason", "discount_rate", "subtotal", "discount", "tax", "tax_breakdown", "total", "amount_paid",
         "amount_due", "payments", "document", "sent_at", "paid_at", "voided_at", "created_by", "created_at", "updated_at",
     }  # fmt: skip
     assert invoice["currency"] == "EUR"
@@ -111,6 +111,8 @@ async def test_create_invoice_defaults_from_client_and_business_profile(client, 
             "quantity": "2",
             "unit_price": "50.00",
             "amount": "100.00",
+            "tax_rate": "20",  # the line's effective VAT: the invoice's
+            "tax_category": "S",
             "time_entry_id": None,
         }
     ]
@@ -287,7 +289,9 @@ async def test_update_invoice_recomputes_totals(client, auth):
         await client.patch(f"/api/invoices/{draft['id']}", json={"tax_rate": "0"}, headers=auth)
     ).json()
     assert (rate_only["tax"], rate_only["total"]) == ("0.00", "191.97")
-    assert rate_only["lines"] == updated["lines"]
+    # Lines without their own tax follow the invoice's (section 22).
+    assert rate_only["lines"] == [{**line, "tax_rate": "0", "tax_category": "E"} for line in updated["lines"]]
+    assert all((line["tax_rate"], line["tax_category"]) == ("8.875", "S") for line in updated["lines"])
 
 
 async def test_update_invoice_changes_only_sent_fields(client, auth):
