@@ -14,7 +14,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.clients.models import Client
-from app.core.clock import midnight_utc, today_utc
+from app.core.clock import midnight_utc, today_in
 from app.core.money import from_cents, multiply, to_cents
 from app.db.repository import owned_filter
 from app.invoices.models import INVOICE_STATUSES, Invoice
@@ -162,7 +162,7 @@ class Summary:
 
 async def summary(owner: Books, currency: str | None) -> Summary:
     currency = currency or owner.business.default_currency
-    today = today_utc()
+    today = today_in(owner.business.time_zone)  # "this month" and "the last 30 days" are the organisation's
     invoices = await _invoice_figures(owner.id, currency, today)
     paid_last_30, by_month = await _payment_figures(owner.id, currency, today)
     unbilled_seconds, unbilled_cents = await _unbilled(owner.id, currency)
