@@ -9,7 +9,10 @@ from app.http.schemas import MoneyOut, ResponseStruct
 from app.reports.service import Summary
 
 Month = Annotated[
-    str, msgspec.Meta(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, in the organisation's time zone", examples=["2026-11"])
+    str,
+    msgspec.Meta(
+        pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, in the organisation's time zone", examples=["2026-11"]
+    ),
 ]
 
 

@@ -1,4 +1,4 @@
-""""Today" is the organisation's date in its `business.time_zone` (API.md section 22), read on the business
+"""The business "today" is the organisation's date in its `business.time_zone` (API.md section 22), read on the business
 clock: the default issue_date and due_date, a payment's default paid_on, is_overdue and the overdue filter.
 Each test moves a MovableClock (never sleeps) to moments where the zone's date and UTC's differ, so computing
 today in UTC fails it."""
