@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 
 # The environment is set before the app is imported: app.main builds `app` from it at import time.
 for _name in [
@@ -43,6 +43,7 @@ from asgi_lifespan import LifespanManager  # noqa: E402
 from litestar import Litestar  # noqa: E402
 
 from app.config import Settings  # noqa: E402
+from app.core.clock import MovableClock, using_clock  # noqa: E402
 from app.main import Orbix, create_app  # noqa: E402
 from tests import problem_codes  # noqa: E402
 
@@ -138,6 +139,14 @@ async def other_user(client: httpx.AsyncClient) -> Account:
 @pytest.fixture
 def auth(user: Account) -> dict[str, str]:
     return user.headers
+
+
+@pytest.fixture
+def business_clock() -> Iterator[MovableClock]:
+    """The business clock (app/core/clock.py), standing still at this moment until the test moves it: what
+    "today" is for default dates, overdue and reports, without sleeping or waiting for a real midnight."""
+    with using_clock(MovableClock(datetime.now(UTC))) as moved:
+        yield moved
 
 
 def moment(text: str) -> datetime:

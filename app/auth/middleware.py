@@ -17,7 +17,7 @@ from app.api_keys.usage import Usage
 from app.auth import sessions
 from app.auth.models import Caller, User
 from app.auth.tokens import TokenService
-from app.core.clock import as_utc, utc_now
+from app.core.clock import as_utc, enter_zone, in_zone, utc_now
 from app.core.errors import CsrfFailed, NotFound, Unauthorized
 from app.core.roles import Role
 from app.db.actors import SYSTEM, act, acting_as
@@ -48,7 +48,9 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
     actor of everything the request stores and every event it makes (db/actors.py), for this request only."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with acting_as(SYSTEM):  # undoes `act` below when the request ends
+        # Each undoes, when the request ends, what `act` and `enter_zone` below name: the actor, and the
+        # time zone of the organisation (for the routes that load it), which the business "today" reads.
+        with acting_as(SYSTEM), in_zone(None):
             await super().__call__(scope, receive, send)
 
     async def authenticate_request(
@@ -97,8 +99,15 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
             sid=sid,
             cookie=by_cookie,
         )
-        act(caller.actor)
+        _enter(caller)
         return AuthenticationResult(user=caller, auth=claims)
+
+
+def _enter(caller: Caller) -> None:
+    """The caller acts for the rest of the request, in its organisation's time zone when it was loaded."""
+    act(caller.actor)
+    if caller.organization is not None:
+        enter_zone(caller.organization.business.time_zone)
 
 
 def _token(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str, bool]:
@@ -162,7 +171,7 @@ async def _authenticate_key(
     )
     usage: Usage = connection.app.state.api_key_usage
     usage.note(raw["_id"])
-    act(caller.actor)
+    _enter(caller)
     return AuthenticationResult(user=caller, auth=None)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -54,6 +55,16 @@ async def create_client(owner: Books, data: ClientCreate, new_id: PydanticObject
     if data.payment_terms_days is None:
         fields["payment_terms_days"] = owner.business.payment_terms_days
     return await insert_with_event(Client(id=new_id or PydanticObjectId(), owner_id=owner.id, **fields))
+
+
+async def client_names(owner: Owner, client_ids: Collection[Any]) -> dict[Any, str]:
+    """The names of the owner's clients among `client_ids`, by id, in one query (for reports)."""
+    if not client_ids:
+        return {}
+    found = Client.get_motor_collection().find(
+        owned_filter(owner.id, _id={"$in": list(client_ids)}), {"name": 1}
+    )
+    return {raw["_id"]: raw["name"] async for raw in found}
 
 
 async def get_client(owner: Owner, client_id: str) -> Client:

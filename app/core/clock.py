@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -75,6 +76,36 @@ def today_in(zone: str, moment: datetime | None = None) -> date:
     """The calendar date in the IANA zone `zone` (an organisation's `business.time_zone`) at `moment`, by
     default the business clock's now: at 23:30 UTC on 28 February it is already 1 March in Berlin."""
     return (moment or _clock.now()).astimezone(ZoneInfo(zone)).date()
+
+
+# The time zone of the organisation the running request acts in (its `business.time_zone`), named by the
+# authentication middleware once it has loaded the organisation (`in_zone` around the request, `enter_zone`
+# when known), so that a response can say what "today" makes of a stored date (an invoice's `is_overdue`).
+_zone: ContextVar[str | None] = ContextVar("business_zone", default=None)
+
+
+@contextmanager
+def in_zone(zone: str | None) -> Iterator[None]:
+    """Run the block in the organisation time zone `zone` (None: none known), then restore the previous."""
+    token = _zone.set(zone)
+    try:
+        yield
+    finally:
+        _zone.reset(token)
+
+
+def enter_zone(zone: str) -> None:
+    """Name the zone of the rest of the operation (inside `in_zone`, which undoes it)."""
+    _zone.set(zone)
+
+
+def business_today() -> date:
+    """Today in the zone of the organisation the request acts in. A read that did not load the organisation
+    knows no zone: that is a bug (a UTC guess would be silently wrong near midnight), so it raises."""
+    zone = _zone.get()
+    if zone is None:
+        raise RuntimeError("no organisation time zone here: the route must load the organisation (`caller`)")
+    return today_in(zone)
 
 
 def local_midnight(day: date, zone: str) -> datetime:

@@ -18,7 +18,7 @@ from typing import Any
 from beanie import Document
 from pymongo.errors import DuplicateKeyError
 
-from app.core.clock import utc_now
+from app.core.clock import in_zone, utc_now
 from app.db.outbox import OUTBOX, PendingEvent
 from app.db.recovery import RecoveryPass, waits_on
 from app.events.models import events_collection
@@ -44,7 +44,11 @@ async def copy_to_events(document: Document) -> list[Any]:
         created = entry.at if previous is None or entry.at > previous else previous + TICK
         previous = created
         if entry.object is None and snapshot is None:
-            snapshot = {"object": source.snapshot(document)}
+            # An invoice's snapshot says whether it is overdue today in its organisation's zone: one read of
+            # that zone, after the answer (or in the worker), never on the request's path.
+            zone = await source.zone(source.owner_of(document)) if source.zone is not None else None
+            with in_zone(zone):
+                snapshot = {"object": source.snapshot(document)}
         try:
             await events.insert_one(
                 {

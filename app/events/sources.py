@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -18,6 +18,8 @@ class Source:
     to_api: Callable[[Any], msgspec.Struct]  # the resource as the API returns it
     # Whose event it is: the document's `owner_id`; an organisation's own events are its own.
     owner: Callable[[Any], Any] | None = None
+    # The time zone of the owner's organisation, for an API shape that reads "today" (business_today).
+    zone: Callable[[Any], Awaitable[str]] | None = None
 
     def owner_of(self, document: Document) -> Any:
         return self.owner(document) if self.owner is not None else getattr(document, "owner_id")  # noqa: B009
@@ -38,6 +40,7 @@ def sources() -> tuple[Source, ...]:
     from app.invoices.schemas import InvoiceOut
     from app.organizations.models import Invitation, Organization
     from app.organizations.schemas import InvitationOut, MemberOut, OrganizationOut
+    from app.organizations.service import time_zone_of
     from app.projects.models import Project
     from app.projects.schemas import ProjectOut
     from app.resumes.models import Resume
@@ -51,7 +54,7 @@ def sources() -> tuple[Source, ...]:
         Source(Client, "client", ClientOut.from_document),
         Source(Project, "project", ProjectOut.from_document),
         Source(TimeEntry, "time_entry", TimeEntryOut.from_document),
-        Source(Invoice, "invoice", InvoiceOut.from_document),
+        Source(Invoice, "invoice", InvoiceOut.from_document, zone=time_zone_of),  # is_overdue
         Source(Contract, "contract", ContractOut.from_document),
         Source(Resume, "resume", ResumeOut.from_document),
         Source(WebhookEndpoint, "webhook_endpoint", WebhookEndpointOut.from_document),  # only .disabled

@@ -71,9 +71,11 @@ class InvoiceController(Controller):
         operation_id="listInvoices",
         opt={**requires(Role.VIEWER, scope="invoices"), **sorted_by(service.SORTS)},
     )
-    async def list_invoices(self, owner: Caller, page: PageParams, filters: InvoiceFilters) -> InvoicePage:
+    async def list_invoices(self, caller: Caller, page: PageParams, filters: InvoiceFilters) -> InvoicePage:
         """The caller's invoices. Sorts: `issue_date`, `due_date`, `total`, `number`, `created_at`."""
-        return await service.list_invoices(owner, page, filters)
+        # `caller`: the organisation's profile (its time zone, for `is_overdue` and `overdue=`) is joined to
+        # the authenticating lookup, in the same round trip.
+        return await service.list_invoices(caller, page, filters)
 
     @post(
         "/",
@@ -90,9 +92,9 @@ class InvoiceController(Controller):
         )
 
     @get("/{invoice_id:str}", operation_id="getInvoice", opt=requires(Role.VIEWER, scope="invoices"))
-    async def get_invoice(self, invoice_id: str, owner: Caller) -> InvoiceOut:
+    async def get_invoice(self, invoice_id: str, caller: Caller) -> InvoiceOut:
         """One invoice."""
-        return await service.get_invoice(owner, invoice_id)
+        return await service.get_invoice(caller, invoice_id)  # `caller`: the zone `is_overdue` reads
 
     @patch(
         "/{invoice_id:str}",

@@ -13,7 +13,7 @@ from typing import Any, cast
 import msgspec
 from beanie import PydanticObjectId
 
-from app.core.clock import today_utc, utc_now
+from app.core.clock import today_in, utc_now
 from app.core.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from app.core.money import from_cents, to_cents
 from app.core.retry import compare_and_set
@@ -309,7 +309,7 @@ async def add_payment(
     payment = StoredPayment(
         id=new_id or PydanticObjectId(),
         amount_cents=cents,
-        paid_on=data.paid_on or today_utc(),
+        paid_on=data.paid_on or today_in(owner.business.time_zone),  # the organisation's today
         method=data.method,
         note=data.note,
     )

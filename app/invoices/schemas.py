@@ -9,7 +9,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.auth.schemas import EInvoice
-from app.core.clock import check_date_order, today_utc
+from app.core.clock import business_today, check_date_order
 from app.core.money import check_money, check_quantity, check_rate, format_rate
 from app.db.pagination import Page
 from app.http.mapping import Computed, Mapped, Source, cents
@@ -110,12 +110,8 @@ class InvoiceCreate(BaseStruct):
         if self.tax_rate is not None:
             check_rate(self.tax_rate, "tax_rate")
         check_rate(self.discount_rate, "discount_rate")
-        check_date_order(
-            self.issue_date or (today_utc() if self.due_date else None),
-            self.due_date,
-            "issue_date",
-            "due_date",
-        )
+        # Without an issue_date, the service checks due_date against today in the organisation's zone.
+        check_date_order(self.issue_date, self.due_date, "issue_date", "due_date")
 
 
 class InvoiceUpdate(BaseStruct):
@@ -266,6 +262,12 @@ class DocumentOut(ResponseStruct):
     rendered_at: datetime
 
 
+def overdue_today(status: str, due_date: date, amount_due_cents: int) -> bool:
+    """Sent, something still due, and due before today in the organisation's time zone (API.md 8, 22)."""
+    today = business_today()  # read first: a response mapped where no zone is known fails loudly
+    return status == "sent" and amount_due_cents > 0 and due_date < today
+
+
 class InvoiceOut(ResponseStruct, Mapped):
     id: str
     number: str | None
@@ -302,7 +304,7 @@ class InvoiceOut(ResponseStruct, Mapped):
         Invoice,
         client_id=str,
         project_id=str,
-        is_overdue=Computed(lambda status, due: status == "sent" and due < today_utc(), "status", "due_date"),
+        is_overdue=Computed(overdue_today, "status", "due_date", "amount_due_cents"),
         lines=Computed(lines_out, "lines", "tax_rate", "tax_category"),
         tax_breakdown=Computed(
             lambda breakdown, lines, *rest: breakdown_out(breakdown, bool(lines), *rest),

@@ -18,7 +18,7 @@ from msgspec import UNSET
 
 from app.auth.models import Owner
 from app.clients.models import Client
-from app.core.clock import check_in_range, midnight_utc, today_utc, utc_now
+from app.core.clock import check_in_range, midnight_utc, today_in, utc_now
 from app.core.errors import ValidationFailed
 from app.core.money import MAX_AMOUNT, from_cents, to_cents
 from app.core.retry import compare_and_set
@@ -160,8 +160,10 @@ async def create_invoice(
     _check_line_count(len(data.lines) + len(entry_ids))
     if entry_ids:
         await claims.check_entries(owner.id, client.id, entry_ids)
-    issue_date = data.issue_date or today_utc()
+    issue_date = data.issue_date or today_in(owner.business.time_zone)  # the organisation's today
     due_date = data.due_date or _default_due_date(issue_date, client.payment_terms_days)
+    if due_date < issue_date:  # an explicit issue_date was checked with the body
+        raise ValidationFailed.field("due_date", f"must be on or after issue_date ({issue_date}, today)")
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
     tax_category = data.tax_category or default_category(tax_rate)
     check_rate_category(tax_category, tax_rate)
@@ -240,7 +242,7 @@ async def get_invoice(owner: Owner, invoice_id: str) -> InvoiceOut:
     return await get_owned_view(Invoice, invoice_id, owner.id, InvoiceOut)
 
 
-async def list_invoices(owner: Owner, params: PageParams, filters: InvoiceFilters) -> Page[InvoiceOut]:
+async def list_invoices(owner: Books, params: PageParams, filters: InvoiceFilters) -> Page[InvoiceOut]:
     query = owned_filter(owner.id, id_filters(client_id=filters.client_id, project_id=filters.project_id))
     if filters.status:
         query["status"] = filters.status
@@ -250,11 +252,16 @@ async def list_invoices(owner: Owner, params: PageParams, filters: InvoiceFilter
     issued = {op: midnight_utc(day) for op, day in (("$gte", start), ("$lte", end)) if day}
     if issued:
         query["issue_date"] = issued
-    today = midnight_utc(today_utc())
+    # is_overdue's rule (schemas.overdue_today), today being the organisation's.
+    today = midnight_utc(today_in(owner.business.time_zone))
     if filters.overdue is True:
-        query["$and"] = [{"status": "sent"}, {"due_date": {"$lt": today}}]
+        query["$and"] = [{"status": "sent"}, {"due_date": {"$lt": today}}, {"amount_due_cents": {"$gt": 0}}]
     elif filters.overdue is False:
-        query["$or"] = [{"status": {"$ne": "sent"}}, {"due_date": {"$gte": today}}]
+        query["$or"] = [
+            {"status": {"$ne": "sent"}},
+            {"due_date": {"$gte": today}},
+            {"amount_due_cents": {"$lte": 0}},
+        ]
     if filters.q:
         query["number"] = {"$regex": re.escape(filters.q), "$options": "i"}
     return await paginate_raw(Invoice, query, params, SORTS, InvoiceOut)

@@ -31,6 +31,14 @@ async def books(owner_id: Any) -> Organization | None:
     return await Organization.get(owner_id)
 
 
+async def time_zone_of(organization_id: Any) -> str:
+    """The organisation's `business.time_zone`, read alone (UTC for one that is gone, or not yet migrated):
+    for a snapshot of a document whose fields depend on its "today" (an invoice's `is_overdue`)."""
+    raw = await _organizations().find_one({"_id": organization_id}, {"business.time_zone": 1})
+    zone: str = ((raw or {}).get("business") or {}).get("time_zone") or "UTC"
+    return zone
+
+
 def personal_organization(user_id: ObjectId, name: str, email: str, business: Any = None) -> Organization:
     return Organization(
         id=user_id,

@@ -5,7 +5,8 @@ Every amount is summed as integer cents inside the database; Python only formats
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -14,7 +15,8 @@ from typing import Any
 from bson import ObjectId
 
 from app.clients.models import Client
-from app.core.clock import midnight_utc, today_utc
+from app.clients.service import client_names
+from app.core.clock import midnight_utc, today_in
 from app.core.money import from_cents, multiply, to_cents
 from app.db.repository import owned_filter
 from app.invoices.models import INVOICE_STATUSES, Invoice
@@ -162,7 +164,7 @@ class Summary:
 
 async def summary(owner: Books, currency: str | None) -> Summary:
     currency = currency or owner.business.default_currency
-    today = today_utc()
+    today = today_in(owner.business.time_zone)  # "this month" and "the last 30 days" are the organisation's
     invoices = await _invoice_figures(owner.id, currency, today)
     paid_last_30, by_month = await _payment_figures(owner.id, currency, today)
     unbilled_seconds, unbilled_cents = await _unbilled(owner.id, currency)
@@ -176,3 +178,86 @@ async def summary(owner: Books, currency: str | None) -> Summary:
             (f"{year:04d}-{month:02d}", by_month.get((year, month), 0)) for year, month in _months(today)
         ],
     )
+
+
+# ---------------------------------------------------------------- aging (API.md section 22)
+
+# Days past due, counted in the organisation's time zone: `current` is not yet due (due today included); then
+# 1-30, 31-60, 61-90 and more than 90 days past due.
+AGING_BUCKETS = ("current", "days_1_30", "days_31_60", "days_61_90", "days_over_90")
+_AGING_EDGES = (30, 60, 90)  # the last day past due of each bounded bucket after `current`
+
+
+@dataclass(frozen=True)
+class AgingRow:
+    """The amount due of one client's (or one currency's) sent invoices by bucket, in cents."""
+
+    buckets: tuple[int, int, int, int, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.buckets)
+
+
+@dataclass(frozen=True)
+class ClientAging(AgingRow):
+    client_id: ObjectId
+    client_name: str
+
+
+@dataclass(frozen=True)
+class CurrencyAging(AgingRow):
+    currency: str
+    by_client: list[ClientAging]
+
+
+def _aging_sums(today: date) -> dict[str, Any]:
+    """One $sum per bucket of `$amount_due_cents`, by the invoice's due_date against today's edges (dates are
+    stored as midnight UTC, so the edges are days, whatever the organisation's zone made today)."""
+    due = "$due_date"
+    edges = [midnight_utc(today)] + [midnight_utc(today - timedelta(days=days)) for days in _AGING_EDGES]
+    conditions: list[Any] = [{"$gte": [due, edges[0]]}]  # not yet due
+    conditions += [
+        {"$and": [{"$gte": [due, older]}, {"$lt": [due, newer]}]}
+        for newer, older in itertools.pairwise(edges)
+    ]
+    conditions.append({"$lt": [due, edges[-1]]})
+    return {
+        name: {"$sum": {"$cond": [condition, "$amount_due_cents", 0]}}
+        for name, condition in zip(AGING_BUCKETS, conditions, strict=True)
+    }
+
+
+def _five(values: Iterable[int]) -> tuple[int, int, int, int, int]:
+    first, second, third, fourth, fifth = values
+    return first, second, third, fourth, fifth
+
+
+async def aging(owner: Books, currency: str | None) -> list[CurrencyAging]:
+    """The amount due of the sent invoices by days past due, per currency (ordered by code) and per client
+    (by total descending, then name): one aggregation grouped by (currency, client), on the owner's
+    (status, due_date) index, and one query for the names of the clients it found."""
+    today = today_in(owner.business.time_zone)
+    match = owned_filter(owner.id, status="sent", amount_due_cents={"$gt": 0})
+    if currency is not None:
+        match["currency"] = currency
+    pipeline: list[dict[str, Any]] = [
+        {"$match": match},
+        {"$group": {"_id": {"currency": "$currency", "client_id": "$client_id"}, **_aging_sums(today)}},
+    ]
+    rows = [row async for row in Invoice.get_motor_collection().aggregate(pipeline)]
+    names = await client_names(owner, {row["_id"]["client_id"] for row in rows})
+    by_currency: dict[str, list[ClientAging]] = {}
+    for row in rows:
+        client_id = row["_id"]["client_id"]
+        buckets = _five(int(row[name]) for name in AGING_BUCKETS)
+        client_name = names.get(client_id, "")
+        by_currency.setdefault(row["_id"]["currency"], []).append(
+            ClientAging(buckets=buckets, client_id=client_id, client_name=client_name)
+        )
+    result = []
+    for code in sorted(by_currency):
+        clients = sorted(by_currency[code], key=lambda c: (-c.total, c.client_name, str(c.client_id)))
+        sums = _five(sum(c.buckets[i] for c in clients) for i in range(len(AGING_BUCKETS)))
+        result.append(CurrencyAging(buckets=sums, currency=code, by_client=clients))
+    return result

@@ -4,7 +4,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.reports import service as report_service
 from tests.conftest import Account, assert_problem
 from tests.reports.factories import insert_client, insert_entry, insert_invoice, insert_project
 
@@ -193,8 +192,8 @@ async def test_summary_of_empty_account_is_all_zeros(client, auth):
     }
 
 
-async def test_summary_months_cross_a_year_boundary(client, auth, user: Account, monkeypatch):
-    monkeypatch.setattr(report_service, "today_utc", lambda: date(2026, 2, 15))
+async def test_summary_months_cross_a_year_boundary(client, auth, user: Account, business_clock):
+    business_clock.set(datetime(2026, 2, 15, 12, tzinfo=UTC))
     usd = await insert_client(user.id, "USD")
     payments = (
         (date(2025, 2, 28), 100),
@@ -227,8 +226,8 @@ async def test_summary_months_cross_a_year_boundary(client, auth, user: Account,
     assert report["paid_last_30_days"] == "13.00"  # 2026-01-17 (today-29) and 2026-02-15; not 01-16 or 03-01
 
 
-async def test_summary_month_window_in_december(client, auth, user: Account, monkeypatch):
-    monkeypatch.setattr(report_service, "today_utc", lambda: date(2026, 12, 31))
+async def test_summary_month_window_in_december(client, auth, user: Account, business_clock):
+    business_clock.set(datetime(2026, 12, 31, 12, tzinfo=UTC))
     usd = await insert_client(user.id, "USD")
     payments = (
         (date(2025, 12, 31), 100),
