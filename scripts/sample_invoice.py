@@ -93,7 +93,7 @@ def worked_example(locale: str = "de", lines: int = 0, e_invoice: str = "factur-
 def multi_rate_example(e_invoice: str = "factur-x") -> DocumentData:
     """A German invoice at two rates (section 22): consulting at 19 %, books at 7 %, an exempt training
     (§ 4 Nr. 21 UStG), 5 % discount; amounts by the invoices' own arithmetic (app/invoices/totals.py)."""
-    from app.invoices.totals import PricedLine, compute_totals  # noqa: PLC0415
+    from app.invoices.totals import PricedLine, compute_totals
 
     items = [
         ("Beratung Datenmodell", Decimal("6.5"), Decimal("95.00"), "S", Decimal(19)),
@@ -115,7 +115,9 @@ def multi_rate_example(e_invoice: str = "factur-x") -> DocumentData:
             tax_category=category,
             tax_rate=rate,
         )
-        for (description, quantity, price, category, rate), amount in zip(items, totals.line_amounts, strict=True)
+        for (description, quantity, price, category, rate), amount in zip(
+            items, totals.line_amounts, strict=True
+        )
     ]
     groups = [
         TaxGroup(category=g.category, rate=g.rate, taxable=g.taxable, tax=g.tax, discount=g.discount)
@@ -153,7 +155,7 @@ def multi_rate_example(e_invoice: str = "factur-x") -> DocumentData:
 
 if __name__ == "__main__":
     # Writes docs/sample-multi-rate-invoice.pdf and .xml (checked by the XSD and the EN 16931 Schematron, as
-    # a send checks them); docs/sample-multi-rate-invoice.png is page 1 of it, made with `pdftoppm -png -r 60`.
+    # a send checks them); docs/sample-multi-rate-invoice.png is page 1 of it (`pdftoppm -png -r 60`).
     import sys
     from datetime import UTC, datetime
     from pathlib import Path

@@ -12,9 +12,9 @@ class EInvoiceInvalid(AppError):
     status, code = 422, "e_invoice_invalid"
 
     @classmethod
-    def rules(cls, errors: list[RuleError]) -> EInvoiceInvalid:
+    def rules(cls, errors: list[RuleError], kept: str = "the invoice stays a draft") -> EInvoiceInvalid:
         names = ", ".join(sorted({error.rule for error in errors}))
-        return cls(f"The e-invoice breaks EN 16931 rule(s) {names}; the invoice stays a draft", errors=errors)
+        return cls(f"The e-invoice breaks EN 16931 rule(s) {names}; {kept}", errors=errors)
 
 
 class DocumentTooLarge(AppError):

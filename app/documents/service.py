@@ -22,9 +22,10 @@ _built = msgspec.json.Decoder(Built)
 _report = msgspec.json.Decoder(Report)
 
 
-def _invalid(report: Report) -> EInvoiceInvalid:
+def _invalid(report: Report, data: DocumentData) -> EInvoiceInvalid:
     return EInvoiceInvalid.rules(
-        [RuleError(rule=e.rule, message=e.message, location=e.location) for e in report.errors]
+        [RuleError(rule=e.rule, message=e.message, location=e.location) for e in report.errors],
+        "no credit note was issued" if data.credit_note else "the invoice stays a draft",
     )
 
 
@@ -75,7 +76,7 @@ async def render_final(
     built = await _document(org_id, data, rendered_at, capped=capped)
     if built.pdf is None:
         assert built.report is not None
-        raise _invalid(built.report)
+        raise _invalid(built.report, data)
     return Rendered(pdf=built.pdf, xml=built.xml, e_invoice=data.e_invoice, rendered_at=rendered_at)
 
 

@@ -175,6 +175,7 @@ async def test_a_credit_note_that_breaks_a_rule_is_refused_with_the_rule():
     with pytest.raises(EInvoiceInvalid) as refused:
         await render_credit_note("org", wrong_tax, MOMENT)
     assert "BR-CO-14" in {error.rule for error in refused.value.errors}
+    assert "no credit note was issued" in str(refused.value)
 
 
 async def test_without_factur_x_a_credit_note_is_a_plain_pdf():
