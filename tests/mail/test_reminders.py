@@ -26,10 +26,11 @@ from app.organizations import service as organizations
 from app.recovery import recover
 from app.worker.loop import Worker
 from app.worker.models import Job, PeriodicLease
+from scripts import store_ops
 from tests.clients.factories import create_client
 from tests.conftest import Account, assert_problem, register, serve
 from tests.faults import Died, Fault, fault_fixture  # noqa: F401
-from tests.invoices.factories import add_payment, create_sent_invoice
+from tests.invoices.factories import add_payment, create_invoice, create_sent_invoice
 from tests.jobs import new_worker
 from tests.mail.conftest import SMTP_FROM, Mailbox, SmtpServer
 from tests.mail.factories import email_invoice, emails
@@ -491,3 +492,43 @@ async def _next_process(settings: Settings) -> None:
     await recover(utc_now() + timedelta(hours=1))
     await run_pass(settings, new_worker())
     await recover(utc_now() + timedelta(hours=1))
+
+
+# ---------------------------------------------------------------- cheap
+
+
+async def test_a_pass_costs_the_same_few_queries_however_many_invoices_are_not_due(
+    http, ada, settings, clock, worker, mailbox
+):
+    """Three reads (the organisations with rules, their invoices that may be due, those invoices'
+    reminders so far) and then only the writes of what is due: the invoices not due yet, those of
+    organisations without rules and the drafts add nothing, and a pass with nothing due is the three reads.
+    That each read is served by an index is held by tests/system/test_query_indexes.py."""
+    await set_rules(http, ada.headers, [{"days_after_due": 3}, {"days_after_due": 9}])
+    bob = await register(http, "bob@example.com", "Bob")
+    due = [await overdue(http, ada.headers) for _ in range(2)]
+    clock.set(at(DUE + timedelta(days=3)))
+
+    async def counted() -> list[str]:
+        with store_ops.counting(), store_ops.tallied() as tally:
+            await reminders.remind(settings)
+        return tally.operations
+
+    per_reminder = [
+        "invoices.find_one",  # the invoice, read again when its reminder is written
+        "users.find",  # the earliest owner, for Reply-To
+        "clients.find_one",  # the recipient
+        "invoice_emails.insert_one",  # the reminder: the commitment
+        "jobs.insert_one",  # its delivery
+        "invoice_emails.update_one",  # marked enqueued
+    ]
+    reads = ["organizations.find", "invoices.find", "invoice_emails.find"]
+    assert sorted(await counted()) == sorted(reads + per_reminder * len(due))
+    await worker.run_until_idle()
+    assert sorted(await counted()) == sorted(reads)  # reminded already: nothing more
+
+    for _ in range(15):  # not due for days yet, another organisation's, drafts
+        await overdue(http, ada.headers, due=DUE + timedelta(days=30))
+        await overdue(http, bob.headers)
+        await create_invoice(http, ada.headers, issue_date="2026-01-01", due_date="2026-01-05")
+    assert sorted(await counted()) == sorted(reads)

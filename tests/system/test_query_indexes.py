@@ -168,6 +168,15 @@ async def _scenario(http: httpx.AsyncClient, ada: Account, bob: Account, receive
     await _every_page(http, "/api/invoices", h, ["due_date"], overdue="true")
     await _every_page(http, "/api/invoices", h, ["due_date"], overdue="false", project_id=site["id"])
     _ok(await http.post(f"/api/invoices/{timed['id']}/email", json={}, headers=h), 202)
+    # Payment reminders (section 23): an invoice long overdue, reminded by the worker's pass below.
+    _ok(
+        await http.patch(
+            "/api/organization", json={"business": {"reminders": [{"days_after_due": 1}]}}, headers=h
+        )
+    )
+    late = {"client_id": acme["id"], "lines": lines, "issue_date": "2026-01-01", "due_date": "2026-01-10"}
+    late_invoice = _ok(await http.post("/api/invoices", json=late, headers=h), 201)
+    _ok(await http.post(f"/api/invoices/{late_invoice['id']}/send", headers=h))
     await _every_page(http, f"/api/invoices/{timed['id']}/emails", h, ["created_at"])
     _ok(await http.get("/api/reports/summary", headers=h))
     _ok(await http.get("/api/reports/summary", params={"currency": "GBP"}, headers=h))
