@@ -7,6 +7,7 @@ waited for; e-mails go to a real aiosmtpd server."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +25,7 @@ from app.mail.models import EmailRecord
 from app.main import create_app
 from app.organizations import service as organizations
 from app.recovery import recover
+from app.webhooks.fanout import fan_out
 from app.worker.loop import Worker
 from app.worker.models import Job, PeriodicLease
 from scripts import store_ops
@@ -34,6 +36,9 @@ from tests.invoices.factories import add_payment, create_invoice, create_sent_in
 from tests.jobs import new_worker
 from tests.mail.conftest import SMTP_FROM, Mailbox, SmtpServer
 from tests.mail.factories import email_invoice, emails
+from tests.races import run_competitor
+from tests.webhooks.helpers import create_endpoint
+from tests.webhooks.receiver import Receiver
 
 DUE = date(2026, 3, 2)
 
@@ -532,3 +537,42 @@ async def test_a_pass_costs_the_same_few_queries_however_many_invoices_are_not_d
         await overdue(http, bob.headers)
         await create_invoice(http, ada.headers, issue_date="2026-01-01", due_date="2026-01-05")
     assert sorted(await counted()) == sorted(reads)
+
+
+async def test_the_event_goes_to_a_webhook_subscribed_to_it(http, ada, settings, clock, worker, mailbox):
+    receiver = await Receiver().start()
+    try:
+        await create_endpoint(http, ada.headers, receiver.url, ["invoice.reminder_sent"])
+        await set_rules(http, ada.headers, [{"days_after_due": 0}])
+        invoice = await overdue(http, ada.headers)
+        clock.set(at(DUE))
+        await run_pass(settings, worker)
+        await fan_out()  # the periodic fan-out, as the worker runs it
+        await worker.run_until_idle()
+        [delivered] = receiver.requests
+        event = json.loads(delivered.body)
+        assert event["type"] == "invoice.reminder_sent"
+        assert event["data"]["object"]["id"] == invoice["id"]
+    finally:
+        await receiver.stop()
+
+
+async def test_a_payment_landing_while_the_pass_writes_the_reminder_stops_it_at_send_time(
+    http, ada, settings, clock, worker, mailbox, monkeypatch
+):
+    """The pass read the invoice as unpaid; the payment lands before its reminder is written: the
+    reminder is written and queued, and the delivery's re-check stops it."""
+    await set_rules(http, ada.headers, [{"days_after_due": 0}])
+    invoice = await overdue(http, ada.headers)
+    clock.set(at(DUE))
+    paid = run_competitor(
+        monkeypatch,
+        service,
+        "_client_address",
+        lambda: add_payment(http, ada.headers, invoice["id"], "100.00"),
+    )
+    assert await run_pass(settings, worker) == 1
+    assert paid[0]["status"] == "paid"
+    [stopped] = await reminder_emails(http, ada.headers, invoice["id"])
+    assert stopped["status"] == "failed" and "was paid" in stopped["last_error"]
+    assert mailbox.offered == []
