@@ -376,7 +376,7 @@ async def test_rules_edited_later_apply_from_then_on_and_never_resend_a_day(
 # ---------------------------------------------------------------- the e-mail quota
 
 
-async def test_a_reminder_over_the_daily_limit_stays_queued_naming_it(make_app, smtp_server, clock, mailbox):
+async def test_a_reminder_over_the_daily_limit_stays_queued_naming_it(smtp_server, clock, mailbox):
     settings = replace(
         Settings.from_env(),
         smtp_host="127.0.0.1",
