@@ -576,3 +576,32 @@ async def test_a_payment_landing_while_the_pass_writes_the_reminder_stops_it_at_
     [stopped] = await reminder_emails(http, ada.headers, invoice["id"])
     assert stopped["status"] == "failed" and "was paid" in stopped["last_error"]
     assert mailbox.offered == []
+
+
+async def test_a_worker_without_smtp_writes_no_reminder_until_one_with_it_runs(
+    http, ada, settings, clock, worker, mailbox
+):
+    await set_rules(http, ada.headers, [{"days_after_due": 0}])
+    invoice = await overdue(http, ada.headers)
+    clock.set(at(DUE))
+    assert await reminders.remind(replace(settings, smtp_host=None)) == 0
+    assert await emails(http, ada.headers, invoice["id"]) == []
+    assert await run_pass(settings, worker) == 1
+
+
+async def test_a_client_without_an_email_gets_a_failed_reminder_that_says_why(
+    http, ada, settings, clock, worker, mailbox
+):
+    await set_rules(http, ada.headers, [{"days_after_due": 0}], locale="de")
+    client = await create_client(http, ada.headers)  # no e-mail
+    invoice = await create_sent_invoice(
+        http, ada.headers, client["id"], issue_date="2026-02-16", due_date=DUE.isoformat()
+    )
+    clock.set(at(DUE))
+    assert await run_pass(settings, worker) == 1
+    [failed] = await reminder_emails(http, ada.headers, invoice["id"])
+    assert failed["status"] == "failed" and failed["to"] == []
+    assert failed["last_error"] == "not sent: the client has no valid e-mail address"
+    assert failed["subject"].startswith(f"Zahlungserinnerung: Rechnung {invoice['number']}")
+    assert await run_pass(settings, worker) == 0  # the rule is done
+    assert mailbox.offered == []
