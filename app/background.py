@@ -12,6 +12,7 @@ from app.db import outbox
 from app.documents import pool as renderers
 from app.events.relay import relay
 from app.mail import delivery as mail
+from app.mail import reminders
 from app.mail.notices import register_notice
 from app.organizations import jobs as organizations
 from app.webhooks import fanout
@@ -25,6 +26,7 @@ def register_jobs(settings: Settings) -> None:
     outbox.install(relay)
     renderers.configure(settings)
     mail.register(settings)
+    reminders.register(settings)
     organizations.register(settings)
     register_notice(settings, password_reset.JOB_KIND, password_reset.compose)
     register_notice(settings, verification.JOB_KIND, verification.compose)

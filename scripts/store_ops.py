@@ -95,6 +95,18 @@ def counting() -> Iterator[None]:
                 delattr(cls, name)
 
 
+@contextlib.contextmanager
+def tallied() -> Iterator[Tally]:
+    """Count the store operations of the code run inside (inside `counting()`), outside any request: a
+    worker's periodic pass (tests/mail/test_reminders.py)."""
+    tally = Tally()
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
+
+
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 # The most store operations each kind of route may make before its answer (authentication included).

@@ -152,6 +152,19 @@ async def count_owners(organization_id: ObjectId) -> int:
     return count
 
 
+async def earliest_owner_email(organization_id: ObjectId) -> str | None:
+    """The e-mail of the organisation's owner who joined first (what e-mails Orbix sends on its own, such as
+    reminders, name as `Reply-To` when the profile names no e-mail); None when it has no owner."""
+    found = _users().find(
+        {"memberships": _member(organization_id, role=Role.OWNER.value)}, {"email": 1, "memberships": 1}
+    )
+    owners = [
+        (_with_membership(raw, organization_id)["membership"]["joined_at"], raw["_id"], raw["email"])
+        async for raw in found
+    ]
+    return min(owners)[2] if owners else None
+
+
 async def member(user_id: ObjectId, organization_id: ObjectId) -> dict[str, Any] | None:
     """The member as the member list shows them (`membership` their membership there), or None."""
     raw = await _users().find_one(

@@ -26,7 +26,7 @@ from app.http.schemas import (
     component,
     not_blank,
 )
-from app.organizations.models import BusinessProfile, Organization
+from app.organizations.models import BusinessProfile, Organization, ReminderRule
 
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer is refused rather than silently truncated
 
@@ -69,6 +69,26 @@ Phone = Annotated[str, msgspec.Meta(max_length=64)]
 Identifier = Annotated[str, msgspec.Meta(max_length=64)]
 
 
+MAX_REMINDERS = 5
+
+
+class ReminderRuleIn(BaseStruct):
+    """E-mail the client of a sent, unpaid invoice `days_after_due` days after its due date (in the
+    organisation's time zone). Without `subject` or `message`, the default text of the business locale."""
+
+    days_after_due: Annotated[int, msgspec.Meta(ge=0, le=365)]
+    subject: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)] | None = None
+
+
+class ReminderRuleOut(ResponseStruct, Mapped):
+    days_after_due: int
+    subject: str | None
+    message: str | None
+
+    SOURCE = Source(ReminderRule)
+
+
 class BusinessUpdate(BaseStruct):
     """Every field optional: what is sent replaces what is stored, the rest stays."""
 
@@ -90,6 +110,8 @@ class BusinessUpdate(BaseStruct):
     invoice_prefix: InvoicePrefix | UnsetType = UNSET
     credit_note_prefix: InvoicePrefix | UnsetType = UNSET
     time_zone: TimeZone | UnsetType = UNSET
+    # Payment reminders (API.md section 23): `[]` removes them all; each day once (organizations/service.py).
+    reminders: Annotated[list[ReminderRuleIn], msgspec.Meta(max_length=MAX_REMINDERS)] | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if isinstance(self.time_zone, str):
@@ -119,6 +141,7 @@ class BusinessOut(ResponseStruct, Mapped):
     invoice_prefix: str
     credit_note_prefix: str
     time_zone: str
+    reminders: list[ReminderRuleOut]
 
     SOURCE = Source(BusinessProfile, default_tax_rate=format_rate)
 

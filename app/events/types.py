@@ -22,6 +22,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "invoice.payment_recorded",
     "invoice.paid",
     "invoice.voided",
+    "invoice.reminder_sent",
     "contract.created",
     "contract.updated",
     "contract.deleted",

@@ -30,11 +30,12 @@ from app.core.errors import QuotaExceeded
 from app.db import versions
 from app.db.repository import owned_filter, parse_object_id
 from app.documents.errors import EInvoiceInvalid, RenderTimeout
+from app.invoices import reminders as invoice_reminders
 from app.invoices import rendering
 from app.invoices.lifecycle import LIFECYCLE
 from app.invoices.models import Invoice
 from app.mail import quota, service
-from app.mail.models import FAILED, QUEUED, SENT, EmailRecord
+from app.mail.models import FAILED, QUEUED, REMINDER, SENT, EmailRecord
 from app.mail.texts import display_name
 from app.organizations import service as organizations
 from app.organizations.models import Books
@@ -73,6 +74,10 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
         invoice = await Invoice.find_one(owned_filter(owner_id, _id=record.invoice_id))
         if user is None or invoice is None:
             raise await _failed(record, "the invoice no longer exists")
+        if record.kind == REMINDER and (invoice.status != "sent" or invoice.amount_due_cents <= 0):
+            # Paid, credited to zero or voided while the reminder waited: it must not go (API.md section 23).
+            state = "settled" if invoice.status == "sent" else invoice.status
+            raise await _failed(record, f"not sent: invoice {invoice.number} was {state} before it went out")
         if not LIFECYCLE.allows(invoice.status, "email"):
             raise await _failed(record, f"invoice {invoice.number} was {invoice.status} before it went out")
         if invoice.number is None:  # its send is being finished by the recovery
@@ -102,6 +107,10 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             raise await _failed(record, unsendable(error)) from error
         # Accepted for some recipients and refused for others: it went out; the refusals are the last error.
         partly = _refusals((address, reply.code, reply.message) for address, reply in refused.items())
+        if record.kind == REMINDER and record.event_id is not None:
+            # Before the record says sent: a crash in between sends again (at least once, as any e-mail),
+            # and the event, its id fixed with the record, still leaves once.
+            await invoice_reminders.note_reminder_sent(owner_id, invoice.id, record.event_id)
         await _finish(record, SENT, f"refused for {partly}" if partly else None)
 
     return deliver

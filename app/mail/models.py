@@ -9,6 +9,7 @@ from app.db.indexes import sort_index
 from app.db.repository import OwnedDocument
 
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
+INVOICE, REMINDER = "invoice", "reminder"
 
 
 class EmailRecord(OwnedDocument):
@@ -29,6 +30,12 @@ class EmailRecord(OwnedDocument):
     sent_at: datetime | None = None
     # False until the worker job that delivers it exists: the recovery enqueues (again) what it finds here.
     enqueued: bool = False
+    # "invoice": asked for by POST /email; "reminder": written by the reminders pass for the rule
+    # `reminder_days` (its days_after_due), once per rule and invoice (the unique index below), with the id of
+    # its `invoice.reminder_sent` event fixed in advance, so a repeated delivery emits it once.
+    kind: str = INVOICE
+    reminder_days: int | None = None
+    event_id: PydanticObjectId | None = None
 
     class Settings:
         name = "invoice_emails"
@@ -36,4 +43,12 @@ class EmailRecord(OwnedDocument):
             # An invoice's e-mails, sorted by created_at either way (the list always filters on the invoice).
             sort_index("owner_invoice_sort_created_at", "invoice_id", "created_at"),
             IndexModel([("enqueued", ASCENDING), ("created_at", ASCENDING)], name="enqueued_created"),
+            # One reminder per rule and invoice, however many passes run at once; also how a pass reads
+            # which rules an invoice has had (mail/reminders.py).
+            IndexModel(
+                [("owner_id", ASCENDING), ("invoice_id", ASCENDING), ("reminder_days", ASCENDING)],
+                name="owner_invoice_reminder_unique",
+                unique=True,
+                partialFilterExpression={"kind": REMINDER},
+            ),
         ]

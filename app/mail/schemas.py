@@ -7,7 +7,7 @@ from typing import Annotated
 import msgspec
 
 from app.db.pagination import Page
-from app.http.mapping import Mapped, Source
+from app.http.mapping import Mapped, Read, Source
 from app.http.schemas import BaseStruct, ResponseStruct, component
 from app.mail.models import EmailRecord
 
@@ -34,6 +34,13 @@ class EmailCreate(BaseStruct):
             raise ValueError(f"to: at most {MAX_RECIPIENTS} recipients in to and cc together")
 
 
+class EmailKind(StrEnum):
+    """`invoice`: asked for by POST /api/invoices/{id}/email; `reminder`: a payment reminder (section 23)."""
+
+    INVOICE = "invoice"
+    REMINDER = "reminder"
+
+
 class EmailQueued(ResponseStruct, Mapped):
     id: str
     invoice_id: str
@@ -55,8 +62,17 @@ class EmailOut(ResponseStruct, Mapped):
     last_error: str | None
     sent_at: datetime | None
     created_at: datetime
+    kind: EmailKind
+    # The rule a reminder was sent for (its days_after_due); null for an invoice e-mail.
+    days_after_due: int | None
 
-    SOURCE = Source(EmailRecord, invoice_id=str, status=EmailStatus)
+    SOURCE = Source(
+        EmailRecord,
+        invoice_id=str,
+        status=EmailStatus,
+        kind=EmailKind,
+        days_after_due=Read(int, "reminder_days"),
+    )
 
 
 EmailPage = Annotated[Page[EmailOut], component("EmailPage")]

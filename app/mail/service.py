@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from beanie import PydanticObjectId
+from pymongo.errors import DuplicateKeyError
 
 from app.auth.models import Caller, Owner
 from app.clients.models import Client
@@ -28,9 +29,10 @@ from app.invoices.lifecycle import require
 from app.invoices.models import Invoice
 from app.mail import quota, texts
 from app.mail.errors import EmailUnavailable
-from app.mail.models import EmailRecord
+from app.mail.models import FAILED, QUEUED, REMINDER, EmailRecord
 from app.mail.schemas import EmailCreate
-from app.organizations.models import Books
+from app.organizations import service as organizations
+from app.organizations.models import Books, Organization, ReminderRule
 from app.worker import enqueue
 
 log = logging.getLogger("orbix.mail")
@@ -83,6 +85,51 @@ async def queue_email(
         await _enqueue(record)
     except Exception:  # the e-mail is committed with its record: the recovery enqueues it
         log.warning("invoice e-mail %s: job not enqueued yet; the recovery will", record.id, exc_info=True)
+    return record
+
+
+async def queue_reminder(
+    settings: Settings, organization: Organization, invoice_id: Any, rule: ReminderRule
+) -> EmailRecord | None:
+    """Write the payment reminder of `rule` for the invoice, then enqueue its delivery (API.md section 23).
+    The record is the commitment, as for an asked-for e-mail, and the unique (invoice, rule) index makes it
+    one: a pass that loses the race to another (or repeats one a crash cut short) writes nothing and gets
+    None, as it does for an invoice that no longer owes anything. A client without a usable address gets
+    the reminder recorded as `failed`, so the rule counts as done and the list says why."""
+    assert organization.id is not None
+    invoice = await Invoice.find_one(owned_filter(organization.id, _id=invoice_id))
+    if invoice is None or invoice.status != "sent" or invoice.amount_due_cents <= 0 or invoice.number is None:
+        return None  # settled, or its send is still being finished by the recovery: a later pass sees it
+    subject, message = texts.defaults(organization, invoice, REMINDER)
+    record_id = PydanticObjectId()
+    record = EmailRecord(
+        id=record_id,
+        owner_id=organization.id,
+        invoice_id=invoice.id,
+        kind=REMINDER,
+        reminder_days=rule.days_after_due,
+        event_id=PydanticObjectId(),
+        to=[],
+        cc=[],
+        subject=rule.subject or subject,
+        message=rule.message or message,
+        message_id=_message_id(settings, record_id, REMINDER),
+        reply_to=await organizations.earliest_owner_email(organization.id),
+    )
+    try:
+        record.to = [await _client_address(organization, invoice)]
+    except ValidationFailed:
+        record.status, record.enqueued = FAILED, True
+        record.last_error = "not sent: the client has no valid e-mail address"
+    try:
+        await record.insert()
+    except DuplicateKeyError:
+        return None  # this rule's reminder of this invoice exists already
+    if record.status == QUEUED:
+        try:
+            await _enqueue(record)
+        except Exception:  # committed with its record: the recovery enqueues it
+            log.warning("reminder %s: job not enqueued yet; the recovery will", record.id, exc_info=True)
     return record
 
 
@@ -139,7 +186,7 @@ def _unique(addresses: list[str]) -> list[str]:
     return list(dict.fromkeys(addresses))
 
 
-def _message_id(settings: Settings, record_id: PydanticObjectId) -> str:
+def _message_id(settings: Settings, record_id: PydanticObjectId, kind: str = "invoice") -> str:
     """Stable per record: every attempt sends the same Message-ID, so a receiver can drop a repeat."""
     assert settings.smtp_from is not None
-    return f"<{record_id}.invoice@{settings.smtp_from.rpartition('@')[2]}>"
+    return f"<{record_id}.{kind}@{settings.smtp_from.rpartition('@')[2]}>"

@@ -55,8 +55,9 @@ def display_name(user: Books) -> str:
     return name
 
 
-def defaults(user: Books, invoice: Invoice) -> tuple[str, str]:
-    """(subject, message) for `invoice`, sent or paid (it has a number); the subject on one line."""
+def defaults(user: Books, invoice: Invoice, kind: str = "invoice") -> tuple[str, str]:
+    """(subject, message) for `invoice`, sent or paid (it has a number); the subject on one line. `kind`
+    "reminder": the payment reminder's text (API.md section 23), which names the amount still due."""
     locale = user.business.locale if user.business.locale in _texts() else "en"
     words = _texts()[locale]
     values = {
@@ -65,5 +66,8 @@ def defaults(user: Books, invoice: Invoice) -> tuple[str, str]:
         "issue_date": format_date(invoice.issue_date, format="long", locale=locale),
         "due_date": format_date(invoice.due_date, format="long", locale=locale),
         "total": format_currency(from_cents(invoice.total_cents), invoice.currency, locale=locale),
+        "amount_due": format_currency(from_cents(invoice.amount_due_cents), invoice.currency, locale=locale),
     }
-    return one_line(words["subject"].format(**values)), words["message"].format(**values)
+    prefix = "reminder_" if kind == "reminder" else ""
+    subject, message = words[f"{prefix}subject"], words[f"{prefix}message"]
+    return one_line(subject.format(**values)), message.format(**values)

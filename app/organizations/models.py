@@ -19,6 +19,15 @@ from app.db.outbox import OUTBOX_INDEX, PendingEvent
 from app.db.repository import OwnedDocument, StoredAddress, TimestampedDocument
 
 
+class ReminderRule(BaseModel):
+    """A payment reminder (API.md section 23): e-mail the client of a sent, unpaid invoice this many days
+    after its due date; a subject or message of its own, else the default text (mail/templates/texts.json)."""
+
+    days_after_due: int
+    subject: str | None = None
+    message: str | None = None
+
+
 class BusinessProfile(BaseModel):
     company_name: str | None = None
     address: StoredAddress | None = None
@@ -36,6 +45,8 @@ class BusinessProfile(BaseModel):
     invoice_prefix: str = "INV-"
     time_zone: str = "UTC"
     credit_note_prefix: str = "CN-"
+    # Ordered by days_after_due, each day once (at most MAX_REMINDERS rules).
+    reminders: list[ReminderRule] = Field(default_factory=list)
 
 
 class OwnerLock(BaseModel):
@@ -70,6 +81,11 @@ class Organization(TimestampedDocument):
             OUTBOX_INDEX,
             IndexModel([("joining_at", ASCENDING)], name="joining_at", sparse=True),
             IndexModel([("deleting_at", ASCENDING)], name="deleting_at", sparse=True),
+            # The reminders pass reads the organisations that have rules, not all of them (a profile without
+            # rules has no key on this path, so the sparse index leaves it out).
+            IndexModel(
+                [("business.reminders.days_after_due", ASCENDING)], name="reminder_rules", sparse=True
+            ),
         ]
 
 

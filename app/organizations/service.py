@@ -39,6 +39,26 @@ async def time_zone_of(organization_id: Any) -> str:
     return zone
 
 
+async def earliest_owner_email(organization_id: ObjectId) -> str | None:
+    """Where e-mails Orbix sends on the organisation's behalf point `Reply-To` without a business e-mail."""
+    return await memberships.earliest_owner_email(organization_id)
+
+
+async def with_reminders(batch: int) -> AsyncIterator[list[Organization]]:
+    """The organisations that have payment reminder rules, `batch` at a time (the sparse `reminder_rules`
+    index holds only them: no sort, which could lead the planner to walk every organisation by `_id`; the
+    outbox is not read)."""
+    found = _organizations().find({"business.reminders.days_after_due": {"$gte": 0}}, {"outbox": 0})
+    page: list[Organization] = []
+    async for raw in found:
+        page.append(Organization.model_validate(raw))
+        if len(page) == batch:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
 def personal_organization(user_id: ObjectId, name: str, email: str, business: Any = None) -> Organization:
     return Organization(
         id=user_id,
@@ -113,6 +133,8 @@ async def update_profile(
     update: dict[str, object] = {}
     if name is not None:
         update["name"] = name
+    if "reminders" in business:
+        business = {**business, "reminders": reminder_rules(business["reminders"])}
     for key, value in business.items():
         if key == "address" and value is not None:
             value = StoredAddress(**value).model_dump()
@@ -138,6 +160,19 @@ async def update_profile(
     organization = Organization.model_validate(raw)
     await publish(organization)
     return organization
+
+
+def reminder_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Payment reminder rules as stored: each `days_after_due` once (a second one is 400), ordered by it."""
+    seen: set[int] = set()
+    for position, rule in enumerate(rules):
+        if rule["days_after_due"] in seen:
+            raise ValidationFailed.field(
+                f"business.reminders[{position}].days_after_due",
+                f"{rule['days_after_due']} is the day of another rule: each day once",
+            )
+        seen.add(rule["days_after_due"])
+    return sorted(rules, key=lambda rule: int(rule["days_after_due"]))
 
 
 def _same_prefixes() -> ValidationFailed:

@@ -46,6 +46,7 @@ async def test_register_returns_user_and_token(client):
         "invoice_prefix": "INV-",
         "credit_note_prefix": "CN-",
         "time_zone": "UTC",
+        "reminders": [],
     }
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["sub"] == body["user"]["id"] and claims["ver"] == 0

@@ -168,6 +168,21 @@ async def _scenario(http: httpx.AsyncClient, ada: Account, bob: Account, receive
     await _every_page(http, "/api/invoices", h, ["due_date"], overdue="true")
     await _every_page(http, "/api/invoices", h, ["due_date"], overdue="false", project_id=site["id"])
     _ok(await http.post(f"/api/invoices/{timed['id']}/email", json={}, headers=h), 202)
+    # Payment reminders (section 23): an invoice long overdue, reminded by the worker's pass below.
+    _ok(
+        await http.patch(
+            "/api/organization", json={"business": {"reminders": [{"days_after_due": 1}]}}, headers=h
+        )
+    )
+    late = {
+        "client_id": acme["id"],
+        "lines": lines,
+        "tax_rate": "20",
+        "issue_date": "2026-01-01",
+        "due_date": "2026-01-10",
+    }
+    late_invoice = _ok(await http.post("/api/invoices", json=late, headers=h), 201)
+    _ok(await http.post(f"/api/invoices/{late_invoice['id']}/send", headers=h))
     await _every_page(http, f"/api/invoices/{timed['id']}/emails", h, ["created_at"])
     _ok(await http.get("/api/reports/summary", headers=h))
     _ok(await http.get("/api/reports/summary", params={"currency": "GBP"}, headers=h))
@@ -220,6 +235,8 @@ async def _scenario(http: httpx.AsyncClient, ada: Account, bob: Account, receive
 
     worker = new_worker()
     await worker.run_until_idle()
+    late_emails = _ok(await http.get(f"/api/invoices/{late_invoice['id']}/emails", headers=h))["items"]
+    assert [e["kind"] for e in late_emails] == ["reminder"]  # the pass's queries were recorded too
     _ok(await http.patch(f"/api/webhook-endpoints/{hook['id']}", json={"description": "d"}, headers=h))
     _ok(await http.get(f"/api/webhook-endpoints/{hook['id']}", headers=h))
     await _every_page(http, "/api/webhook-endpoints", h, ["created_at"])
