@@ -154,16 +154,16 @@ async def create_invoice(
             return earlier
         held = [line.time_entry_id for line in earlier.lines if line.time_entry_id is not None]
         return await _stand(earlier, held, None)
+    issue_date = data.issue_date or today_in(owner.business.time_zone)  # the organisation's today
+    if data.due_date is not None and data.due_date < issue_date:  # checked with the body when both are sent
+        raise ValidationFailed.field("due_date", f"must be on or after issue_date ({issue_date}, today)")
     client = await get_referenced(Client, data.client_id, owner.id, "client_id")
     project = await project_of_client(owner, data.project_id, client.id) if data.project_id else None
     entry_ids = [ObjectId(i) for i in data.time_entry_ids]
     _check_line_count(len(data.lines) + len(entry_ids))
     if entry_ids:
         await claims.check_entries(owner.id, client.id, entry_ids)
-    issue_date = data.issue_date or today_in(owner.business.time_zone)  # the organisation's today
     due_date = data.due_date or _default_due_date(issue_date, client.payment_terms_days)
-    if due_date < issue_date:  # an explicit issue_date was checked with the body
-        raise ValidationFailed.field("due_date", f"must be on or after issue_date ({issue_date}, today)")
     tax_rate = data.tax_rate if data.tax_rate is not None else owner.business.default_tax_rate
     tax_category = data.tax_category or default_category(tax_rate)
     check_rate_category(tax_category, tax_rate)

@@ -54,6 +54,13 @@ async def test_an_invoice_made_at_half_past_midnight_in_berlin_is_dated_that_ber
     )
     body = assert_problem(early, 400, "validation_error")
     assert [error["field"] for error in body["errors"]] == ["due_date"]
+    # ... a rule of the body, checked before its client_id (which names nothing here) is looked up.
+    unknown_client = await client.post(
+        "/api/invoices",
+        json={"client_id": str(ObjectId()), "lines": DEFAULT_LINES, "due_date": "2026-02-28"},
+        headers=user.headers,
+    )
+    assert_problem(unknown_client, 400, "validation_error")
     on_the_day = await draft(client, user, berlin["id"], due_date="2026-03-01")
     assert (on_the_day["issue_date"], on_the_day["due_date"]) == ("2026-03-01", "2026-03-01")
     # An explicit issue_date is kept, and the due_date defaults from it.
