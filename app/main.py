@@ -201,10 +201,7 @@ STREAMS_GRACE_SECONDS = 5.0
 async def _end_streams(live: Live, tail: asyncio.Task[None]) -> None:
     """Every open stream ends with a comment telling its client to reconnect with Last-Event-ID."""
     live.stop()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STREAMS_GRACE_SECONDS
-    while live.open_streams and loop.time() < deadline:
-        await asyncio.sleep(0.05)
+    await live.drained(STREAMS_GRACE_SECONDS)
     tail.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await tail

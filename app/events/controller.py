@@ -11,8 +11,8 @@ from app.core.errors import ValidationFailed, raises
 from app.core.roles import Role
 from app.events import service
 from app.events.live import Live, TooManyStreams
-from app.events.sequencer import published
 from app.events.schemas import EventOut, EventPage
+from app.events.sequencer import published
 from app.events.types import EVENT_TYPES
 from app.http.tenancy import requires
 

@@ -58,7 +58,7 @@ class TooManyStreams(AppError):
 class Frame(ServerSentEventMessage):
     """One event as SSE text, encoded once and shared by every stream it goes to."""
 
-    def __init__(self, seq: int, type: str, encoded: bytes) -> None:  # noqa: A002 - the event's type
+    def __init__(self, seq: int, type: str, encoded: bytes) -> None:
         self.seq = seq
         self.type = type
         self.encoded = encoded
@@ -89,7 +89,9 @@ REVOKED = "access to this organisation ended"
 class Stream:
     """One open stream: who it is for, what it wants, and its bounded buffer of frames."""
 
-    def __init__(self, caller: Caller, claims: Any, wanted: Sequence[str] | None, hidden: frozenset[str]) -> None:
+    def __init__(
+        self, caller: Caller, claims: Any, wanted: Sequence[str] | None, hidden: frozenset[str]
+    ) -> None:
         self.caller = caller
         self.owner_id: ObjectId = caller.id
         self.holder: tuple[str, ObjectId] = (
@@ -144,10 +146,13 @@ class Live:
         self.streams: dict[ObjectId, set[Stream]] = defaultdict(set)
         self.holders: dict[tuple[str, ObjectId], int] = defaultdict(int)
         self._wake = asyncio.Event()
+        self._none_open = asyncio.Event()
 
     # ------------------------------------------------------------------ streams
 
-    def open(self, caller: Caller, claims: Any, wanted: Sequence[str] | None, hidden: frozenset[str]) -> Stream:
+    def open(
+        self, caller: Caller, claims: Any, wanted: Sequence[str] | None, hidden: frozenset[str]
+    ) -> Stream:
         """Register a stream (buffering from now on); 429 past the holder's limit."""
         stream = Stream(caller, claims, wanted, hidden)
         if self.holders[stream.holder] >= self.per_holder:
@@ -169,6 +174,17 @@ class Live:
         self.holders[stream.holder] -= 1
         if self.holders[stream.holder] <= 0:
             del self.holders[stream.holder]
+        if not self.streams:
+            self._none_open.set()
+
+    async def drained(self, within: float) -> None:
+        """Until every stream has ended, at most `within` seconds."""
+        if not self.streams:
+            return
+        self._none_open.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._none_open.wait()
 
     @property
     def open_streams(self) -> int:
