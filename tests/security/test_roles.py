@@ -78,7 +78,7 @@ LEAST_ROLE: dict[str, Role | str] = {
         B,
     ),
     # events and reports: read by anyone
-    **dict.fromkeys(["listEvents", "getEvent", "getSummaryReport"], V),
+    **dict.fromkeys(["listEvents", "getEvent", "streamEvents", "getSummaryReport"], V),
     # webhooks, read and write: admin
     **dict.fromkeys(
         [
