@@ -43,6 +43,7 @@ from app.events.live import Live
 from app.events.models import Event, EventSequence
 from app.http.after_answer import RelayAfterAnswer
 from app.http.docs_ui import OfflineRedocPlugin, docs_router
+from app.http.termination import on_termination
 from app.http.edge import guarded
 from app.http.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore, provide_new_id
 from app.http.litestar_private import ProblemCORSMiddleware, wrap_in_exception_handler
@@ -231,12 +232,15 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
         # One tail of the feed per process, fanned out to this process's event streams (events/live.py).
         live: Live = app.state.live
         tail = asyncio.create_task(_run_live_tail(app.state.db, live), name="orbix-live-tail")
+        # The server's SIGTERM ends the streams at once: its lifespan shutdown would come only after they closed.
+        forget_termination = on_termination(live.stop)
         inline = None
         if settings.worker == "inline":
             inline = asyncio.create_task(_run_inline_worker(app.state.db, worker), name="orbix-inline-worker")
         try:
             yield
         finally:
+            forget_termination()
             await _end_streams(live, tail)
             if inline is not None:
                 worker.stop()
@@ -330,7 +334,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
                 "tokens": TokenService(settings),
                 "idempotency": IdempotencyStore(),
                 "api_key_usage": Usage(),
-                "live": Live(),
+                "live": Live(max_age=settings.event_stream_max_seconds),
             }
         ),
         debug=False,

@@ -7,6 +7,10 @@ query however many streams are open, and none when nothing is new), encodes each
 and offers it to every open stream of the event's organisation. Events written through another API process
 reach this one through the feed, so it does not matter which process served the write.
 
+A stream lives at most `max_age` (EVENT_STREAM_MAX_SECONDS, an hour by default), then ends with a comment
+telling its client to reconnect with `Last-Event-ID`: streams spread again over the API processes after a
+scale-out, and no stream outlives a deployment's notion of a long connection.
+
 A stream's buffer is bounded: a reader that falls behind by `queue_size` events loses its buffer and is ended
 with a final comment telling it to reconnect with `Last-Event-ID` (it then replays from the feed). Memory per
 slow reader is therefore bounded by `queue_size` shared frames.
@@ -18,6 +22,16 @@ at most the watermark the replay reads up to, so the two ranges overlap and toge
 
 Every `recheck` seconds the tail checks every stream's caller with one lookup per kind (users, API keys): a
 removed member, an ended session, a changed token version or a revoked or expired key ends the stream.
+
+The tail costs nothing while no stream is open: it waits for the first one, then reads the watermark as its
+position before any stream replays (a position read while idle would be stale), and goes idle again when the
+last one closes. A process that serves no stream makes no store operation for live updates.
+
+Shutdown: the lifespan's shutdown comes only after the open connections have closed (uvicorn waits for them;
+granian's worker waits for its connections before it even tells Python), so waiting for it would hold every
+stream until the server's kill timeout. `app/http/termination.py` chains a handler to the server's own SIGTERM
+and SIGINT handlers that calls `stop()` at once: every stream sends its final comment and ends, the
+connections close, and the server shuts down without waiting out its grace period.
 """
 
 from __future__ import annotations
@@ -84,6 +98,7 @@ def frame(event: Event) -> Frame:
 SLOW = "this stream fell behind and is closed: reconnect with Last-Event-ID to resume"
 SHUTDOWN = "the server is shutting down: reconnect with Last-Event-ID to resume"
 REVOKED = "access to this organisation ended"
+EXPIRED = "this stream reached its maximum age: reconnect with Last-Event-ID to resume"
 
 
 class Stream:
@@ -134,14 +149,18 @@ class Live:
         heartbeat: float = 15.0,
         recheck: float = 3.0,
         per_holder: int = 5,
+        max_age: float = 3600.0,
     ) -> None:
         self.interval = interval
         self.queue_size = queue_size
         self.heartbeat = heartbeat
         self.recheck = recheck
         self.per_holder = per_holder
+        self.max_age = max_age  # a stream older than this ends (its client reconnects, maybe to another process)
         self.position = 0  # the seq of the last event handed to the streams
-        self.started = asyncio.Event()  # the tail knows its position: a replay must read past it
+        # The tail has read its position since it last went idle: a stream's replay may start (it reads up to a
+        # watermark at least this position, so replay and tail overlap). Cleared while no stream is open.
+        self.positioned = asyncio.Event()
         self.stopping = False
         self.streams: dict[ObjectId, set[Stream]] = defaultdict(set)
         self.holders: dict[tuple[str, ObjectId], int] = defaultdict(int)
@@ -155,6 +174,9 @@ class Live:
     ) -> Stream:
         """Register a stream (buffering from now on); 429 past the holder's limit."""
         stream = Stream(caller, claims, wanted, hidden)
+        if self.stopping:  # opened after shutdown began: it ends at once, and its client reconnects elsewhere
+            stream.end(SHUTDOWN)
+            return stream
         if self.holders[stream.holder] >= self.per_holder:
             raise TooManyStreams(
                 f"At most {self.per_holder} event streams may be open at once; close one first",
@@ -162,6 +184,7 @@ class Live:
             )
         self.holders[stream.holder] += 1
         self.streams[stream.owner_id].add(stream)
+        self._wake.set()  # an idle tail starts
         return stream
 
     def close(self, stream: Stream) -> None:
@@ -193,10 +216,12 @@ class Live:
     async def messages(self, stream: Stream, after_seq: int) -> AsyncIterator[ServerSentEventMessage]:
         """What one stream sends: the replay of the feed after `after_seq` (the cursor's, or the watermark
         when the stream was opened), then live frames, heartbeats, and a final comment when it is ended."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.max_age
         try:
             sent = after_seq
             yield Comment("connected")
-            await self.started.wait()
+            await self.positioned.wait()
             while stream.ended is None:
                 events, more = await service.read_owner_since(
                     sent,
@@ -223,24 +248,36 @@ class Live:
                 stream.ready.clear()
                 if stream.buffer or stream.ended is not None:
                     continue
+                left = until - loop.time()
+                if left <= 0:
+                    stream.end(EXPIRED)
+                    continue
                 try:
-                    async with asyncio.timeout(self.heartbeat):
+                    async with asyncio.timeout(min(self.heartbeat, left)):
                         await stream.ready.wait()
                 except TimeoutError:
-                    yield Comment("heartbeat")
+                    if loop.time() < until:
+                        yield Comment("heartbeat")
         finally:
             self.close(stream)
 
     # ------------------------------------------------------------------ the tail
 
     async def run(self) -> None:
-        """The tail: from the watermark at start-up on, every event to the streams of its organisation."""
-        self.position = await published()
-        self.started.set()
+        """The tail: while streams are open, every new event to the streams of its organisation."""
         loop = asyncio.get_running_loop()
-        next_check = loop.time() + self.recheck
+        next_check = 0.0
         while not self.stopping:
+            if not self.streams:  # idle: no store operation until a stream opens
+                self.positioned.clear()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
             try:
+                if not self.positioned.is_set():
+                    self.position = await published()
+                    self.positioned.set()
+                    next_check = loop.time() + self.recheck
                 handled = await self.tail_once()
                 if loop.time() >= next_check:
                     next_check = loop.time() + self.recheck
@@ -251,10 +288,10 @@ class Live:
                 log.warning("the live tail could not read the feed", exc_info=True)
                 handled = 0
             if handled < BATCH:
+                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.interval):
                         await self._wake.wait()
-                self._wake.clear()
 
     async def tail_once(self) -> int:
         events = await service.read_since(self.position, BATCH)
@@ -293,7 +330,7 @@ class Live:
         """End every stream (each sends its final comment) and the tail."""
         self.stopping = True
         self._wake.set()
-        self.started.set()  # a stream waiting for a tail that never started ends too
+        self.positioned.set()  # a stream waiting for the tail to start ends too
         for group in self.streams.values():
             for stream in group:
                 stream.end(SHUTDOWN)

@@ -347,3 +347,81 @@ async def test_heartbeats_and_a_clean_end_on_shutdown():
             app.state.live.stop()  # what the lifespan's shutdown does first
             assert "shutting down" in await reader.comment(within=2)
             assert await reader.next(within=2) is None
+
+
+async def test_a_revoked_keys_stream_is_closed(http):
+    admin = bearer(await signup(http, "admin@example.com"))
+    response = await http.post(
+        "/api/organization/api-keys", json={"name": "reader", "scopes": ["events:read"]}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    key = response.json()
+    async with stream(http, {"Authorization": f"Bearer {key['key']}"}) as reader:
+        response = await http.delete(f"/api/organization/api-keys/{key['id']}", headers=admin)
+        assert response.status_code == 204, response.text
+        assert "ended" in await reader.comment(within=5)
+        assert await reader.next(within=5) is None
+
+
+def test_callers_are_rechecked_often_enough_to_close_a_stream_within_5_seconds():
+    """The tests above recheck every 0.5 s; what production runs must close a stream within 5 s too (one
+    recheck period plus one lookup)."""
+    live = create_app(Settings.from_env()).state.live
+    assert live.recheck <= 3
+    assert live.interval <= 0.5  # and an event reaches its streams well within 1 s of being published
+
+
+async def test_a_stream_ends_at_its_maximum_age_and_resumes_with_last_event_id():
+    app = fast(create_app(Settings.from_env()), max_age=3.0, heartbeat=60)
+    async with running(app) as http:
+        ada = bearer(await signup(http, "ada@example.com"))
+        async with stream(http, ada) as reader:
+            await add_client(http, ada, "one")
+            (one,) = await reader.events(1)
+            comment = await reader.comment(within=5)
+            assert "maximum age" in comment and "Last-Event-ID" in comment
+            assert await reader.next(within=5) is None
+        await add_client(http, ada, "two")  # while no stream is open
+        async with stream(http, {**ada, "Last-Event-ID": one.id or ""}) as reader:
+            (two,) = await reader.events(1)
+            assert two.json["data"]["object"]["name"] == "two"
+
+
+async def test_the_tail_makes_no_store_operation_while_no_stream_is_open(monkeypatch):
+    """No polling without subscribers: the tail reads the feed only while a stream is open."""
+    from app.events import live as live_module
+
+    reads: list[str] = []
+
+    async def published() -> int:
+        reads.append("published")
+        return 0
+
+    async def read_since(seq: int, limit: int) -> list:
+        reads.append("read_since")
+        return []
+
+    monkeypatch.setattr(live_module, "published", published)
+    monkeypatch.setattr(live_module.service, "read_since", read_since)
+    live = live_module.Live(interval=0, recheck=3600)
+    tail = asyncio.create_task(live.run())
+    try:
+        for _ in range(50):  # an interval of 0: a polling tail would read at every turn of the loop
+            await asyncio.sleep(0)
+        assert reads == []
+        caller = type("Caller", (), {"id": "org", "key_id": None, "user_id": "u", "sid": None})()
+        opened = live.open(caller, {}, None, frozenset())  # type: ignore[arg-type]
+        await asyncio.wait_for(live.positioned.wait(), 5)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert reads[0] == "published" and "read_since" in reads
+        live.close(opened)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        settled = len(reads)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert len(reads) == settled and not live.positioned.is_set()
+    finally:
+        live.stop()
+        await asyncio.wait_for(tail, 5)
