@@ -81,7 +81,8 @@ class Settings:
     # Organisations (API.md section 19): the SPA's base URL for e-mailed links, and how many one user owns.
     public_url: str = "http://127.0.0.1:8000"
     organizations_per_user_max: int = 10
-    # Live updates (API.md section 21): an event stream ends after this, and its client reconnects with Last-Event-ID.
+    # Live updates (API.md section 21): an event stream ends after this; its client reconnects with
+    # Last-Event-ID.
     event_stream_max_seconds: float = 3600.0
 
     @property

@@ -43,7 +43,6 @@ from app.events.live import Live
 from app.events.models import Event, EventSequence
 from app.http.after_answer import RelayAfterAnswer
 from app.http.docs_ui import OfflineRedocPlugin, docs_router
-from app.http.termination import on_termination
 from app.http.edge import guarded
 from app.http.idempotency import IdempotencyMiddleware, IdempotencyRecord, IdempotencyStore, provide_new_id
 from app.http.litestar_private import ProblemCORSMiddleware, wrap_in_exception_handler
@@ -59,6 +58,7 @@ from app.http.problems import EXCEPTION_HANDLERS
 from app.http.rate_limit import auth_rate_limit
 from app.http.strict_body import validate_request
 from app.http.tenancy import NameTheOrganization, check_declared, role_guard
+from app.http.termination import on_termination
 from app.http.versioning import EXPECTED, VersioningMiddleware, provide_expected
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
@@ -232,7 +232,7 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
         # One tail of the feed per process, fanned out to this process's event streams (events/live.py).
         live: Live = app.state.live
         tail = asyncio.create_task(_run_live_tail(app.state.db, live), name="orbix-live-tail")
-        # The server's SIGTERM ends the streams at once: its lifespan shutdown would come only after they closed.
+        # The server's SIGTERM ends the streams at once (its lifespan shutdown comes only after they closed).
         forget_termination = on_termination(live.stop)
         inline = None
         if settings.worker == "inline":

@@ -139,10 +139,12 @@ async def health_p99(http: httpx.AsyncClient, count: int) -> float:
 
 
 async def bench(args: argparse.Namespace) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it too
     if hard < args.streams + 200:
-        print(f"bench_sse: the open-file limit ({hard}) is too low for {args.streams} streams", file=sys.stderr)
+        print(
+            f"bench_sse: the open-file limit ({hard}) is too low for {args.streams} streams", file=sys.stderr
+        )
         return 2
     port = free_port()
     server = start_server(port)
@@ -186,7 +188,9 @@ async def bench(args: argparse.Namespace) -> int:
                     async with gate:
                         live = asyncio.Event()
                         tasks.append(
-                            asyncio.create_task(open_stream(port, keys[index // PER_KEY], streams[index], live))
+                            asyncio.create_task(
+                                open_stream(port, keys[index // PER_KEY], streams[index], live)
+                            )
                         )
                         await live.wait()
 
@@ -194,7 +198,9 @@ async def bench(args: argparse.Namespace) -> int:
                 opening = time.perf_counter() - opened_at
                 refused = [s.ended for s in streams if s.ended]
                 if refused:
-                    print(f"bench_sse: {len(refused)} streams did not open, e.g. {refused[0]}", file=sys.stderr)
+                    print(
+                        f"bench_sse: {len(refused)} streams did not open, e.g. {refused[0]}", file=sys.stderr
+                    )
                     return 1
                 await asyncio.sleep(2)  # settle: buffers allocated, the first heartbeat timers armed
                 rss_after = rss_kb(server.pid)
@@ -215,7 +221,9 @@ async def bench(args: argparse.Namespace) -> int:
                             with contextlib.suppress(TimeoutError):
                                 await asyncio.wait_for(stream.changed.wait(), left)
                         if len(stream.arrivals) <= n:
-                            print(f"bench_sse: event {n} missing on a stream ({stream.ended})", file=sys.stderr)
+                            print(
+                                f"bench_sse: event {n} missing on a stream ({stream.ended})", file=sys.stderr
+                            )
                             return 1
                         latencies.append(max(0.0, stream.arrivals[n] - answered))
     finally:
@@ -235,11 +243,18 @@ async def bench(args: argparse.Namespace) -> int:
         ("event latency p99", f"{percentile(latencies, 0.99) * 1000:.0f} ms", "<= 1000 ms"),
         ("event latency max", f"{max(latencies) * 1000:.0f} ms", ""),
         ("/health p99 idle", f"{idle_p99:.2f} ms", ""),
-        (f"/health p99, {args.streams} streams open", f"{busy_p99:.2f} ms ({busy_p99 / idle_p99:.2f}x)", "<= 2x"),
+        (
+            f"/health p99, {args.streams} streams open",
+            f"{busy_p99:.2f} ms ({busy_p99 / idle_p99:.2f}x)",
+            "<= 2x",
+        ),
         ("server RSS before / after", f"{rss_before / 1024:.1f} / {rss_after / 1024:.1f} MiB", ""),
         ("memory per idle stream", f"{per_stream:.1f} KB", "<= 50 KB"),
     ]
-    print(f"\n{args.streams} streams x {args.events} events ({len(latencies)} deliveries), granian, embedded store\n")
+    print(
+        f"\n{args.streams} streams x {args.events} events ({len(latencies)} deliveries), "
+        "granian, embedded store\n"
+    )
     print("| measure | figure | target |\n|---|---|---|")
     for row in rows:
         print(f"| {row[0]} | {row[1]} | {row[2]} |")
@@ -247,7 +262,9 @@ async def bench(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--health", type=int, default=400, help="/health requests per p99 measurement")

@@ -156,10 +156,12 @@ class Live:
         self.heartbeat = heartbeat
         self.recheck = recheck
         self.per_holder = per_holder
-        self.max_age = max_age  # a stream older than this ends (its client reconnects, maybe to another process)
+        self.max_age = (
+            max_age  # a stream older than this ends (its client reconnects, maybe to another process)
+        )
         self.position = 0  # the seq of the last event handed to the streams
-        # The tail has read its position since it last went idle: a stream's replay may start (it reads up to a
-        # watermark at least this position, so replay and tail overlap). Cleared while no stream is open.
+        # The tail has read its position since it last went idle: a stream's replay may start (it reads up
+        # to a watermark at least this position, so replay and tail overlap). Cleared while no stream is open.
         self.positioned = asyncio.Event()
         self.stopping = False
         self.streams: dict[ObjectId, set[Stream]] = defaultdict(set)

@@ -10,8 +10,12 @@ at once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -70,3 +74,38 @@ async def test_sigterm_ends_open_streams_with_a_reconnect_comment_and_the_server
     else:  # uvicorn re-raises the SIGTERM it handled once it is done: that is its clean exit
         assert process.returncode in (0, -15), output
         assert "Application shutdown complete" in output and "timeout graceful shutdown" not in output, output
+
+
+async def test_closed_streams_free_their_places_within_20_seconds_on_granian() -> None:
+    """The sixth stream is 429 while five are open; once the client hangs up, the production server frees the
+    places within 20 s (API.md section 21)."""
+    port = free_port()
+    process = start(PRODUCTION, server_env(port, BCRYPT_ROUNDS="4", LOG_LEVEL="WARNING"))
+    try:
+        wait_until_healthy(process, port)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            response = await http.post(
+                "/api/auth/register", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}
+            )
+            ada = bearer(response.json())
+            async with contextlib.AsyncExitStack() as open_streams:
+                readers = []  # kept: a reader let go closes its connection
+                for _ in range(5):
+                    answer = await open_streams.enter_async_context(
+                        http.stream("GET", "/api/events/stream", headers=ada)
+                    )
+                    assert answer.status_code == 200
+                    readers.append(Reader(answer))
+                    assert (await readers[-1].next()).comments == ["connected"]  # type: ignore[union-attr]
+                async with http.stream("GET", "/api/events/stream", headers=ada) as refused:
+                    assert refused.status_code == 429
+                    assert json.loads(await refused.aread())["code"] == "too_many_streams"
+            deadline = time.monotonic() + 20
+            while True:  # the client hung up: within 20 s, a place is free again
+                async with http.stream("GET", "/api/events/stream", headers=ada) as answer:
+                    if answer.status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "closed streams did not free their places within 20 s"
+                await asyncio.sleep(0.5)
+    finally:
+        stop(process)
