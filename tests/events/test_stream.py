@@ -189,6 +189,14 @@ async def test_an_unknown_cursor_is_a_400_before_the_stream_opens(http):
     assert_problem(response, 400, "validation_error")
     response = await http.get("/api/events/stream", params={"types": "nope.nope"}, headers=ada)
     assert_problem(response, 400, "validation_error")
+    # another organisation's event names no event of this one
+    eve = bearer(await signup(http, "eve@example.com"))
+    await add_client(http, eve, "Eve's")
+    (theirs,) = await feed_of(http, eve, 1)
+    response = await http.get("/api/events/stream", headers={**ada, "Last-Event-ID": theirs["id"]})
+    assert_problem(response, 400, "validation_error")
+    async with stream(http, {**eve, "Last-Event-ID": theirs["id"]}):
+        pass  # the same id is a good cursor for its own organisation
 
 
 async def test_types_filter_and_another_organisations_events_never_show(http):
