@@ -124,7 +124,9 @@ WITH_ID = [op for op in OPERATIONS if op.path_params]
 WITH_BODY = [op for op in OPERATIONS if op.body_schema is not None]
 # GET routes without an id: the lists (and summaries) a user sees of their own data.
 READ_ALL = [
-    op for op in OPERATIONS if op.method == "GET" and not op.path_params and not op.is_public and not op.streams
+    op
+    for op in OPERATIONS
+    if op.method == "GET" and not op.path_params and not op.is_public and not op.streams
 ]
 WITH_QUERY = [op for op in OPERATIONS if op.query_params and not op.streams]
 
