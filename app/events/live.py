@@ -47,8 +47,9 @@ import msgspec
 from bson import ObjectId
 from litestar.response.sse import ServerSentEventMessage
 
-from app.api_keys.models import ApiKey
-from app.auth.models import Caller, User
+from app.api_keys import service as api_keys
+from app.auth import service as auth
+from app.auth.models import Caller
 from app.core.clock import as_utc, utc_now
 from app.core.errors import AppError
 from app.core.roles import Role
@@ -311,19 +312,12 @@ class Live:
         streams = [stream for group in self.streams.values() for stream in group if stream.ended is None]
         if not streams:
             return
-        user_ids = {s.caller.user_id for s in streams if s.caller.key_id is None}
+        user_ids = {
+            s.caller.user_id for s in streams if s.caller.key_id is None and s.caller.user_id is not None
+        }
         key_ids = {s.caller.key_id for s in streams if s.caller.key_id is not None}
-        users: dict[Any, dict[str, Any]] = {}
-        keys: dict[Any, dict[str, Any]] = {}
-        if user_ids:
-            found = User.get_motor_collection().find(
-                {"_id": {"$in": list(user_ids)}},
-                {"memberships": 1, "token_version": 1, "live_sessions": 1},
-            )
-            users = {raw["_id"]: raw async for raw in found}
-        if key_ids:
-            found = ApiKey.get_motor_collection().find({"_id": {"$in": list(key_ids)}}, {"expires_at": 1})
-            keys = {raw["_id"]: raw async for raw in found}
+        users: dict[Any, Any] = await auth.access_of(list(user_ids)) if user_ids else {}
+        keys: dict[Any, Any] = await api_keys.existing_keys(list(key_ids)) if key_ids else {}
         for stream in streams:
             if not _still_allowed(stream, users, keys):
                 stream.end(REVOKED)
