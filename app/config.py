@@ -81,6 +81,9 @@ class Settings:
     # Organisations (API.md section 19): the SPA's base URL for e-mailed links, and how many one user owns.
     public_url: str = "http://127.0.0.1:8000"
     organizations_per_user_max: int = 10
+    # Live updates (API.md section 21): an event stream ends after this; its client reconnects with
+    # Last-Event-ID.
+    event_stream_max_seconds: float = 3600.0
 
     @property
     def is_production(self) -> bool:
@@ -179,6 +182,7 @@ class Settings:
             render_timeout_seconds=env.number("RENDER_TIMEOUT_SECONDS", 30.0, 0.1, 3600.0),
             public_url=_public_url(env.text("PUBLIC_URL"), production=app_env == "production"),
             organizations_per_user_max=env.integer("ORGANIZATIONS_PER_USER_MAX", 10, 1, 10000),
+            event_stream_max_seconds=env.number("EVENT_STREAM_MAX_SECONDS", 3600.0, 1.0, 86400.0),
             **smtp,  # type: ignore[arg-type]
             **secret_kwargs,  # type: ignore[arg-type]
         )

@@ -39,6 +39,7 @@ from app.db import data_migrations
 from app.db.quota import QuotaWindow
 from app.documents.models import StoredDocument
 from app.events.controller import EventController
+from app.events.live import Live
 from app.events.models import Event, EventSequence
 from app.http.after_answer import RelayAfterAnswer
 from app.http.docs_ui import OfflineRedocPlugin, docs_router
@@ -57,6 +58,7 @@ from app.http.problems import EXCEPTION_HANDLERS
 from app.http.rate_limit import auth_rate_limit
 from app.http.strict_body import validate_request
 from app.http.tenancy import NameTheOrganization, check_declared, role_guard
+from app.http.termination import on_termination
 from app.http.versioning import EXPECTED, VersioningMiddleware, provide_expected
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
@@ -188,6 +190,24 @@ async def _run_inline_worker(database: db.Database, worker: Worker) -> None:
     await worker.run()
 
 
+async def _run_live_tail(database: db.Database, live: Live) -> None:
+    await database.until_connected()
+    await live.run()
+
+
+# How long shutdown waits for the open event streams to send their final comment and end.
+STREAMS_GRACE_SECONDS = 5.0
+
+
+async def _end_streams(live: Live, tail: asyncio.Task[None]) -> None:
+    """Every open stream ends with a comment telling its client to reconnect with Last-Event-ID."""
+    live.stop()
+    await live.drained(STREAMS_GRACE_SECONDS)
+    tail.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await tail
+
+
 def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -209,12 +229,19 @@ def _lifespan(settings: Settings, client_factory: db.ClientFactory) -> Any:
         # API keys' usage, counted in this process, written about once a minute (api_keys/usage.py).
         usage: Usage = app.state.api_key_usage
         flushing = asyncio.create_task(usage.run(), name="orbix-api-key-usage")
+        # One tail of the feed per process, fanned out to this process's event streams (events/live.py).
+        live: Live = app.state.live
+        tail = asyncio.create_task(_run_live_tail(app.state.db, live), name="orbix-live-tail")
+        # The server's SIGTERM ends the streams at once (its lifespan shutdown comes only after they closed).
+        forget_termination = on_termination(live.stop)
         inline = None
         if settings.worker == "inline":
             inline = asyncio.create_task(_run_inline_worker(app.state.db, worker), name="orbix-inline-worker")
         try:
             yield
         finally:
+            forget_termination()
+            await _end_streams(live, tail)
             if inline is not None:
                 worker.stop()
                 if not app.state.db.writable:  # still waiting for the database: nothing in hand
@@ -307,6 +334,7 @@ def create_app(settings: Settings | None = None, client_factory: db.ClientFactor
                 "tokens": TokenService(settings),
                 "idempotency": IdempotencyStore(),
                 "api_key_usage": Usage(),
+                "live": Live(max_age=settings.event_stream_max_seconds),
             }
         ),
         debug=False,

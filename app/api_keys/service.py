@@ -121,3 +121,10 @@ async def authenticating(key: str, with_organization: bool) -> dict[str, Any] | 
     ]
     joined = await collection.aggregate(pipeline).to_list(1)
     return joined[0] if joined else None
+
+
+async def existing_keys(key_ids: list[Any]) -> dict[Any, dict[str, Any]]:
+    """The keys among these that still exist (not revoked), with their expiry, in one query: the live event
+    streams recheck their keys with it (events/live.py)."""
+    found = ApiKey.get_motor_collection().find({"_id": {"$in": key_ids}}, {"expires_at": 1})
+    return {raw["_id"]: raw async for raw in found}

@@ -207,3 +207,12 @@ async def _take_password_attempt(user_id: PydanticObjectId | None) -> None:
     raise RateLimited(
         f"Too many wrong passwords: try again in {wait} seconds", headers={"Retry-After": str(wait)}
     )
+
+
+async def access_of(user_ids: list[ObjectId]) -> dict[ObjectId, dict[str, object]]:
+    """What decides whether these users may still read what they opened (their memberships, token version and
+    live sessions), in one query: the live event streams recheck their callers with it (events/live.py)."""
+    found = User.get_motor_collection().find(
+        {"_id": {"$in": user_ids}}, {"memberships": 1, "token_version": 1, "live_sessions": 1}
+    )
+    return {raw["_id"]: raw async for raw in found}

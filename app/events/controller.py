@@ -1,13 +1,18 @@
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Any
+
+from litestar import Controller, Request, get
 from litestar.params import Parameter
+from litestar.response import ServerSentEvent
 
 from app.auth.models import Caller
-from app.core.errors import ValidationFailed
+from app.core.errors import ValidationFailed, raises
 from app.core.roles import Role
 from app.events import service
+from app.events.live import Live, TooManyStreams
 from app.events.schemas import EventOut, EventPage
+from app.events.sequencer import published
 from app.events.types import EVENT_TYPES
 from app.http.tenancy import requires
 
@@ -56,6 +61,46 @@ class EventController(Controller):
             after, limit, owner_id=owner.id, types=_types(types), hidden=_hidden(owner)
         )
         return EventPage(items=[EventOut.from_document(e) for e in events], has_more=has_more)
+
+    @get(
+        "/stream",
+        operation_id="streamEvents",
+        opt={**requires(Role.VIEWER, scope="events"), **raises(TooManyStreams)},
+        media_type="text/event-stream",
+    )
+    async def stream_events(
+        self,
+        owner: Caller,
+        request: Request[Any, Any, Any],
+        after: str | None = Parameter(
+            default=None,
+            max_length=64,
+            description="Replay the events after this one first (the Last-Event-ID header wins over it)",
+        ),
+        last_event_id: str | None = Parameter(
+            header="Last-Event-ID",
+            default=None,
+            max_length=64,
+            description="What an EventSource sends when it reconnects: the id of the last event it received",
+        ),
+        types: str | None = Parameter(
+            default=None,
+            max_length=2000,
+            description="Comma-separated event types, e.g. invoice.paid,invoice.sent",
+        ),
+    ) -> ServerSentEvent:
+        """Server-Sent Events of the organisation's feed (API.md section 21): each event as `id`, `event`
+        (its type) and `data` (the Event JSON); with `Last-Event-ID` or `after`, every event after that one
+        first, then live, with no gap and no duplicate. A comment line every 15 s keeps proxies from closing
+        it; a final comment says why the server ended it (reconnect with `Last-Event-ID`)."""
+        wanted = _types(types)
+        cursor = (last_event_id or "").strip() or after
+        after_seq = await service.check_cursor(cursor, owner.id) if cursor is not None else None
+        live: Live = request.app.state.live
+        stream = live.open(owner, request.auth, wanted, _hidden(owner))
+        if after_seq is None:  # from now on: what is published now (the tail may not have reached it yet)
+            after_seq = await published()
+        return ServerSentEvent(live.messages(stream, after_seq))
 
     @get("/{event_id:str}", operation_id="getEvent", opt=requires(Role.VIEWER, scope="events"))
     async def get_event(self, event_id: str, owner: Caller) -> EventOut:

@@ -34,6 +34,11 @@ async def _cursor_seq(after: str, owner_id: OwnerId, watermark: int) -> int:
     return int(found["seq"])
 
 
+async def check_cursor(after: str, owner_id: OwnerId) -> int:
+    """The seq of the kept, visible event `after` of this owner; 400 when it names none."""
+    return await _cursor_seq(after, owner_id, await published())
+
+
 ADMIN_ONLY_PREFIXES = ("api_key.", "invitation.", "webhook_endpoint.")
 # Events only admins and owners see (API.md section 15): who was invited, keys, endpoints.
 ADMIN_ONLY_TYPES = frozenset(t for t in EVENT_TYPES if t.startswith(ADMIN_ONLY_PREFIXES))
@@ -61,6 +66,28 @@ async def read_page(
     raw = await events_collection().find(query).sort("seq", 1).limit(limit + 1).to_list(limit + 1)
     events = [Event.model_validate(item) for item in raw[:limit]]
     return events, len(raw) > limit
+
+
+async def read_owner_since(
+    seq: int,
+    limit: int,
+    *,
+    owner_id: OwnerId,
+    types: Sequence[str] | None = None,
+    hidden: frozenset[str] = frozenset(),
+) -> tuple[list[Event], bool]:
+    """Like `read_page`, from a feed position (`seq`) rather than an event id: the replay of a live stream."""
+    watermark = await published()
+    if watermark <= seq:
+        return [], False
+    query = _visible(owner_id, watermark)
+    query["seq"]["$gt"] = seq
+    if types:
+        query["type"] = {"$in": [t for t in types if t not in hidden]}
+    elif hidden:
+        query["type"] = {"$nin": sorted(hidden)}
+    raw = await events_collection().find(query).sort("seq", 1).limit(limit + 1).to_list(limit + 1)
+    return [Event.model_validate(item) for item in raw[:limit]], len(raw) > limit
 
 
 async def read_after(

@@ -98,7 +98,7 @@ SCOPE: dict[str, str] = {
     **dict.fromkeys(["listResumes", "getResume"], "resumes:read"),
     **dict.fromkeys(["createResume", "generateResume", "updateResume", "deleteResume"], "resumes:write"),
     **dict.fromkeys(["getSummaryReport", "getAgingReport"], "reports:read"),
-    **dict.fromkeys(["listEvents", "getEvent"], "events:read"),
+    **dict.fromkeys(["listEvents", "getEvent", "streamEvents"], "events:read"),
     **dict.fromkeys(["listWebhookEndpoints", "getWebhookEndpoint", "listWebhookDeliveries"], "webhooks:read"),
     **dict.fromkeys(
         [

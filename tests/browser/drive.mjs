@@ -7,9 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-const [pageUrl, apiOrigin] = process.argv.slice(2);
+// With --result-only (tests/browser/test_event_source.py), it prints the page's result and the EventSource
+// requests the browser made, and skips the cookie checks after it.
+const [pageUrl, apiOrigin, mode] = process.argv.slice(2);
 if (!pageUrl || !apiOrigin) {
-  console.error("usage: node drive.mjs <page URL> <API origin>");
+  console.error("usage: node drive.mjs <page URL> <API origin> [--result-only]");
   process.exit(2);
 }
 
@@ -38,20 +40,31 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("console", (message) => console_.push(`${message.type()}: ${message.text()}`));
   page.on("pageerror", (error) => console_.push(`pageerror: ${error.message}`));
+  const eventSourceRequests = [];  // what the browser itself sent: Last-Event-ID is set by it, not by script
+  page.on("request", async (request) => {
+    if (request.resourceType() === "eventsource") {
+      const headers = await request.allHeaders();
+      eventSourceRequests.push({ url: request.url(), lastEventId: headers["last-event-id"] ?? null });
+    }
+  });
   await page.goto(pageUrl, { timeout: 30_000 });
   await page.waitForFunction(() => window.orbixResult !== undefined, null, { timeout: 60_000 });
   const result = await page.evaluate(() => window.orbixResult);
-  // What the browser holds for the API, HttpOnly cookies included (script cannot see those).
-  result.browserCookies = (await context.cookies(apiOrigin + "/api/")).map((cookie) => ({
-    name: cookie.name,
-    httpOnly: cookie.httpOnly,
-    sameSite: cookie.sameSite,
-    secure: cookie.secure,
-    path: cookie.path,
-    domain: cookie.domain,
-  }));
-  result.afterLogout = await page.evaluate(() => window.orbixLogout());
-  result.browserCookiesAfterLogout = (await context.cookies(apiOrigin + "/api/")).map((cookie) => cookie.name);
+  if (mode === "--result-only") {
+    result.eventSourceRequests = eventSourceRequests;
+  } else {
+    // What the browser holds for the API, HttpOnly cookies included (script cannot see those).
+    result.browserCookies = (await context.cookies(apiOrigin + "/api/")).map((cookie) => ({
+      name: cookie.name,
+      httpOnly: cookie.httpOnly,
+      sameSite: cookie.sameSite,
+      secure: cookie.secure,
+      path: cookie.path,
+      domain: cookie.domain,
+    }));
+    result.afterLogout = await page.evaluate(() => window.orbixLogout());
+    result.browserCookiesAfterLogout = (await context.cookies(apiOrigin + "/api/")).map((cookie) => cookie.name);
+  }
   result.userAgent = await page.evaluate(() => navigator.userAgent);
   result.console = console_;
   process.stdout.write(JSON.stringify(result) + "\n");
