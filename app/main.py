@@ -34,6 +34,8 @@ from app.clients.models import Client
 from app.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.contracts.controller import ContractController
 from app.contracts.models import Contract
+from app.credit_notes.controller import CreditNoteController, InvoiceCreditNoteController
+from app.credit_notes.models import CreditNote, CreditNoteCounter
 from app.db import client as db
 from app.db import data_migrations
 from app.db.quota import QuotaWindow
@@ -92,6 +94,8 @@ DOCUMENT_MODELS: list[type[Document]] = [
     TimeEntry,
     Invoice,
     InvoiceCounter,
+    CreditNote,
+    CreditNoteCounter,
     StoredDocument,
     EmailRecord,
     Contract,
@@ -116,6 +120,8 @@ API_CONTROLLERS: list[Any] = [
     TimeEntryController,
     InvoiceController,
     InvoiceEmailController,
+    InvoiceCreditNoteController,
+    CreditNoteController,
     ContractController,
     ReportController,
     ResumeController,

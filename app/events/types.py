@@ -22,6 +22,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "invoice.payment_recorded",
     "invoice.paid",
     "invoice.voided",
+    "credit_note.created",
     "contract.created",
     "contract.updated",
     "contract.deleted",
