@@ -185,8 +185,11 @@ class Settings:
 
 
 def _public_url(value: str | None, *, production: bool) -> str:
-    """PUBLIC_URL: an absolute http(s) URL, https in production when set (it goes into e-mailed links)."""
+    """PUBLIC_URL: an absolute http(s) URL, https in production, where it must be set: the default points
+    at the local machine, and e-mailed links with it would reach nobody."""
     if value is None:
+        if production:
+            raise ConfigError("PUBLIC_URL: must be set to the SPA's https:// URL when APP_ENV=production")
         return "http://127.0.0.1:8000"
     if not value.startswith(("http://", "https://")) or "://" == value[-3:]:
         raise ConfigError("PUBLIC_URL: must be an absolute http:// or https:// URL")

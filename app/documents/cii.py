@@ -18,10 +18,9 @@ from drafthorse.models.party import PostalTradeAddress, TaxRegistration, TradePa
 from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
-from app.documents.model import DocumentData, Line, Party, map_text
+from app.documents.model import EXEMPT_CATEGORIES, DocumentData, Line, Party, TaxGroup, map_text
 
 EN16931 = "urn:cen.eu:en16931:2017"
-COMMERCIAL_INVOICE = "380"  # UNTDID 1001
 SEPA_CREDIT_TRANSFER, CREDIT_TRANSFER = "58", "30"  # UNTDID 4461
 UNIT = "C62"  # UN/ECE Rec 20 "one": hours and pieces alike are counted units here
 VAT = "VAT"
@@ -50,12 +49,12 @@ def _address(target: PostalTradeAddress, party: Party) -> None:
         target.country_id = party.country
 
 
-def _party(target: TradeParty, party: Party, category: str, *, seller: bool) -> None:
+def _party(target: TradeParty, party: Party, outside_scope: bool, *, seller: bool) -> None:
     if seller and party.tax_number:
         target.id = party.tax_number  # BT-29: identifies a seller without a VAT id (BR-CO-26)
     target.name = party.name
     _address(target.address, party)
-    if party.vat_id and category != OUTSIDE_SCOPE:
+    if party.vat_id and not outside_scope:
         target.tax_registrations.add(TaxRegistration(id=("VA", party.vat_id)))
     if seller and party.tax_number:
         target.tax_registrations.add(TaxRegistration(id=("FC", party.tax_number)))
@@ -78,12 +77,16 @@ def _line(index: int, line: Line, category: str, rate: Decimal) -> LineItem:
 
 
 def build_cii(data: DocumentData) -> bytes:
+    """The document's CII: type code 380 or 381 (BT-3); each line with its own VAT (BG-30); one VAT breakdown
+    (BG-23) per group and, with a discount, one document-level allowance (BG-20) per group; a credit note's
+    invoice as BG-3. One group gives the very XML the single-rate invoices always had."""
     data = map_text(data, xml_text)
-    category, rate = data.tax_category, data.tax_rate
+    groups = data.groups()
+    outside_scope = any(group.category == OUTSIDE_SCOPE for group in groups)
     doc = Document()
     doc.context.guideline_parameter.id = EN16931
     doc.header.id = data.number or f"DRAFT-{data.invoice_id}"
-    doc.header.type_code = COMMERCIAL_INVOICE
+    doc.header.type_code = data.type_code
     doc.header.issue_date_time = data.issue_date
     if data.notes:
         note = IncludedNote()
@@ -91,50 +94,46 @@ def build_cii(data: DocumentData) -> bytes:
         doc.header.notes.add(note)
 
     agreement = doc.trade.agreement
-    _party(agreement.seller, data.seller, category, seller=True)
-    _party(agreement.buyer, data.buyer, category, seller=False)
+    _party(agreement.seller, data.seller, outside_scope, seller=True)
+    _party(agreement.buyer, data.buyer, outside_scope, seller=False)
     doc.trade.delivery.event.occurrence = data.issue_date  # BT-72: the service is billed on the issue date
 
     for index, line in enumerate(data.lines, start=1):
-        doc.trade.items.add(_line(index, line, category, rate))
+        doc.trade.items.add(_line(index, line, *data.line_tax(line)))
 
     settlement = doc.trade.settlement
     settlement.currency_code = data.currency
-    means = PaymentMeans()
-    if data.iban:
-        means.type_code = SEPA_CREDIT_TRANSFER
-        means.payee_account.iban = data.iban  # BT-84
-        if data.bic:
-            means.payee_institution.bic = data.bic  # BT-86
-    else:
-        means.type_code = CREDIT_TRANSFER
-    settlement.payment_means.add(means)
+    if data.iban or not data.credit_note:  # BG-16 is optional: a credit note without an account has none
+        means = PaymentMeans()
+        if data.iban:
+            means.type_code = SEPA_CREDIT_TRANSFER
+            means.payee_account.iban = data.iban  # BT-84
+            if data.bic:
+                means.payee_institution.bic = data.bic  # BT-86
+        else:
+            means.type_code = CREDIT_TRANSFER
+        settlement.payment_means.add(means)
 
     basis = data.subtotal - data.discount
-    if data.discount:
-        allowance = TradeAllowanceCharge()  # BG-20: the invoice-level discount
-        allowance.indicator = False
-        allowance.calculation_percent = data.discount_rate
-        allowance.basis_amount = data.subtotal
-        allowance.actual_amount = data.discount
-        allowance.reason = "Discount"
-        allowance.trade_tax.add(_allowance_tax(category, rate))
-        settlement.allowance_charge.add(allowance)
-
-    tax = ApplicableTradeTax()  # BG-23: one VAT breakdown, the invoice has one category
-    tax.calculated_amount = data.tax
-    tax.type_code = VAT
-    if data.tax_exemption_reason:
-        tax.exemption_reason = data.tax_exemption_reason  # BT-120
-    tax.basis_amount = basis
-    tax.category_code = category
-    tax.rate_applicable_percent = rate
-    settlement.trade_tax.add(tax)
+    for group in groups:
+        if group.discount:  # BG-20: the group's share of the discount, taxed as the group
+            settlement.allowance_charge.add(_allowance(group, data.discount_rate))
+    for group in groups:
+        settlement.trade_tax.add(_breakdown(group, data.tax_exemption_reason))
 
     terms = PaymentTerms()
-    terms.description = f"{data.payment_terms_days} days"
+    terms.description = (
+        f"Credit for invoice {data.preceding.number}"
+        if data.credit_note and data.preceding
+        else f"{data.payment_terms_days} days"
+    )
     terms.due = data.due_date  # BT-9
     settlement.terms.add(terms)
+    if data.preceding is not None:  # BG-3: the invoice a credit note corrects
+        reference = settlement.invoice_referenced_document
+        reference.issuer_assigned_id = data.preceding.number  # BT-25
+        if data.preceding.issue_date is not None:
+            reference.issue_date_time = data.preceding.issue_date  # BT-26
 
     totals = settlement.monetary_summation
     totals.line_total = data.subtotal  # BT-106
@@ -148,6 +147,29 @@ def build_cii(data: DocumentData) -> bytes:
     # No schema check inside drafthorse (it raises on the first problem, with its older XSD): validation.py
     # checks this XML against the Factur-X 1.09 XSD and the Schematron and reports every failure.
     return bytes(doc.serialize(schema=None))
+
+
+def _allowance(group: TaxGroup, discount_rate: Decimal) -> TradeAllowanceCharge:
+    allowance = TradeAllowanceCharge()
+    allowance.indicator = False
+    allowance.calculation_percent = discount_rate  # BT-94
+    allowance.basis_amount = group.taxable + group.discount  # BT-93: Σ line.amount of the group
+    allowance.actual_amount = group.discount  # BT-92
+    allowance.reason = "Discount"
+    allowance.trade_tax.add(_allowance_tax(group.category, group.rate))
+    return allowance
+
+
+def _breakdown(group: TaxGroup, exemption_reason: str | None) -> ApplicableTradeTax:
+    tax = ApplicableTradeTax()  # BG-23
+    tax.calculated_amount = group.tax  # BT-117
+    tax.type_code = VAT
+    if exemption_reason and group.category in EXEMPT_CATEGORIES:
+        tax.exemption_reason = exemption_reason  # BT-120
+    tax.basis_amount = group.taxable  # BT-116
+    tax.category_code = group.category  # BT-118
+    tax.rate_applicable_percent = group.rate  # BT-119
+    return tax
 
 
 def _allowance_tax(category: str, rate: Decimal) -> CategoryTradeTax:

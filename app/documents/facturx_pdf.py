@@ -29,11 +29,14 @@ XMP_DATES = ("CreateDate", "ModifyDate", "MetadataDate")
 
 def embed(pdf: bytes, xml: bytes, data: DocumentData, rendered_at: datetime) -> bytes:
     data = map_text(data, xml_text)  # the metadata goes into the XMP packet: XML, too
+    kind = "Credit note" if data.credit_note else "Invoice"
     metadata = {
         "author": data.seller.name,
-        "keywords": "Factur-X, Invoice",
-        "title": f"{data.seller.name}: Invoice {data.number}",
-        "subject": f"Factur-X invoice {data.number} of {data.issue_date.isoformat()} by {data.seller.name}",
+        "keywords": f"Factur-X, {kind}",
+        "title": f"{data.seller.name}: {kind} {data.number}",
+        "subject": (
+            f"Factur-X {kind.lower()} {data.number} of {data.issue_date.isoformat()} by {data.seller.name}"
+        ),
     }
     embedded = generate_from_binary(
         pdf,

@@ -1,6 +1,9 @@
-"""What a document shows: plain data the invoices area hands in (documents never read invoices' collections).
+"""What a document shows: plain data the invoices and credit notes areas hand in (documents never read their
+collections).
 
-Money and quantities are Decimals; the struct crosses into the rendering processes as msgspec JSON.
+Money and quantities are Decimals; the struct crosses into the rendering processes as msgspec JSON. A
+document is an invoice (UNTDID 1001 type code 380) or a credit note (381, with the invoice it corrects); its
+VAT is one group per (category, rate) of its lines (API section 22).
 """
 
 from __future__ import annotations
@@ -29,15 +32,43 @@ class Party(msgspec.Struct, kw_only=True, frozen=True):
     phone: str | None = None
 
 
+INVOICE = "380"  # UNTDID 1001: commercial invoice
+CREDIT_NOTE = "381"  # UNTDID 1001: credit note (its amounts are positive, as EN 16931 wants)
+TYPE_CODES = frozenset({INVOICE, CREDIT_NOTE})
+EXEMPT_CATEGORIES = frozenset({"E", "AE", "G", "O"})  # a group of these prints the exemption reason (BT-120)
+
+
 class Line(msgspec.Struct, kw_only=True, frozen=True):
     description: str
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
+    # The line's VAT (BG-30); None: the document's `tax_category` / `tax_rate`.
+    tax_category: str | None = None
+    tax_rate: Decimal | None = None
+
+
+class TaxGroup(msgspec.Struct, kw_only=True, frozen=True):
+    """One VAT breakdown (BG-23): the lines of one (category, rate), after their share of the discount."""
+
+    category: str
+    rate: Decimal
+    taxable: Decimal  # BT-116: Σ line.amount of the group − `discount`
+    tax: Decimal  # BT-117
+    discount: Decimal = Decimal(0)  # the group's document-level allowance (BG-20)
+
+
+class Preceding(msgspec.Struct, kw_only=True, frozen=True):
+    """The invoice a credit note corrects (BG-3)."""
+
+    number: str  # BT-25
+    issue_date: date | None = None  # BT-26
 
 
 class DocumentData(msgspec.Struct, kw_only=True, frozen=True):
-    """One invoice as printed and as e-invoiced; `number` is the one it has or is about to receive."""
+    """One invoice or credit note as printed and as e-invoiced; `number` is the one it has or is about to
+    receive. `invoice_id` is the id of the document's owner record (an invoice's, or a credit note's): only
+    a draft prints it."""
 
     invoice_id: str
     number: str | None
@@ -64,6 +95,35 @@ class DocumentData(msgspec.Struct, kw_only=True, frozen=True):
     payment_terms_days: int
     iban: str | None
     bic: str | None
+    type_code: str = INVOICE
+    preceding: Preceding | None = None  # a credit note's invoice
+    # In `tax_breakdown` order. Empty: the one group of `tax_category` and `tax_rate` (what every document
+    # had before lines carried their own tax).
+    tax_groups: list[TaxGroup] = msgspec.field(default_factory=list)
+
+    @property
+    def credit_note(self) -> bool:
+        return self.type_code == CREDIT_NOTE
+
+    def groups(self) -> list[TaxGroup]:
+        if self.tax_groups:
+            return self.tax_groups
+        return [
+            TaxGroup(
+                category=self.tax_category,
+                rate=self.tax_rate,
+                taxable=self.subtotal - self.discount,
+                tax=self.tax,
+                discount=self.discount,
+            )
+        ]
+
+    def line_tax(self, line: Line) -> tuple[str, Decimal]:
+        """The line's (category, rate): its own, else the document's."""
+        return (
+            line.tax_category or self.tax_category,
+            self.tax_rate if line.tax_rate is None else line.tax_rate,
+        )
 
 
 class Finding(msgspec.Struct, kw_only=True, frozen=True):

@@ -22,7 +22,7 @@ from pypdf import PdfReader
 from segno import helpers as segno_helpers
 
 from app.documents.fonts import families, printable, typst_fonts
-from app.documents.model import DocumentData, Party
+from app.documents.model import EXEMPT_CATEGORIES, DocumentData, Party, TaxGroup
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = TEMPLATES / "invoice.typ"
@@ -109,9 +109,74 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
+def _tax_rows(data: DocumentData, groups: list[TaxGroup], words: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per VAT group: with one group, "VAT (rate)" as every single-rate document always had; with
+    more, each group's category (when not S), rate and the taxable amount it is computed on."""
+    locale = data.locale
+    if len(groups) == 1:
+        label = f"{words['tax']} ({_rate(groups[0].rate, locale)})"
+        return [{"label": label, "value": _money(groups[0].tax, data), "strong": False}]
+    rows = []
+    for group in groups:
+        rate = _rate(group.rate, locale)
+        rate = rate if group.category == "S" else f"{group.category}, {rate}"
+        label = words["tax_on"].format(tax=words["tax"], rate=rate, base=_money(group.taxable, data))
+        rows.append({"label": label, "value": _money(group.tax, data), "strong": False})
+    return rows
+
+
+def _exemption(data: DocumentData, groups: list[TaxGroup], words: dict[str, str]) -> str | None:
+    """The exemption reason (BT-120) of the E, AE, G and O groups; "No VAT charged" for an untaxed document
+    without one. With several groups, the categories it applies to lead it."""
+    exempt = [group.category for group in groups if group.category in EXEMPT_CATEGORIES]
+    if len(groups) == 1:
+        category = groups[0].category
+        if category != "S" and (data.tax_exemption_reason or category != "Z"):
+            return data.tax_exemption_reason or words["exempt"]
+        return None
+    if not exempt:
+        return None
+    return f"{', '.join(dict.fromkeys(exempt))}: {data.tax_exemption_reason or words['exempt']}"
+
+
+def _heading(data: DocumentData, words: dict[str, str]) -> dict[str, Any]:
+    """Title and the numbered rows under it: an invoice's number and dates, or a credit note's own number,
+    its date and the invoice it is for."""
+    locale = data.locale
+    number = data.number or words["draft"]
+    issue_date = format_date(data.issue_date, format="long", locale=locale)
+    if not data.credit_note:
+        return {
+            "kind": words["invoice"],
+            "title": f"{words['invoice']} {number}",
+            "rows": [
+                [words["number"], number],
+                [words["issue_date"], issue_date],
+                [words["due_date"], format_date(data.due_date, format="long", locale=locale)],
+            ],
+            "reference": None,
+        }
+    reference = None
+    if data.preceding is not None:
+        template = words["for_invoice_of"] if data.preceding.issue_date else words["for_invoice"]
+        when = data.preceding.issue_date
+        reference = template.format(
+            number=data.preceding.number,
+            date=format_date(when, format="long", locale=locale) if when else "",
+        )
+    return {
+        "kind": words["credit_note"],
+        "title": f"{words['credit_note']} {number}",
+        "rows": [[words["credit_note_number"], number], [words["credit_note_date"], issue_date]],
+        "reference": reference,
+    }
+
+
 def _view(data: DocumentData) -> dict[str, Any]:
     words = labels()[data.locale]
     locale = data.locale
+    groups = data.groups()
+    several = len(groups) > 1
 
     def money(value: Decimal) -> str:
         return _money(value, data)
@@ -120,47 +185,56 @@ def _view(data: DocumentData) -> dict[str, Any]:
     if data.discount:
         label = f"{words['discount']} ({_rate(data.discount_rate, locale)})"
         totals.append({"label": label, "value": f"−{money(data.discount)}", "strong": False})
-    tax_label = f"{words['tax']} ({_rate(data.tax_rate, locale)})"
-    totals += [
-        {"label": tax_label, "value": money(data.tax), "strong": False},
-        {"label": words["total"], "value": money(data.total), "strong": True},
-    ]
-    if data.amount_paid:
-        totals.append({"label": words["paid"], "value": f"−{money(data.amount_paid)}", "strong": False})
-    totals.append({"label": words["due"], "value": money(data.amount_due), "strong": True})
+    totals += _tax_rows(data, groups, words)
+    totals.append({"label": words["total"], "value": money(data.total), "strong": True})
+    if not data.credit_note:  # a credit note is not paid: no amounts paid and due, terms, bank or QR code
+        if data.amount_paid:
+            totals.append({"label": words["paid"], "value": f"−{money(data.amount_paid)}", "strong": False})
+        totals.append({"label": words["due"], "value": money(data.amount_due), "strong": True})
     due_date = format_date(data.due_date, format="long", locale=locale)
+    terms = words["terms"].format(days=data.payment_terms_days, date=due_date)
     bank = [f"{words['iban']}: {format_iban(data.iban)}"] if data.iban else []
     if data.bic:
         bank.append(f"{words['bic']}: {data.bic}")
-    exemption = None
-    if data.tax_category != "S" and (data.tax_exemption_reason or data.tax_category != "Z"):
-        exemption = data.tax_exemption_reason or words["exempt"]
+    if data.credit_note:  # the buyer pays nothing to it
+        bank = []
+    heading = _heading(data, words)
     return {
         "lang": locale,
         "draft": data.draft,
         "labels": words,
-        "title": f"{words['invoice']} {data.number or words['draft']}",
+        "kind": heading["kind"],
+        "title": heading["title"],
+        "heading": heading["rows"],
+        "reference": heading["reference"],
         "number": data.number or words["draft"],
         "issue_date": format_date(data.issue_date, format="long", locale=locale),
         "due_date": due_date,
         "seller": {"name": data.seller.name, "rows": _party_rows(data.seller, words)},
         "buyer": {"name": data.buyer.name, "rows": _party_rows(data.buyer, words)},
+        "rates": several,  # each line's rate is printed when the document has more than one group
         "lines": [
             {
                 "description": line.description,
                 "quantity": format_decimal(line.quantity, format="#,##0.####", locale=locale),
                 "unit_price": money(line.unit_price),
                 "amount": money(line.amount),
+                "rate": _line_rate(*data.line_tax(line), locale),
             }
             for line in data.lines
         ],
         "totals": totals,
-        "exemption": exemption,
-        "terms": words["terms"].format(days=data.payment_terms_days, date=due_date),
+        "exemption": _exemption(data, groups, words),
+        "terms": None if data.credit_note else terms,
         "bank": bank,
-        "qr": epc_qr(data),
+        "qr": None if data.credit_note else epc_qr(data),
         "notes": data.notes,
     }
+
+
+def _line_rate(category: str, rate: Decimal, locale: str) -> str:
+    shown = _rate(rate, locale)
+    return shown if category == "S" else f"{shown} {category}"
 
 
 def format_iban(iban: str | None) -> str:

@@ -223,6 +223,7 @@ def test_production_refuses_insecure_cookies_and_cors_everywhere():
         "APP_ENV": "production",
         "JWT_SECRET": "x" * 40,
         "MONGODB_URL": "mongodb://db:27017/?replicaSet=rs0",
+        "PUBLIC_URL": "https://app.example.com",
     }
     with pytest.raises(ConfigError, match="SESSION_COOKIE_SECURE"):
         Settings.from_env({**base, "SESSION_COOKIE_SECURE": "false"})

@@ -8,7 +8,12 @@ import pytest
 from app.config import ConfigError, Settings
 
 HOST = {"SMTP_HOST": "smtp.example.com", "SMTP_FROM": "Invoices@Orbix.example"}
-PRODUCTION = {"APP_ENV": "production", "MONGODB_URL": "mongodb://m:27017", "JWT_SECRET": "s" * 32}
+PRODUCTION = {
+    "APP_ENV": "production",
+    "MONGODB_URL": "mongodb://m:27017",
+    "JWT_SECRET": "s" * 32,
+    "PUBLIC_URL": "https://app.example.com",
+}
 
 
 def test_email_is_off_by_default_and_the_contracts_defaults_apply():

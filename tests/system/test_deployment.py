@@ -62,6 +62,7 @@ def test_compose_api_connects_to_the_replica_set_and_waits_for_migrate(compose):
         client.close()
     assert env["MONGODB_TIMEOUT_MS"] == "${MONGODB_TIMEOUT_MS:-15000}"
     assert re.fullmatch(r"\$\{JWT_SECRET:\?.+\}", env["JWT_SECRET"]), "JWT_SECRET must come from env or .env"
+    assert re.fullmatch(r"\$\{PUBLIC_URL:\?.+\}", env["PUBLIC_URL"]), "PUBLIC_URL must come from env or .env"
     assert api["ports"] == ["8000:8000"]
 
 
@@ -194,7 +195,7 @@ def test_dockerignore_keeps_secrets_and_venv_out():
 def test_compose_file_passes_a_real_compose_parser():
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-        env={"JWT_SECRET": "x" * 40, "PATH": "/usr/bin:/bin"},
+        env={"JWT_SECRET": "x" * 40, "PUBLIC_URL": "https://app.example.com", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,

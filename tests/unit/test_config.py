@@ -97,6 +97,16 @@ def test_bad_values_name_the_variable(env, variable):
         ({"APP_ENV": "production", "MONGODB_URL": "mongodb://m"}, "JWT_SECRET"),
         ({"APP_ENV": "production", "MONGODB_URL": "mongodb://m", "JWT_SECRET": "short"}, "JWT_SECRET"),
         ({"APP_ENV": "production", "JWT_SECRET": SECRET}, "MONGODB_URL"),
+        ({"APP_ENV": "production", "MONGODB_URL": "mongodb://m", "JWT_SECRET": SECRET}, "PUBLIC_URL"),
+        (
+            {
+                "APP_ENV": "production",
+                "MONGODB_URL": "mongodb://m",
+                "JWT_SECRET": SECRET,
+                "PUBLIC_URL": "http://a.b",
+            },
+            "PUBLIC_URL",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(env, variable):
@@ -106,7 +116,12 @@ def test_production_refuses_unsafe_settings(env, variable):
 
 def test_production_starts_with_a_secret_and_a_database():
     settings = Settings.from_env(
-        {"APP_ENV": "production", "MONGODB_URL": "mongodb://m:27017", "JWT_SECRET": SECRET}
+        {
+            "APP_ENV": "production",
+            "MONGODB_URL": "mongodb://m:27017",
+            "JWT_SECRET": SECRET,
+            "PUBLIC_URL": "https://app.example.com",
+        }
     )
     assert settings.is_production and not settings.jwt_secret_generated and settings.jwt_secret == SECRET
 

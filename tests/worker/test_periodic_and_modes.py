@@ -136,7 +136,12 @@ def test_worker_settings_are_read_and_checked():
     ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             Settings.from_env(bad)
-    production = {"APP_ENV": "production", "JWT_SECRET": "x" * 40, "MONGODB_URL": "mongodb://db:27017"}
+    production = {
+        "APP_ENV": "production",
+        "JWT_SECRET": "x" * 40,
+        "MONGODB_URL": "mongodb://db:27017",
+        "PUBLIC_URL": "https://app.example.com",
+    }
     with pytest.raises(ConfigError, match="WEBHOOK_ALLOW_PRIVATE_URLS"):
         Settings.from_env({**production, "WEBHOOK_ALLOW_PRIVATE_URLS": "true"})
     assert Settings.from_env(production).webhook_allow_private_urls is False
