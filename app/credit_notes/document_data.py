@@ -1,5 +1,6 @@
-"""A credit note as the documents area prints and e-invoices it: the seller and buyer as on invoices
-(invoices/document_data.py), the note's own number, lines and amounts, and the invoice it corrects."""
+"""A credit note as the documents area prints and e-invoices it (app/documents/credit_notes.py: type 381,
+BT-25 = the invoice's number): the seller and buyer as on invoices (invoices/document_data.py), the note's
+own number, lines and groups."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from app.clients.models import Client
 from app.core.money import from_cents
 from app.credit_notes.models import CreditNote
 from app.db.repository import owned_filter
-from app.documents.model import DocumentData, Line
+from app.documents.credit_notes import credit_note_data
+from app.documents.model import DocumentData, Line, Preceding, TaxGroup
 from app.invoices.document_data import buyer, seller
 from app.organizations.models import Books
 
@@ -18,17 +20,11 @@ async def load(owner: Books, note: CreditNote) -> DocumentData:
     client = await Client.find_one(owned_filter(owner.id, _id=note.client_id))
     assert client is not None  # a client with invoices is never deleted (409 in_use)
     business = owner.business
-    first = note.tax_breakdown[0]
-    total = from_cents(note.total_cents)
-    return DocumentData(
-        invoice_id=str(note.id),
+    return credit_note_data(
+        credit_note_id=str(note.id),
         number=note.number,
-        draft=False,
-        locale=business.locale,
-        e_invoice=business.e_invoice,
-        currency=note.currency,
         issue_date=note.issue_date,
-        due_date=note.issue_date,
+        preceding=Preceding(number=note.invoice_number, issue_date=note.invoice_issue_date),
         seller=seller(owner),
         buyer=buyer(client),
         lines=[
@@ -37,21 +33,28 @@ async def load(owner: Books, note: CreditNote) -> DocumentData:
                 quantity=line.quantity,
                 unit_price=from_cents(line.unit_price_cents),
                 amount=from_cents(line.amount_cents),
+                tax_category=line.tax_category,
+                tax_rate=line.tax_rate,
             )
             for line in note.lines
         ],
-        notes=f"Credit note {note.number} for invoice {note.invoice_number}: {note.reason}",
+        groups=[
+            TaxGroup(
+                category=group.category,
+                rate=group.rate,
+                taxable=from_cents(group.taxable_cents),
+                tax=from_cents(group.tax_cents),
+            )
+            for group in note.tax_breakdown
+        ],
         subtotal=from_cents(note.subtotal_cents),
-        discount_rate=from_cents(0),
-        discount=from_cents(0),
-        tax_rate=first.rate,
-        tax_category=first.category,
-        tax_exemption_reason=None,
         tax=from_cents(note.tax_cents),
-        total=total,
-        amount_paid=from_cents(0),
-        amount_due=total,
-        payment_terms_days=0,
-        iban=None,  # nothing to pay: no payment QR code
-        bic=None,
+        total=from_cents(note.total_cents),
+        locale=business.locale,
+        e_invoice=business.e_invoice,
+        currency=note.currency,
+        tax_exemption_reason=note.tax_exemption_reason,
+        notes=note.reason,
+        iban=business.iban,
+        bic=business.bic,
     )

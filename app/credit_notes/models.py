@@ -33,6 +33,8 @@ class CreditNote(OwnedDocument):
     number_slot: str
     invoice_id: PydanticObjectId
     invoice_number: str
+    # BT-26 of its document (null on none stored before it was kept; every note here has it).
+    invoice_issue_date: date | None = None
     client_id: PydanticObjectId
     reason: str
     lines: list[CreditNoteLine]
@@ -42,6 +44,8 @@ class CreditNote(OwnedDocument):
     tax_cents: int
     total_cents: int
     tax_breakdown: list[StoredTaxGroup]
+    # The invoice's BT-120, printed per exempt group (E, AE, G, O) as on the invoice.
+    tax_exemption_reason: str | None = None
     document: DocumentInfo | None = None
     # Set when the note is inserted, cleared once it is complete (applied to its invoice, numbered, its
     # document stored): the worker's recovery finishes (or, when its invoice refuses it, undoes) every note

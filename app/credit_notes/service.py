@@ -45,6 +45,7 @@ from app.db.repository import (
     update_owned,
 )
 from app.db.sequences import Numbered, format_number, number_slot
+from app.documents import credit_notes as credit_documents
 from app.documents import service as documents
 from app.documents.models import StoredDocument
 from app.invoices import credits
@@ -180,6 +181,7 @@ async def create_credit_note(
         number_slot=f"issuing:{note_id}",
         invoice_id=invoice.id,
         invoice_number=invoice.number,
+        invoice_issue_date=invoice.issue_date,
         client_id=invoice.client_id,
         reason=data.reason,
         lines=priced.lines,
@@ -189,12 +191,13 @@ async def create_credit_note(
         tax_cents=priced.tax_cents,
         total_cents=priced.total_cents,
         tax_breakdown=_breakdown(priced.groups),
+        tax_exemption_reason=invoice.tax_exemption_reason,
         issuing_at=now,
         issued_at=now,
     )
     upcoming = format_number(owner.business.credit_note_prefix, await SEQUENCE.peek(owner.id))
     note.number = upcoming  # the document is rendered with the number it is about to receive
-    rendered = await documents.render_final(owner.id, await document_data.load(owner, note), now)
+    rendered = await credit_documents.render_credit_note(owner.id, await document_data.load(owner, note), now)
     note.number = None
     note = await insert_once(note)
     return await finish(owner, note.id, Prepared(upcoming, rendered))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +56,7 @@ class Creditable:
 
     id: Any
     number: str
+    issue_date: date
     client_id: Any
     currency: str
     tax_rate: Decimal
@@ -110,6 +112,7 @@ async def creditable(owner: Books, invoice_id: str) -> Creditable:
     return Creditable(
         id=invoice.id,
         number=invoice.number,
+        issue_date=invoice.issue_date,
         client_id=invoice.client_id,
         currency=invoice.currency,
         tax_rate=invoice.tax_rate,
