@@ -63,7 +63,7 @@ from app.http.versioning import EXPECTED, VersioningMiddleware, provide_expected
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.models import Invoice, InvoiceCounter
-from app.mail.controller import InvoiceEmailController
+from app.mail.controller import CreditNoteEmailController, InvoiceEmailController
 from app.mail.models import EmailRecord
 from app.organizations import service as organizations
 from app.organizations.controller import InvitationController, OrganizationController, OrganizationsController
@@ -122,6 +122,7 @@ API_CONTROLLERS: list[Any] = [
     InvoiceEmailController,
     InvoiceCreditNoteController,
     CreditNoteController,
+    CreditNoteEmailController,
     ContractController,
     ReportController,
     ResumeController,

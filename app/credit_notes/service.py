@@ -302,6 +302,12 @@ async def get_note(owner: Books, note_id: str) -> CreditNote:
     return cast(CreditNote, CreditNote.model_validate(raw))
 
 
+async def numbered_note(owner_id: OwnerId, note_id: OwnerId) -> CreditNote | None:
+    """The numbered note `note_id` of the organisation, or None (for the worker: e-mail deliveries)."""
+    raw = await CreditNote.get_motor_collection().find_one(owned_filter(owner_id, NUMBERED, _id=note_id))
+    return None if raw is None else cast(CreditNote, CreditNote.model_validate(raw))
+
+
 async def get_credit_note(owner: Books, note_id: str) -> CreditNoteOut:
     return CreditNoteOut.from_document(await get_note(owner, note_id))
 

@@ -37,16 +37,18 @@ class EmailCreate(BaseStruct):
 class EmailQueued(ResponseStruct, Mapped):
     id: str
     invoice_id: str
+    credit_note_id: str | None
     to: list[str]
     status: EmailStatus
     created_at: datetime
 
-    SOURCE = Source(EmailRecord, invoice_id=str, status=EmailStatus)
+    SOURCE = Source(EmailRecord, invoice_id=str, credit_note_id=str, status=EmailStatus)
 
 
 class EmailOut(ResponseStruct, Mapped):
     id: str
     invoice_id: str
+    credit_note_id: str | None  # a credit note's e-mail (it shows in its invoice's list too)
     to: list[str]
     cc: list[str]
     subject: str
@@ -56,7 +58,7 @@ class EmailOut(ResponseStruct, Mapped):
     sent_at: datetime | None
     created_at: datetime
 
-    SOURCE = Source(EmailRecord, invoice_id=str, status=EmailStatus)
+    SOURCE = Source(EmailRecord, invoice_id=str, credit_note_id=str, status=EmailStatus)
 
 
 EmailPage = Annotated[Page[EmailOut], component("EmailPage")]
