@@ -21,5 +21,5 @@ async def create_credit_note(
     return response.json()  # type: ignore[no-any-return]
 
 
-def line(amount: str, quantity: str = "1", **tax: str) -> dict[str, str]:
-    return {"description": "Correction", "quantity": quantity, "unit_price": amount, **tax}
+def line(amount: str, quantity: str = "1", **fields: str) -> dict[str, str]:
+    return {"description": "Correction", "quantity": quantity, "unit_price": amount, **fields}

@@ -82,3 +82,18 @@ async def test_a_credit_note_whose_e_invoice_breaks_a_rule_is_422_and_uses_no_nu
     assert (await client.get("/api/credit-notes", headers=auth)).json()["total"] == 0
     note = await create_credit_note(client, auth, invoice["id"], lines=[line("1.00")])
     assert note["number"] == "CN-0001"
+
+
+def test_the_sample_in_docs_is_a_valid_credit_note_of_its_invoice():
+    """docs/sample-credit-note.{pdf,xml}: the XML is the one the PDF embeds, type 381 naming INV-0001."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    xml = (docs / "sample-credit-note.xml").read_bytes()
+    root = judged(xml)
+    assert text_of(root, "//rsm:ExchangedDocument/ram:TypeCode") == "381"
+    assert text_of(root, "//rsm:ExchangedDocument/ram:ID") == "CN-0001"
+    reference = "//ram:ApplicableHeaderTradeSettlement/ram:InvoiceReferencedDocument/"
+    assert text_of(root, reference + "ram:IssuerAssignedID") == "INV-0001"
+    pdf = (docs / "sample-credit-note.pdf").read_bytes()
+    assert PdfReader(io.BytesIO(pdf)).attachments["factur-x.xml"] == [xml]
