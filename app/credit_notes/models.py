@@ -59,9 +59,9 @@ class CreditNote(OwnedDocument):
         indexes = [
             owner_index("owner_number_unique", "number_slot", unique=True),
             *sort_indexes("number_seq", "issue_date", "created_at"),
-            # An invoice's credit notes and a client's, in any of the list's orders (numbered first).
-            sort_index("owner_invoice_sort_number_seq", "invoice_id", "number_seq"),
-            sort_index("owner_client_sort_number_seq", "client_id", "number_seq"),
+            # An invoice's credit notes (its list sorts by created_at); the list's client filter.
+            sort_index("owner_invoice_sort_created_at", "invoice_id", "created_at"),
+            owner_index("owner_client", "client_id"),
             IndexModel([("issuing_at", ASCENDING), ("_id", ASCENDING)], name="issuing_at", sparse=True),
             OUTBOX_INDEX,
         ]

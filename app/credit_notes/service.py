@@ -49,7 +49,7 @@ from app.documents import credit_notes as credit_documents
 from app.documents import service as documents
 from app.documents.models import StoredDocument
 from app.invoices import credits
-from app.invoices.credits import Creditable, GroupAmount
+from app.invoices.credits import Creditable, GroupAmount, plain_rate
 from app.invoices.models import DocumentInfo, StoredTaxGroup
 from app.invoices.tax_category import TaxCategory, default_category
 from app.invoices.totals import PricedLine, compute_totals
@@ -109,12 +109,15 @@ def _priced_lines(invoice: Creditable, lines: Sequence[CreditNoteLineIn]) -> Pri
             quantity=line.quantity,
             unit_price_cents=to_cents(line.unit_price),
             amount_cents=to_cents(amount),
-            tax_rate=rate,
+            tax_rate=plain_rate(rate),
             tax_category=category,
         )
         for line, amount, (category, rate) in zip(lines, totals.line_amounts, taxes, strict=True)
     ]
-    groups = [GroupAmount(g.category, g.rate, to_cents(g.taxable), to_cents(g.tax)) for g in totals.groups]
+    groups = [
+        GroupAmount(g.category, plain_rate(g.rate), to_cents(g.taxable), to_cents(g.tax))
+        for g in totals.groups
+    ]
     return Priced(stored, groups, to_cents(totals.subtotal), to_cents(totals.tax), to_cents(totals.total))
 
 

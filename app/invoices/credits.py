@@ -75,13 +75,20 @@ class Creditable:
         )
 
 
+def plain_rate(rate: Decimal) -> Decimal:
+    """A rate as a document writes it: `20`, `8.875`, never `2E+1` (totals.tax_groups keys groups by the
+    normalized rate, whose exponent form XML's xs:decimal refuses)."""
+    return Decimal(format(rate.normalize(), "f")) if rate else Decimal(0)
+
+
 def _key(category: str, rate: Decimal) -> tuple[str, Decimal]:
     return (category, rate.normalize() if rate else Decimal(0))
 
 
 def _groups(invoice: Invoice) -> tuple[GroupAmount, ...]:
     return tuple(
-        GroupAmount(g.category, g.rate, g.taxable_cents, g.tax_cents) for g in tax_breakdown_of(invoice)
+        GroupAmount(g.category, plain_rate(g.rate), g.taxable_cents, g.tax_cents)
+        for g in tax_breakdown_of(invoice)
     )
 
 

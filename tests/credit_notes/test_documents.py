@@ -17,7 +17,7 @@ from app.documents.errors import EInvoiceInvalid
 from tests.conftest import assert_problem
 from tests.credit_notes.factories import create_credit_note, credit, line
 from tests.documents.factories import pdf_text, set_business, worked_example
-from tests.documents.test_credit_note_documents import judged, spaced, text_of
+from tests.documents.test_credit_note_documents import NS, judged, spaced, text_of
 from tests.invoices.factories import create_sent_invoice, send_invoice
 
 
@@ -97,3 +97,17 @@ def test_the_sample_in_docs_is_a_valid_credit_note_of_its_invoice():
     assert text_of(root, reference + "ram:IssuerAssignedID") == "INV-0001"
     pdf = (docs / "sample-credit-note.pdf").read_bytes()
     assert PdfReader(io.BytesIO(pdf)).attachments["factur-x.xml"] == [xml]
+
+
+async def test_a_whole_rate_is_written_plainly_in_the_e_invoice(client, auth):
+    """A 20 % group (Decimal 2E+1 once normalized) is `20` in the XML, which xs:decimal reads."""
+    await set_business(client, auth)
+    invoice = await send_invoice(client, auth, (await worked_example(client, auth, tax_rate="20"))["id"])
+    part = await create_credit_note(client, auth, invoice["id"], lines=[line("10.00")])
+    rest = await create_credit_note(client, auth, invoice["id"])
+    for note in (part, rest):
+        assert note["tax_breakdown"][0]["rate"] == "20"
+        [xml] = PdfReader(io.BytesIO(await _pdf(client, auth, note["id"]))).attachments["factur-x.xml"]
+        root = judged(xml)
+        rates = root.xpath("//ram:RateApplicablePercent/text()", namespaces=NS)
+        assert rates and set(rates) == {"20"}, rates
