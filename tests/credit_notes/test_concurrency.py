@@ -5,18 +5,37 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from bson import ObjectId
 
+from app.invoices import credits
 from app.invoices.models import Invoice
 from tests.credit_notes.factories import credit, line
 from tests.invoices.factories import create_sent_invoice
 
 
-async def test_twenty_concurrent_credit_notes_never_credit_more_than_the_invoice(client, auth):
-    """A 100.00 invoice (no tax) and twenty notes of 7.00 at once: fourteen fit (98.00), six are refused;
-    the invoice's credited sum is exactly the notes', and the notes are CN-0001 … CN-0014."""
+def _together(monkeypatch: pytest.MonkeyPatch, parties: int) -> None:
+    """The credit of each note waits until all `parties` notes reach it, then all run at once: their reads
+    and conditional writes of the invoice interleave on the yielding store (rendering alone would let them
+    arrive one by one)."""
+    barrier = asyncio.Barrier(parties)
+    apply_credit = credits.apply_credit
+
+    async def together(*args: Any, **kwargs: Any) -> Any:
+        await barrier.wait()
+        return await apply_credit(*args, **kwargs)
+
+    monkeypatch.setattr(credits, "apply_credit", together)
+
+
+async def test_twenty_concurrent_credit_notes_never_credit_more_than_the_invoice(client, auth, monkeypatch):
+    """A 100.00 invoice (no tax) and twenty notes of 7.00 at once, their credits applied all at the same
+    time: fourteen fit (98.00), six are refused; the invoice's credited sum is exactly the notes', and the
+    notes are CN-0001 … CN-0014."""
     invoice = await create_sent_invoice(client, auth)
+    _together(monkeypatch, 20)
     responses = await asyncio.gather(
         *(credit(client, auth, invoice["id"], lines=[line("7.00")]) for _ in range(20))
     )
@@ -35,8 +54,9 @@ async def test_twenty_concurrent_credit_notes_never_credit_more_than_the_invoice
     assert sum(Decimal(n["total"]) for n in listed["items"]) == Decimal("98.00")
 
 
-async def test_twenty_full_credits_at_once_credit_the_invoice_once(client, auth):
+async def test_twenty_full_credits_at_once_credit_the_invoice_once(client, auth, monkeypatch):
     invoice = await create_sent_invoice(client, auth, tax_rate="19")
+    _together(monkeypatch, 20)
     responses = await asyncio.gather(*(credit(client, auth, invoice["id"]) for _ in range(20)))
     created = [r.json() for r in responses if r.status_code == 201]
     assert len(created) == 1 and created[0]["total"] == invoice["total"]
