@@ -358,3 +358,18 @@ async def test_a_retry_with_the_same_idempotency_key_gives_the_same_note(client,
     after = await _invoice(client, auth, invoice["id"])
     assert after["amount_credited"] == "5.00"
     assert (await client.get("/api/credit-notes", headers=auth)).json()["total"] == 1
+
+
+async def test_reports_see_credit_notes_only_through_the_amount_due(client, auth):
+    invoice = await create_sent_invoice(client, auth)  # 100.00 in the client's currency
+    await add_payment(client, auth, invoice["id"], "20.00")
+    params = {"currency": invoice["currency"]}
+    before = (await client.get("/api/reports/summary", params=params, headers=auth)).json()
+    assert before["outstanding"] == "80.00" and before["paid_last_30_days"] == "20.00"
+    await create_credit_note(client, auth, invoice["id"], lines=[line("30.00")])
+    after = (await client.get("/api/reports/summary", params=params, headers=auth)).json()
+    assert after["outstanding"] == "50.00"  # 100 - 20 paid - 30 credited
+    assert after["paid_last_30_days"] == "20.00"  # payments only
+    await create_credit_note(client, auth, invoice["id"])
+    cleared = (await client.get("/api/reports/summary", params=params, headers=auth)).json()
+    assert cleared["outstanding"] == "0.00" and cleared["paid_last_30_days"] == "20.00"
