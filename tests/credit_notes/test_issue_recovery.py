@@ -11,7 +11,7 @@ from app.credit_notes.models import CreditNote, CreditNoteCounter
 from app.invoices.models import Invoice
 from tests.conftest import register
 from tests.credit_notes.factories import create_credit_note, credit, line
-from tests.faults import Died, Fault, fault_fixture  # noqa: F401 (the `fault` fixture)
+from tests.faults import Died, Fault, fault_fixture, lost_answer_fixture  # noqa: F401 (the fixtures)
 from tests.invoices.factories import create_sent_invoice
 from tests.invoices.test_send_recovery import _recover
 
@@ -103,3 +103,30 @@ async def test_a_stuck_note_its_invoice_no_longer_allows_is_undone_and_uses_no_n
     other = await create_sent_invoice(client, account.headers)
     following = await create_credit_note(client, account.headers, other["id"], lines=[line("1.00")])
     assert following["number"] == "CN-0002"
+
+
+async def test_a_retry_after_any_lost_answer_gives_one_note_credited_once(
+    client: Any, lost_answer: Any
+) -> None:
+    """Each write of an issue in turn commits and then its answer is lost (a 503): the retry with the same
+    Idempotency-Key finishes that very note; the invoice is credited once and one number is used."""
+    for step in range(1, 12):
+        account = await register(client, f"{ObjectId()}@example.com")
+        invoice = await create_sent_invoice(client, account.headers)
+        headers = {**account.headers, "Idempotency-Key": f"credit-{step}"}
+        body = {"reason": "Billed twice", "lines": [line("10.00")]}
+        lost_answer.arm(step)
+        first = await client.post(f"/api/invoices/{invoice['id']}/credit-notes", json=body, headers=headers)
+        lost_answer.disarm()
+        retry = await client.post(f"/api/invoices/{invoice['id']}/credit-notes", json=body, headers=headers)
+        where = f"answer lost at write {step}"
+        assert retry.status_code == 201, (where, retry.text)
+        if first.status_code == 201:
+            assert retry.json() == first.json(), where
+        notes = await CreditNote.get_motor_collection().find({"owner_id": ObjectId(account.id)}).to_list(None)
+        assert [str(n["_id"]) for n in notes] == [retry.json()["id"]], where
+        assert retry.json()["number"] == "CN-0001", where
+        stored = await Invoice.get_motor_collection().find_one({"_id": ObjectId(invoice["id"])})
+        assert stored["amount_credited_cents"] == 1000 and len(stored["credit_note_ids"]) == 1, where
+        if not lost_answer.fired:
+            break
