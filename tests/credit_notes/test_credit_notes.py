@@ -335,6 +335,8 @@ async def test_the_pdf_is_stored_once_and_served_byte_identical(client, auth):
 
 
 async def test_credit_note_created_is_one_event_with_the_note(client, auth):
+    hook = {"url": "http://127.0.0.1:9/hooks", "events": ["credit_note.created"]}  # webhooks accept the type
+    assert (await client.post("/api/webhook-endpoints", json=hook, headers=auth)).status_code == 201
     invoice = await create_sent_invoice(client, auth)
     note = await create_credit_note(client, auth, invoice["id"], lines=[line("1.00")])
     events = (
