@@ -12,6 +12,7 @@ from app.core.roles import Role
 from app.credit_notes import rendering, service
 from app.credit_notes.schemas import CreditNoteCreate, CreditNoteFilters, CreditNoteOut, CreditNotePage
 from app.db.pagination import PageParams, sorted_by
+from app.db.versions import Expected
 from app.documents.errors import DocumentTooLarge, EInvoiceInvalid, RenderTimeout
 from app.http.pagination import id_filter
 from app.http.schemas import FileBytes, created
@@ -46,7 +47,12 @@ class InvoiceCreditNoteController(Controller):
         },
     )
     async def create_credit_note(
-        self, invoice_id: str, data: CreditNoteCreate, caller: Caller, new_id: PydanticObjectId | None
+        self,
+        invoice_id: str,
+        data: CreditNoteCreate,
+        caller: Caller,
+        expected: Expected,
+        new_id: PydanticObjectId | None,
     ) -> Response[CreditNoteOut]:
         """Issue a credit note of a sent or paid invoice (else 409 `invalid_state`): the given lines, or
         without `lines` everything not credited yet. Each line's (category, rate) must be one of the
@@ -54,8 +60,9 @@ class InvoiceCreditNoteController(Controller):
         exceed the invoice's (400). The note takes the next number of its own sequence
         (`{credit_note_prefix}{n:04d}`); its document is rendered and checked (Factur-X: 422
         `e_invoice_invalid`) before the number is taken. The invoice's `amount_credited` grows, its
-        `amount_due` falls, and a sent invoice with nothing left due is `paid`."""
-        note = await service.create_credit_note(caller, invoice_id, data, new_id)
+        `amount_due` falls, and a sent invoice with nothing left due is `paid`. `If-Match` names the
+        invoice's version."""
+        note = await service.create_credit_note(caller, invoice_id, data, new_id, expected)
         return created(CreditNoteOut.from_document(note), "/api/credit-notes")
 
     @get(

@@ -45,6 +45,7 @@ from app.db.repository import (
     update_owned,
 )
 from app.db.sequences import Numbered, format_number, number_slot
+from app.db.versions import ANY, Expected
 from app.documents import credit_notes as credit_documents
 from app.documents import service as documents
 from app.documents.models import StoredDocument
@@ -166,14 +167,18 @@ class Prepared(msgspec.Struct, frozen=True):
 
 
 async def create_credit_note(
-    owner: Books, invoice_id: str, data: CreditNoteCreate, new_id: PydanticObjectId | None = None
+    owner: Books,
+    invoice_id: str,
+    data: CreditNoteCreate,
+    new_id: PydanticObjectId | None = None,
+    expected: Expected = ANY,
 ) -> CreditNote:
     """Issue a credit note of the invoice (the steps in the module docstring). A retry whose earlier run
     stored its note (the same `new_id`) finishes and answers with that note."""
     earlier = await created_before(CreditNote, new_id, owner.id)
     if earlier is not None:  # the Idempotency-Key binds the path: it is this invoice's
         return await finish(owner, earlier.id)
-    invoice = await credits.creditable(owner, invoice_id)
+    invoice = await credits.creditable(owner, invoice_id, expected)
     priced = _priced_lines(invoice, data.lines) if data.lines is not None else _rest(invoice, data.reason)
     credits.within(invoice.groups, invoice.credited, priced.groups)  # 400 before any render
     now = utc_now()
@@ -203,16 +208,19 @@ async def create_credit_note(
     rendered = await credit_documents.render_credit_note(owner.id, await document_data.load(owner, note), now)
     note.number = None
     note = await insert_once(note)
-    return await finish(owner, note.id, Prepared(upcoming, rendered))
+    return await finish(owner, note.id, Prepared(upcoming, rendered), expected)
 
 
-async def finish(owner: Books, note_id: OwnerId, prepared: Prepared | None = None) -> CreditNote:
+async def finish(
+    owner: Books, note_id: OwnerId, prepared: Prepared | None = None, expected: Expected = ANY
+) -> CreditNote:
     """Steps 3 to 5 for a stored note, each idempotent (the request, a retry and the recovery all run
-    this). A note its invoice refuses is deleted and the refusal raised."""
+    this). A note its invoice refuses is deleted and the refusal raised (`expected`: the request's If-Match
+    on the invoice, which its credit is conditional on)."""
     note = await _issuing(owner, note_id)
     if note.number is None:
         try:
-            await credits.apply_credit(owner, note.invoice_id, note.id, _amounts(note))
+            await credits.apply_credit(owner, note.invoice_id, note.id, _amounts(note), expected)
         except AppError:  # refused: nothing was applied (a note applied once is never refused again)
             if not await credits.is_applied(owner.id, note.invoice_id, note.id):
                 await CreditNote.get_motor_collection().delete_one(
@@ -292,8 +300,8 @@ async def abandon(owner_id: OwnerId, note_id: OwnerId) -> None:
 # ---------------------------------------------------------------- reading
 
 
-async def get_note(owner: Books, note_id: str) -> CreditNote:
-    """A numbered note of the caller's organisation, else 404."""
+async def get_note(owner: Books, note_id: str, expected: Expected = ANY) -> CreditNote:
+    """A numbered note of the caller's organisation, else 404; 412 if not at a version `expected` names."""
     oid = parse_object_id(note_id)
     raw = (
         await CreditNote.get_motor_collection().find_one(owned_filter(owner.id, NUMBERED, _id=oid))
@@ -302,7 +310,9 @@ async def get_note(owner: Books, note_id: str) -> CreditNote:
     )
     if raw is None:
         raise NotFound(f"No credit note with id {note_id!r}" if oid else "No such resource")
-    return cast(CreditNote, CreditNote.model_validate(raw))
+    note = cast(CreditNote, CreditNote.model_validate(raw))
+    expected.check(note.version)
+    return note
 
 
 async def numbered_note(owner_id: OwnerId, note_id: OwnerId) -> CreditNote | None:

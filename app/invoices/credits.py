@@ -25,6 +25,7 @@ from app.core.money import from_cents, to_cents
 from app.core.retry import compare_and_set
 from app.db.outbox import pending, publish
 from app.db.repository import OwnerId, get_owned, owned_filter, update_owned
+from app.db.versions import ANY, Expected
 from app.invoices.errors import TooManyCreditNotes
 from app.invoices.lifecycle import LIFECYCLE, at_version, refuse, require
 from app.invoices.models import Invoice, StoredTaxGroup
@@ -110,9 +111,10 @@ def _ready(invoice: Invoice) -> None:
         raise InvalidState(f"Invoice {invoice.id} is being sent; try again shortly")
 
 
-async def creditable(owner: Books, invoice_id: str) -> Creditable:
-    """The invoice a credit note is asked for: 404 if it is not the caller's, 409 unless sent or paid."""
-    invoice = await get_owned(Invoice, invoice_id, owner.id)
+async def creditable(owner: Books, invoice_id: str, expected: Expected = ANY) -> Creditable:
+    """The invoice a credit note is asked for: 404 if it is not the caller's, 412 if it is not at a version
+    `expected` names (If-Match), 409 unless sent or paid."""
+    invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
     _ready(invoice)
     assert invoice.number is not None
     groups = _groups(invoice)
@@ -164,18 +166,24 @@ def within(
 
 
 async def apply_credit(
-    owner: Books, invoice_id: OwnerId, note_id: OwnerId, note: Sequence[GroupAmount]
+    owner: Books,
+    invoice_id: OwnerId,
+    note_id: OwnerId,
+    note: Sequence[GroupAmount],
+    expected: Expected = ANY,
 ) -> Invoice:
     """Add the credit note `note_id` (its amounts per group) to the invoice: one conditional update pinned
     to the version read, retried while other writes land in between. Idempotent: a note applied already
     answers with the invoice as it is. 409 unless the invoice is sent or paid; 400 when a group would be
-    credited beyond the invoice's."""
+    credited beyond the invoice's; 412 when the invoice moved past the version `expected` names (the request's
+    If-Match: checked on every read, so a write that landed meanwhile makes it 412, not a retry)."""
     amount = sum(part.taxable_cents + part.tax_cents for part in note)
 
     async def attempt() -> Invoice | None:
         invoice = await get_owned(Invoice, str(invoice_id), owner.id)
         if note_id in invoice.credit_note_ids:
             return invoice  # an earlier run (the request's, or the recovery's) applied it
+        expected.check(invoice.version)
         _ready(invoice)
         if len(invoice.credit_note_ids) >= MAX_CREDIT_NOTES:
             raise TooManyCreditNotes(

@@ -70,13 +70,16 @@ class CreditNoteEmailController(Controller):
         data: EmailCreate,
         caller: Caller,
         request: Request,
+        expected: Expected,
         new_id: PydanticObjectId | None,
     ) -> EmailQueued:
         """Queue the credit note's stored PDF (with its Factur-X XML when enabled) for e-mail, as for
         invoices: `to` defaults to the client's e-mail, at most 10 recipients in `to` and `cc` together, and
         each e-mail counts once toward EMAIL_DAILY_LIMIT (beyond, 429 `quota_exceeded`)."""
         settings = request.app.state.settings
-        record = await service.queue_credit_note_email(settings, caller, credit_note_id, data, new_id)
+        record = await service.queue_credit_note_email(
+            settings, caller, credit_note_id, data, expected, new_id
+        )
         return EmailQueued.from_document(record)
 
     @get(

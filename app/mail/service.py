@@ -70,13 +70,14 @@ async def queue_credit_note_email(
     owner: Caller,
     credit_note_id: str,
     data: EmailCreate,
+    expected: Expected = ANY,
     new_id: PydanticObjectId | None = None,
 ) -> EmailRecord:
     """A credit note's e-mail, as an invoice's (its stored PDF attached, counted in EMAIL_DAILY_LIMIT)."""
     earlier = await created_before(EmailRecord, new_id, owner.id)
     if earlier is not None:
         return earlier
-    note = await credit_notes.get_note(owner, credit_note_id)
+    note = await credit_notes.get_note(owner, credit_note_id, expected)
     _check_smtp(settings)
     about = {"invoice_id": note.invoice_id, "credit_note_id": note.id}
     defaults = texts.credit_note_defaults(owner, note)

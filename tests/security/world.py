@@ -123,7 +123,9 @@ class World:
         return self.ids[collection]
 
     async def everything(self) -> dict[str, str]:
-        for collection in [*COLLECTIONS, *NESTED_CREATES]:
+        # Nested ones first: each of the others is then the newest of its list (a credit note's invoice is
+        # made before the world's own invoice).
+        for collection in [*NESTED_CREATES, *COLLECTIONS]:
             await self.id(collection)
         return self.ids
 
