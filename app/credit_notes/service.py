@@ -57,7 +57,7 @@ from app.invoices.totals import PricedLine, compute_totals
 from app.organizations.models import Books
 
 SORTS = sortable(CreditNote, {"number": "number_seq", "issue_date": "issue_date", "created_at": "created_at"})
-INVOICE_SORTS = sortable(CreditNote, {"created_at": "created_at"}, scope=("invoice_id",))
+INVOICE_SORTS = sortable(CreditNote, {"created_at": "created_at"})
 # A note shows once it is numbered (until then it is being issued).
 NUMBERED: dict[str, Any] = {"number": {"$ne": None}}
 CREATED = "credit_note.created"
