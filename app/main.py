@@ -34,6 +34,8 @@ from app.clients.models import Client
 from app.config import MAX_BODY_BYTES, ConfigError, Settings
 from app.contracts.controller import ContractController
 from app.contracts.models import Contract
+from app.credit_notes.controller import CreditNoteController, InvoiceCreditNoteController
+from app.credit_notes.models import CreditNote, CreditNoteCounter
 from app.db import client as db
 from app.db import data_migrations
 from app.db.quota import QuotaWindow
@@ -63,7 +65,7 @@ from app.http.versioning import EXPECTED, VersioningMiddleware, provide_expected
 from app.invoices import numbering
 from app.invoices.controller import InvoiceController
 from app.invoices.models import Invoice, InvoiceCounter
-from app.mail.controller import InvoiceEmailController
+from app.mail.controller import CreditNoteEmailController, InvoiceEmailController
 from app.mail.models import EmailRecord
 from app.organizations import service as organizations
 from app.organizations.controller import InvitationController, OrganizationController, OrganizationsController
@@ -94,6 +96,8 @@ DOCUMENT_MODELS: list[type[Document]] = [
     TimeEntry,
     Invoice,
     InvoiceCounter,
+    CreditNote,
+    CreditNoteCounter,
     StoredDocument,
     EmailRecord,
     Contract,
@@ -118,6 +122,9 @@ API_CONTROLLERS: list[Any] = [
     TimeEntryController,
     InvoiceController,
     InvoiceEmailController,
+    InvoiceCreditNoteController,
+    CreditNoteController,
+    CreditNoteEmailController,
     ContractController,
     ReportController,
     ResumeController,

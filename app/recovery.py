@@ -4,8 +4,8 @@ runs them in order, all against one cutoff: work younger than RECOVERY_GRACE is 
 request that started it may still be running (and each step is idempotent, so overlapping one is harmless).
 
 Order matters: inserts whose parent vanished are deleted first (their claims become orphans), then invoice
-sends, claims and releases, then client currency cascades, and last the outboxes, so no event leaves for a
-change that the steps before undid.
+sends, claims and releases, then credit notes being issued, then client currency cascades, and last the
+outboxes, so no event leaves for a change that the steps before undid.
 
 Within each step every item runs on its own (db/recovery.py): one that raises is logged and skipped, the
 others go on. The pass remembers it, so the later steps leave it, and whatever waits on it (the claims of
@@ -21,6 +21,7 @@ from app.clients.models import Client
 from app.clients.service import recover_updates
 from app.contracts.models import Contract
 from app.core.clock import utc_now
+from app.credit_notes.recovery import recover_credit_notes
 from app.db.actors import SYSTEM, acting_as
 from app.db.recovery import RecoveryPass
 from app.db.repository import clear_stale_marks, confirm_inserted
@@ -52,6 +53,7 @@ async def _recover(cutoff: datetime) -> None:
     for referenced in (Client, Project):
         await clear_stale_marks(referenced, cutoff, recovery)
     await recover_invoices(cutoff, recovery)
+    await recover_credit_notes(cutoff, recovery)
     await recover_updates(cutoff, recovery)
     await recover_organizations(cutoff)
     await invitations.requeue_unmailed(cutoff)

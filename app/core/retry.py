@@ -25,11 +25,13 @@ ATTEMPTS = 20
 async def compare_and_set(
     attempt: Callable[[], Awaitable[T | None]],
     gave_up: Callable[[], Awaitable[AppError]] | str,
+    *,
+    attempts: int = ATTEMPTS,
 ) -> T:
     """Run `attempt` (read, check, conditional write) until it returns something (None: its write matched
     nothing, so try again), at most ATTEMPTS times; its own refusals (404, 409 ...) propagate at once.
     After the last miss: the error `gave_up` builds (by re-reading), or a 409 conflict with that message."""
-    for _ in range(ATTEMPTS):
+    for _ in range(attempts):
         result = await attempt()
         if result is not None:
             return result

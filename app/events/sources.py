@@ -36,6 +36,8 @@ def sources() -> tuple[Source, ...]:
     from app.clients.schemas import ClientOut
     from app.contracts.models import Contract
     from app.contracts.schemas import ContractOut
+    from app.credit_notes.models import CreditNote
+    from app.credit_notes.schemas import CreditNoteOut
     from app.invoices.models import Invoice
     from app.invoices.schemas import InvoiceOut
     from app.organizations.models import Invitation, Organization
@@ -55,6 +57,7 @@ def sources() -> tuple[Source, ...]:
         Source(Project, "project", ProjectOut.from_document),
         Source(TimeEntry, "time_entry", TimeEntryOut.from_document),
         Source(Invoice, "invoice", InvoiceOut.from_document, zone=time_zone_of),  # is_overdue
+        Source(CreditNote, "credit_note", CreditNoteOut.from_document),
         Source(Contract, "contract", ContractOut.from_document),
         Source(Resume, "resume", ResumeOut.from_document),
         Source(WebhookEndpoint, "webhook_endpoint", WebhookEndpointOut.from_document),  # only .disabled

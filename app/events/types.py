@@ -23,6 +23,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "invoice.paid",
     "invoice.voided",
     "invoice.reminder_sent",
+    "credit_note.created",
     "contract.created",
     "contract.updated",
     "contract.deleted",

@@ -19,7 +19,7 @@ from app.http.pagination import id_filter
 from app.http.schemas import FileBytes, created
 from app.http.tenancy import requires
 from app.invoices import lifecycle, rendering, service
-from app.invoices.errors import TooManyPayments
+from app.invoices.errors import CreditNoteRequired, TooManyPayments
 from app.invoices.schemas import (
     InvoiceCreate,
     InvoiceFilters,
@@ -150,10 +150,11 @@ class InvoiceController(Controller):
         "/{invoice_id:str}/void",
         operation_id="voidInvoice",
         status_code=200,
-        opt={**requires(Role.BILLING, scope="invoices"), **raises(InvalidState)},
+        opt={**requires(Role.BILLING, scope="invoices"), **raises(InvalidState, CreditNoteRequired)},
     )
     async def void_invoice(self, invoice_id: str, caller: Caller, expected: Expected) -> InvoiceOut:
-        """Void a draft or a sent invoice without payments; releases its time entries."""
+        """Void a draft or a sent invoice without payments or credit notes; releases its time entries. A
+        sent e-invoice (Factur-X) is corrected by a credit note instead: 409 `credit_note_required`."""
         return InvoiceOut.from_document(await lifecycle.void_invoice(caller, invoice_id, expected))
 
     @get(

@@ -14,18 +14,19 @@ import msgspec
 from beanie import PydanticObjectId
 
 from app.core.clock import today_in, utc_now
-from app.core.errors import Conflict, InvalidState, NotFound, ValidationFailed
+from app.core.errors import InvalidState, NotFound, ValidationFailed
 from app.core.money import from_cents, to_cents
 from app.core.retry import compare_and_set
 from app.core.transitions import DELETED, Lifecycle, Transition
 from app.db.outbox import pending, publish
 from app.db.repository import OwnerId, get_owned, owned_filter, update_owned
+from app.db.sequences import Numbered
 from app.db.versions import ANY, VERSION, Expected
 from app.documents import service as documents
 from app.documents.model import DocumentData
 from app.documents.models import StoredDocument
 from app.invoices import document_data, numbering
-from app.invoices.errors import TooManyPayments
+from app.invoices.errors import CreditNoteRequired, TooManyPayments
 from app.invoices.models import DocumentInfo, Invoice, StoredPayment
 from app.invoices.schemas import PaymentCreate
 from app.organizations.models import Books
@@ -42,9 +43,9 @@ LIFECYCLE = Lifecycle(
         "pay": Transition(("sent",)),
         "settle": Transition(("sent",), "paid"),
         "email": Transition(("sent", "paid")),  # mail/ queues the stored document; the status stays
+        "credit": Transition(("sent", "paid")),  # a credit note (invoices/credits.py); settles a sent one
     }
 )
-SEND_ROUNDS = 1000  # each lost round means another send took the counter: bounded by the concurrent sends
 _REFUSALS = {
     "edit": "only drafts can be edited",
     "delete": "only drafts can be deleted",
@@ -52,12 +53,14 @@ _REFUSALS = {
     "pay": "only sent invoices take payments",
     "void": "only drafts and sent invoices without payments can be voided",
     "email": "only sent or paid invoices can be e-mailed",
+    "credit": "only sent or paid invoices can be credited",
 }
 # Why an action the status allows was still refused (its extra condition failed).
-_GUARDS = {"send": "it has no lines", "void": "it has payments"}
+_GUARDS = {"send": "it has no lines", "void": "it has payments", "credited": "it has credit notes"}
 # The most payments one invoice keeps: each is embedded in the invoice, and a document must stay far below
 # MongoDB's 16 MiB limit (1,000 payments with 500-character notes are about 0.6 MiB).
 MAX_PAYMENTS = 1000
+FACTUR_X = "factur-x"  # `document.e_invoice` of an invoice issued as an e-invoice
 
 
 def _label(invoice: Invoice) -> str:
@@ -136,7 +139,7 @@ async def send_invoice(owner: Books, invoice_id: str, expected: Expected = ANY) 
             invoice.id,
             owner.id,
             {"status": require(invoice, "send"), "sent_at": now, "sending_at": now},
-            where={**LIFECYCLE.where("send"), "lines": {"$ne": []}, **_at_version(invoice)},
+            where={**LIFECYCLE.where("send"), "lines": {"$ne": []}, **at_version(invoice)},
         )
         return None if claimed is None else (claimed, Prepared(upcoming, data, rendered))
 
@@ -144,7 +147,7 @@ async def send_invoice(owner: Books, invoice_id: str, expected: Expected = ANY) 
     return await finish_send(owner, sent.id, prepared)
 
 
-def _at_version(invoice: Invoice) -> dict[str, Any]:
+def at_version(invoice: Invoice) -> dict[str, Any]:
     """The filter of `invoice`'s version as it was read (a document stored before versions reads 0)."""
     return {VERSION: {"$in": [0, None]}} if invoice.version == 0 else {VERSION: invoice.version}
 
@@ -221,24 +224,19 @@ async def abandon_send(owner_id: OwnerId, invoice_id: OwnerId) -> None:
 
 
 async def take_number(owner: Books, invoice_id: OwnerId) -> None:
-    """Give the claimed invoice its number, if it has none: hold the counter's next number for it (or the
-    one it holds already), write it on the invoice with the `invoice.sent` event (and `paid` when nothing is
-    due: a zero-total invoice), free the counter. A counter held by another invoice (its send died, or runs
-    now) is first finished for that one: no number is skipped or given twice."""
-    for _ in range(SEND_ROUNDS):
-        invoice = await _sending(owner, invoice_id)
-        if invoice.number is None:
-            seq = await numbering.reserve(owner.id, invoice.id)
-            if seq is None:  # another send holds the counter: give that one its number first
-                other = await numbering.holder(owner.id)
-                if other is not None and other != invoice.id:
-                    await take_number(owner, other)
-                continue
-            if not await _number(owner, invoice, seq):
-                continue  # the invoice changed meanwhile (a payment cannot land yet; a void can): again
-        await numbering.release(owner.id, invoice.id)
-        return
-    raise Conflict("Another invoice was being numbered; try again")
+    """Give the claimed invoice its number, if it has none (db/sequences.py: hold the counter's next number
+    for it, or the one it holds already; write it on the invoice with the `invoice.sent` event, and `paid`
+    when nothing is due: a zero-total invoice; free the counter). A counter held by another invoice (its send
+    died, or runs now) is first finished for that one: no number is skipped or given twice."""
+    await numbering.SEQUENCE.take(owner.id, invoice_id, _numbered(owner))
+
+
+def _numbered(owner: Books) -> Numbered[Invoice]:
+    return Numbered(
+        load=lambda invoice_id: _sending(owner, invoice_id),
+        has_number=lambda invoice: invoice.number is not None,
+        write=lambda invoice, seq: _number(owner, invoice, seq),
+    )
 
 
 async def _number(owner: Books, invoice: Invoice, seq: int) -> bool:
@@ -268,15 +266,30 @@ async def attach_document(owner: Books, invoice: Invoice, stored: StoredDocument
 
 async def void_invoice(owner: Books, invoice_id: str, expected: Expected = ANY) -> Invoice:
     """Void (marked `releasing_at` in the same write), then release its time entries (if this dies in
-    between, the worker's recovery releases them: release_entries)."""
+    between, the worker's recovery releases them: release_entries). An issued e-invoice is corrected by a
+    credit note, never voided (409 credit_note_required); an invoice with credit notes stays (409)."""
     invoice = await get_owned(Invoice, invoice_id, owner.id, expected)
     require(invoice, "void")
     if invoice.amount_paid_cents:
         raise refuse(invoice, "void", _GUARDS["void"])
+    if invoice.credit_note_ids:
+        raise refuse(invoice, "void", _GUARDS["credited"])
+    if invoice.status == "sent" and invoice.document is not None and invoice.document.e_invoice == FACTUR_X:
+        raise CreditNoteRequired(
+            f"{_label(invoice)} was issued as an e-invoice: correct it with a credit note "
+            f"(POST /api/invoices/{invoice.id}/credit-notes), it cannot be voided"
+        )
     now = utc_now()
-    stamp, unpaid = {"voided_at": now, "releasing_at": now}, {"amount_paid_cents": 0}
+    stamp = {"voided_at": now, "releasing_at": now}
+    # Nothing paid, nothing credited and no e-invoice issued, checked again in the same atomic write (a
+    # racing payment or credit note wins or loses whole).
+    unchanged = {
+        "amount_paid_cents": 0,
+        "credit_note_ids.0": {"$exists": False},
+        "document.e_invoice": {"$ne": FACTUR_X},
+    }
     voided = await _move(
-        owner, invoice, "void", stamp, where=unpaid, event="invoice.voided", expected=expected
+        owner, invoice, "void", stamp, where=unchanged, event="invoice.voided", expected=expected
     )
     await publish(voided)
     await release_entries(owner.id, voided.id)

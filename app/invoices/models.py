@@ -99,6 +99,11 @@ class Invoice(OwnedDocument):
     # Written with the totals; null on invoices stored before section 22 (read by `tax_breakdown_of`).
     tax_breakdown: list[StoredTaxGroup] | None = None
     payments: list[StoredPayment] = Field(default_factory=list)
+    # Credit notes (section 22, written only by invoices/credits.py): what they credited in all, per
+    # (category, rate) group (`credited`) and which notes did (so that a note is applied once).
+    amount_credited_cents: int = 0
+    credited: list[StoredTaxGroup] = Field(default_factory=list)
+    credit_note_ids: list[PydanticObjectId] = Field(default_factory=list)
     document: DocumentInfo | None = None
     sent_at: datetime | None = None
     # Set by the claim of a send, cleared once the send is complete (number and document): the worker's

@@ -10,7 +10,7 @@ from msgspec import UNSET, UnsetType
 
 from app.auth.schemas import EInvoice
 from app.core.clock import business_today, check_date_order
-from app.core.money import check_money, check_quantity, check_rate, format_rate
+from app.core.money import check_money, check_quantity, check_rate, format_money, format_rate, from_cents
 from app.db.pagination import Page
 from app.http.mapping import Computed, Mapped, Source, cents
 from app.http.schemas import (
@@ -25,6 +25,7 @@ from app.http.schemas import (
 )
 from app.invoices.models import Invoice, StoredLine, StoredPayment, StoredTaxGroup, single_group
 from app.invoices.tax_category import TaxCategory, stored_category
+from app.invoices.totals import amount_due_of
 
 MAX_LINES = 200
 
@@ -268,6 +269,12 @@ def overdue_today(status: str, due_date: date, amount_due_cents: int) -> bool:
     return status == "sent" and amount_due_cents > 0 and due_date < today
 
 
+def _refund_due(total_cents: int, paid_cents: int, credited_cents: int) -> str:
+    """Paid beyond what is still owed after credits (section 22), as a money string."""
+    _, refund = amount_due_of(from_cents(total_cents), from_cents(paid_cents), from_cents(credited_cents))
+    return format_money(refund)
+
+
 class InvoiceOut(ResponseStruct, Mapped):
     id: str
     number: str | None
@@ -291,6 +298,8 @@ class InvoiceOut(ResponseStruct, Mapped):
     total: MoneyOut
     amount_paid: MoneyOut
     amount_due: MoneyOut
+    amount_credited: MoneyOut  # section 22: the sum of the invoice's credit notes
+    refund_due: MoneyOut  # section 22: what was paid beyond what is still owed after credits
     payments: list[PaymentOut]
     document: DocumentOut | None
     sent_at: datetime | None
@@ -325,6 +334,8 @@ class InvoiceOut(ResponseStruct, Mapped):
         total=cents("total_cents"),
         amount_paid=cents("amount_paid_cents"),
         amount_due=cents("amount_due_cents"),
+        amount_credited=cents("amount_credited_cents"),
+        refund_due=Computed(_refund_due, "total_cents", "amount_paid_cents", "amount_credited_cents"),
     )
 
 

@@ -27,6 +27,9 @@ from app.config import SMTPS_PORT, Settings
 from app.core import error_text
 from app.core.clock import as_utc, utc_now
 from app.core.errors import QuotaExceeded
+from app.credit_notes import rendering as credit_note_rendering
+from app.credit_notes import service as credit_notes
+from app.credit_notes.models import CreditNote
 from app.db import versions
 from app.db.repository import owned_filter, parse_object_id
 from app.documents.errors import EInvoiceInvalid, RenderTimeout
@@ -80,6 +83,11 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             raise await _failed(record, f"not sent: invoice {invoice.number} was {state} before it went out")
         if not LIFECYCLE.allows(invoice.status, "email"):
             raise await _failed(record, f"invoice {invoice.number} was {invoice.status} before it went out")
+        note = None
+        if record.credit_note_id is not None:  # a credit note's e-mail: its own stored document
+            note = await credit_notes.numbered_note(owner_id, record.credit_note_id)
+            if note is None:
+                raise await _failed(record, "the credit note no longer exists")
         if invoice.number is None:  # its send is being finished by the recovery
             raise await _later(record, "the invoice is still being sent")
         if not settings.smtp_configured:  # the API that queued it has SMTP_HOST; this worker does not
@@ -88,8 +96,8 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
         if wait is not None:
             raise await _held(record, quota.EMAIL_DAILY_LIMIT, quota.over_the_limit(settings), wait)
         try:
-            stored = await rendering.stored_document(user, invoice)
-            message = build_message(settings, user, record, stored.pdf, rendering.filename(invoice))
+            pdf, filename = await _attachment(user, note, invoice)
+            message = build_message(settings, user, record, pdf, filename)
         except EInvoiceInvalid as error:  # the invoice cannot be rendered: it never will be
             raise await _failed(record, unrenderable(error)) from error
         except (QuotaExceeded, RenderTimeout) as error:  # the organisation's renders are busy or slow: later
@@ -114,6 +122,15 @@ def handler(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
         await _finish(record, SENT, f"refused for {partly}" if partly else None)
 
     return deliver
+
+
+async def _attachment(user: Books, note: CreditNote | None, invoice: Invoice) -> tuple[bytes, str]:
+    """The stored PDF the e-mail carries, and its file name: the credit note's, or the invoice's."""
+    if note is not None:
+        stored = await credit_note_rendering.stored_document(user, note)
+        return stored.pdf, credit_note_rendering.filename(note)
+    stored = await rendering.stored_document(user, invoice)
+    return stored.pdf, rendering.filename(invoice)
 
 
 async def send(settings: Settings, message: EmailMessage, recipients: list[str]) -> dict[str, Any]:

@@ -13,9 +13,12 @@ INVOICE, REMINDER = "invoice", "reminder"
 
 
 class EmailRecord(OwnedDocument):
-    """One e-mail of an invoice: what was asked, each attempt's outcome, and the SMTP server's last reply."""
+    """One e-mail of an invoice or of one of its credit notes: what was asked, each attempt's outcome, and the
+    SMTP server's last reply."""
 
     invoice_id: PydanticObjectId
+    # Set on a credit note's e-mail (it carries the note's document); `invoice_id` is then its invoice's.
+    credit_note_id: PydanticObjectId | None = None
     to: list[str]
     cc: list[str]
     subject: str
@@ -42,6 +45,7 @@ class EmailRecord(OwnedDocument):
         indexes = [
             # An invoice's e-mails, sorted by created_at either way (the list always filters on the invoice).
             sort_index("owner_invoice_sort_created_at", "invoice_id", "created_at"),
+            sort_index("owner_credit_note_sort_created_at", "credit_note_id", "created_at"),
             IndexModel([("enqueued", ASCENDING), ("created_at", ASCENDING)], name="enqueued_created"),
             # One reminder per rule and invoice, however many passes run at once; also how a pass reads
             # which rules an invoice has had (mail/reminders.py).

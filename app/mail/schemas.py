@@ -44,16 +44,18 @@ class EmailKind(StrEnum):
 class EmailQueued(ResponseStruct, Mapped):
     id: str
     invoice_id: str
+    credit_note_id: str | None
     to: list[str]
     status: EmailStatus
     created_at: datetime
 
-    SOURCE = Source(EmailRecord, invoice_id=str, status=EmailStatus)
+    SOURCE = Source(EmailRecord, invoice_id=str, credit_note_id=str, status=EmailStatus)
 
 
 class EmailOut(ResponseStruct, Mapped):
     id: str
     invoice_id: str
+    credit_note_id: str | None  # a credit note's e-mail (it shows in its invoice's list too)
     to: list[str]
     cc: list[str]
     subject: str
@@ -69,6 +71,7 @@ class EmailOut(ResponseStruct, Mapped):
     SOURCE = Source(
         EmailRecord,
         invoice_id=str,
+        credit_note_id=str,
         status=EmailStatus,
         kind=EmailKind,
         days_after_due=Read(int, "reminder_days"),

@@ -21,6 +21,7 @@ from app.clients.models import Client
 from app.config import Settings
 from app.core.errors import InvalidState, ValidationFailed
 from app.core.text import normalize_email
+from app.credit_notes import service as credit_notes
 from app.db.pagination import Page, PageParams, paginate, sortable
 from app.db.recovery import RecoveryPass
 from app.db.repository import created_before, get_owned, insert_once, owned_filter
@@ -39,6 +40,7 @@ log = logging.getLogger("orbix.mail")
 
 JOB_KIND = "invoice_email"
 SORTS = sortable(EmailRecord, {"created_at": "created_at"}, scope=("invoice_id",))
+CREDIT_NOTE_SORTS = sortable(EmailRecord, {"created_at": "created_at"}, scope=("credit_note_id",))
 REQUEUE_BATCH = 100
 
 
@@ -59,15 +61,53 @@ async def queue_email(
     require(invoice, "email")
     if invoice.number is None:  # sent, but the number step was cut short: recovery finishes it
         raise InvalidState(f"Invoice {invoice.id} is being sent; try again shortly")
+    _check_smtp(settings)
+    subject, message = texts.defaults(owner, invoice)
+    about = {"invoice_id": invoice.id}
+    return await _queue(settings, owner, data, invoice.client_id, about, (subject, message), new_id)
+
+
+async def queue_credit_note_email(
+    settings: Settings,
+    owner: Caller,
+    credit_note_id: str,
+    data: EmailCreate,
+    expected: Expected = ANY,
+    new_id: PydanticObjectId | None = None,
+) -> EmailRecord:
+    """A credit note's e-mail, as an invoice's (its stored PDF attached, counted in EMAIL_DAILY_LIMIT)."""
+    earlier = await created_before(EmailRecord, new_id, owner.id)
+    if earlier is not None:
+        return earlier
+    note = await credit_notes.get_note(owner, credit_note_id, expected)
+    _check_smtp(settings)
+    about = {"invoice_id": note.invoice_id, "credit_note_id": note.id}
+    defaults = texts.credit_note_defaults(owner, note)
+    return await _queue(settings, owner, data, note.client_id, about, defaults, new_id)
+
+
+def _check_smtp(settings: Settings) -> None:
     if not settings.smtp_configured:
         raise EmailUnavailable("E-mail is not configured on this server (SMTP_HOST is not set)")
-    to = _unique(data.to if data.to is not None else [await _client_address(owner, invoice)])
-    subject, message = texts.defaults(owner, invoice)
+
+
+async def _queue(
+    settings: Settings,
+    owner: Caller,
+    data: EmailCreate,
+    client_id: Any,
+    about: dict[str, Any],
+    defaults: tuple[str, str],
+    new_id: PydanticObjectId | None,
+) -> EmailRecord:
+    """The record (about an invoice, or a credit note), counted against the day, then its job."""
+    to = _unique(data.to if data.to is not None else [await _client_address(owner, client_id)])
+    subject, message = defaults
     record_id = new_id or PydanticObjectId()
     record = EmailRecord(
         id=record_id,
         owner_id=owner.id,
-        invoice_id=invoice.id,
+        **about,
         to=to,
         cc=[address for address in _unique(data.cc) if address not in to],
         subject=data.subject or subject,
@@ -84,7 +124,7 @@ async def queue_email(
     try:
         await _enqueue(record)
     except Exception:  # the e-mail is committed with its record: the recovery enqueues it
-        log.warning("invoice e-mail %s: job not enqueued yet; the recovery will", record.id, exc_info=True)
+        log.warning("e-mail %s: job not enqueued yet; the recovery will", record.id, exc_info=True)
     return record
 
 
@@ -134,8 +174,17 @@ async def queue_reminder(
 
 
 async def list_emails(owner: Owner, invoice_id: str, params: PageParams) -> Page[EmailRecord]:
+    """An invoice's e-mails, its credit notes' included."""
     invoice = await get_owned(Invoice, invoice_id, owner.id)
     return await paginate(EmailRecord, owned_filter(owner.id, invoice_id=invoice.id), params, SORTS)
+
+
+async def list_credit_note_emails(
+    owner: Caller, credit_note_id: str, params: PageParams
+) -> Page[EmailRecord]:
+    note = await credit_notes.get_note(owner, credit_note_id)
+    query = owned_filter(owner.id, credit_note_id=note.id)
+    return await paginate(EmailRecord, query, params, CREDIT_NOTE_SORTS)
 
 
 async def requeue_unenqueued() -> None:
@@ -170,8 +219,8 @@ async def _mark_enqueued(record: EmailRecord) -> None:
     )
 
 
-async def _client_address(owner: Books, invoice: Invoice) -> str:
-    client = await Client.find_one(owned_filter(owner.id, _id=invoice.client_id))
+async def _client_address(owner: Books, client_id: Any) -> str:
+    client = await Client.find_one(owned_filter(owner.id, _id=client_id))
     if client is None or not client.email:
         raise ValidationFailed.field("to", "the client has no e-mail address: name the recipients in `to`")
     try:

@@ -1,4 +1,5 @@
-"""The default subject and message of an invoice e-mail, in the business locale (texts in templates/)."""
+"""The default subject and message of an invoice or credit note e-mail, in the business locale (texts in
+templates/)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency
 
 from app.core.money import from_cents
+from app.credit_notes.models import CreditNote
 from app.invoices.models import Invoice
 from app.organizations.models import Books
 
@@ -71,3 +73,18 @@ def defaults(user: Books, invoice: Invoice, kind: str = "invoice") -> tuple[str,
     prefix = "reminder_" if kind == "reminder" else ""
     subject, message = words[f"{prefix}subject"], words[f"{prefix}message"]
     return one_line(subject.format(**values)), message.format(**values)
+
+
+def credit_note_defaults(user: Books, note: CreditNote) -> tuple[str, str]:
+    """(subject, message) for a numbered credit note; the subject on one line."""
+    locale = user.business.locale if user.business.locale in _texts() else "en"
+    words = _texts()[locale]
+    values = {
+        "number": note.number,
+        "invoice_number": note.invoice_number,
+        "sender": sender_name(user),
+        "issue_date": format_date(note.issue_date, format="long", locale=locale),
+        "total": format_currency(from_cents(note.total_cents), note.currency, locale=locale),
+    }
+    subject = words["credit_note_subject"].format(**values)
+    return one_line(subject), words["credit_note_message"].format(**values)

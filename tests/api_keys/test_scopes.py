@@ -83,6 +83,18 @@ SCOPE: dict[str, str] = {
         ],
         "invoices:write",
     ),
+    # credit notes correct invoices: under the invoices scopes (section 20 names no scope of their own)
+    **dict.fromkeys(
+        [
+            "listCreditNotes",
+            "getCreditNote",
+            "getCreditNotePdf",
+            "listInvoiceCreditNotes",
+            "listCreditNoteEmails",
+        ],
+        "invoices:read",
+    ),
+    **dict.fromkeys(["createCreditNote", "emailCreditNote"], "invoices:write"),
     **dict.fromkeys(["listContracts", "getContract"], "contracts:read"),
     **dict.fromkeys(
         [

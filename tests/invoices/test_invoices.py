@@ -94,7 +94,8 @@ async def test_create_invoice_defaults_from_client_and_business_profile(client, 
     assert set(invoice) == {
         "id", "number", "client_id", "project_id", "status", "is_overdue", "currency", "issue_date", "due_date",
         "lines", "notes", "tax_rate", "tax_category", "tax_exemption_reason", "discount_rate", "subtotal", "discount", "tax", "tax_breakdown", "total", "amount_paid",
-        "amount_due", "payments", "document", "sent_at", "paid_at", "voided_at", "created_by", "created_at", "updated_at",
+        "amount_due", "amount_credited", "refund_due", "payments", "document", "sent_at", "paid_at", "voided_at",
+        "created_by", "created_at", "updated_at",
     }  # fmt: skip
     assert invoice["currency"] == "EUR"
     assert invoice["issue_date"] == today().isoformat()

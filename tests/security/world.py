@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -56,6 +56,30 @@ CREATE_BODIES: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, str]], di
 }
 
 
+async def _credit_note(world: World) -> str:
+    """A credit note is issued for a sent invoice, under the invoice's path (API.md section 22)."""
+    client_id = await world.id("clients")
+    lines = [{"description": "Design work", "quantity": "2", "unit_price": "150.00"}]
+    made = await world.http.post(
+        "/api/invoices", json={"client_id": client_id, "lines": lines}, headers=world.headers
+    )
+    assert made.status_code == 201, made.text
+    invoice_id = made.json()["id"]
+    sent = await world.http.post(f"/api/invoices/{invoice_id}/send", headers=world.headers)
+    assert sent.status_code == 200, sent.text
+    body = {
+        "reason": "Billed twice",
+        "lines": [{"description": "Design work", "quantity": "1", "unit_price": "150"}],
+    }
+    note = await world.http.post(f"/api/invoices/{invoice_id}/credit-notes", json=body, headers=world.headers)
+    assert note.status_code == 201, note.text
+    return str(note.json()["id"])
+
+
+# Collections whose resources are created under another's path (no POST /api/{collection}).
+NESTED_CREATES: dict[str, Callable[[World], Awaitable[str]]] = {"credit-notes": _credit_note}
+
+
 def _create_operation(collection: str) -> Operation | None:
     return next((op for op in OPERATIONS if op.method == "POST" and op.path == f"/api/{collection}"), None)
 
@@ -81,6 +105,9 @@ class World:
     async def id(self, collection: str) -> str:
         if collection in self.ids:
             return self.ids[collection]
+        if collection in NESTED_CREATES:
+            self.ids[collection] = await NESTED_CREATES[collection](self)
+            return self.ids[collection]
         if collection not in COLLECTIONS:
             pytest.skip(f"/api/{collection} has no create route in the app yet")
         deps, make = CREATE_BODIES.get(collection) or _inferred(collection)
@@ -96,7 +123,9 @@ class World:
         return self.ids[collection]
 
     async def everything(self) -> dict[str, str]:
-        for collection in COLLECTIONS:
+        # Nested ones first: each of the others is then the newest of its list (a credit note's invoice is
+        # made before the world's own invoice).
+        for collection in [*NESTED_CREATES, *COLLECTIONS]:
             await self.id(collection)
         return self.ids
 
@@ -106,7 +135,7 @@ class World:
         all_real = True
         for param in op.path_params:
             collection = op.collection_of(param)
-            if collection in COLLECTIONS or collection in CREATE_BODIES:
+            if collection in COLLECTIONS or collection in CREATE_BODIES or collection in NESTED_CREATES:
                 values[param] = await self.id(collection)
             else:  # a nested id this suite cannot create (e.g. a payment): the outer one still proves tenancy
                 values[param], all_real = new_id(), False

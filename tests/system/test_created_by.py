@@ -31,6 +31,9 @@ async def _everything(http: Any, account: Account) -> None:
     await start_timer(http, h, project["id"])
     invoice = await create_invoice(http, h, project["client_id"])
     await send_invoice(http, h, invoice["id"])  # stores its document
+    note = {"reason": "Billed twice", "lines": [{"description": "x", "quantity": "1", "unit_price": "1"}]}
+    credited = await http.post(f"/api/invoices/{invoice['id']}/credit-notes", json=note, headers=h)
+    assert credited.status_code == 201, credited.text
     emailed = await http.post(
         f"/api/invoices/{invoice['id']}/email", json={"to": ["a@example.com"]}, headers=h
     )

@@ -22,7 +22,7 @@ from app.http.credentials import CSRF_HEADER, SESSION_COOKIE
 from app.main import create_app
 from tests import problem_codes
 from tests.conftest import assert_problem
-from tests.invoices.factories import create_invoice
+from tests.invoices.factories import create_invoice, create_sent_invoice
 from tests.security.test_roles import EXPECTED as EXPECTED_ROLES
 
 PUBLIC_API = {
@@ -131,8 +131,11 @@ async def test_each_list_sort_parameter_is_an_enum_of_exactly_the_values_the_lis
     endpoint = await client.post(
         "/api/webhook-endpoints", json={"url": "http://127.0.0.1:9/hooks", "events": ["*"]}, headers=auth
     )
+    sent = await create_sent_invoice(client, auth)  # and under one credit note
+    note = await client.post(f"/api/invoices/{sent['id']}/credit-notes", json={"reason": "x"}, headers=auth)
     for listed, operation in lists(document):
         path = listed.replace("{invoice_id}", invoice["id"]).replace("{endpoint_id}", endpoint.json()["id"])
+        path = path.replace("{credit_note_id}", note.json()["id"])
         sort = next(p for p in query_parameters(operation) if p["name"] == "sort")
         values = sort["schema"]["enum"]
         fields = sorted({v.removeprefix("-") for v in values})

@@ -146,7 +146,7 @@ async def test_every_list_documents_after_and_the_offset_bound(client):
     paths = (await client.get("/schema/openapi.json")).json()["paths"]
     lists = {path: op["get"] for path, op in paths.items() if any(
         p["name"] == "sort" for p in op.get("get", {}).get("parameters", []))}  # fmt: skip
-    assert len(lists) == 14
+    assert len(lists) == 17
     for path, operation in lists.items():
         parameters = {p["name"]: p for p in operation["parameters"]}
         assert parameters["offset"]["schema"]["maximum"] == 10_000, path

@@ -153,8 +153,28 @@ async def _scenario(http: httpx.AsyncClient, ada: Account, bob: Account, receive
     _ok_bytes(await http.get(f"/api/invoices/{timed['id']}/pdf", headers=h))
     _ok_bytes(await http.get(f"/api/invoices/{timed['id']}/e-invoice", headers=h))
     _ok(await http.post(f"/api/invoices/{timed['id']}/payments", json={"amount": "10.00"}, headers=h), 201)
-    _ok(await http.post(f"/api/invoices/{plain['id']}/void", headers=h))
-    _ok(await http.delete(f"/api/invoices/{doomed['id']}", headers=h), 204)
+    # a sent e-invoice is corrected by a credit note (section 22): one of the lines, then the rest
+    one = {"description": "x", "quantity": "1", "unit_price": "10"}
+    note = _ok(
+        await http.post(
+            f"/api/invoices/{plain['id']}/credit-notes", json={"reason": "r", "lines": [one]}, headers=h
+        ),
+        201,
+    )
+    _ok(await http.post(f"/api/invoices/{plain['id']}/credit-notes", json={"reason": "rest"}, headers=h), 201)
+    _ok(await http.get(f"/api/credit-notes/{note['id']}", headers=h))
+    _ok_bytes(await http.get(f"/api/credit-notes/{note['id']}/pdf", headers=h))
+    await _every_page(http, "/api/credit-notes", h, ["number", "issue_date", "created_at"])
+    await _every_page(http, "/api/credit-notes", h, ["number"], invoice_id=plain["id"], client_id=acme["id"])
+    await _every_page(http, "/api/credit-notes", h, ["created_at"], client_id=acme["id"])
+    await _every_page(http, f"/api/invoices/{plain['id']}/credit-notes", h, ["created_at"])
+    _ok(await http.post(f"/api/credit-notes/{note['id']}/email", json={}, headers=h), 202)
+    await _every_page(http, f"/api/credit-notes/{note['id']}/emails", h, ["created_at"])
+    _ok(await http.post(f"/api/invoices/{doomed['id']}/void", headers=h))  # a draft
+    spare_draft = _ok(
+        await http.post("/api/invoices", json={"client_id": other["id"], "lines": lines}, headers=h), 201
+    )
+    _ok(await http.delete(f"/api/invoices/{spare_draft['id']}", headers=h), 204)
     _ok(await http.get(f"/api/invoices/{timed['id']}", headers=h))
     await _every_page(http, "/api/invoices", h, ["issue_date", "due_date", "total", "number", "created_at"])
     filters = {
