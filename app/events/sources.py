@@ -40,6 +40,8 @@ def sources() -> tuple[Source, ...]:
     from app.organizations.schemas import InvitationOut, MemberOut, OrganizationOut
     from app.projects.models import Project
     from app.projects.schemas import ProjectOut
+    from app.recurring.models import RecurringInvoice
+    from app.recurring.schemas import RecurringInvoiceOut
     from app.resumes.models import Resume
     from app.resumes.schemas import ResumeOut
     from app.time_entries.models import TimeEntry
@@ -53,6 +55,7 @@ def sources() -> tuple[Source, ...]:
         Source(TimeEntry, "time_entry", TimeEntryOut.from_document),
         Source(Invoice, "invoice", InvoiceOut.from_document),
         Source(Contract, "contract", ContractOut.from_document),
+        Source(RecurringInvoice, "recurring_invoice", RecurringInvoiceOut.from_document),
         Source(Resume, "resume", ResumeOut.from_document),
         Source(WebhookEndpoint, "webhook_endpoint", WebhookEndpointOut.from_document),  # only .disabled
         Source(Organization, "organization", OrganizationOut.of, owner=lambda org: org.id),  # only .updated

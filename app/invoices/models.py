@@ -36,6 +36,25 @@ class StoredTaxGroup(BaseModel):
     discount_cents: int = 0
 
 
+class StoredPeriod(BaseModel):
+    """The days an invoice made by a recurring schedule bills (section 23), both inclusive."""
+
+    start: date
+    end: date
+
+
+# Exactly one invoice per schedule and period (section 23). Partial on the schedule's id being an ObjectId:
+# invoices made by hand carry a null `recurring_invoice_id` (and those stored before section 23 none), so a
+# plain unique index would make them collide. MongoDB 7 takes `$type` in a partial filter, and the embedded
+# store enforces the filter on writes (tests/recurring/test_exactly_once.py proves both ways).
+RECURRING_PERIOD_INDEX = IndexModel(
+    [("recurring_invoice_id", ASCENDING), ("period.start", ASCENDING)],
+    name="recurring_period_unique",
+    unique=True,
+    partialFilterExpression={"recurring_invoice_id": {"$type": "objectId"}},
+)
+
+
 class StoredPayment(BaseModel):
     id: PydanticObjectId = Field(default_factory=PydanticObjectId)
     amount_cents: int
@@ -96,6 +115,9 @@ class Invoice(OwnedDocument):
     # Bumped by every edit of a draft: a PATCH recomputes totals from what it read and writes only if
     # nothing changed in between (optimistic concurrency, no lost updates between two PATCHes).
     revision: int = 0
+    # Set on the invoices a recurring schedule makes (section 23): the schedule and the period billed.
+    recurring_invoice_id: PydanticObjectId | None = None
+    period: StoredPeriod | None = None
 
     class Settings:
         name = "invoices"
@@ -110,6 +132,7 @@ class Invoice(OwnedDocument):
             # Recovery finishes stuck sends oldest first, in (sending_at, _id) order.
             IndexModel([("sending_at", ASCENDING), ("_id", ASCENDING)], name="sending_at", sparse=True),
             IndexModel([("releasing_at", ASCENDING)], name="releasing_at", sparse=True),
+            RECURRING_PERIOD_INDEX,
             OUTBOX_INDEX,
         ]
 

@@ -23,7 +23,7 @@ from app.http.schemas import (
     component,
     not_blank,
 )
-from app.invoices.models import Invoice, StoredLine, StoredPayment
+from app.invoices.models import Invoice, StoredLine, StoredPayment, StoredPeriod
 from app.invoices.tax_category import TaxCategory, stored_category
 
 MAX_LINES = 200
@@ -194,6 +194,15 @@ class PaymentOut(ResponseStruct, Mapped):
     )
 
 
+class PeriodOut(ResponseStruct, Mapped):
+    """The days a recurring schedule's invoice bills, both inclusive (section 23)."""
+
+    start: date
+    end: date
+
+    SOURCE = Source(StoredPeriod)
+
+
 class DocumentOut(ResponseStruct):
     sha256: str
     size: int
@@ -229,6 +238,9 @@ class InvoiceOut(ResponseStruct, Mapped):
     paid_at: datetime | None
     voided_at: datetime | None
     created_by: ActorOut | None  # API.md section 19; null on invoices stored before it was recorded
+    # Section 23: the schedule that made it and the period it bills; null on invoices made by hand.
+    recurring_invoice_id: str | None
+    period: PeriodOut | None
     created_at: datetime
     updated_at: datetime
 
@@ -236,6 +248,7 @@ class InvoiceOut(ResponseStruct, Mapped):
         Invoice,
         client_id=str,
         project_id=str,
+        recurring_invoice_id=str,
         is_overdue=Computed(lambda status, due: status == "sent" and due < today_utc(), "status", "due_date"),
         tax_rate=format_rate,
         tax_category=Computed(stored_category, "tax_category", "tax_rate"),
