@@ -5,7 +5,7 @@ its writes and is then recovered (the worker's recovery, and the run's job taken
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
