@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, Self
 
 from beanie import Document, PydanticObjectId
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pymongo import ASCENDING, IndexModel
 
 from app.core.clock import utc_now
@@ -43,16 +44,18 @@ class StoredPeriod(BaseModel):
     end: date
 
 
-# Exactly one invoice per schedule and period (section 23). Partial on the schedule's id being an ObjectId:
-# invoices made by hand carry a null `recurring_invoice_id` (and those stored before section 23 none), so a
-# plain unique index would make them collide. MongoDB 7 takes `$type` in a partial filter, and the embedded
-# store enforces the filter on writes (tests/recurring/test_exactly_once.py proves both ways).
-RECURRING_PERIOD_INDEX = IndexModel(
-    [("recurring_invoice_id", ASCENDING), ("period.start", ASCENDING)],
-    name="recurring_period_unique",
-    unique=True,
-    partialFilterExpression={"recurring_invoice_id": {"$type": "objectId"}},
+# Exactly one invoice per schedule and period (section 23), as `number_slot` guards numbers: every invoice
+# stored since section 23 has a `recurring_slot`, "run:<schedule id>:<period start>" for a schedule's and
+# "own:<its id>" for one made by hand, so a plain unique index holds it. Sparse only for the invoices stored
+# before the field existed (they lack it; a missing key is not indexed, where a null one would collide).
+RECURRING_SLOT_INDEX = IndexModel(
+    [("recurring_slot", ASCENDING)], name="recurring_slot_unique", unique=True, sparse=True
 )
+
+
+def recurring_slot(recurring_invoice_id: Any, period_start: date) -> str:
+    """The unique slot of a schedule's invoice for the period starting `period_start`."""
+    return f"run:{recurring_invoice_id}:{period_start.isoformat()}"
 
 
 class StoredPayment(BaseModel):
@@ -118,6 +121,15 @@ class Invoice(OwnedDocument):
     # Set on the invoices a recurring schedule makes (section 23): the schedule and the period billed.
     recurring_invoice_id: PydanticObjectId | None = None
     period: StoredPeriod | None = None
+    # The unique slot of the invoice among its schedule's periods (RECURRING_SLOT_INDEX). Never in responses.
+    recurring_slot: str | None = None
+
+    @model_validator(mode="after")
+    def _own_slot(self) -> Self:
+        """An invoice made by hand takes the slot of its own id (a null one would collide in the index)."""
+        if self.recurring_slot is None and self.id is not None:
+            self.recurring_slot = f"own:{self.id}"
+        return self
 
     class Settings:
         name = "invoices"
@@ -132,7 +144,7 @@ class Invoice(OwnedDocument):
             # Recovery finishes stuck sends oldest first, in (sending_at, _id) order.
             IndexModel([("sending_at", ASCENDING), ("_id", ASCENDING)], name="sending_at", sparse=True),
             IndexModel([("releasing_at", ASCENDING)], name="releasing_at", sparse=True),
-            RECURRING_PERIOD_INDEX,
+            RECURRING_SLOT_INDEX,
             OUTBOX_INDEX,
         ]
 

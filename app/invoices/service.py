@@ -41,7 +41,7 @@ from app.db.repository import (
 from app.db.versions import ANY, Expected
 from app.invoices import time_lines
 from app.invoices.lifecycle import LIFECYCLE, refuse, release_entries, require
-from app.invoices.models import Invoice, StoredLine, StoredPeriod, StoredTaxGroup
+from app.invoices.models import Invoice, StoredLine, StoredPeriod, StoredTaxGroup, recurring_slot
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -267,6 +267,7 @@ async def create_recurring_invoice(owner: Books, run: RecurringRun) -> Invoice:
         discount_rate=run.discount_rate,
         recurring_invoice_id=run.recurring_invoice_id,
         period=StoredPeriod(start=run.period_start, end=run.period_end),
+        recurring_slot=recurring_slot(run.recurring_invoice_id, run.period_start),
         **priced(run.lines, discount_rate=run.discount_rate, tax_rate=run.tax_rate, tax_category=category),
     )
     try:
@@ -283,12 +284,8 @@ async def recurring_invoice_of(
     owner_id: Any, recurring_invoice_id: Any, period_start: date
 ) -> Invoice | None:
     """The invoice a schedule made for the period starting `period_start`, or None (the unique index)."""
-    found = await Invoice.get_motor_collection().find_one(
-        owned_filter(
-            owner_id,
-            {"recurring_invoice_id": recurring_invoice_id, "period.start": midnight_utc(period_start)},
-        )
-    )
+    slot = recurring_slot(recurring_invoice_id, period_start)
+    found = await Invoice.get_motor_collection().find_one(owned_filter(owner_id, recurring_slot=slot))
     return None if found is None else Invoice.model_validate(found)
 
 

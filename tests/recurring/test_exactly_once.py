@@ -5,7 +5,7 @@ its writes and is then recovered (the worker's recovery, and the run's job taken
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.config import Settings
 from app.core.clock import using_clock
-from app.invoices.models import Invoice
+from app.invoices.models import Invoice, recurring_slot
 from app.recovery import recover
 from app.recurring import jobs
 from tests.clients.factories import create_client
@@ -38,26 +38,32 @@ async def _all_invoices(http: Any, headers: dict[str, str]) -> list[dict[str, An
 
 async def test_the_unique_index_refuses_a_second_invoice_for_a_period_and_leaves_others_alone(client, auth):
     acme = await create_client(client, auth)
-    for _ in range(2):  # invoices made by hand (no schedule) never collide
+    for _ in range(2):  # invoices made by hand each take the slot of their own id
         response = await client.post(
             "/api/invoices", json={"client_id": acme["id"], "lines": []}, headers=auth
         )
         assert response.status_code == 201
+        raw = await Invoice.get_motor_collection().find_one({"_id": ObjectId(response.json()["id"])})
+        assert raw["recurring_slot"] == f"own:{response.json()['id']}"
     collection = Invoice.get_motor_collection()
     stored = await collection.find_one({})
+    legacy = {key: value for key, value in stored.items() if key != "recurring_slot"}
+    for number in range(2):  # stored before section 23: no slot at all, never a collision
+        await collection.insert_one({**legacy, "_id": ObjectId(), "number_slot": f"draft:legacy{number}"})
     schedule_id = ObjectId()
-    start = datetime(2027, 1, 31, tzinfo=UTC)
-    for number, period_start in enumerate([start, start + timedelta(days=28)]):
-        copy = {
-            **stored,
-            "_id": ObjectId(),
-            "number_slot": f"draft:{number}",
-            "recurring_invoice_id": schedule_id,
-        }
-        await collection.insert_one({**copy, "period": {"start": period_start, "end": period_start}})
-    twin = {**stored, "_id": ObjectId(), "number_slot": "draft:x", "recurring_invoice_id": schedule_id}
+    for number, start in enumerate([date(2027, 1, 31), date(2027, 2, 28)]):
+        slot = recurring_slot(schedule_id, start)
+        await collection.insert_one(
+            {**stored, "_id": ObjectId(), "number_slot": f"draft:{number}", "recurring_slot": slot}
+        )
+    twin = {
+        **stored,
+        "_id": ObjectId(),
+        "number_slot": "draft:x",
+        "recurring_slot": recurring_slot(schedule_id, date(2027, 1, 31)),
+    }
     with pytest.raises(DuplicateKeyError):
-        await collection.insert_one({**twin, "period": {"start": start, "end": start}})
+        await collection.insert_one(twin)
 
 
 async def test_several_workers_and_passes_at_once_make_one_invoice_per_period(
