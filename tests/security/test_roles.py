@@ -77,6 +77,18 @@ LEAST_ROLE: dict[str, Role | str] = {
         ],
         B,
     ),
+    # recurring invoice schedules (section 23): read by anyone, written by billing
+    **dict.fromkeys(["listRecurringInvoices", "getRecurringInvoice"], V),
+    **dict.fromkeys(
+        [
+            "createRecurringInvoice",
+            "updateRecurringInvoice",
+            "deleteRecurringInvoice",
+            "pauseRecurringInvoice",
+            "resumeRecurringInvoice",
+        ],
+        B,
+    ),
     # events and reports: read by anyone
     **dict.fromkeys(["listEvents", "getEvent", "getSummaryReport"], V),
     # webhooks, read and write: admin
