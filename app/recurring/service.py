@@ -343,8 +343,29 @@ async def due_schedule(owner_id: Any, schedule_id: Any) -> RecurringInvoice | No
 
 async def advance(schedule: RecurringInvoice, invoice_id: Any) -> RecurringInvoice | None:
     """After the run of `schedule.next_run_on` made its invoice: the next run (or the end, past `end_date`),
-    in one write made only while the schedule still stands at that run (a second worker's advance, or a
-    resume meanwhile, wins instead: None)."""
+    in one write made only while the schedule still stands at that run and in the status it was read in (a
+    schedule paused meanwhile moves on too, and stays paused with no `due_at`). None when another run moved
+    it first (a second worker's, or a resume's)."""
+    for _ in range(ADVANCE_ROUNDS):
+        moved = await _advance(schedule, invoice_id)
+        if moved is not None:
+            await publish(moved)
+            return moved
+        current = await due_schedule(schedule.owner_id, schedule.id)
+        if (
+            current is None
+            or (current.run_index, current.next_run_on) != (schedule.run_index, schedule.next_run_on)
+            or current.status == schedule.status
+        ):
+            return None
+        schedule = current  # its status changed (a pause, an end by edit) while it ran: again from there
+    return None
+
+
+ADVANCE_ROUNDS = 5
+
+
+async def _advance(schedule: RecurringInvoice, invoice_id: Any) -> RecurringInvoice | None:
     assert schedule.next_run_on is not None
     n = schedule.run_index + 1
     following = cadence_of(schedule).run(n)
@@ -365,12 +386,9 @@ async def advance(schedule: RecurringInvoice, invoice_id: Any) -> RecurringInvoi
         "next_run_on": midnight_utc(schedule.next_run_on),
     }
     event = pending("recurring_invoice.ended") if ended else None
-    moved = await update_owned(
+    return await update_owned(
         RecurringInvoice, schedule.id, schedule.owner_id, fields, where=where, event=event
     )
-    if moved is not None:
-        await publish(moved)
-    return moved
 
 
 async def pause_failed(schedule: RecurringInvoice, reason: str) -> RecurringInvoice | None:

@@ -91,6 +91,37 @@ async def test_several_workers_and_passes_at_once_make_one_invoice_per_period(
     assert (await get_schedule(client, auth, made["id"]))["next_run_on"] == "2027-01-31"
 
 
+async def test_a_pause_while_a_run_makes_its_invoice_keeps_the_schedule_paused(
+    client, auth, settings, monkeypatch
+):
+    from app.invoices import service as invoices_service
+    from app.recurring.models import RecurringInvoice
+    from tests.races import run_competitor
+
+    with using_clock(clock_at("2027-01-10T12:00")):
+        made = await create_schedule(client, auth, start_date="2027-01-10")
+        path = f"/api/recurring-invoices/{made['id']}/pause"
+        paused = run_competitor(
+            monkeypatch,
+            invoices_service,
+            "create_recurring_invoice",
+            lambda: client.post(path, headers=auth),
+            before=False,
+        )
+        payload = {"schedule_id": made["id"], "owner_id": made["created_by"]["id"]}
+        await jobs.run_schedule(settings, payload)
+        assert paused[0].status_code == 200
+        schedule = await get_schedule(client, auth, made["id"])
+        (invoice,) = await invoices_of(client, auth, made["id"])
+        # The run made its period and moved on; the pause stands, and nothing is due while it does.
+        assert (schedule["status"], schedule["next_run_on"]) == ("paused", "2027-02-10")
+        assert schedule["last_invoice_id"] == invoice["id"]
+        raw = await RecurringInvoice.get_motor_collection().find_one({"_id": ObjectId(made["id"])})
+        assert raw["due_at"] is None
+        resumed = await client.post(f"/api/recurring-invoices/{made['id']}/resume", headers=auth)
+        assert resumed.json()["next_run_on"] == "2027-02-10"
+
+
 @pytest.mark.parametrize("send", ["draft", "send"])
 async def test_a_run_that_dies_after_any_write_leaves_exactly_one_correct_invoice(
     client: Any, auth: dict[str, str], settings: Settings, fault: Fault, send: str

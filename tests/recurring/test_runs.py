@@ -181,6 +181,18 @@ async def test_runs_that_fall_while_paused_are_skipped(client, auth, business_cl
     ]
 
 
+async def test_a_run_queued_before_a_pause_makes_nothing(client, auth, business_clock):
+    from app.recurring import jobs
+    from tests.jobs import new_worker
+
+    made = await create_schedule(client, auth, start_date="2027-01-10")
+    assert await jobs.schedule_due_runs() == 1
+    assert (await client.post(f"{PATH}/{made['id']}/pause", headers=auth)).status_code == 200
+    await new_worker().run_until_idle()
+    assert await invoices_of(client, auth, made["id"]) == []
+    assert (await get_schedule(client, auth, made["id"]))["next_run_on"] == "2027-01-10"
+
+
 async def test_a_resume_on_the_day_of_a_run_made_does_not_bill_it_again(client, auth, business_clock):
     made = await create_schedule(client, auth, start_date="2027-01-10")
     await run_worker()
