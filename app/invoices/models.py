@@ -126,8 +126,11 @@ class Invoice(OwnedDocument):
 
     @model_validator(mode="after")
     def _own_slot(self) -> Self:
-        """An invoice made by hand takes the slot of its own id (a null one would collide in the index)."""
-        if self.recurring_slot is None and self.id is not None:
+        """An invoice made by hand takes the slot of its own id (a null one would collide in the index); one
+        built without an id gets it now, as its insert would."""
+        if self.recurring_slot is None:
+            if self.id is None:
+                self.id = PydanticObjectId()
             self.recurring_slot = f"own:{self.id}"
         return self
 
