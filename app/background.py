@@ -15,6 +15,7 @@ from app.mail import delivery as mail
 from app.mail import reminders
 from app.mail.notices import register_notice
 from app.organizations import jobs as organizations
+from app.recurring import jobs as recurring
 from app.webhooks import fanout
 from app.webhooks import jobs as webhooks
 from app.worker import register_periodic
@@ -38,3 +39,4 @@ def register_jobs(settings: Settings) -> None:
     register_periodic("recovery", recovery.EVERY_SECONDS, recovery.recover)
     webhooks.register(settings)
     register_periodic(fanout.FANOUT, fanout.EVERY_SECONDS, fanout.fan_out)
+    recurring.register(settings)

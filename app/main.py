@@ -72,6 +72,8 @@ from app.organizations.controller import InvitationController, OrganizationContr
 from app.organizations.models import Invitation, Organization
 from app.projects.controller import ProjectController
 from app.projects.models import Project
+from app.recurring.controller import RecurringInvoiceController
+from app.recurring.models import RecurringInvoice
 from app.reports.controller import ReportController
 from app.resumes.controller import ResumeController
 from app.resumes.models import Resume
@@ -113,6 +115,7 @@ DOCUMENT_MODELS: list[type[Document]] = [
     QuotaWindow,
     Invitation,
     ApiKey,
+    RecurringInvoice,
 ]
 
 API_CONTROLLERS: list[Any] = [
@@ -134,6 +137,7 @@ API_CONTROLLERS: list[Any] = [
     OrganizationController,
     InvitationController,
     ApiKeyController,
+    RecurringInvoiceController,
 ]
 
 

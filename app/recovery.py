@@ -31,6 +31,7 @@ from app.invoices.recovery import recover_invoices
 from app.organizations import invitations
 from app.organizations.service import recover_organizations
 from app.projects.models import Project
+from app.recurring.models import RecurringInvoice
 from app.time_entries import claims
 from app.time_entries.models import TimeEntry
 
@@ -48,7 +49,7 @@ async def recover(cutoff: datetime | None = None) -> None:
 
 async def _recover(cutoff: datetime) -> None:
     recovery = RecoveryPass()
-    for model in (Project, TimeEntry, Invoice, Contract):
+    for model in (Project, TimeEntry, Invoice, Contract, RecurringInvoice):
         await confirm_inserted(model, PARENTS, cutoff, recovery)
     for referenced in (Client, Project):
         await clear_stale_marks(referenced, cutoff, recovery)

@@ -201,7 +201,7 @@ async def request(
 class Route:
     kind: str  # a key of LIMITS
     method: str
-    path: str  # {client}, {project}, {entry}, {invoice}: ids made by `scenario`
+    path: str  # {client}, {project}, {entry}, {invoice}, {schedule}: ids made by `scenario`
     body: dict[str, Any] | None = None
 
     @property
@@ -239,6 +239,20 @@ ROUTES = (
     Route("update", "PATCH", "/api/invoices/{invoice}", {"notes": "Thank you"}),
     Route("read", "GET", "/api/invoices/{invoice}"),
     Route("list", "GET", "/api/invoices"),
+    Route(
+        "create",
+        "POST",
+        "/api/recurring-invoices",
+        {
+            "client_id": "{client}",
+            "lines": [{"description": "Retainer", "quantity": "1", "unit_price": "500.00"}],
+            "frequency": "monthly",
+            "start_date": "2900-01-01",
+        },
+    ),
+    Route("update", "PATCH", "/api/recurring-invoices/{schedule}", {"notes": "Monthly"}),
+    Route("read", "GET", "/api/recurring-invoices/{schedule}"),
+    Route("list", "GET", "/api/recurring-invoices"),
     Route("create", "POST", "/api/contracts", {"client_id": "{client}", "title": "Services agreement"}),
     Route("create", "POST", "/api/resumes", {"title": "CV", "profile": {"full_name": "Ada Lovelace"}}),
     Route("read", "GET", "/api/auth/me"),
@@ -263,6 +277,7 @@ async def scenario(app: Asgi, token: str) -> list[tuple[Route, int, list[str]]]:
     ids: dict[str, str] = {}
     kinds = {"/api/clients": "client", "/api/projects": "project", "/api/time-entries": "entry"}
     kinds["/api/invoices"] = "invoice"
+    kinds["/api/recurring-invoices"] = "schedule"
     counted = []
     for route in ROUTES:
         body = msgspec.json.encode(_filled(route.body, ids)) if route.body is not None else b""

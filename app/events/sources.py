@@ -45,6 +45,8 @@ def sources() -> tuple[Source, ...]:
     from app.organizations.service import time_zone_of
     from app.projects.models import Project
     from app.projects.schemas import ProjectOut
+    from app.recurring.models import RecurringInvoice
+    from app.recurring.schemas import RecurringInvoiceOut
     from app.resumes.models import Resume
     from app.resumes.schemas import ResumeOut
     from app.time_entries.models import TimeEntry
@@ -59,6 +61,7 @@ def sources() -> tuple[Source, ...]:
         Source(Invoice, "invoice", InvoiceOut.from_document, zone=time_zone_of),  # is_overdue
         Source(CreditNote, "credit_note", CreditNoteOut.from_document),
         Source(Contract, "contract", ContractOut.from_document),
+        Source(RecurringInvoice, "recurring_invoice", RecurringInvoiceOut.from_document),
         Source(Resume, "resume", ResumeOut.from_document),
         Source(WebhookEndpoint, "webhook_endpoint", WebhookEndpointOut.from_document),  # only .disabled
         Source(Organization, "organization", OrganizationOut.of, owner=lambda org: org.id),  # only .updated

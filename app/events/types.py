@@ -42,4 +42,11 @@ EVENT_TYPES: tuple[str, ...] = (
     "invitation.created",
     "invitation.accepted",
     "invitation.revoked",
+    "recurring_invoice.created",
+    "recurring_invoice.updated",
+    "recurring_invoice.deleted",
+    "recurring_invoice.paused",
+    "recurring_invoice.resumed",
+    "recurring_invoice.ended",
+    "recurring_invoice.failed",
 )

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, Self
 
 from beanie import Document, PydanticObjectId
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pymongo import ASCENDING, IndexModel
 
 from app.core.clock import utc_now
@@ -50,6 +51,27 @@ def single_group(
         tax_cents=tax_cents,
         discount_cents=discount_cents,
     )
+
+
+class StoredPeriod(BaseModel):
+    """The days an invoice made by a recurring schedule bills (section 23), both inclusive."""
+
+    start: date
+    end: date
+
+
+# Exactly one invoice per schedule and period (section 23), as `number_slot` guards numbers: every invoice
+# stored since section 23 has a `recurring_slot`, "run:<schedule id>:<period start>" for a schedule's and
+# "own:<its id>" for one made by hand, so a plain unique index holds it. Sparse only for the invoices stored
+# before the field existed (they lack it; a missing key is not indexed, where a null one would collide).
+RECURRING_SLOT_INDEX = IndexModel(
+    [("recurring_slot", ASCENDING)], name="recurring_slot_unique", unique=True, sparse=True
+)
+
+
+def recurring_slot(recurring_invoice_id: Any, period_start: date) -> str:
+    """The unique slot of a schedule's invoice for the period starting `period_start`."""
+    return f"run:{recurring_invoice_id}:{period_start.isoformat()}"
 
 
 class StoredPayment(BaseModel):
@@ -117,6 +139,21 @@ class Invoice(OwnedDocument):
     # Bumped by every edit of a draft: a PATCH recomputes totals from what it read and writes only if
     # nothing changed in between (optimistic concurrency, no lost updates between two PATCHes).
     revision: int = 0
+    # Set on the invoices a recurring schedule makes (section 23): the schedule and the period billed.
+    recurring_invoice_id: PydanticObjectId | None = None
+    period: StoredPeriod | None = None
+    # The unique slot of the invoice among its schedule's periods (RECURRING_SLOT_INDEX). Never in responses.
+    recurring_slot: str | None = None
+
+    @model_validator(mode="after")
+    def _own_slot(self) -> Self:
+        """An invoice made by hand takes the slot of its own id (a null one would collide in the index); one
+        built without an id gets it now, as its insert would."""
+        if self.recurring_slot is None:
+            if self.id is None:
+                self.id = PydanticObjectId()
+            self.recurring_slot = f"own:{self.id}"
+        return self
 
     class Settings:
         name = "invoices"
@@ -131,6 +168,7 @@ class Invoice(OwnedDocument):
             # Recovery finishes stuck sends oldest first, in (sending_at, _id) order.
             IndexModel([("sending_at", ASCENDING), ("_id", ASCENDING)], name="sending_at", sparse=True),
             IndexModel([("releasing_at", ASCENDING)], name="releasing_at", sparse=True),
+            RECURRING_SLOT_INDEX,
             OUTBOX_INDEX,
         ]
 

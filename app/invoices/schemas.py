@@ -23,7 +23,14 @@ from app.http.schemas import (
     component,
     not_blank,
 )
-from app.invoices.models import Invoice, StoredLine, StoredPayment, StoredTaxGroup, single_group
+from app.invoices.models import (
+    Invoice,
+    StoredLine,
+    StoredPayment,
+    StoredPeriod,
+    StoredTaxGroup,
+    single_group,
+)
 from app.invoices.tax_category import TaxCategory, stored_category
 from app.invoices.totals import amount_due_of
 
@@ -256,6 +263,15 @@ class PaymentOut(ResponseStruct, Mapped):
     )
 
 
+class PeriodOut(ResponseStruct, Mapped):
+    """The days a recurring schedule's invoice bills, both inclusive (section 23)."""
+
+    start: date
+    end: date
+
+    SOURCE = Source(StoredPeriod)
+
+
 class DocumentOut(ResponseStruct):
     sha256: str
     size: int
@@ -306,6 +322,9 @@ class InvoiceOut(ResponseStruct, Mapped):
     paid_at: datetime | None
     voided_at: datetime | None
     created_by: ActorOut | None  # API.md section 19; null on invoices stored before it was recorded
+    # Section 23: the schedule that made it and the period it bills; null on invoices made by hand.
+    recurring_invoice_id: str | None
+    period: PeriodOut | None
     created_at: datetime
     updated_at: datetime
 
@@ -313,6 +332,7 @@ class InvoiceOut(ResponseStruct, Mapped):
         Invoice,
         client_id=str,
         project_id=str,
+        recurring_invoice_id=str,
         is_overdue=Computed(overdue_today, "status", "due_date", "amount_due_cents"),
         lines=Computed(lines_out, "lines", "tax_rate", "tax_category"),
         tax_breakdown=Computed(

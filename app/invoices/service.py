@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from bson import ObjectId
 from msgspec import UNSET
+from pymongo.errors import DuplicateKeyError
 
 from app.auth.models import Owner
 from app.clients.models import Client
@@ -39,7 +41,7 @@ from app.db.repository import (
 from app.db.versions import ANY, Expected
 from app.invoices import models, time_lines
 from app.invoices.lifecycle import LIFECYCLE, refuse, release_entries, require
-from app.invoices.models import Invoice, StoredLine, StoredTaxGroup
+from app.invoices.models import Invoice, StoredLine, StoredPeriod, StoredTaxGroup, recurring_slot
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -95,11 +97,26 @@ def _manual_lines(lines: Sequence[LineIn]) -> list[StoredLine]:
     return [_manual_line(index, line) for index, line in enumerate(lines)]
 
 
+def check_tax(
+    lines: Sequence[StoredLine], category: TaxCategory, tax_rate: Decimal, reason: str | None
+) -> None:
+    """400 for an invoice's category and rate that contradict each other, or an exemption reason its lines
+    refuse: for the areas that keep an invoice's tax to bill later (recurring schedules)."""
+    check_rate_category(category, tax_rate)
+    _check_reason(lines, category, reason)
+
+
 def _check_reason(lines: Sequence[StoredLine], category: TaxCategory, reason: str | None) -> None:
     """The exemption reason is refused when every line is S or Z (each line's own category, else the
     invoice's; with no lines, the invoice's)."""
     categories = [TaxCategory(line.tax_category) if line.tax_category else category for line in lines]
     check_reason(categories or [category], reason)
+
+
+def stored_lines(lines: Sequence[LineIn]) -> list[StoredLine]:
+    """Hand-written lines as an invoice stores them (amounts are filled in by `priced`): for the areas that
+    keep lines to bill later (recurring schedules)."""
+    return _manual_lines(lines)
 
 
 def tax_breakdown_of(invoice: Invoice) -> list[StoredTaxGroup]:
@@ -225,6 +242,75 @@ async def _stand(invoice: Invoice, entry_ids: Sequence[ObjectId], since: datetim
     if entry_ids:
         await claims.publish_claims(owner_id, invoice.id)
     return invoice
+
+
+@dataclass(frozen=True)
+class RecurringRun:
+    """What a recurring schedule's run bills (section 23): its lines, tax, discount and notes, for its
+    client and project, over `period_start` … `period_end`, issued on `period_start`."""
+
+    recurring_invoice_id: ObjectId
+    period_start: date
+    period_end: date
+    client_id: ObjectId
+    project_id: ObjectId | None
+    lines: list[StoredLine]
+    notes: str
+    tax_rate: Decimal
+    tax_category: str
+    tax_exemption_reason: str | None
+    discount_rate: Decimal
+
+
+async def create_recurring_invoice(owner: Books, run: RecurringRun) -> Invoice:
+    """The draft of one schedule's period, exactly once: the unique (recurring_invoice_id, period.start) index
+    lets one insert stand, and every other (another worker, a retried job) answers with that one. Raises
+    400 invalid_reference when the client or project is gone, 400 validation_error when the lines or tax no
+    longer pass the invoice rules (the schedule pauses itself with that reason)."""
+    earlier = await recurring_invoice_of(owner.id, run.recurring_invoice_id, run.period_start)
+    if earlier is not None:
+        return earlier
+    client = await get_referenced(Client, str(run.client_id), owner.id, "client_id")
+    project = await project_of_client(owner, str(run.project_id), client.id) if run.project_id else None
+    category = default_category(run.tax_rate) if not run.tax_category else TaxCategory(run.tax_category)
+    check_tax(run.lines, category, run.tax_rate, run.tax_exemption_reason)
+    invoice_id = PydanticObjectId()
+    invoice = Invoice(
+        id=invoice_id,
+        owner_id=owner.id,
+        number_slot=f"draft:{invoice_id}",
+        client_id=client.id,
+        project_id=project.id if project else None,
+        currency=client.currency,
+        issue_date=run.period_start,
+        due_date=_default_due_date(run.period_start, client.payment_terms_days),
+        notes=run.notes,
+        tax_rate=run.tax_rate,
+        tax_category=category.value,
+        tax_exemption_reason=run.tax_exemption_reason,
+        discount_rate=run.discount_rate,
+        recurring_invoice_id=run.recurring_invoice_id,
+        period=StoredPeriod(start=run.period_start, end=run.period_end),
+        recurring_slot=recurring_slot(run.recurring_invoice_id, run.period_start),
+        **priced(run.lines, discount_rate=run.discount_rate, tax_rate=run.tax_rate, tax_category=category),
+    )
+    try:
+        return await _stand(invoice, [], None)
+    except DuplicateKeyError:
+        # Another run of this period inserted first: that one stands (its event is its own).
+        standing = await recurring_invoice_of(owner.id, run.recurring_invoice_id, run.period_start)
+        if standing is None:
+            raise
+        return standing
+
+
+async def recurring_invoice_of(
+    owner_id: Any, recurring_invoice_id: Any, period_start: date
+) -> Invoice | None:
+    """The invoice a schedule made for the period starting `period_start`, or None (the unique index)."""
+    slot = recurring_slot(recurring_invoice_id, period_start)
+    found = await Invoice.get_motor_collection().find_one(owned_filter(owner_id, recurring_slot=slot))
+    return None if found is None else Invoice.model_validate(found)
 
 
 def _default_due_date(issue_date: date, terms_days: int) -> date:

@@ -173,6 +173,38 @@ async def queue_reminder(
     return record
 
 
+async def queue_scheduled_email(settings: Settings, owner: Books, invoice: Invoice) -> EmailRecord:
+    """The e-mail a recurring schedule sends with the invoice it made (section 23): to the client, with the
+    default subject and message, once per invoice (the record's id is the invoice's, so a repeated run finds
+    it). Not counted here: the worker counts it against EMAIL_DAILY_LIMIT before sending, and an e-mail over
+    the limit stays queued until the window allows (section 24). Reply-To falls back to the organisation's
+    contact (no user asked for it). Raises 400 when the client has no valid address, 503 without SMTP."""
+    assert invoice.id is not None
+    earlier = await created_before(EmailRecord, invoice.id, owner.id)
+    if earlier is None:
+        require(invoice, "email")
+        if invoice.number is None:
+            raise InvalidState(f"Invoice {invoice.id} is being sent; try again shortly")
+        if not settings.smtp_configured:
+            raise EmailUnavailable("E-mail is not configured on this server (SMTP_HOST is not set)")
+        to = [await _client_address(owner, invoice)]
+        subject, message = texts.defaults(owner, invoice)
+        record = EmailRecord(
+            id=invoice.id,
+            owner_id=owner.id,
+            invoice_id=invoice.id,
+            to=to,
+            cc=[],
+            subject=subject,
+            message=message,
+            message_id=_message_id(settings, invoice.id),
+        )
+        earlier = await insert_once(record)
+    if not earlier.enqueued:
+        await _enqueue(earlier)
+    return earlier
+
+
 async def list_emails(owner: Owner, invoice_id: str, params: PageParams) -> Page[EmailRecord]:
     """An invoice's e-mails, its credit notes' included."""
     invoice = await get_owned(Invoice, invoice_id, owner.id)

@@ -59,6 +59,16 @@ async def with_reminders(batch: int) -> AsyncIterator[list[Organization]]:
         yield page
 
 
+async def books_of(owner_ids: Any) -> dict[Any, Organization]:
+    """The organisations of `owner_ids` by id, in one query (a scheduler pass reads each one's time zone);
+    a deleted one is missing."""
+    ids = list(dict.fromkeys(owner_ids))
+    if not ids:
+        return {}
+    found = _organizations().find({"_id": {"$in": ids}})
+    return {raw["_id"]: Organization.model_validate(raw) async for raw in found}
+
+
 def personal_organization(user_id: ObjectId, name: str, email: str, business: Any = None) -> Organization:
     return Organization(
         id=user_id,

@@ -16,14 +16,16 @@
   two at once (a lease in the database).
 """
 
-from app.worker.jobs import enqueue, retry_now
+from app.worker.jobs import NewJob, enqueue, enqueue_many, retry_now
 from app.worker.registry import PermanentFailure, QuotaHold, RetryAt, register_handler, register_periodic
 
 __all__ = [
+    "NewJob",
     "PermanentFailure",
     "QuotaHold",
     "RetryAt",
     "enqueue",
+    "enqueue_many",
     "register_handler",
     "register_periodic",
     "retry_now",

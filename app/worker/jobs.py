@@ -11,7 +11,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.core import error_text
 from app.core.clock import utc_now
@@ -61,6 +61,58 @@ async def enqueue(
     if document["run_at"] <= now:
         registry.wake_workers()
     return result.inserted_id
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """One job of `enqueue_many`, with enqueue's arguments."""
+
+    kind: str
+    payload: dict[str, Any]
+    owner_id: ObjectId | None = None
+    dedupe_key: str | None = None
+    group: str | None = None
+
+
+async def enqueue_many(new_jobs: Collection[NewJob]) -> int:
+    """Queue several jobs due now in one unordered insert (a scheduler pass queues its runs in one round
+    trip); a job whose `dedupe_key` exists already is skipped, as `enqueue` skips it. Returns how many were
+    queued."""
+    if not new_jobs:
+        return 0
+    now = utc_now()
+    documents = []
+    for new in new_jobs:
+        job_id = ObjectId()
+        documents.append(
+            {
+                "_id": job_id,
+                "kind": new.kind,
+                "payload": new.payload,
+                TENANT: new.owner_id,
+                "status": PENDING,
+                "run_at": now,
+                "attempts": 0,
+                "lease_until": None,
+                "worker_id": None,
+                "log": [],
+                "last_error": None,
+                "dedupe_key": new.dedupe_key if new.dedupe_key is not None else f"id:{job_id}",
+                "group": new.group,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    try:
+        result = await _jobs().insert_many(documents, ordered=False)
+        queued = len(result.inserted_ids)
+    except BulkWriteError as error:
+        if any(failure.get("code") != 11000 for failure in error.details.get("writeErrors", [])):
+            raise
+        queued = int(error.details.get("nInserted", 0))
+    if queued:
+        registry.wake_workers()
+    return queued
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,18 @@ SCOPE: dict[str, str] = {
         "invoices:read",
     ),
     **dict.fromkeys(["createCreditNote", "emailCreditNote"], "invoices:write"),
+    # recurring schedules fall under invoices (section 20)
+    **dict.fromkeys(["listRecurringInvoices", "getRecurringInvoice"], "invoices:read"),
+    **dict.fromkeys(
+        [
+            "createRecurringInvoice",
+            "updateRecurringInvoice",
+            "deleteRecurringInvoice",
+            "pauseRecurringInvoice",
+            "resumeRecurringInvoice",
+        ],
+        "invoices:write",
+    ),
     **dict.fromkeys(["listContracts", "getContract"], "contracts:read"),
     **dict.fromkeys(
         [

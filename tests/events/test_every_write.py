@@ -156,6 +156,27 @@ async def test_contracts(client: Any, user: Account) -> None:
     ]
 
 
+async def test_recurring_invoices(client: Any, user: Account) -> None:
+    from tests.recurring.helpers import create_schedule
+
+    feed, h = Feed(client, user), user.headers
+    schedule = await create_schedule(client, h, start_date="2900-01-01")
+    path = f"/api/recurring-invoices/{schedule['id']}"
+    updated = await _ok(await client.patch(path, json={"notes": "n"}, headers=h))
+    await _ok(await client.post(f"{path}/pause", headers=h))
+    resumed = await _ok(await client.post(f"{path}/resume", headers=h))
+    await _ok(await client.delete(path, headers=h), 204)
+    assert await feed.since() == [
+        ("client.created", schedule["client_id"]),
+        *(
+            (f"recurring_invoice.{kind}", schedule["id"])
+            for kind in ("created", "updated", "paused", "resumed", "deleted")
+        ),
+    ]
+    events = await poll_all(client, h)
+    assert events[2]["data"]["object"] == updated and events[4]["data"]["object"] == resumed
+
+
 async def test_resumes(client: Any, user: Account) -> None:
     from tests.resumes.factories import create_resume
 

@@ -96,7 +96,9 @@ async def test_create_invoice_defaults_from_client_and_business_profile(client, 
         "lines", "notes", "tax_rate", "tax_category", "tax_exemption_reason", "discount_rate", "subtotal", "discount", "tax", "tax_breakdown", "total", "amount_paid",
         "amount_due", "amount_credited", "refund_due", "payments", "document", "sent_at", "paid_at", "voided_at",
         "created_by", "created_at", "updated_at",
+        "recurring_invoice_id", "period",
     }  # fmt: skip
+    assert (invoice["recurring_invoice_id"], invoice["period"]) == (None, None)  # made by hand (section 23)
     assert invoice["currency"] == "EUR"
     assert invoice["issue_date"] == today().isoformat()
     assert invoice["due_date"] == (today() + timedelta(days=14)).isoformat()

@@ -67,12 +67,22 @@ async def test_the_unique_index_refuses_a_second_invoice_with_a_stored_number(cl
     sent = await create_sent_invoice(client, user.headers)
     invoices = Invoice.get_motor_collection()
     stored = await invoices.find_one({"_id": ObjectId(sent["id"])})
-    twin = {**stored, "_id": ObjectId(), "number_slot": "seq:999", "number_seq": 999}
+    # Each copy takes its own id's recurring slot (a copy of the slot would be the duplicate refused).
+    twin_id = ObjectId()
+    twin = {
+        **stored,
+        "_id": twin_id,
+        "recurring_slot": f"own:{twin_id}",
+        "number_slot": "seq:999",
+        "number_seq": 999,
+    }
     with pytest.raises(DuplicateKeyError):
         await invoices.insert_one(twin)
     # Drafts (number null) are outside the partial index: any number of them.
+    draft_ids = [ObjectId() for _ in range(3)]
     drafts = [
-        {**stored, "_id": ObjectId(), "number": None, "number_slot": f"draft:test-{i}"} for i in range(3)
+        {**stored, "_id": i, "recurring_slot": f"own:{i}", "number": None, "number_slot": f"draft:test-{i}"}
+        for i in draft_ids
     ]
     for draft in drafts:
         await invoices.insert_one(draft)

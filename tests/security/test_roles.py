@@ -89,6 +89,18 @@ LEAST_ROLE: dict[str, Role | str] = {
         V,
     ),
     **dict.fromkeys(["createCreditNote", "emailCreditNote"], B),
+    # recurring invoice schedules (section 23): read by anyone, written by billing
+    **dict.fromkeys(["listRecurringInvoices", "getRecurringInvoice"], V),
+    **dict.fromkeys(
+        [
+            "createRecurringInvoice",
+            "updateRecurringInvoice",
+            "deleteRecurringInvoice",
+            "pauseRecurringInvoice",
+            "resumeRecurringInvoice",
+        ],
+        B,
+    ),
     # events and reports: read by anyone
     **dict.fromkeys(["listEvents", "getEvent", "streamEvents", "getSummaryReport", "getAgingReport"], V),
     # webhooks, read and write: admin

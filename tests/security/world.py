@@ -51,6 +51,16 @@ CREATE_BODIES: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, str]], di
     ),
     "contracts": (("clients",), lambda ids: {"client_id": ids["clients"], "title": "Services agreement"}),
     "resumes": ((), lambda ids: {"title": "Ada's CV"}),
+    # A start date no test's business clock has passed (it must be today or later).
+    "recurring-invoices": (
+        ("clients",),
+        lambda ids: {
+            "client_id": ids["clients"],
+            "lines": [{"description": "Retainer", "quantity": "1", "unit_price": "500.00"}],
+            "frequency": "monthly",
+            "start_date": "2900-01-01",
+        },
+    ),
     # Loopback: the tests allow private webhook URLs (WEBHOOK_ALLOW_PRIVATE_URLS=true in conftest).
     "webhook-endpoints": ((), lambda ids: {"url": "http://127.0.0.1:9/hooks", "events": ["*"]}),
 }

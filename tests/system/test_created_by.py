@@ -15,6 +15,7 @@ from tests.contracts.factories import create_contract
 from tests.invoices.factories import create_invoice, send_invoice
 from tests.jobs import kept_registry, new_worker
 from tests.projects.factories import create_project
+from tests.recurring.helpers import create_schedule
 from tests.resumes.factories import create_resume
 from tests.time_entries.factories import create_time_entry, start_timer
 
@@ -39,6 +40,7 @@ async def _everything(http: Any, account: Account) -> None:
     )
     assert emailed.status_code == 202, emailed.text
     await create_contract(http, h, project["client_id"])
+    await create_schedule(http, h, project["client_id"], start_date="2900-01-01")
     await create_resume(http, h)
     invited = await http.post(
         "/api/organization/invitations", json={"email": "grace@example.com", "role": "member"}, headers=h

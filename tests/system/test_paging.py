@@ -14,7 +14,7 @@ from tests.projects.factories import create_project
 from tests.time_entries.factories import create_time_entry, start_timer
 
 LISTS = ["/api/clients", "/api/projects", "/api/time-entries", "/api/invoices", "/api/contracts", "/api/resumes",
-         "/api/webhook-endpoints"]  # fmt: skip
+         "/api/webhook-endpoints", "/api/recurring-invoices"]  # fmt: skip
 
 
 async def _ids(client: Any, auth: dict[str, str], path: str, **query: Any) -> list[str]:
@@ -146,7 +146,7 @@ async def test_every_list_documents_after_and_the_offset_bound(client):
     paths = (await client.get("/schema/openapi.json")).json()["paths"]
     lists = {path: op["get"] for path, op in paths.items() if any(
         p["name"] == "sort" for p in op.get("get", {}).get("parameters", []))}  # fmt: skip
-    assert len(lists) == 17
+    assert len(lists) == 18
     for path, operation in lists.items():
         parameters = {p["name"]: p for p in operation["parameters"]}
         assert parameters["offset"]["schema"]["maximum"] == 10_000, path

@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.core.clock import utc_now
+from app.core.clock import today_in, utc_now
 from app.db.pagination import SORTABLE
 from app.main import create_app
 from app.recovery import recover
+from app.recurring import jobs as recurring
 from tests.conftest import Account, register, serve
 from tests.documents.factories import BUYER, set_business
 from tests.jobs import kept_registry, new_worker
@@ -222,6 +223,8 @@ async def _scenario(http: httpx.AsyncClient, ada: Account, bob: Account, receive
     await _every_page(http, "/api/contracts", h, ["title"], **filters)
     _ok(await http.delete(f"/api/contracts/{spare_contract['id']}", headers=h), 204)
 
+    await _recurring(http, h, acme["id"], site["id"])
+
     resume = _ok(await http.post("/api/resumes", json={"title": "CV"}, headers=h), 201)
     _ok(await http.post("/api/resumes", json={"title": "Long CV"}, headers=h), 201)
     _ok(await http.patch(f"/api/resumes/{resume['id']}", json={"title": "CV 2"}, headers=h))
@@ -270,6 +273,27 @@ async def _scenario(http: httpx.AsyncClient, ada: Account, bob: Account, receive
     await recover(utc_now() + timedelta(hours=1))  # everything counts as stuck: every step looks
     _ok(await http.delete(f"/api/webhook-endpoints/{hook['id']}", headers=h), 204)
     _ok(await http.post("/api/auth/logout", headers=h), 204)
+
+
+async def _recurring(http: httpx.AsyncClient, h: dict[str, str], client_id: str, project_id: str) -> None:
+    """Schedules (section 23): every route, a scheduler pass and the runs it queues."""
+    today = today_in("UTC").isoformat()
+    body = {"client_id": client_id, "project_id": project_id, "frequency": "monthly", "start_date": today,
+            "lines": [{"description": "Retainer", "quantity": "1", "unit_price": "100.00"}], "send": "send", "tax_rate": "20"}  # fmt: skip
+    schedule = _ok(await http.post("/api/recurring-invoices", json=body, headers=h), 201)
+    spare = _ok(await http.post("/api/recurring-invoices", json={**body, "send": "draft"}, headers=h), 201)
+    path = f"/api/recurring-invoices/{schedule['id']}"
+    _ok(await http.patch(path, json={"notes": "Monthly", "project_id": None}, headers=h))
+    _ok(await http.get(path, headers=h))
+    _ok(await http.post(f"/api/recurring-invoices/{spare['id']}/pause", headers=h))
+    _ok(await http.post(f"/api/recurring-invoices/{spare['id']}/resume", headers=h))
+    await _every_page(http, "/api/recurring-invoices", h, ["next_run_on", "created_at"])
+    await _every_page(
+        http, "/api/recurring-invoices", h, ["created_at"], status="active", client_id=client_id
+    )
+    await recurring.schedule_due_runs()
+    await new_worker().run_until_idle()
+    _ok(await http.delete(f"/api/recurring-invoices/{spare['id']}", headers=h), 204)
 
 
 def _ok_bytes(response: httpx.Response) -> None:
