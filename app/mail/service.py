@@ -157,7 +157,7 @@ async def queue_reminder(
         reply_to=await organizations.earliest_owner_email(organization.id),
     )
     try:
-        record.to = [await _client_address(organization, invoice)]
+        record.to = [await _client_address(organization, invoice.client_id)]
     except ValidationFailed:
         record.status, record.enqueued = FAILED, True
         record.last_error = "not sent: the client has no valid e-mail address"
@@ -187,7 +187,7 @@ async def queue_scheduled_email(settings: Settings, owner: Books, invoice: Invoi
             raise InvalidState(f"Invoice {invoice.id} is being sent; try again shortly")
         if not settings.smtp_configured:
             raise EmailUnavailable("E-mail is not configured on this server (SMTP_HOST is not set)")
-        to = [await _client_address(owner, invoice)]
+        to = [await _client_address(owner, invoice.client_id)]
         subject, message = texts.defaults(owner, invoice)
         record = EmailRecord(
             id=invoice.id,

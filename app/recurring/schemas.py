@@ -11,9 +11,9 @@ from msgspec import UNSET, UnsetType
 from app.core.clock import check_date_order
 from app.core.money import check_rate, format_rate
 from app.db.pagination import Page
-from app.http.mapping import Mapped, Source, cents
+from app.http.mapping import Computed, Mapped, Source, cents
 from app.http.schemas import ActorOut, BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, component
-from app.invoices.schemas import MAX_LINES, ExemptionReason, LineIn, LineOut, Notes, RateIn
+from app.invoices.schemas import MAX_LINES, ExemptionReason, LineIn, LineOut, Notes, RateIn, lines_out
 from app.invoices.tax_category import TaxCategory
 from app.recurring.calendar import Frequency
 from app.recurring.models import RecurringInvoice
@@ -133,6 +133,7 @@ class RecurringInvoiceOut(ResponseStruct, Mapped):
         client_id=str,
         project_id=str,
         last_invoice_id=str,
+        lines=Computed(lines_out, "lines", "tax_rate", "tax_category"),  # each with its effective VAT
         tax_rate=format_rate,
         discount_rate=format_rate,
         subtotal=cents("subtotal_cents"),

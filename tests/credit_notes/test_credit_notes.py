@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from app.core.clock import in_zone
 from app.db.repository import to_bson
 from app.invoices.models import Invoice, StoredLine
-from app.invoices.schemas import _is_overdue
+from app.invoices.schemas import overdue_today
 from app.invoices.service import priced
 from tests.conftest import Account, assert_problem
 from tests.credit_notes.factories import create_credit_note, credit, line
@@ -263,9 +264,10 @@ async def test_a_sent_e_invoice_needs_a_credit_note_instead_of_a_void(client, au
 
 def test_is_overdue_needs_something_due():
     yesterday = date.today() - timedelta(days=2)
-    assert _is_overdue("sent", yesterday, 1) is True
-    assert _is_overdue("sent", yesterday, 0) is False
-    assert _is_overdue("paid", yesterday, 1) is False
+    with in_zone("UTC"):
+        assert overdue_today("sent", yesterday, 1) is True
+        assert overdue_today("sent", yesterday, 0) is False
+        assert overdue_today("paid", yesterday, 1) is False
 
 
 # ---------------------------------------------------------------- numbers, lists, events
