@@ -49,6 +49,12 @@ def format_rate(value: Decimal) -> str:
     return text or "0"
 
 
+def plain_rate(value: Decimal) -> Decimal:
+    """A rate as written: `20`, `8.875`, never `2E+1` (a normalised Decimal), which XML's xs:decimal refuses;
+    19 and 19.00 become the same value."""
+    return Decimal(format_rate(value))
+
+
 def multiply(a: Decimal, b: Decimal) -> Decimal:
     return MONEY_CONTEXT.multiply(a, b)
 

@@ -29,7 +29,7 @@ from beanie import PydanticObjectId
 from app.auth.models import Owner
 from app.core.clock import today_in, utc_now
 from app.core.errors import AppError, InvalidState, NotFound, ValidationFailed
-from app.core.money import MAX_AMOUNT, ZERO, to_cents
+from app.core.money import MAX_AMOUNT, ZERO, plain_rate, to_cents
 from app.credit_notes import document_data
 from app.credit_notes.models import CreditNote, CreditNoteLine
 from app.credit_notes.numbering import SEQUENCE
@@ -50,7 +50,7 @@ from app.documents import credit_notes as credit_documents
 from app.documents import service as documents
 from app.documents.models import StoredDocument
 from app.invoices import credits
-from app.invoices.credits import Creditable, GroupAmount, plain_rate
+from app.invoices.credits import Creditable, GroupAmount
 from app.invoices.models import DocumentInfo, StoredTaxGroup
 from app.invoices.tax_category import TaxCategory, default_category
 from app.invoices.totals import PricedLine, compute_totals

@@ -21,7 +21,7 @@ from typing import Any
 
 from app.core.clock import utc_now
 from app.core.errors import InvalidState, ValidationFailed
-from app.core.money import from_cents, to_cents
+from app.core.money import from_cents, plain_rate, to_cents
 from app.core.retry import compare_and_set
 from app.db.outbox import pending, publish
 from app.db.repository import OwnerId, get_owned, owned_filter, update_owned
@@ -74,12 +74,6 @@ class Creditable:
             GroupAmount(g.category, g.rate, g.taxable_cents - c.taxable_cents, g.tax_cents - c.tax_cents)
             for g, c in zip(self.groups, self.credited, strict=True)
         )
-
-
-def plain_rate(rate: Decimal) -> Decimal:
-    """A rate as a document writes it: `20`, `8.875`, never `2E+1` (totals.tax_groups keys groups by the
-    normalized rate, whose exponent form XML's xs:decimal refuses)."""
-    return Decimal(format(rate.normalize(), "f")) if rate else Decimal(0)
 
 
 def _key(category: str, rate: Decimal) -> tuple[str, Decimal]:

@@ -3,11 +3,10 @@ from the client, amounts as stored. The documents area receives this and never r
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from app.clients.models import Client
-from app.core.money import format_rate, from_cents
+from app.core.money import from_cents, plain_rate
 from app.db.repository import get_owned
 from app.documents.model import DocumentData, Line, Party, TaxGroup
 from app.invoices.models import Invoice, tax_breakdown_of
@@ -50,11 +49,6 @@ def buyer(client: Client) -> Party:
     )
 
 
-def plain(rate: Decimal) -> Decimal:
-    """A rate as written ("20", never "2E+1", which the XML's decimal type refuses)."""
-    return Decimal(format_rate(rate))
-
-
 def document_data(user: Books, client: Client, invoice: Invoice, *, number: str | None) -> DocumentData:
     """`number` None: a draft preview (marked DRAFT); else the final document with that number."""
     business = user.business
@@ -76,14 +70,14 @@ def document_data(user: Books, client: Client, invoice: Invoice, *, number: str 
                 unit_price=from_cents(line.unit_price_cents),
                 amount=from_cents(line.amount_cents),
                 tax_category=line.tax_category,
-                tax_rate=None if line.tax_rate is None else plain(line.tax_rate),
+                tax_rate=None if line.tax_rate is None else plain_rate(line.tax_rate),
             )
             for line in invoice.lines
         ],
         tax_groups=[
             TaxGroup(
                 category=group.category,
-                rate=plain(group.rate),
+                rate=plain_rate(group.rate),
                 taxable=from_cents(group.taxable_cents),
                 tax=from_cents(group.tax_cents),
                 discount=from_cents(group.discount_cents),

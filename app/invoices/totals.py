@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.core.money import ZERO, format_rate, multiply, percent_of, round_money, to_cents
+from app.core.money import ZERO, multiply, percent_of, plain_rate, round_money, to_cents
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def tax_groups(
     """(line.amount, category, rate) triples → one TaxGroup per (category, rate), in `tax_breakdown` order."""
     bases: dict[tuple[str, Decimal], Decimal] = {}
     for amount, category, rate in amounts:
-        key = (category, Decimal(format_rate(rate)))  # 19.00 and 19 are one group, written "19" (never 2E+1)
+        key = (category, plain_rate(rate))  # 19.00 and 19 are one group, written "19" (never 2E+1)
         bases[key] = bases.get(key, ZERO) + amount
     groups = []
     for category, rate in sorted(bases, key=lambda key: group_order(*key)):
