@@ -5,7 +5,7 @@ from typing import Annotated
 
 import msgspec
 
-from app.core.money import check_money, check_quantity, check_rate, format_rate
+from app.core.money import format_rate
 from app.credit_notes.models import CreditNote, CreditNoteLine
 from app.db.pagination import Page
 from app.http.mapping import Mapped, Source, cents
@@ -14,10 +14,7 @@ from app.invoices.models import StoredTaxGroup
 from app.invoices.schemas import (
     MAX_LINES,
     DocumentOut,
-    LineDescription,
-    MoneyIn,
-    Quantity,
-    RateIn,
+    LineIn,
     format_quantity,
 )
 from app.invoices.tax_category import TaxCategory
@@ -33,22 +30,9 @@ Reason = Annotated[
 ]
 
 
-class CreditNoteLineIn(BaseStruct):
-    """A line's tax defaults to the invoice's `tax_rate` and `tax_category`; (category, rate) must be one of
-    the invoice's `tax_breakdown` groups."""
-
-    description: LineDescription
-    quantity: Quantity
-    unit_price: MoneyIn
-    tax_rate: RateIn | None = None
-    tax_category: TaxCategory | None = None
-
-    def __post_init__(self) -> None:
-        self.description = not_blank(self.description, "description")
-        check_quantity(self.quantity, "quantity")
-        check_money(self.unit_price, "unit_price")
-        if self.tax_rate is not None:
-            check_rate(self.tax_rate, "tax_rate")
+class CreditNoteLineIn(LineIn):
+    """An invoice line's fields and rules. Its tax defaults to the invoice's `tax_rate` and `tax_category`;
+    (category, rate) must be one of the invoice's `tax_breakdown` groups."""
 
 
 class CreditNoteCreate(BaseStruct):
