@@ -9,8 +9,8 @@ from app.core.money import from_cents
 from app.credit_notes.models import CreditNote
 from app.db.repository import owned_filter
 from app.documents.credit_notes import credit_note_data
-from app.documents.model import DocumentData, Line, Preceding, TaxGroup
-from app.invoices.document_data import buyer, seller
+from app.documents.model import DocumentData, Preceding
+from app.invoices.document_data import buyer, document_groups, document_lines, seller
 from app.organizations.models import Books
 
 
@@ -27,26 +27,8 @@ async def load(owner: Books, note: CreditNote) -> DocumentData:
         preceding=Preceding(number=note.invoice_number, issue_date=note.invoice_issue_date),
         seller=seller(owner),
         buyer=buyer(client),
-        lines=[
-            Line(
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=from_cents(line.unit_price_cents),
-                amount=from_cents(line.amount_cents),
-                tax_category=line.tax_category,
-                tax_rate=line.tax_rate,
-            )
-            for line in note.lines
-        ],
-        groups=[
-            TaxGroup(
-                category=group.category,
-                rate=group.rate,
-                taxable=from_cents(group.taxable_cents),
-                tax=from_cents(group.tax_cents),
-            )
-            for group in note.tax_breakdown
-        ],
+        lines=document_lines(note.lines),
+        groups=document_groups(note.tax_breakdown),
         subtotal=from_cents(note.subtotal_cents),
         tax=from_cents(note.tax_cents),
         total=from_cents(note.total_cents),

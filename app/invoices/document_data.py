@@ -3,13 +3,15 @@ from the client, amounts as stored. The documents area receives this and never r
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, Protocol
 
 from app.clients.models import Client
 from app.core.money import from_cents, plain_rate
 from app.db.repository import get_owned
 from app.documents.model import DocumentData, Line, Party, TaxGroup
-from app.invoices.models import Invoice, tax_breakdown_of
+from app.invoices.models import Invoice, StoredTaxGroup, tax_breakdown_of
 from app.invoices.tax_category import stored_category
 from app.organizations.models import Books
 
@@ -49,6 +51,52 @@ def buyer(client: Client) -> Party:
     )
 
 
+class PricedLine(Protocol):
+    """A stored line with its amounts: an invoice's, or a credit note's."""
+
+    @property
+    def description(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def unit_price_cents(self) -> int: ...
+    @property
+    def amount_cents(self) -> int: ...
+    @property
+    def tax_category(self) -> str | None: ...
+    @property
+    def tax_rate(self) -> Decimal | None: ...
+
+
+def document_lines(lines: Iterable[PricedLine]) -> list[Line]:
+    """Stored lines (an invoice's or a credit note's) as a document prints them."""
+    return [
+        Line(
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=from_cents(line.unit_price_cents),
+            amount=from_cents(line.amount_cents),
+            tax_category=line.tax_category,
+            tax_rate=None if line.tax_rate is None else plain_rate(line.tax_rate),
+        )
+        for line in lines
+    ]
+
+
+def document_groups(groups: Iterable[StoredTaxGroup]) -> list[TaxGroup]:
+    """Stored tax groups (an invoice's or a credit note's) as a document's VAT breakdown."""
+    return [
+        TaxGroup(
+            category=group.category,
+            rate=plain_rate(group.rate),
+            taxable=from_cents(group.taxable_cents),
+            tax=from_cents(group.tax_cents),
+            discount=from_cents(group.discount_cents),
+        )
+        for group in groups
+    ]
+
+
 def document_data(user: Books, client: Client, invoice: Invoice, *, number: str | None) -> DocumentData:
     """`number` None: a draft preview (marked DRAFT); else the final document with that number."""
     business = user.business
@@ -63,27 +111,8 @@ def document_data(user: Books, client: Client, invoice: Invoice, *, number: str 
         due_date=invoice.due_date,
         seller=seller(user),
         buyer=buyer(client),
-        lines=[
-            Line(
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=from_cents(line.unit_price_cents),
-                amount=from_cents(line.amount_cents),
-                tax_category=line.tax_category,
-                tax_rate=None if line.tax_rate is None else plain_rate(line.tax_rate),
-            )
-            for line in invoice.lines
-        ],
-        tax_groups=[
-            TaxGroup(
-                category=group.category,
-                rate=plain_rate(group.rate),
-                taxable=from_cents(group.taxable_cents),
-                tax=from_cents(group.tax_cents),
-                discount=from_cents(group.discount_cents),
-            )
-            for group in tax_breakdown_of(invoice)
-        ],
+        lines=document_lines(invoice.lines),
+        tax_groups=document_groups(tax_breakdown_of(invoice)),
         notes=invoice.notes,
         subtotal=from_cents(invoice.subtotal_cents),
         discount_rate=invoice.discount_rate,
