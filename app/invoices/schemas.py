@@ -76,6 +76,17 @@ def _reason(value: str | None) -> str | None:
     return (value.strip() or None) if value is not None else None
 
 
+def check_tax_input(body: Any) -> None:
+    """The tax fields of a body that bills (an invoice's, a recurring schedule's, created or edited): the
+    exemption reason trimmed (blank is none), the rates 0–100; a field left out (UNSET, None) is skipped."""
+    if isinstance(body.tax_exemption_reason, str):
+        body.tax_exemption_reason = _reason(body.tax_exemption_reason)
+    if isinstance(body.tax_rate, Decimal):
+        check_rate(body.tax_rate, "tax_rate")
+    if isinstance(body.discount_rate, Decimal):
+        check_rate(body.discount_rate, "discount_rate")
+
+
 class LineIn(BaseStruct):
     """A line may carry its own VAT (section 22); without either field it is taxed as the invoice is."""
 
@@ -112,12 +123,9 @@ class InvoiceCreate(BaseStruct):
     due_date: date | None = None
 
     def __post_init__(self) -> None:
-        self.tax_exemption_reason = _reason(self.tax_exemption_reason)
+        check_tax_input(self)
         if len(set(self.time_entry_ids)) != len(self.time_entry_ids):
             raise ValueError("time_entry_ids: must not repeat an id")
-        if self.tax_rate is not None:
-            check_rate(self.tax_rate, "tax_rate")
-        check_rate(self.discount_rate, "discount_rate")
         # Without an issue_date, the service checks due_date against today in the organisation's zone.
         check_date_order(self.issue_date, self.due_date, "issue_date", "due_date")
 
@@ -136,12 +144,7 @@ class InvoiceUpdate(BaseStruct):
     due_date: date | UnsetType = UNSET
 
     def __post_init__(self) -> None:
-        if self.tax_exemption_reason is not UNSET:
-            self.tax_exemption_reason = _reason(self.tax_exemption_reason)
-        if self.tax_rate is not UNSET:
-            check_rate(self.tax_rate, "tax_rate")
-        if self.discount_rate is not UNSET:
-            check_rate(self.discount_rate, "discount_rate")
+        check_tax_input(self)
         if self.issue_date is not UNSET and self.due_date is not UNSET:
             check_date_order(self.issue_date, self.due_date, "issue_date", "due_date")
 

@@ -9,11 +9,20 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.core.clock import check_date_order
-from app.core.money import check_rate, format_rate
+from app.core.money import format_rate
 from app.db.pagination import Page
 from app.http.mapping import Computed, Mapped, Source, cents
 from app.http.schemas import ActorOut, BaseStruct, MoneyOut, ObjectIdStr, RateOut, ResponseStruct, component
-from app.invoices.schemas import MAX_LINES, ExemptionReason, LineIn, LineOut, Notes, RateIn, lines_out
+from app.invoices.schemas import (
+    MAX_LINES,
+    ExemptionReason,
+    LineIn,
+    LineOut,
+    Notes,
+    RateIn,
+    check_tax_input,
+    lines_out,
+)
 from app.invoices.tax_category import TaxCategory
 from app.recurring.calendar import Frequency
 from app.recurring.models import RecurringInvoice
@@ -39,10 +48,6 @@ ScheduleLines = Annotated[list[LineIn], msgspec.Meta(min_length=1, max_length=MA
 Interval = Annotated[int, msgspec.Meta(ge=1, le=12, description="Runs every `interval` × `frequency`")]
 
 
-def _reason(value: str | None) -> str | None:
-    return (value.strip() or None) if value is not None else None
-
-
 class RecurringInvoiceCreate(BaseStruct):
     """A schedule: each run on `start_date` and every `interval` × `frequency` after it (until `end_date`,
     inclusive) makes that period's invoice from these lines, tax, discount and notes."""
@@ -62,10 +67,7 @@ class RecurringInvoiceCreate(BaseStruct):
     send: SendMode = SendMode.DRAFT
 
     def __post_init__(self) -> None:
-        self.tax_exemption_reason = _reason(self.tax_exemption_reason)
-        if self.tax_rate is not None:
-            check_rate(self.tax_rate, "tax_rate")
-        check_rate(self.discount_rate, "discount_rate")
+        check_tax_input(self)
         check_date_order(self.start_date, self.end_date, "start_date", "end_date")
 
 
@@ -86,12 +88,7 @@ class RecurringInvoiceUpdate(BaseStruct):
     send: SendMode | UnsetType = UNSET
 
     def __post_init__(self) -> None:
-        if self.tax_exemption_reason is not UNSET:
-            self.tax_exemption_reason = _reason(self.tax_exemption_reason)
-        if self.tax_rate is not UNSET:
-            check_rate(self.tax_rate, "tax_rate")
-        if self.discount_rate is not UNSET:
-            check_rate(self.discount_rate, "discount_rate")
+        check_tax_input(self)
 
 
 class RecurringInvoiceFilters(msgspec.Struct, frozen=True, kw_only=True):
