@@ -28,8 +28,7 @@ from app.db.repository import OwnerId, get_owned, owned_filter, update_owned
 from app.db.versions import ANY, Expected
 from app.invoices.errors import TooManyCreditNotes
 from app.invoices.lifecycle import LIFECYCLE, at_version, refuse, require
-from app.invoices.models import Invoice, StoredTaxGroup
-from app.invoices.service import tax_breakdown_of
+from app.invoices.models import Invoice, StoredTaxGroup, tax_breakdown_of
 from app.invoices.tax_category import stored_category
 from app.invoices.totals import amount_due_of
 from app.organizations.models import Books

@@ -39,9 +39,9 @@ from app.db.repository import (
     update_owned,
 )
 from app.db.versions import ANY, Expected
-from app.invoices import models, time_lines
+from app.invoices import time_lines
 from app.invoices.lifecycle import LIFECYCLE, refuse, release_entries, require
-from app.invoices.models import Invoice, StoredLine, StoredPeriod, StoredTaxGroup, recurring_slot
+from app.invoices.models import Invoice, StoredLine, StoredPeriod, recurring_slot
 from app.invoices.schemas import (
     MAX_LINES,
     InvoiceCreate,
@@ -117,12 +117,6 @@ def stored_lines(lines: Sequence[LineIn]) -> list[StoredLine]:
     """Hand-written lines as an invoice stores them (amounts are filled in by `priced`): for the areas that
     keep lines to bill later (recurring schedules)."""
     return _manual_lines(lines)
-
-
-def tax_breakdown_of(invoice: Invoice) -> list[StoredTaxGroup]:
-    """An invoice's (category, rate) groups in `tax_breakdown` order; an invoice stored before section 22
-    reads as its one group (models.tax_breakdown_of, which the documents of an invoice read too)."""
-    return models.tax_breakdown_of(invoice)
 
 
 def _check_line_count(count: int) -> None:

@@ -6,8 +6,7 @@ from decimal import Decimal
 
 from beanie import PydanticObjectId
 
-from app.invoices.models import Invoice, StoredLine
-from app.invoices.service import tax_breakdown_of
+from app.invoices.models import Invoice, StoredLine, tax_breakdown_of
 from tests.invoices.factories import create_invoice
 
 
