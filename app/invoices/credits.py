@@ -76,7 +76,7 @@ class Creditable:
 
 
 def _key(category: str, rate: Decimal) -> tuple[str, Decimal]:
-    return (category, rate.normalize() if rate else Decimal(0))
+    return (category, plain_rate(rate))
 
 
 def _groups(invoice: Invoice) -> tuple[GroupAmount, ...]:
